@@ -1,0 +1,1 @@
+"""GenRe: generative algorithmic recourse, trained and served as a reproducible pipeline."""

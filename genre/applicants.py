@@ -1,0 +1,86 @@
+"""Checking applicants in raw units against the dataset schema, one field at a time.
+
+The CLI and the service share this so a bad row is described the same way everywhere: by row,
+field and problem. Only rows that pass reach the model; the others are reported, not dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from genre.schema import DatasetSchema, FeatureSpec
+
+
+@dataclass(frozen=True)
+class FieldError:
+    row: int
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.problem}"
+
+
+def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, str | None]:
+    """-> (clean value, problem or None)."""
+    if value is None or (from_text and str(value).strip() == ""):
+        return None, "is missing a value"
+    if spec.kind == "categorical":
+        if not isinstance(value, str):
+            return None, f"must be a string (one of {spec.categories}), got {type(value).__name__}"
+        if value not in (spec.categories or []):
+            return None, f"unknown category {value!r}; expected one of {spec.categories}"
+        return value, None
+    if from_text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None, f"must be a number, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"must be a number, got {type(value).__name__}"
+    if not math.isfinite(value):
+        return None, f"must be a finite number, got {value}"
+    if spec.kind == "integer" and float(value) != int(value):
+        return None, f"must be a whole number, got {value}"
+    if not (spec.min <= value <= spec.max):  # type: ignore[operator]
+        return None, f"{value} is outside the allowed range [{spec.min}, {spec.max}]"
+    return (int(value) if spec.kind == "integer" else float(value)), None
+
+
+def check_applicants(
+    records: Iterable[Mapping[str, Any]],
+    schema: DatasetSchema,
+    *,
+    from_text: bool = False,
+    ignored: frozenset[str] = frozenset(),
+) -> tuple[pd.DataFrame, list[int], list[FieldError]]:
+    """-> (valid rows as a frame in schema order, their row numbers, every problem found).
+
+    ``from_text`` accepts numbers written as strings (CSV cells); JSON callers must send real types.
+    ``ignored`` names columns that may be present and are passed over (e.g. the target column).
+    """
+    rows, kept, errors = [], [], []
+    for i, record in enumerate(records):
+        clean, row_errors = {}, []
+        for name, spec in schema.features.items():
+            if name not in record:
+                row_errors.append(FieldError(i, name, "is required but missing"))
+                continue
+            value, problem = _check_value(record[name], spec, from_text)
+            if problem:
+                row_errors.append(FieldError(i, name, problem))
+            clean[name] = value
+        for name in record:
+            if name not in schema.features and name not in ignored:
+                row_errors.append(FieldError(i, str(name), "is not a feature of this model"))
+        if row_errors:
+            errors.extend(row_errors)
+        else:
+            rows.append(clean)
+            kept.append(i)
+    return pd.DataFrame(rows, columns=schema.feature_names), kept, errors

@@ -1,0 +1,71 @@
+"""Where each stage writes. ``dvc.yaml`` declares the same paths as the stages' outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    root: Path
+
+    # ingest
+    @property
+    def train_csv(self) -> Path:
+        return self.root / "data/prepared/train.csv"
+
+    @property
+    def test_csv(self) -> Path:
+        return self.root / "data/prepared/test.csv"
+
+    @property
+    def schema(self) -> Path:
+        return self.root / "data/prepared/schema.yaml"
+
+    @property
+    def preprocessor(self) -> Path:
+        return self.root / "data/prepared/preprocessor.json"
+
+    @property
+    def validation_dir(self) -> Path:
+        return self.root / "data/validation"
+
+    # train_classifier
+    @property
+    def classifier(self) -> Path:
+        return self.root / "data/models/classifier.pt"
+
+    @property
+    def ground_truth(self) -> Path:
+        return self.root / "data/models/ground_truth.joblib"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "data/models/labels.npz"
+
+    # synthesize_pairs
+    @property
+    def pairs(self) -> Path:
+        return self.root / "data/pairs/pairs.npz"
+
+    # train_cvae
+    @property
+    def generator(self) -> Path:
+        return self.root / "data/models/generator.pt"
+
+    # evaluate
+    @property
+    def recourses(self) -> Path:
+        return self.root / "data/evaluation/recourses.csv"
+
+    # package
+    @property
+    def bento(self) -> Path:
+        return self.root / "data/package/genre-recourse.bento"
+
+    def metrics(self, stage: str) -> Path:
+        return self.root / f"metrics/{stage}.json"
+
+    def plot(self, name: str) -> Path:
+        return self.root / f"plots/{name}.csv"

@@ -1,0 +1,90 @@
+"""The dataset schema: what each feature is, what may change, and which label is favourable.
+
+Everything downstream (validation, encoding, constraints on recourse, the service's input checks)
+is derived from this one file, so pointing the pipeline at a new dataset means writing a schema,
+not code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FeatureKind = Literal["continuous", "integer", "categorical"]
+Direction = Literal["increase", "decrease"]
+
+
+class FeatureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FeatureKind
+    categories: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    immutable: bool = False
+    direction: Direction | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.kind == "categorical":
+            if not self.categories:
+                raise ValueError("a categorical feature needs a non-empty 'categories' list")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("'categories' has duplicates")
+            if self.min is not None or self.max is not None:
+                raise ValueError("a categorical feature takes no 'min'/'max'")
+        else:
+            if self.categories is not None:
+                raise ValueError(f"a {self.kind} feature takes no 'categories'")
+            if self.min is None or self.max is None or self.min > self.max:
+                raise ValueError(f"a {self.kind} feature needs bounds with min <= max")
+        if self.immutable and self.direction is not None:
+            raise ValueError("an immutable feature cannot also have a direction")
+        return self
+
+
+class TargetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    values: list[int] = Field(min_length=2, max_length=2)
+    favourable: int
+
+    @model_validator(mode="after")
+    def _favourable_is_a_value(self) -> TargetSpec:
+        if self.favourable not in self.values:
+            raise ValueError("'favourable' must be one of 'values'")
+        return self
+
+
+class DatasetSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    target: TargetSpec
+    features: dict[str, FeatureSpec] = Field(min_length=1)
+    min_rows: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _target_not_a_feature(self) -> DatasetSchema:
+        if self.target.name in self.features:
+            raise ValueError("the target column cannot also be a feature")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target.name]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+
+def load_schema(path: Path) -> DatasetSchema:
+    return DatasetSchema.model_validate(yaml.safe_load(Path(path).read_text()))

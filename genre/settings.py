@@ -1,0 +1,111 @@
+"""One typed settings object, loaded from ``params.yaml``.
+
+DVC tracks ``params.yaml`` section by section, so every stage reads only its own section (plus the
+shared ``recourse`` section where it samples recourse); pydantic rejects unknown or mistyped keys
+so a typo in the params file fails loudly instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(_Section):
+    train_csv: Path
+    test_csv: Path | None = None
+    schema_path: Path
+    test_fraction: float = Field(0.25, gt=0, lt=1)
+    sample_rows: PositiveInt | None = None
+    seed: int = 0
+
+
+class ClassifierSettings(_Section):
+    hidden: list[PositiveInt] = [10, 10, 10]
+    epochs: PositiveInt = 100
+    lr: float = Field(1e-3, gt=0)
+    batch_size: PositiveInt = 64
+    class_balanced: bool = True
+    rf_n_estimators: PositiveInt = 100
+    rf_cv_folds: int = Field(5, ge=2)
+    rf_random_state: int = 42
+    seed: int = 0
+
+
+class PairSettings(_Section):
+    gamma: float = Field(0.7, gt=0, lt=1)
+    lam: float = Field(5.0, gt=0)
+    k: PositiveInt = 1000
+    chunk_size: PositiveInt = 2048
+
+
+class CVAESettings(_Section):
+    latent_dim: PositiveInt = 8
+    hidden: list[PositiveInt] = [128, 128]
+    epochs: PositiveInt = 150
+    batch_size: PositiveInt = 256
+    lr: float = Field(1e-3, gt=0)
+    beta: float = Field(1.0, gt=0)
+    patience: PositiveInt = 15
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    seed: int = 0
+
+
+class RecourseSettings(_Section):
+    n_candidates: PositiveInt = 100
+    temperature: float = Field(0.7, gt=0)
+    threshold: float = Field(0.9, ge=0, lt=1)
+    selection: Literal["cheapest", "most_confident"] = "cheapest"
+
+
+class EvaluateSettings(_Section):
+    n_factuals: PositiveInt = 200
+    seed: int = 0
+    lof_neighbors: PositiveInt = 5
+    consistency_sources: PositiveInt = 100
+    consistency_samples: PositiveInt = 50
+    sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
+    sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
+
+
+class PackageSettings(_Section):
+    model_name: str = "genre-recourse"
+    bento_name: str = "genre-recourse-service"
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 3 * * 1"
+    deployment_name: str = "genre-retrain"
+
+
+class Settings(_Section):
+    """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
+
+    root: Path = Path(".")
+    ingest: IngestSettings
+    train_classifier: ClassifierSettings = ClassifierSettings()
+    synthesize_pairs: PairSettings = PairSettings()
+    train_cvae: CVAESettings = CVAESettings()
+    recourse: RecourseSettings = RecourseSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
+    package: PackageSettings = PackageSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.root / path
+
+
+def load_settings(params_path: Path | str = "params.yaml", **overrides: object) -> Settings:
+    """Read ``params.yaml``; the project root is the folder that holds it."""
+    params_path = Path(params_path)
+    raw = yaml.safe_load(params_path.read_text()) or {}
+    raw.setdefault("root", params_path.parent)
+    raw.update(overrides)
+    return Settings.model_validate(raw)

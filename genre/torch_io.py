@@ -1,0 +1,30 @@
+"""Saving a torch module with the constructor arguments needed to rebuild it.
+
+Loading with ``weights_only=True`` means an artifact can never execute code when it is read, which
+matters once bentos are copied between machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from genre.atomic import write_with
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def save_module(module: nn.Module, config: dict[str, Any], path: Path) -> None:
+    payload = {"config": config, "state": module.state_dict()}
+    write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_module(cls: type[M], path: Path) -> M:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    module = cls(**payload["config"])
+    module.load_state_dict(payload["state"])
+    module.eval()
+    return module

@@ -1,0 +1,99 @@
+"""Pairs against a brute-force computation of Q on tiny data, admissibility, and sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genre.pairs import pairing_distribution, split_sources_targets
+from genre.preprocessing import Preprocessor
+from genre.schema import DatasetSchema
+
+
+def _pre(direction: str | None = None) -> Preprocessor:
+    """Two numeric features (one optionally directional), one immutable binary, one 3-way category."""
+    schema = DatasetSchema.model_validate(
+        {
+            "name": "tiny",
+            "target": {"name": "y", "values": [0, 1], "favourable": 1},
+            "features": {
+                "a": {"kind": "continuous", "min": 0, "max": 1, **({"direction": direction} if direction else {})},
+                "b": {"kind": "continuous", "min": 0, "max": 1},
+                "g": {"kind": "categorical", "categories": ["f", "m"], "immutable": True},
+                "c": {"kind": "categorical", "categories": ["x", "y", "z"]},
+            },
+        }
+    )
+    return Preprocessor(schema, np.zeros(4), np.array([1.0, 1.0, 1.0, 2.0]))
+
+
+def _random_points(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.column_stack(
+        [rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2.0]
+    ).astype(np.float32)
+
+
+def _brute_force(src: np.ndarray, tgt: np.ndarray, pre: Preprocessor, lam: float, k: int) -> list[dict[int, float]]:
+    """Q(. | source) as {target index: probability}, by the definition, one pair at a time."""
+    out = []
+    for s in src:
+        costs = {}
+        for j, t in enumerate(tgt):
+            if s[2] != t[2]:
+                continue
+            if pre.direction[0] > 0 and t[0] < s[0]:
+                continue
+            costs[j] = abs(s[0] - t[0]) + abs(s[1] - t[1]) + float(s[3] != t[3])
+        nearest = sorted(costs, key=lambda j: costs[j])[:k]
+        weights = {j: np.exp(-lam * costs[j]) for j in nearest}
+        total = sum(weights.values())
+        out.append({j: w / total for j, w in weights.items()})
+    return out
+
+
+@pytest.mark.parametrize("direction", [None, "increase"])
+@pytest.mark.parametrize("k", [3, 50])
+def test_matches_brute_force(direction: str | None, k: int) -> None:
+    """Chunked top-k with masks must equal the definition, whatever the chunk size."""
+    rng = np.random.default_rng(1)
+    pre = _pre(direction)
+    src, tgt = _random_points(rng, 23), _random_points(rng, 31)
+    q = pairing_distribution(src, tgt, pre, lam=5.0, k=k, chunk_size=4)
+    expected = _brute_force(src, tgt, pre, lam=5.0, k=k)
+    for row, want in enumerate(expected):
+        got = {int(j): float(p) for j, p in zip(q.neighbours[row], q.probs[row]) if p > 0}
+        assert q.has_target[row] == bool(want)
+        assert set(got) == set(want)
+        for j in want:
+            assert got[j] == pytest.approx(want[j], rel=1e-4, abs=1e-7)
+
+
+def test_source_without_admissible_target_is_flagged_not_nan() -> None:
+    pre = _pre()
+    src = np.array([[0.2, 0.2, 1.0, 0.0]], dtype=np.float32)
+    tgt = np.array([[0.9, 0.9, 0.0, 0.0], [0.1, 0.1, 0.0, 1.0]], dtype=np.float32)  # other group only
+    q = pairing_distribution(src, tgt, pre, lam=5.0, k=2, chunk_size=8)
+    assert not q.has_target[0]
+    assert np.all(q.probs[0] == 0) and not np.isnan(q.probs).any()
+    assert q.sample(np.random.default_rng(0)).shape == (0, 1)
+
+
+def test_sampling_follows_q() -> None:
+    """Empirical frequencies of many draws approach Q."""
+    rng = np.random.default_rng(2)
+    pre = _pre()
+    src, tgt = _random_points(rng, 3), _random_points(rng, 12)
+    q = pairing_distribution(src, tgt, pre, lam=2.0, k=12, chunk_size=8)
+    draws = q.sample(np.random.default_rng(3), n=40_000)
+    rows = np.flatnonzero(q.has_target)
+    for i, row in enumerate(rows):
+        for j, p in zip(q.neighbours[row], q.probs[row]):
+            assert np.mean(draws[i] == j) == pytest.approx(p, abs=0.01)
+
+
+def test_sources_and_targets_follow_the_definition() -> None:
+    h = np.array([0.1, 0.7, 0.71, 0.9, 0.95])
+    labels = np.array([1, 1, 1, 0, 1])
+    sources, targets = split_sources_targets(h, labels, gamma=0.7)
+    assert sources.tolist() == [0, 1]
+    assert targets.tolist() == [2, 4]

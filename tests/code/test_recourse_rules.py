@@ -1,0 +1,81 @@
+"""The rules that make a sampled candidate a recourse: projection, immutables, directions, and
+selection under the acceptance threshold (with a stand-in classifier, so each case is exact)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from genre.classifiers import MLPClassifier
+from genre.preprocessing import Preprocessor
+from genre.recourse import make_actionable, select
+from genre.schema import DatasetSchema
+
+
+def _pre() -> Preprocessor:
+    schema = DatasetSchema.model_validate(
+        {
+            "name": "tiny",
+            "target": {"name": "y", "values": [0, 1], "favourable": 1},
+            "features": {
+                "age": {"kind": "integer", "min": 0, "max": 10, "direction": "increase"},
+                "debt": {"kind": "continuous", "min": 0, "max": 1, "direction": "decrease"},
+                "sex": {"kind": "categorical", "categories": ["f", "m"], "immutable": True},
+                "job": {"kind": "categorical", "categories": ["a", "b", "c"]},
+            },
+        }
+    )
+    return Preprocessor(schema, np.zeros(4), np.array([10.0, 1.0, 1.0, 2.0]))
+
+
+class FirstFeatureClassifier(MLPClassifier):
+    """P(y+ | x) = x[0]: lets each test choose exactly which candidates clear the threshold."""
+
+    def __init__(self) -> None:
+        super().__init__(4, [])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logit(x[:, 0].clamp(1e-6, 1 - 1e-6))
+
+
+def test_make_actionable_enforces_every_constraint() -> None:
+    pre = _pre()
+    x = np.array([[0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.23, 0.7, 0.0, 0.9], [0.77, 0.2, 0.0, 1.3], [-1.0, -0.5, 1.0, 0.4]]], dtype=np.float32)
+    out = make_actionable(pre, x, cands)
+    assert np.all(out[..., 0] >= 0.5)  # age only increases
+    assert np.all(out[..., 1] <= 0.5)  # debt only decreases
+    assert np.all(out[..., 2] == 1.0)  # immutable copied
+    assert set(np.unique(out[..., 3])) <= {0.0, 0.5, 1.0}  # valid category
+    np.testing.assert_allclose(out[0, 1], [0.8, 0.2, 1.0, 1.0], atol=1e-6)  # age rounded to a whole year
+    frozen = make_actionable(pre, x, cands, frozen=np.array([False, False, False, True]))
+    assert np.all(frozen[..., 3] == 0.0)  # a per-request frozen feature is kept too
+
+
+def test_cheapest_accepted_candidate_is_chosen() -> None:
+    pre = _pre()
+    x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]]], dtype=np.float32)
+    x_plus, accepted, prob, cost = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest")
+    np.testing.assert_allclose(x_plus[0], cands[0, 1])
+    assert accepted[0] and prob[0] > 0.9
+    assert abs(cost[0] - 0.82) < 1e-6
+
+
+def test_most_confident_rule() -> None:
+    pre = _pre()
+    x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0]]], dtype=np.float32)
+    x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident")
+    np.testing.assert_allclose(x_plus[0], cands[0, 0])
+    assert accepted[0]
+
+
+def test_no_candidate_clearing_the_threshold_is_not_accepted() -> None:
+    pre = _pre()
+    x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.6, 0.5, 0.0, 0.0], [0.85, 0.5, 0.0, 0.0]]], dtype=np.float32)
+    for rule in ("cheapest", "most_confident"):
+        x_plus, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule)
+        assert not accepted[0]
+        assert prob[0] < 0.9

@@ -1,0 +1,105 @@
+"""The schema is the single source of truth for validation, encoding and recourse constraints, so a
+malformed one must be rejected when it is loaded, not discovered halfway through a pipeline run."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from genre.schema import DatasetSchema, FeatureSpec, load_schema
+
+ADULT_SCHEMA = Path(__file__).resolve().parents[2] / "data/raw/adult/schema.yaml"
+
+
+def _valid() -> dict[str, Any]:
+    """A minimal valid schema; each test breaks exactly one thing in a copy of it."""
+    return {
+        "name": "toy",
+        "target": {"name": "y", "values": [0, 1], "favourable": 1},
+        "features": {
+            "age": {"kind": "integer", "min": 0, "max": 100},
+            "income": {"kind": "continuous", "min": 0.0, "max": 1e6},
+            "sex": {"kind": "categorical", "categories": ["F", "M"], "immutable": True},
+        },
+    }
+
+
+def test_minimal_schema_is_valid() -> None:
+    """Guards the fixture: the failure tests below are only meaningful if the base schema passes."""
+    schema = DatasetSchema.model_validate(_valid())
+    assert schema.columns == ["age", "income", "sex", "y"]
+
+
+def _broken(path: list[str], value: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(_valid())
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        pytest.param(["features", "sex", "categories"], _DELETE, "non-empty 'categories'", id="categorical-no-categories"),
+        pytest.param(["features", "sex", "categories"], [], "non-empty 'categories'", id="categorical-empty-categories"),
+        pytest.param(["features", "sex", "categories"], ["F", "F"], "duplicates", id="categorical-duplicate-categories"),
+        pytest.param(["features", "age", "min"], _DELETE, "needs bounds", id="integer-no-min"),
+        pytest.param(["features", "income", "max"], _DELETE, "needs bounds", id="continuous-no-max"),
+        pytest.param(["features", "age", "min"], 101, "min <= max", id="min-above-max"),
+        pytest.param(["features", "sex", "direction"], "increase", "immutable feature cannot also have a direction", id="immutable-with-direction"),
+        pytest.param(["target", "favourable"], 2, "'favourable' must be one of 'values'", id="favourable-not-a-value"),
+        pytest.param(["features", "y"], {"kind": "integer", "min": 0, "max": 1}, "target column cannot also be a feature", id="target-is-feature"),
+        pytest.param(["features", "age", "kind"], "ordinal", "kind", id="unknown-kind"),
+        pytest.param(["features", "age", "mutable"], True, "mutable", id="unknown-key"),
+    ],
+)
+def test_invalid_schema_is_rejected(path: list[str], value: Any, message: str) -> None:
+    """Each inconsistency is caught at load time, with a message that says what is wrong."""
+    with pytest.raises(ValidationError, match=message):
+        DatasetSchema.model_validate(_broken(path, value))
+
+
+def test_numeric_feature_with_categories_is_rejected() -> None:
+    """A stray 'categories' on a number would otherwise be silently ignored by the encoder."""
+    with pytest.raises(ValidationError, match="takes no 'categories'"):
+        FeatureSpec(kind="integer", min=0, max=1, categories=["a"])
+
+
+def test_adult_schema_loads_with_immutable_race_and_sex() -> None:
+    """The embedded default must stay loadable, and recourse must never change race or sex."""
+    schema = load_schema(ADULT_SCHEMA)
+    assert schema.name == "adult"
+    assert schema.target.name == "income"
+    assert schema.target.favourable == 1
+    assert len(schema.features) == 13
+    immutable = {name for name, spec in schema.features.items() if spec.immutable}
+    assert immutable == {"race", "sex"}
+
+
+def test_direction_increase_loads_and_survives_yaml_round_trip(tmp_path: Path) -> None:
+    """The documented 'direction: increase' on age must load, and the copy ingest writes must keep it."""
+    raw = yaml.safe_load(ADULT_SCHEMA.read_text())
+    raw["features"]["age"]["direction"] = "increase"
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    schema = load_schema(path)
+    assert schema.features["age"].direction == "increase"
+    assert all(spec.direction is None for name, spec in schema.features.items() if name != "age")
+
+    copy_path = tmp_path / "copy.yaml"
+    copy_path.write_text(schema.to_yaml())
+    assert load_schema(copy_path) == schema
