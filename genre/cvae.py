@@ -73,12 +73,13 @@ class CVAE(nn.Module):
         return nll, beta * kl
 
     @torch.no_grad()
-    def sample(self, x_minus: np.ndarray, n: int, temperature: float, generator: torch.Generator) -> np.ndarray:
-        """[B, d] factuals -> [B, n, d] candidates in the scaled space (decoder mean, argmax category)."""
+    def sample(self, x_minus: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """[B, d] factuals and [B, n, latent] draws -> [B, n, d] candidates in the scaled space
+        (the decoder's mean for numeric features, the most likely category otherwise)."""
         x = torch.from_numpy(np.asarray(x_minus, dtype=np.float32))
+        n = z.shape[1]
         rep = x.repeat_interleave(n, dim=0)
-        z = torch.randn(len(rep), self.latent_dim, generator=generator) * temperature
-        mean, logits = self.decode(z, rep)
+        mean, logits = self.decode(torch.from_numpy(np.asarray(z, np.float32)).reshape(-1, self.latent_dim), rep)
         out = rep.clone()
         out[:, self.numeric] = mean
         if logits:

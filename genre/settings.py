@@ -60,7 +60,7 @@ class CVAESettings(_Section):
 
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 100
-    temperature: float = Field(0.7, gt=0)
+    temperature: float = Field(0.5, gt=0)
     threshold: float = Field(0.9, ge=0, lt=1)
     selection: Literal["cheapest", "most_confident"] = "cheapest"
 

@@ -9,6 +9,7 @@ import torch
 
 from genre.cvae import CVAE
 from genre.pairs import pairing_distribution
+from genre.recourse import latent_noise
 from genre.settings import CVAESettings
 from genre.torch_io import load_module, save_module
 from genre.train_cvae import fit_cvae
@@ -19,6 +20,10 @@ N_CATEGORIES = [0, 0, 2, 3]  # two numeric features, a binary and a 3-way catego
 def _points(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(np.float32)
+
+
+def _noise(rows: int, n: int, latent_dim: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((rows, n, latent_dim)).astype(np.float32)
 
 
 def test_loss_is_finite_per_row() -> None:
@@ -33,18 +38,20 @@ def test_loss_is_finite_per_row() -> None:
 
 def test_sample_shapes_and_valid_categories() -> None:
     model = CVAE(N_CATEGORIES, latent_dim=3, hidden=[16])
-    out = model.sample(_points(5), n=4, temperature=0.7, generator=torch.Generator().manual_seed(0))
+    out = model.sample(_points(5), _noise(5, 4))
     assert out.shape == (5, 4, 4)
     assert set(np.unique(out[..., 2])) <= {0.0, 1.0}
     assert set(np.unique(out[..., 3])) <= {0.0, 0.5, 1.0}
 
 
-def test_sampling_is_seeded() -> None:
-    model = CVAE(N_CATEGORIES, latent_dim=3, hidden=[16])
-    x = _points(3)
-    a = model.sample(x, 5, 1.0, torch.Generator().manual_seed(4))
-    b = model.sample(x, 5, 1.0, torch.Generator().manual_seed(4))
-    np.testing.assert_array_equal(a, b)
+def test_noise_is_per_applicant() -> None:
+    """The same applicant gets the same candidates alone or inside a batch."""
+    x = _points(6)
+    alone = latent_noise(x[3:4], 5, 3, 0.5, seed=0)
+    batch = latent_noise(x, 5, 3, 0.5, seed=0)
+    np.testing.assert_array_equal(alone[0], batch[3])
+    assert not np.array_equal(batch[0], batch[1])
+    assert not np.array_equal(latent_noise(x, 5, 3, 0.5, seed=1), batch)
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -53,8 +60,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = load_module(CVAE, tmp_path / "g.pt")
     x = _points(4)
     np.testing.assert_array_equal(
-        model.eval().sample(x, 2, 1.0, torch.Generator().manual_seed(1)),
-        loaded.sample(x, 2, 1.0, torch.Generator().manual_seed(1)),
+        model.eval().sample(x, _noise(4, 2)),
+        loaded.sample(x, _noise(4, 2)),
     )
 
 
@@ -84,7 +91,7 @@ def test_training_learns_the_pairing() -> None:
     cfg = CVAESettings(latent_dim=2, hidden=[32, 32], epochs=200, batch_size=32, lr=3e-3, patience=200, val_fraction=0.2, seed=0)
     model, history = fit_cvae(src, tgt, q, N_CATEGORIES, cfg, show_progress=False)
     assert history.val_loss[history.best_epoch] < history.val_loss[0]
-    samples = model.sample(src[:50], 10, 0.5, torch.Generator().manual_seed(0))
+    samples = model.sample(src[:50], _noise(50, 10, latent_dim=2) * 0.5)
     shift = samples[..., 0].mean(axis=1) - src[:50, 0]
     q_draws = tgt[q.sample(np.random.default_rng(0), n=200)][:50, :, 0]
     q_shift = q_draws.mean(axis=1) - src[:50, 0]

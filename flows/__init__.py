@@ -1,0 +1,1 @@
+"""Prefect flows: one thin flow per pipeline stage, and the pipeline that chains them."""

@@ -1,0 +1,105 @@
+"""Stage 6, package: the trained model into BentoML's model store, the service into a bento, and
+the bento into one portable file (``data/package/genre-recourse.bento``) that DVC tracks.
+
+The bundle is loaded back before the model is committed to the store, so a model that the service
+could not load never gets a version there. Store locations follow ``BENTOML_HOME`` (BentoML reads
+it itself, once per process).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bentoml
+
+from genre.artifacts import Artifacts
+from genre.atomic import write_json
+from genre.bundle import load_bundle, write_bundle
+from genre.offline import go_offline
+from genre.schema import DatasetSchema, load_schema
+from genre.settings import Settings
+
+BENTOFILE = "bentofile.yaml"
+
+
+def model_labels(schema: DatasetSchema, settings: Settings) -> dict[str, str]:
+    """Labels are strings BentoML can filter on (``bentoml models list``); details go in metadata."""
+    return {
+        "project": "genre",
+        "dataset": schema.name,
+        "target": schema.target.name,
+        "selection": settings.recourse.selection,
+        "threshold": str(settings.recourse.threshold),
+    }
+
+
+def model_metadata(schema: DatasetSchema, settings: Settings) -> dict[str, Any]:
+    return {
+        "dataset": schema.name,
+        "features": schema.feature_names,
+        "immutable": [name for name, spec in schema.features.items() if spec.immutable],
+        "recourse": settings.recourse.model_dump(),
+    }
+
+
+def save_model(settings: Settings) -> bentoml.Model:
+    """Bundle the trained artifacts into a new version of the model in the store."""
+    paths = Artifacts(settings.root)
+    schema = load_schema(paths.schema)
+    with bentoml.models.create(
+        name=settings.package.model_name,
+        labels=model_labels(schema, settings),
+        metadata=model_metadata(schema, settings),
+    ) as model:
+        folder = Path(model.path)
+        write_bundle(paths, settings.recourse, folder)
+        load_bundle(folder)  # raises inside the context, so a broken bundle is never saved
+    return model
+
+
+def build_bento(settings: Settings) -> bentoml.Bento:
+    """Build from the project's bentofile; the build imports the service from ``settings.root``."""
+    root = Path(settings.root).resolve()
+    return bentoml.bentos.build_bentofile(
+        str(root / BENTOFILE),
+        build_ctx=str(root),
+        name=settings.package.bento_name,
+    )
+
+
+def export_bento(tag: bentoml.Tag | str, dest: Path) -> None:
+    """Export beside ``dest`` and rename over it, so ``dest`` is always a whole bento or absent.
+
+    BentoML appends ``.bento`` to a path that lacks it, so the export goes to a private folder
+    under the final name and the path BentoML reports is what gets renamed. The path is made
+    absolute first: BentoML turns it into a ``file://`` URL, where a relative path would be read
+    from the filesystem root.
+    """
+    dest = Path(dest).resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        written = bentoml.bentos.export_bento(tag, str(scratch / dest.name), output_format="bento")
+        os.chmod(written, 0o644)
+        os.replace(written, dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    go_offline()  # BentoML reports usage by default; this stage may also be called outside a flow
+    paths = Artifacts(Path(settings.root).resolve())
+    model = save_model(settings)
+    bento = build_bento(settings)
+    export_bento(bento.tag, paths.bento)
+    metrics: dict[str, Any] = {
+        "model_tag": str(model.tag),
+        "bento_tag": str(bento.tag),
+        "bento_bytes": paths.bento.stat().st_size,
+    }
+    write_json(paths.metrics("package"), metrics)
+    return metrics

@@ -1,0 +1,31 @@
+"""The orchestration wiring: DVC stages, Prefect flows and the retraining schedule agree."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import yaml
+
+from flows.pipeline import STAGES
+from flows.schedule import deployment
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_each_dvc_stage_runs_its_own_flow_in_pipeline_order() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert [s.replace("_", "-") for s in stages] == [flow.name for flow in STAGES]
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"python -m flows.{name}"
+        module = importlib.import_module(f"flows.{name}")
+        assert getattr(module, f"{name}_flow").name == name.replace("_", "-")
+        assert f"genre/{name}.py" in stage["deps"], "each stage depends on its library module"
+
+
+def test_retraining_deployment_uses_the_cron_from_params() -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    built = deployment(str(REPO / "params.yaml"))
+    assert built.name == params["schedule"]["deployment_name"]
+    assert [s.schedule.cron for s in built.schedules] == [params["schedule"]["cron"]]
+    assert built.parameters == {"params": str(REPO / "params.yaml")}

@@ -1,0 +1,36 @@
+"""``genre recourse`` on a CSV with good and bad rows, as a user runs it."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from genre.artifacts import Artifacts
+from genre.cli import app
+
+
+def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -> None:
+    applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(12).drop(columns=["income"])
+    applicants = applicants.astype(object)
+    applicants.loc[2, "age"] = 300
+    applicants.loc[5, "sex"] = "Robot"
+    applicants.loc[7, "hours-per-week"] = "forty"
+    src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
+    applicants.to_csv(src, index=False)
+
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+
+    assert result.exit_code == 1, result.output
+    for expected in ("line 4: age", "line 7: sex", "line 9: hours-per-week"):
+        assert expected in result.output
+    answered = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(answered) == len(applicants)
+    assert list(answered.columns[: applicants.shape[1]]) == list(applicants.columns)
+    assert set(answered.loc[[2, 5, 7], "status"]) == {"invalid"}
+    assert "outside the allowed range" in answered.loc[2, "error"]
+    valid = answered.drop(index=[2, 5, 7])
+    assert set(valid["status"]) <= {"found", "not_found", "not_needed"}
+    assert (valid["status"] == "found").any()
+    found = valid[valid["status"] == "found"]
+    assert (found["probability_after"].astype(float) > 0.5).all()
+    assert (found["race"] == applicants.loc[found.index, "race"]).all()

@@ -1,0 +1,77 @@
+"""Behaviour of the trained recourse model: what users are promised, checked on real answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genre.answers import answer
+from genre.artifacts import Artifacts
+from genre.bundle import engine_from_artifacts
+from genre.datasets import load_prepared
+from genre.preprocessing import Preprocessor
+from genre.recourse import DECISION_THRESHOLD, RecourseEngine
+from genre.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def engine(fast_project) -> RecourseEngine:
+    settings = load_settings(fast_project.root / "params.yaml")
+    return engine_from_artifacts(Artifacts(settings.root), settings.recourse)
+
+
+@pytest.fixture(scope="module")
+def denied(fast_project, engine: RecourseEngine) -> np.ndarray:
+    x = load_prepared(Artifacts(fast_project.root)).x_test
+    return x[engine.classifier.predict_proba(x) <= DECISION_THRESHOLD][:100]
+
+
+def test_immutables_never_change(engine: RecourseEngine, denied: np.ndarray) -> None:
+    batch = engine.recourse(denied)
+    np.testing.assert_array_equal(batch.x_plus[:, engine.pre.immutable], denied[:, engine.pre.immutable])
+
+
+def test_found_recourse_flips_the_classifier(engine: RecourseEngine, denied: np.ndarray) -> None:
+    batch = engine.recourse(denied)
+    assert batch.found.mean() > 0.5, "the fast model should find most recourses"
+    prob = engine.classifier.predict_proba(batch.x_plus[batch.found])
+    assert np.all(prob > engine.settings.threshold)
+    assert np.all(batch.prob_before <= DECISION_THRESHOLD)
+
+
+def test_increase_only_is_respected(engine: RecourseEngine, denied: np.ndarray) -> None:
+    schema = engine.pre.schema
+    features = dict(schema.features)
+    features["age"] = features["age"].model_copy(update={"direction": "increase"})
+    features["education-num"] = features["education-num"].model_copy(update={"direction": "increase"})
+    pre = Preprocessor(schema.model_copy(update={"features": features}), engine.pre.mins, engine.pre.ranges)
+    constrained = RecourseEngine(pre, engine.classifier, engine.generator, engine.settings)
+    batch = constrained.recourse(denied)
+    for name in ("age", "education-num"):
+        j = schema.feature_names.index(name)
+        assert np.all(batch.x_plus[:, j] >= denied[:, j] - 1e-6), name
+
+
+def test_not_found_is_never_presented_as_a_recourse(engine: RecourseEngine, fast_project) -> None:
+    strict = engine.settings.model_copy(update={"threshold": 0.999999, "n_candidates": 2})
+    test = load_prepared(Artifacts(fast_project.root)).test_raw
+    answers = answer(engine, test[engine.pre.schema.feature_names].head(30), settings=strict)
+    statuses = {a["status"] for a in answers}
+    assert "not_found" in statuses
+    for a in answers:
+        if a["status"] != "found":
+            assert a["recourse"] is None and a["changes"] == [] and a["cost"] is None
+
+
+def test_answers_list_every_change_in_raw_units(engine: RecourseEngine, fast_project) -> None:
+    test = load_prepared(Artifacts(fast_project.root)).test_raw[engine.pre.schema.feature_names]
+    answers = answer(engine, test.head(40))
+    found = [(i, a) for i, a in enumerate(answers) if a["status"] == "found"]
+    assert found
+    for i, a in found:
+        original = test.iloc[i].to_dict()
+        changed = {c["feature"] for c in a["changes"]}
+        for name, value in a["recourse"].items():
+            assert (value != original[name]) == (name in changed), name
+        assert pd.Series(a["recourse"])[["race", "sex"]].tolist() == [original["race"], original["sex"]]

@@ -1,0 +1,117 @@
+"""The package stage in a throwaway project: from trained artifacts to a ``.bento`` file that a
+machine with nothing but an empty BentoML home can import and serve from its own source."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from genre import package
+from genre.artifacts import Artifacts
+from genre.schema import load_schema
+from genre.settings import Settings, load_settings
+
+ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/models/classifier.pt", "data/models/generator.pt"]
+
+
+@pytest.fixture(scope="module")
+def project(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Only what the stage needs: trained artifacts, the bentofile and the source it packs."""
+    root = tmp_path_factory.mktemp("project")
+    for rel in [*ARTIFACTS, "bentofile.yaml"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained / rel, root / rel)
+    shutil.copytree(trained / "genre", root / "genre", ignore=shutil.ignore_patterns("__pycache__"))
+    return load_settings(trained / "params.yaml", root=root)
+
+
+@pytest.fixture(scope="module")
+def packaged(project: Settings) -> dict:
+    """Run as DVC runs it: from the project folder, with the root relative (``params.yaml``'s folder)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project.root)
+        metrics = package.run(project.model_copy(update={"root": Path(".")}))
+        assert Path.cwd() == project.root, "the build must give the working directory back"
+    return metrics
+
+
+def test_stage_writes_the_bento_and_its_metrics(project, packaged):
+    paths = Artifacts(project.root)
+    assert paths.bento.is_file()
+    assert packaged["bento_bytes"] == paths.bento.stat().st_size > 0
+    assert json.loads(paths.metrics("package").read_text()) == packaged
+    assert packaged["model_tag"].startswith(f"{project.package.model_name}:")
+    assert packaged["bento_tag"].startswith(f"{project.package.bento_name}:")
+    assert not [p.name for p in paths.bento.parent.iterdir() if p != paths.bento], "no export leftovers"
+
+
+def test_model_in_store_carries_labels_and_metadata(project, packaged):
+    import bentoml
+
+    model = bentoml.models.get(packaged["model_tag"])
+    schema = load_schema(Artifacts(project.root).schema)
+    assert model.info.labels["dataset"] == schema.name
+    assert model.info.labels["threshold"] == str(project.recourse.threshold)
+    assert model.info.metadata["features"] == schema.feature_names
+    assert model.info.metadata["immutable"] == ["race", "sex"]
+    assert model.info.metadata["recourse"] == project.recourse.model_dump()
+    assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}
+
+
+def test_bento_records_the_model_it_was_built_with(packaged):
+    import bentoml
+
+    from genre.service import recorded_model_tag
+
+    assert recorded_model_tag(bentoml.bentos.get(packaged["bento_tag"])) == packaged["model_tag"]
+
+
+FRESH_HOME_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import bentoml
+
+    bento = bentoml.bentos.import_bento(sys.argv[1])
+    with bentoml.models.create(bento.info.services[0].models[0].tag.name) as newer:
+        pass                                        # a newer, empty "latest" the bento must ignore
+    service = bentoml.load(str(bento.tag))          # imports genre.service from the bento's src/
+    instance = service()                            # loads the model the bento recorded
+    import genre
+    answers = instance.recourse(applicants=json.loads(sys.argv[2]))
+    print(json.dumps({
+        "bento": str(bento.tag),
+        "models": {str(m.tag): m.info.labels for m in bentoml.models.list()},
+        "newer": str(newer.tag),
+        "loaded": instance.model_tag,
+        "genre_from": genre.__file__,
+        "status": [a["status"] for a in answers],
+    }))
+    """
+)
+
+
+def test_bento_file_imports_and_serves_in_an_empty_home(project, packaged, test_rows, tmp_path):
+    """A fresh process with a fresh BENTOML_HOME, as on another machine: the .bento file alone must
+    bring the model, and its own copy of the source must be enough to load the service."""
+    home, workdir = tmp_path / "home", tmp_path / "cwd"
+    workdir.mkdir()
+    applicants = json.loads(test_rows.head(2).to_json(orient="records"))
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_HOME_SCRIPT, str(Artifacts(project.root).bento), json.dumps(applicants)],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["bento"] == packaged["bento_tag"]
+    assert out["loaded"] == packaged["model_tag"] != out["newer"], "a bento serves the model it was built with"
+    assert out["models"][packaged["model_tag"]]["dataset"] == "adult"
+    assert Path(out["genre_from"]).is_relative_to(home / "bentos"), f"genre imported from {out['genre_from']}"
+    assert len(out["status"]) == 2 and set(out["status"]) <= {"found", "not_found", "not_needed"}
