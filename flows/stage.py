@@ -17,11 +17,10 @@ from genre.settings import Settings, load_settings
 
 
 def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[str], dict[str, Any]]:
-    @flow(name=name, log_prints=True)
+    @flow(name=name, log_prints=True, description=sys.modules[run.__module__].__doc__)
     def stage(params: str = "params.yaml") -> dict[str, Any]:
         return run(load_settings(params))
 
-    stage.__doc__ = run.__module__
     return stage
 
 

@@ -36,6 +36,7 @@ def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, s
         if value not in (spec.categories or []):
             return None, f"unknown category {value!r}; expected one of {spec.categories}"
         return value, None
+    given = value
     if from_text and isinstance(value, str):
         try:
             value = float(value)
@@ -46,9 +47,9 @@ def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, s
     if not math.isfinite(value):
         return None, f"must be a finite number, got {value}"
     if spec.kind == "integer" and float(value) != int(value):
-        return None, f"must be a whole number, got {value}"
+        return None, f"must be a whole number, got {given}"
     if not (spec.min <= value <= spec.max):  # type: ignore[operator]
-        return None, f"{value} is outside the allowed range [{spec.min}, {spec.max}]"
+        return None, f"{given} is outside the allowed range [{spec.min:g}, {spec.max:g}]"
     return (int(value) if spec.kind == "integer" else float(value)), None
 
 

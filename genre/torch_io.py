@@ -6,6 +6,7 @@ matters once bentos are copied between machines.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +19,11 @@ M = TypeVar("M", bound=nn.Module)
 
 
 def save_module(module: nn.Module, config: dict[str, Any], path: Path) -> None:
-    payload = {"config": config, "state": module.state_dict()}
-    write_with(path, lambda tmp: torch.save(payload, tmp))
+    """Serialised in memory first: ``torch.save`` to a file embeds the (random) temporary file name,
+    which would give identical weights a different hash and make DVC rerun downstream stages."""
+    buffer = io.BytesIO()
+    torch.save({"config": config, "state": module.state_dict()}, buffer)
+    write_with(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def load_module(cls: type[M], path: Path) -> M:

@@ -75,7 +75,7 @@ def validate_frame(frame: pd.DataFrame, schema: DatasetSchema, docs_dir: Path | 
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{schema.name}_raw", data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     if docs_dir is not None:
-        _build_docs(context, result, docs_dir)
+        _build_docs(context, docs_dir)
     failures = [_describe(r, frame) for r in result.results if not r.success]
     return ValidationReport(success=bool(result.success), failures=failures, result=result.to_json_dict())
 
@@ -125,7 +125,7 @@ def _wrong_type_examples(values: pd.Series, type_list: list[str]) -> str:
     return f"; {int(bad.sum())} values of the wrong type, e.g. {examples}"
 
 
-def _build_docs(context: Any, result: Any, docs_dir: Path) -> None:
+def _build_docs(context: Any, docs_dir: Path) -> None:
     """Data Docs are a convenience; they are rendered from local templates and need no network."""
     context.add_data_docs_site(
         site_name="local",

@@ -27,7 +27,7 @@ def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -
     assert len(answered) == len(applicants)
     assert list(answered.columns[: applicants.shape[1]]) == list(applicants.columns)
     assert set(answered.loc[[2, 5, 7], "status"]) == {"invalid"}
-    assert "outside the allowed range" in answered.loc[2, "error"]
+    assert "age: 300 is outside the allowed range [17, 90]" in answered.loc[2, "error"]
     valid = answered.drop(index=[2, 5, 7])
     assert set(valid["status"]) <= {"found", "not_found", "not_needed"}
     assert (valid["status"] == "found").any()
