@@ -13,7 +13,7 @@ from pathlib import Path
 
 from genre.artifacts import Artifacts
 from genre.classifiers import MLPClassifier
-from genre.cvae import CVAE
+from genre.generators import load_generator
 from genre.preprocessing import Preprocessor
 from genre.recourse import RecourseEngine
 from genre.settings import RecourseSettings
@@ -32,7 +32,7 @@ def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> Recou
     return RecourseEngine(
         Preprocessor.load(paths.preprocessor),
         load_module(MLPClassifier, paths.classifier),
-        load_module(CVAE, paths.generator),
+        load_generator(paths.generator),
         settings,
     )
 
@@ -49,6 +49,6 @@ def load_bundle(folder: Path) -> RecourseEngine:
     return RecourseEngine(
         Preprocessor.load(folder / PREPROCESSOR),
         load_module(MLPClassifier, folder / CLASSIFIER),
-        load_module(CVAE, folder / GENERATOR),
+        load_generator(folder / GENERATOR),
         RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text())),
     )

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from genre.generators import row_normal
+
 _MIN_LOG_SIGMA = -4.0
 
 
@@ -71,6 +73,10 @@ class CVAE(nn.Module):
             nll = nll + nn.functional.cross_entropy(lg, codes[:, j], reduction="none")
         kl = 0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var).sum(1)
         return nll, beta * kl
+
+    def propose(self, x: np.ndarray, n: int, temperature: float, seed: int) -> np.ndarray:
+        """Candidates from latent draws scaled by ``temperature`` (noise in the latent only)."""
+        return self.sample(x, row_normal(x, (n, self.latent_dim), seed) * temperature)
 
     @torch.no_grad()
     def sample(self, x_minus: np.ndarray, z: np.ndarray) -> np.ndarray:

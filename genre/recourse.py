@@ -9,7 +9,6 @@ threshold; if none does, the factual is reported as not found rather than answer
 from __future__ import annotations
 
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from genre.classifiers import MLPClassifier
 from genre.cost import cost
-from genre.cvae import CVAE
+from genre.generators import Generator
 from genre.preprocessing import Preprocessor
 from genre.settings import RecourseSettings
 
@@ -44,16 +43,6 @@ class RecourseBatch:
     @property
     def found(self) -> np.ndarray:
         return self.status == "found"
-
-
-def latent_noise(x: np.ndarray, n: int, latent_dim: int, temperature: float, seed: int) -> np.ndarray:
-    """[N, n, latent] draws seeded by each row's own values, so an applicant gets the same answer
-    whether asked alone or inside any batch."""
-    rows = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.empty((len(rows), n, latent_dim), dtype=np.float32)
-    for i, row in enumerate(rows):
-        out[i] = np.random.default_rng([seed, zlib.crc32(row.tobytes())]).standard_normal((n, latent_dim))
-    return out * temperature
 
 
 def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
@@ -89,11 +78,11 @@ def select(
 
 
 class RecourseEngine:
-    def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: CVAE, settings: RecourseSettings) -> None:
+    def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings) -> None:
         self.pre, self.classifier, self.generator, self.settings = pre, classifier, generator, settings
 
     def candidates(self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None) -> np.ndarray:
-        raw = self.generator.sample(x, latent_noise(x, n, self.generator.latent_dim, temperature, seed))
+        raw = self.generator.propose(x, n, temperature, seed)
         return make_actionable(self.pre, x, raw, frozen)
 
     def recourse(

@@ -58,6 +58,23 @@ class CVAESettings(_Section):
     seed: int = 0
 
 
+class TransformerSettings(_Section):
+    """The authors' kind of generator: an autoregressive encoder-decoder over binned features."""
+
+    bins: int = Field(50, ge=2)
+    width: PositiveInt = 32
+    heads: PositiveInt = 8
+    encoder_layers: PositiveInt = 2
+    decoder_layers: PositiveInt = 2
+    epochs: PositiveInt = 100
+    batch_size: PositiveInt = 256
+    lr: float = Field(1e-3, gt=0)
+    patience: PositiveInt = 15
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    sharpen: float = Field(10.0, gt=0)
+    seed: int = 0
+
+
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 100
     temperature: float = Field(0.5, gt=0)
@@ -73,6 +90,14 @@ class EvaluateSettings(_Section):
     consistency_samples: PositiveInt = 50
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
+
+
+class ServeSettings(_Section):
+    """Limits that protect the service; they travel inside the bento with the model."""
+
+    max_batch: PositiveInt = 1000
+    max_alternatives: PositiveInt = 5
+    max_body_bytes: PositiveInt = 4_000_000
 
 
 class PackageSettings(_Section):
@@ -93,8 +118,10 @@ class Settings(_Section):
     train_classifier: ClassifierSettings = ClassifierSettings()
     synthesize_pairs: PairSettings = PairSettings()
     train_cvae: CVAESettings = CVAESettings()
+    train_transformer: TransformerSettings = TransformerSettings()
     recourse: RecourseSettings = RecourseSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+    serve: ServeSettings = ServeSettings()
     package: PackageSettings = PackageSettings()
     schedule: ScheduleSettings = ScheduleSettings()
 

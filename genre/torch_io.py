@@ -22,7 +22,7 @@ def save_module(module: nn.Module, config: dict[str, Any], path: Path) -> None:
     """Serialised in memory first: ``torch.save`` to a file embeds the (random) temporary file name,
     which would give identical weights a different hash and make DVC rerun downstream stages."""
     buffer = io.BytesIO()
-    torch.save({"config": config, "state": module.state_dict()}, buffer)
+    torch.save({"kind": type(module).__name__, "config": config, "state": module.state_dict()}, buffer)
     write_with(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
@@ -32,3 +32,8 @@ def load_module(cls: type[M], path: Path) -> M:
     module.load_state_dict(payload["state"])
     module.eval()
     return module
+
+
+def saved_kind(path: Path) -> str:
+    """The class name a module file was saved from (files from before kinds were recorded: CVAE)."""
+    return str(torch.load(path, map_location="cpu", weights_only=True).get("kind", "CVAE"))

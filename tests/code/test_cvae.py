@@ -9,7 +9,7 @@ import torch
 
 from genre.cvae import CVAE
 from genre.pairs import pairing_distribution
-from genre.recourse import latent_noise
+from genre.generators import row_normal
 from genre.settings import CVAESettings
 from genre.torch_io import load_module, save_module
 from genre.train_cvae import fit_cvae
@@ -47,11 +47,12 @@ def test_sample_shapes_and_valid_categories() -> None:
 def test_noise_is_per_applicant() -> None:
     """The same applicant gets the same candidates alone or inside a batch."""
     x = _points(6)
-    alone = latent_noise(x[3:4], 5, 3, 0.5, seed=0)
-    batch = latent_noise(x, 5, 3, 0.5, seed=0)
+    model = CVAE(N_CATEGORIES, latent_dim=3, hidden=[16])
+    alone = model.propose(x[3:4], 5, 0.5, seed=0)
+    batch = model.propose(x, 5, 0.5, seed=0)
     np.testing.assert_array_equal(alone[0], batch[3])
-    assert not np.array_equal(batch[0], batch[1])
-    assert not np.array_equal(latent_noise(x, 5, 3, 0.5, seed=1), batch)
+    assert not np.array_equal(row_normal(x, (5, 3), 0)[0], row_normal(x, (5, 3), 0)[1])
+    assert not np.array_equal(model.propose(x, 5, 0.5, seed=1), batch)
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
