@@ -84,6 +84,8 @@ class CVAE(nn.Module):
         (the decoder's mean for numeric features, the most likely category otherwise)."""
         x = torch.from_numpy(np.asarray(x_minus, dtype=np.float32))
         n = z.shape[1]
+        if len(x) == 0:
+            return np.empty((0, n, x.shape[1]), dtype=np.float32)
         rep = x.repeat_interleave(n, dim=0)
         mean, logits = self.decode(torch.from_numpy(np.asarray(z, np.float32)).reshape(-1, self.latent_dim), rep)
         out = rep.clone()

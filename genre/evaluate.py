@@ -3,6 +3,7 @@ cost/validity trade-off over the sampling budget, and the consistency check."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import joblib
@@ -48,25 +49,45 @@ def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, 
     }
 
 
-def run(settings: Settings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Evaluation:
+    """What every method is compared on: the same factuals, classifier, world and plausibility judge."""
+
+    settings: Settings
+    data: PreparedData
+    engine: RecourseEngine
+    judges: Judges
+    x_targets: np.ndarray
+    factual_rows: np.ndarray
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.data.x_test[self.factual_rows]
+
+
+def prepare_evaluation(settings: Settings) -> Evaluation:
     cfg = settings.evaluate
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
-    pre = data.preprocessor
     engine = engine_from_artifacts(paths, settings.recourse)
     forest = joblib.load(paths.ground_truth)
-    judges = Judges(pre, forest, engine.classifier, fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors))
+    plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
     _, targets, _ = load_pairs(paths.pairs)
-    x_targets = data.x_train[targets]
+    rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
+    return Evaluation(settings, data, engine, Judges(data.preprocessor, forest, engine.classifier, plausibility), data.x_train[targets], rows)
 
-    factual_rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
-    x = data.x_test[factual_rows]
+
+def run(settings: Settings) -> dict[str, Any]:
+    cfg = settings.evaluate
+    paths = Artifacts(settings.root)
+    ev = prepare_evaluation(settings)
+    pre, engine, judges, x = ev.data.preprocessor, ev.engine, ev.judges, ev.x
     genre = engine.recourse(x, seed=cfg.seed)
-    nnr_plus, nnr_found, nnr_seconds = nearest_neighbour_recourse(x, x_targets, pre, settings.synthesize_pairs.chunk_size)
+    nnr_plus, nnr_found, nnr_seconds = nearest_neighbour_recourse(x, ev.x_targets, pre, settings.synthesize_pairs.chunk_size)
     metrics: dict[str, Any] = {
         "genre": judges.score(x, genre.x_plus, genre.seconds, genre.found),
         "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
-        "consistency": consistency(settings, engine, data, x_targets),
+        "consistency": consistency(settings, engine, ev.data, ev.x_targets),
         "factuals": int(len(x)),
     }
 
@@ -83,7 +104,7 @@ def run(settings: Settings) -> dict[str, Any]:
         frame = pd.DataFrame(rows)
         write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))
 
-    factuals_raw = data.test_raw.iloc[factual_rows].reset_index(drop=True)
+    factuals_raw = ev.data.test_raw.iloc[ev.factual_rows].reset_index(drop=True)
     recourses_raw = pre.inverse_transform(genre.x_plus).add_suffix("__recourse")
     table = pd.concat([factuals_raw, recourses_raw], axis=1).assign(
         status=genre.status, cost=genre.cost, prob_before=genre.prob_before, prob_after=genre.prob_after

@@ -40,8 +40,9 @@ def row_normal(x: np.ndarray, shape: tuple[int, ...], seed: int) -> np.ndarray:
 def load_generator(path: Path) -> torch.nn.Module:
     """Load whichever generator kind the file holds."""
     from genre.cvae import CVAE
+    from genre.transformer import TransformerGenerator
 
-    kinds: dict[str, type[torch.nn.Module]] = {"CVAE": CVAE}
+    kinds: dict[str, type[torch.nn.Module]] = {"CVAE": CVAE, "TransformerGenerator": TransformerGenerator}
     kind = saved_kind(path)
     if kind not in kinds:
         raise ValueError(f"{path}: unknown generator kind {kind!r}; expected one of {sorted(kinds)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 
 class _Section(BaseModel):
@@ -72,6 +72,7 @@ class TransformerSettings(_Section):
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
     sharpen: float = Field(10.0, gt=0)
+    temperature: float = Field(1.0, gt=0)  # what it answers with: 1.0 is the authors' sharpened sampling
     seed: int = 0
 
 
@@ -90,6 +91,38 @@ class EvaluateSettings(_Section):
     consistency_samples: PositiveInt = 50
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
+
+
+class WachterSettings(_Section):
+    """Wachter search."""
+
+    steps: PositiveInt = 100  # proximal-gradient iterations per lambda
+    rounds: PositiveInt = 12  # lambda increases before giving up on a factual
+    lr: float = Field(0.05, gt=0)  # step size on the squared term (capped per row)
+    lambda_init: float = Field(0.1, gt=0)
+    lambda_growth: float = Field(2.0, gt=1)
+    target: float = Field(0.95, gt=0, lt=1)  # probability the loss pulls h(x') towards
+    threshold: float = Field(0.9, ge=0, lt=1)  # accepted only if h(x') > threshold after projection
+
+    @model_validator(mode="after")
+    def _target_clears_threshold(self) -> WachterSettings:
+        if self.target <= self.threshold:
+            raise ValueError("'target' must exceed 'threshold', or the search stops short of it")
+        return self
+
+
+class DiceSettings(_Section):
+    """DiCE baseline."""
+
+    method: Literal["random", "genetic"] = "genetic"
+    total_cfs: PositiveInt = 4  # counterfactuals asked per factual; the cheapest accepted one is kept
+    threshold: float = Field(0.9, gt=0, lt=1)  # h(x+) must exceed this (DiCE sees it as its 0.5)
+    sample_size: PositiveInt = 1000  # random method: candidates drawn per round
+    max_iterations: PositiveInt = 500  # genetic method: generations at most
+    # DiCE's default linear post-hoc search steps continuous features one unit at a time (one model
+    # call per unit, up to 10,000 per feature): unusable on wide integer features such as fnlwgt.
+    posthoc_sparsity: Literal["binary", "linear"] = "binary"
+    seed: int = 0
 
 
 class ServeSettings(_Section):
@@ -121,6 +154,8 @@ class Settings(_Section):
     train_transformer: TransformerSettings = TransformerSettings()
     recourse: RecourseSettings = RecourseSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+    wachter: WachterSettings = WachterSettings()
+    dice: DiceSettings = DiceSettings()
     serve: ServeSettings = ServeSettings()
     package: PackageSettings = PackageSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -1,0 +1,155 @@
+"""The paper's benchmark, run through the pipeline's own stages: per dataset and seed, a scratch
+project is trained exactly as ``dvc repro`` would train it, then every method answers the same
+factuals and is scored by the same judges.
+
+A dataset is described by data, a schema and params overrides, never by code: COMPAS and HELOC are
+configured the way a user would configure their own data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from genre import ingest, synthesize_pairs, train_classifier, train_cvae
+from genre.artifacts import Artifacts
+from genre.baselines import nearest_neighbour_recourse
+from genre.datasets import load_prepared
+from genre.dice_baseline import dice_recourse
+from genre.evaluate import Evaluation, prepare_evaluation
+from genre.recourse import RecourseEngine
+from genre.settings import Settings, load_settings
+from genre.synthesize_pairs import load_pairs
+from genre.transformer import fit_transformer
+from genre.wachter import wachter_recourse
+
+METHODS = ("genre_cvae", "genre_transformer", "nnr", "wachter", "dice")
+METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+PAPER_GENRE = {  # GenRe, authors' released notebook, 200 factuals (method doc, "Target numbers")
+    "adult": {"lof": 0.98, "validity_rf": 1.00, "cost": 0.69},
+    "compas": {"lof": 0.97, "validity_rf": 0.99, "cost": 0.51},
+    "heloc": {"lof": 1.00, "validity_rf": 1.00, "cost": 2.01},
+}
+
+
+@dataclass(frozen=True)
+class DatasetRun:
+    """One row group of the table: which data (train and test CSV, optionally gzipped), which schema,
+    which params overrides, and which paper figures it compares with (if any)."""
+
+    name: str
+    train_csv: Path
+    test_csv: Path
+    schema: Path
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paper: str | None = None
+
+
+def make_project(root: Path, run: DatasetRun, base_params: dict[str, Any], seed: int, extra: dict[str, dict[str, Any]]) -> Settings:
+    """A project folder laid out as a user's: raw data and schema under data/raw, one params.yaml."""
+    raw = root / "data/raw" / run.name
+    raw.mkdir(parents=True, exist_ok=True)
+    copies = {}
+    for split, source in (("train", run.train_csv), ("test", run.test_csv)):
+        copies[split] = raw / f"{split}{''.join(source.suffixes)}"
+        shutil.copyfile(source, copies[split])
+    shutil.copyfile(run.schema, raw / "schema.yaml")
+    params = yaml.safe_load(yaml.safe_dump(base_params))
+    params["ingest"].update(
+        train_csv=str(copies["train"].relative_to(root)),
+        test_csv=str(copies["test"].relative_to(root)),
+        schema_path=f"data/raw/{run.name}/schema.yaml",
+    )
+    seeded = {"train_classifier": {"seed": seed}, "train_cvae": {"seed": seed}, "train_transformer": {"seed": seed}, "evaluate": {"seed": seed}}
+    for layer in (run.overrides, seeded, extra):
+        for section, values in layer.items():
+            params.setdefault(section, {}).update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return load_settings(root / "params.yaml")
+
+
+def train(settings: Settings) -> RecourseEngine:
+    """The pipeline's training stages, then the Transformer on the very same pairs."""
+    for stage in (ingest, train_classifier, synthesize_pairs, train_cvae):
+        stage.run(settings)
+    paths = Artifacts(settings.root)
+    data = load_prepared(paths)
+    sources, targets, q = load_pairs(paths.pairs)
+    keep = np.flatnonzero(q.has_target)
+    transformer, _ = fit_transformer(data.x_train[sources[keep]], data.x_train[targets], q.restrict(keep), settings.train_transformer, show_progress=False)
+    return transformer
+
+
+Method = Callable[[Evaluation, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
+
+
+def methods(transformer: Any) -> dict[str, Method]:
+    """Each method maps factuals to (x_plus, found, seconds) under the same constraints."""
+
+    def generative(engine_of: Callable[[Evaluation], RecourseEngine]) -> Method:
+        def answer(ev: Evaluation, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+            batch = engine_of(ev).recourse(x, seed=ev.settings.evaluate.seed)
+            return batch.x_plus, batch.found, batch.seconds
+
+        return answer
+
+    return {
+        "genre_cvae": generative(lambda ev: ev.engine),
+        "genre_transformer": generative(
+            lambda ev: RecourseEngine(
+                ev.engine.pre,
+                ev.engine.classifier,
+                transformer,
+                ev.settings.recourse.model_copy(update={"temperature": ev.settings.train_transformer.temperature}),
+            )
+        ),
+        "nnr": lambda ev, x: nearest_neighbour_recourse(x, ev.x_targets, ev.engine.pre, ev.settings.synthesize_pairs.chunk_size),
+        "wachter": lambda ev, x: wachter_recourse(x, ev.engine.pre, ev.engine.classifier, ev.settings.wachter),
+        "dice": lambda ev, x: dice_recourse(x, ev.engine.pre, ev.engine.classifier, ev.data.train_raw, ev.settings.dice.model_copy(update={"seed": ev.settings.evaluate.seed})),
+    }
+
+
+def score_methods(settings: Settings, transformer: Any, chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
+    """Every chosen method on the same factuals (DiCE, being slow, on the first ``dice_factuals``)."""
+    ev = prepare_evaluation(settings)
+    runners = methods(transformer)
+    out = {}
+    for name in chosen:
+        x = ev.x[:dice_factuals] if name == "dice" else ev.x
+        x_plus, found, seconds = runners[name](ev, x)
+        out[name] = {**ev.judges.score(x, x_plus, seconds, found), "factuals": int(len(x))}
+    return out
+
+
+def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {metric: {"mean", "std"}}} over seeds."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for method in per_seed[0]:
+        table[method] = {}
+        for metric in (*METRICS, "found_rate", "factuals"):
+            values = np.array([run[method][metric] for run in per_seed], dtype=np.float64)
+            table[method][metric] = {"mean": float(values.mean()), "std": float(values.std())}
+    return table
+
+
+def markdown(report: dict[str, Any], paper_of: dict[str, str | None]) -> str:
+    """One table per dataset, mean ± std, with the paper's GenRe figures beside ours."""
+    lines = []
+    shown = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+    for dataset, table in report.items():
+        lines += [f"### {dataset}", "", "| method | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
+        for method, metrics in table.items():
+            cells = [f"{metrics[m]['mean']:.3g} ± {metrics[m]['std']:.2g}" for m in shown]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        paper = PAPER_GENRE.get(paper_of.get(dataset) or "")
+        if paper:
+            cells = [f"{paper[m]:.2f}" if m in paper else "" for m in shown]
+            lines.append("| paper: GenRe | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
