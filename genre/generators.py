@@ -6,6 +6,7 @@ produce them differently but are sampled, constrained and selected the same way.
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from pathlib import Path
 from typing import Protocol
@@ -37,13 +38,12 @@ def row_normal(x: np.ndarray, shape: tuple[int, ...], seed: int) -> np.ndarray:
     return out
 
 
-def load_generator(path: Path) -> torch.nn.Module:
-    """Load whichever generator kind the file holds."""
-    from genre.cvae import CVAE
-    from genre.transformer import TransformerGenerator
+_KINDS = {"CVAE": "genre.cvae", "TransformerGenerator": "genre.transformer"}
 
-    kinds: dict[str, type[torch.nn.Module]] = {"CVAE": CVAE, "TransformerGenerator": TransformerGenerator}
+
+def load_generator(path: Path) -> torch.nn.Module:
+    """Load whichever generator kind the file holds, importing only that kind's module."""
     kind = saved_kind(path)
-    if kind not in kinds:
-        raise ValueError(f"{path}: unknown generator kind {kind!r}; expected one of {sorted(kinds)}")
-    return load_module(kinds[kind], path)
+    if kind not in _KINDS:
+        raise ValueError(f"{path}: unknown generator kind {kind!r}; expected one of {sorted(_KINDS)}")
+    return load_module(getattr(importlib.import_module(_KINDS[kind]), kind), path)
