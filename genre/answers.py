@@ -1,4 +1,9 @@
-"""Recourse in the applicant's own terms: raw units, what changes from what to what, and why."""
+"""Recourse in the applicant's own terms: raw units, what changes from what to what, and why.
+
+Every answer is built column-wise from the engine's arrays (one inverse transform per batch, no
+per-row pandas objects), so formatting a batch of a thousand applicants costs little next to
+sampling their candidates.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,53 @@ import numpy as np
 import pandas as pd
 
 from genre.cost import changed
-from genre.recourse import RecourseBatch, RecourseEngine
+from genre.recourse import RecourseEngine
 from genre.settings import RecourseSettings
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def _rows(frame: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values (what JSON and CSV writers expect)."""
+    columns = [frame[name].tolist() for name in names]
+    return [dict(zip(names, values)) for values in zip(*columns)]
+
+
+def _recourses(
+    engine: RecourseEngine,
+    before: list[dict[str, Any]],
+    x: np.ndarray,
+    points: np.ndarray,
+    valid: np.ndarray,
+    prob: np.ndarray,
+    cost: np.ndarray,
+) -> list[list[dict[str, Any]]]:
+    """Per factual, its valid [m] points (scaled) as raw-unit recourses.
+
+    Only the features a recourse moves are taken from the model's output; the others keep the
+    applicant's own values, so "unchanged" means identical, not merely close.
+    """
+    n_rows, m, d = points.shape
+    if not valid.any():
+        return [[] for _ in range(n_rows)]
+    names = engine.pre.schema.feature_names
+    raw = engine.pre.inverse_transform(points.reshape(-1, d))
+    columns = [raw[name].tolist() for name in names]
+    moved = changed(x[:, None, :], points)
+    out: list[list[dict[str, Any]]] = []
+    for i in range(n_rows):
+        mine = []
+        for j in np.flatnonzero(valid[i]):
+            flat = i * m + j
+            after = dict(before[i])
+            changes = []
+            for f in np.flatnonzero(moved[i, j]):
+                name = names[f]
+                after[name] = columns[f][flat]
+                changes.append({"feature": name, "from": before[i][name], "to": after[name]})
+            mine.append(
+                {"recourse": after, "changes": changes, "cost": float(cost[i, j]), "probability_after": float(prob[i, j])}
+            )
+        out.append(mine)
+    return out
 
 
 def answer(
@@ -22,29 +68,31 @@ def answer(
     settings: RecourseSettings | None = None,
     frozen: list[str] | None = None,
     seed: int = 0,
+    alternatives: int = 0,
 ) -> list[dict[str, Any]]:
-    """One answer per applicant row; ``frozen`` names features this person will not change."""
+    """One answer per applicant row; ``frozen`` names features this person will not change.
+
+    A found answer carries the chosen recourse (``recourse``, ``changes``, ``cost``,
+    ``probability_after``) and up to ``alternatives`` more in ``alternatives``, each moving a
+    different set of features, in the selection rule's order. Anything else carries no recourse.
+    """
     if applicants.empty:
         return []
     pre = engine.pre
-    mask = np.isin(pre.schema.feature_names, frozen or [])
-    batch: RecourseBatch = engine.recourse(pre.transform(applicants), settings=settings, frozen=mask, seed=seed)
-    proposals = pre.inverse_transform(batch.x_plus)
-    out = []
-    for i in range(len(applicants)):
-        status = str(batch.status[i])
-        result: dict[str, Any] = {"status": status, "probability_before": float(batch.prob_before[i])}
-        if status == "found":
-            before = {k: _plain(v) for k, v in applicants.iloc[i].items()}
-            moved = [k for k, c in zip(pre.schema.feature_names, changed(batch.x[i], batch.x_plus[i])) if c]
-            after = {**before, **{k: _plain(proposals.iloc[i][k]) for k in moved}}
-            result.update(
-                recourse=after,
-                changes=[{"feature": k, "from": before[k], "to": after[k]} for k in moved],
-                cost=float(batch.cost[i]),
-                probability_after=float(batch.prob_after[i]),
-            )
-        else:
-            result.update(recourse=None, changes=[], cost=None, probability_after=None)
-        out.append(result)
-    return out
+    names = pre.schema.feature_names
+    mask = np.isin(names, frozen or [])
+    batch = engine.recourse(pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives)
+    before = _rows(applicants, names)
+    one = (batch.x_plus[:, None], batch.found[:, None], batch.prob_after[:, None], batch.cost[:, None])
+    chosen = _recourses(engine, before, batch.x, *one)
+    more = batch.alternatives
+    others = _recourses(engine, before, batch.x, more.x_plus, more.valid, more.prob, more.cost)
+    return [
+        {
+            "status": str(batch.status[i]),
+            "probability_before": float(batch.prob_before[i]),
+            **(chosen[i][0] if chosen[i] else {"recourse": None, "changes": [], "cost": None, "probability_after": None}),
+            "alternatives": others[i],
+        }
+        for i in range(len(before))
+    ]

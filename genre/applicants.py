@@ -26,6 +26,11 @@ class FieldError:
         return f"row {self.row}: {self.field}: {self.problem}"
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """A value or name as quoted back in a message, cut short: an error must not echo a megabyte."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, str | None]:
     """-> (clean value, problem or None)."""
     if value is None or (from_text and str(value).strip() == ""):
@@ -34,22 +39,23 @@ def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, s
         if not isinstance(value, str):
             return None, f"must be a string (one of {spec.categories}), got {type(value).__name__}"
         if value not in (spec.categories or []):
-            return None, f"unknown category {value!r}; expected one of {spec.categories}"
+            return None, f"unknown category {shorten(repr(value))}; expected one of {spec.categories}"
         return value, None
     given = value
     if from_text and isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            return None, f"must be a number, got {value!r}"
+            return None, f"must be a number, got {shorten(repr(value))}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, f"must be a number, got {type(value).__name__}"
-    if not math.isfinite(value):
+    # Python ints are exact and unbounded: no float() of one before the range check (10**400 overflows).
+    if isinstance(value, float) and not math.isfinite(value):
         return None, f"must be a finite number, got {value}"
-    if spec.kind == "integer" and float(value) != int(value):
-        return None, f"must be a whole number, got {given}"
+    if spec.kind == "integer" and isinstance(value, float) and not value.is_integer():
+        return None, f"must be a whole number, got {shorten(str(given))}"
     if not (spec.min <= value <= spec.max):  # type: ignore[operator]
-        return None, f"{given} is outside the allowed range [{spec.min:g}, {spec.max:g}]"
+        return None, f"{shorten(str(given))} is outside the allowed range [{spec.min:g}, {spec.max:g}]"
     return (int(value) if spec.kind == "integer" else float(value)), None
 
 
@@ -78,7 +84,7 @@ def check_applicants(
             clean[name] = value
         for name in record:
             if name not in schema.features and name not in ignored:
-                row_errors.append(FieldError(i, str(name), "is not a feature of this model"))
+                row_errors.append(FieldError(i, shorten(str(name)), "is not a feature of this model"))
         if row_errors:
             errors.extend(row_errors)
         else:

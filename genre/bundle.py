@@ -2,7 +2,9 @@
 
 The pipeline's artifacts are spread over the stages that made them; a bundle gathers exactly the
 files inference needs (schema-bearing preprocessor, classifier, generator, recourse settings), so
-the served model and the evaluated model are loaded by the same code.
+the served model and the evaluated model are loaded by the same code. The service's limits
+(``serve.json``) travel in the bundle too: a bento and its model are rolled out and back together,
+limits included.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from genre.classifiers import MLPClassifier
 from genre.generators import load_generator
 from genre.preprocessing import Preprocessor
 from genre.recourse import RecourseEngine
-from genre.settings import RecourseSettings
+from genre.settings import RecourseSettings, ServeSettings
 from genre.torch_io import load_module
 
-PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA = (
+PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA, SERVE = (
     "preprocessor.json",
     "classifier.pt",
     "generator.pt",
     "recourse.json",
     "schema.yaml",
+    "serve.json",
 )
 
 
@@ -37,11 +40,12 @@ def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> Recou
     )
 
 
-def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path) -> None:
+def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for src, name in ((paths.preprocessor, PREPROCESSOR), (paths.classifier, CLASSIFIER), (paths.generator, GENERATOR), (paths.schema, SCHEMA)):
         shutil.copyfile(src, dest / name)
     (dest / RECOURSE).write_text(settings.model_dump_json(indent=2))
+    (dest / SERVE).write_text(serve.model_dump_json(indent=2))
 
 
 def load_bundle(folder: Path) -> RecourseEngine:
@@ -52,3 +56,9 @@ def load_bundle(folder: Path) -> RecourseEngine:
         load_generator(folder / GENERATOR),
         RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text())),
     )
+
+
+def load_serve_settings(folder: Path) -> ServeSettings:
+    """The limits the bundle was packaged with; a bundle from before they travelled gets the defaults."""
+    path = Path(folder) / SERVE
+    return ServeSettings.model_validate_json(path.read_text()) if path.is_file() else ServeSettings()

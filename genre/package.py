@@ -8,6 +8,8 @@ it itself, once per process).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -26,11 +28,20 @@ from genre.settings import Settings
 BENTOFILE = "bentofile.yaml"
 
 
+def schema_fingerprint(schema: DatasetSchema) -> str:
+    """A short digest of the data schema, so a model and a bento say which input they expect
+    (two models trained on the same schema share it; any change of features, kinds or bounds
+    changes it)."""
+    canonical = json.dumps(schema.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 def model_labels(schema: DatasetSchema, settings: Settings) -> dict[str, str]:
-    """Labels are strings BentoML can filter on (``bentoml models list``); details go in metadata."""
+    """Labels are strings BentoML can filter on; details go in metadata (``bentoml models get``)."""
     return {
         "project": "genre",
         "dataset": schema.name,
+        "schema": schema_fingerprint(schema),
         "target": schema.target.name,
         "selection": settings.recourse.selection,
         "threshold": str(settings.recourse.threshold),
@@ -43,6 +54,8 @@ def model_metadata(schema: DatasetSchema, settings: Settings) -> dict[str, Any]:
         "features": schema.feature_names,
         "immutable": [name for name, spec in schema.features.items() if spec.immutable],
         "recourse": settings.recourse.model_dump(),
+        "serve": settings.serve.model_dump(),
+        "schema": schema.model_dump(mode="json", exclude_defaults=True),
     }
 
 
@@ -56,18 +69,23 @@ def save_model(settings: Settings) -> bentoml.Model:
         metadata=model_metadata(schema, settings),
     ) as model:
         folder = Path(model.path)
-        write_bundle(paths, settings.recourse, folder)
+        write_bundle(paths, settings.recourse, folder, settings.serve)
         load_bundle(folder)  # raises inside the context, so a broken bundle is never saved
     return model
 
 
-def build_bento(settings: Settings) -> bentoml.Bento:
-    """Build from the project's bentofile; the build imports the service from ``settings.root``."""
+def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
+    """Build from the project's bentofile; the build imports the service from ``settings.root``.
+
+    The bento is labelled with the model version and data schema it serves, so ``bentoml get``
+    on a bento answers "which model, for which input" without serving it.
+    """
     root = Path(settings.root).resolve()
     return bentoml.bentos.build_bentofile(
         str(root / BENTOFILE),
         build_ctx=str(root),
         name=settings.package.bento_name,
+        labels={"model": str(model.tag), "dataset": model.info.labels["dataset"], "schema": model.info.labels["schema"]},
     )
 
 
@@ -94,7 +112,7 @@ def run(settings: Settings) -> dict[str, Any]:
     go_offline()  # BentoML reports usage by default; this stage may also be called outside a flow
     paths = Artifacts(Path(settings.root).resolve())
     model = save_model(settings)
-    bento = build_bento(settings)
+    bento = build_bento(settings, model)
     export_bento(bento.tag, paths.bento)
     metrics: dict[str, Any] = {
         "model_tag": str(model.tag),

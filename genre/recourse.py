@@ -4,6 +4,11 @@ Every candidate is projected onto real values, has its immutable (and per-reques
 copied from the factual and its increase-/decrease-only features held on the allowed side, before
 the classifier sees it. A candidate is accepted only if the classifier's probability clears the
 threshold; if none does, the factual is reported as not found rather than answered invalidly.
+
+Candidates are ranked once per factual (accepted ones first, in the selection rule's order); the
+pick is the first of the ranking and alternatives, when asked for, are the next accepted
+candidates that each move a different set of features, so a person is shown different ways to
+get there rather than the same way with slightly different numbers.
 """
 
 from __future__ import annotations
@@ -15,13 +20,25 @@ from typing import Literal
 import numpy as np
 
 from genre.classifiers import MLPClassifier
-from genre.cost import cost
+from genre.cost import changed, cost
 from genre.generators import Generator
 from genre.preprocessing import Preprocessor
 from genre.settings import RecourseSettings
 
 Status = Literal["found", "not_found", "not_needed"]
+Rule = Literal["cheapest", "most_confident"]
 DECISION_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Per factual, up to k further accepted candidates in ranking order; ``valid[i, j]`` is False
+    where factual i has fewer (those slots hold padding, never a recourse)."""
+
+    x_plus: np.ndarray  # [N, k, d]
+    valid: np.ndarray  # [N, k]
+    prob: np.ndarray  # [N, k]
+    cost: np.ndarray  # [N, k]
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class RecourseBatch:
     prob_after: np.ndarray
     cost: np.ndarray
     seconds: float
+    alternatives: Alternatives
 
     @property
     def found(self) -> np.ndarray:
@@ -46,14 +64,67 @@ class RecourseBatch:
 
 
 def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
-    """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach."""
+    """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
+
+    Only the constrained columns are touched (in place, on the projection's fresh array): most
+    features are free, and this runs on every candidate of every request.
+    """
     out = pre.project(candidates)
     keep = pre.immutable if frozen is None else (pre.immutable | frozen)
-    x3 = np.asarray(x, dtype=np.float32)[:, None, :]
-    out = np.where(keep, x3, out)
-    out = np.where(pre.direction > 0, np.maximum(out, x3), out)
-    out = np.where(pre.direction < 0, np.minimum(out, x3), out)
-    return out.astype(np.float32)
+    x3 = np.broadcast_to(np.asarray(x, dtype=np.float32)[:, None, :], out.shape)
+    out[..., keep] = x3[..., keep]
+    up, down = pre.direction > 0, pre.direction < 0
+    out[..., up] = np.maximum(out[..., up], x3[..., up])
+    out[..., down] = np.minimum(out[..., down], x3[..., down])
+    return out
+
+
+def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """[N, n] candidate indices per factual, best first: the accepted ones cheapest (or most
+    confident) first, then the rest most confident first. Ties keep sampling order."""
+    primary = np.where(accepted, costs if rule == "cheapest" else -prob, np.inf)
+    return np.lexsort((np.where(accepted, 0.0, -prob), primary), axis=-1)
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[i, index[i, j]] for [N, n, ...] values and [N, m] indices."""
+    index = index.reshape(index.shape + (1,) * (values.ndim - 2))
+    return np.take_along_axis(values, index, axis=1)
+
+
+def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """-> ([N, k'] candidate indices, [N, k'] valid) with k' = min(k, n - 1): after the pick
+    (``order[:, 0]``), the best-ranked accepted candidates whose sets of moved features differ from
+    the pick's and from each other's."""
+    n_rows, n = order.shape
+    k = min(k, n - 1)
+    if k <= 0:
+        return np.zeros((n_rows, 0), dtype=np.int64), np.zeros((n_rows, 0), dtype=bool)
+    ok = _take(accepted, order)
+    moves = _take(changed(x[:, None, :], candidates), order)  # [N, n, d] in ranking order
+    signature = np.concatenate([np.packbits(moves, axis=-1), ok[..., None].astype(np.uint8)], axis=-1)
+    by_signature = np.lexsort(signature.transpose(2, 0, 1)[::-1], axis=-1)  # stable: rank order within a group
+    grouped = _take(signature, by_signature)
+    starts = np.ones((n_rows, n), dtype=bool)
+    starts[:, 1:] = (grouped[:, 1:] != grouped[:, :-1]).any(-1)
+    first = np.empty_like(starts)
+    np.put_along_axis(first, by_signature, starts, axis=1)
+    keep = (first & ok)[:, 1:]  # the pick itself is position 0
+    slots = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+    return _take(order[:, 1:], slots), _take(keep, slots)
+
+
+def score(
+    pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidates: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[N, n] classifier probability, cost from the factual, and acceptance of every candidate."""
+    prob = classifier.predict_proba(candidates)
+    return prob, cost(x[:, None, :], candidates, pre.categorical), prob > threshold
+
+
+def _pick(index: np.ndarray, candidates: np.ndarray, *per_candidate: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The chosen [N, m] candidates and their [N, m] entries of each per-candidate array."""
+    return tuple(_take(values, index) for values in (candidates, *per_candidate))
 
 
 def select(
@@ -62,19 +133,13 @@ def select(
     x: np.ndarray,
     candidates: np.ndarray,
     threshold: float,
-    rule: Literal["cheapest", "most_confident"],
+    rule: Rule,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pick one candidate per factual -> (x_plus, accepted, prob_after, cost)."""
-    prob = classifier.predict_proba(candidates)
-    costs = cost(x[:, None, :], candidates, pre.categorical)
-    accepted = prob > threshold
-    if rule == "cheapest":
-        score = np.where(accepted, -costs, -np.inf)
-        best = np.where(accepted.any(1), score.argmax(1), prob.argmax(1))
-    else:
-        best = prob.argmax(1)
-    rows = np.arange(len(x))
-    return candidates[rows, best], accepted[rows, best], prob[rows, best], costs[rows, best]
+    prob, costs, accepted = score(pre, classifier, x, candidates, threshold)
+    best = rank(prob, costs, accepted, rule)[:, :1]
+    x_plus, ok, prob_after, cost_after = _pick(best, candidates, accepted, prob, costs)
+    return x_plus[:, 0], ok[:, 0], prob_after[:, 0], cost_after[:, 0]
 
 
 class RecourseEngine:
@@ -91,13 +156,23 @@ class RecourseEngine:
         settings: RecourseSettings | None = None,
         frozen: np.ndarray | None = None,
         seed: int = 0,
+        alternatives: int = 0,
     ) -> RecourseBatch:
+        """``frozen`` marks features this request will not change; ``alternatives`` asks for up to
+        that many further recourses for each factual that is found one."""
         cfg = settings or self.settings
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before = self.classifier.predict_proba(x)
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen)
-        x_plus, accepted, prob_after, costs = select(self.pre, self.classifier, x, cands, cfg.threshold, cfg.selection)
+        prob, costs, accepted = score(self.pre, self.classifier, x, cands, cfg.threshold)
+        order = rank(prob, costs, accepted, cfg.selection)
+        x_plus, found, prob_after, cost_after = _pick(order[:, :1], cands, accepted, prob, costs)
+        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found[:, 0], "found", "not_found"))
+        others, valid = diverse(x, cands, order, accepted, alternatives)
+        alt_x, alt_prob, alt_cost = _pick(others, cands, prob, costs)
         seconds = time.perf_counter() - started
-        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(accepted, "found", "not_found"))
-        return RecourseBatch(x, x_plus, status, prob_before, prob_after, costs, seconds)
+        return RecourseBatch(
+            x, x_plus[:, 0], status, prob_before, prob_after[:, 0], cost_after[:, 0], seconds,
+            Alternatives(alt_x, valid & (status == "found")[:, None], alt_prob, alt_cost),
+        )

@@ -9,13 +9,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
 
+from genre.bundle import load_bundle
+from genre.recourse import RecourseEngine
 from genre.schema import load_schema
+from genre.settings import ServeSettings, load_settings
 
 # BentoML reads BENTOML_HOME lazily, on the first store access, and then caches the home and every
 # store derived from it for the life of the process (simple_di singletons in
@@ -26,6 +33,9 @@ BENTOML_HOME = Path(tempfile.mkdtemp(prefix="genre-test-bentoml-home-"))
 os.environ["BENTOML_HOME"] = str(BENTOML_HOME)
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+# Small limits for the service under test, so every limit can be crossed with a small request;
+# they reach the service the way production limits do: params -> bundle -> service.
+LIMITS = ServeSettings(max_batch=8, max_alternatives=3, max_body_bytes=50_000)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,3 +60,66 @@ def test_rows(trained: Path) -> pd.DataFrame:
     """Held-out applicants in raw units, without the label (callers never send it)."""
     target = load_schema(trained / "data/prepared/schema.yaml").target.name
     return pd.read_csv(trained / "data/prepared/test.csv").drop(columns=[target])
+
+
+@pytest.fixture(scope="session")
+def limits() -> ServeSettings:
+    return LIMITS
+
+
+@pytest.fixture(scope="session")
+def model_tag(trained: Path, limits: ServeSettings) -> str:
+    """The trained artifacts saved as a model version, exactly as the package stage saves them."""
+    from genre.package import save_model
+
+    return str(save_model(load_settings(trained / "params.yaml", serve=limits.model_dump())).tag)
+
+
+@pytest.fixture(scope="session")
+def engine(model_tag: str) -> RecourseEngine:
+    import bentoml
+
+    return load_bundle(Path(bentoml.models.get(model_tag).path))
+
+
+@pytest.fixture(scope="session")
+def app(model_tag: str) -> Any:
+    """One ASGI app for the session (it serves the newest model in the store: ``model_tag``)."""
+    from genre.service import RecourseService
+
+    return RecourseService.to_asgi()
+
+
+@pytest.fixture(scope="session")
+def client(app: Any) -> Iterator[TestClient]:
+    """Entering the client runs the app's lifespan, which loads the model; other clients of the
+    same app (the fuzzer's) then find it loaded."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (numpy scalars become plain ints/strs)."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.fixture(scope="session")
+def probabilities(engine: RecourseEngine, test_rows: pd.DataFrame) -> np.ndarray:
+    return engine.classifier.predict_proba(engine.pre.transform(test_rows))
+
+
+@pytest.fixture(scope="session")
+def denied(test_rows: pd.DataFrame, probabilities: np.ndarray) -> list[dict[str, Any]]:
+    """The first few held-out applicants the classifier clearly turns down."""
+    return _records(test_rows.iloc[np.flatnonzero(probabilities < 0.3)[:5]])
+
+
+@pytest.fixture(scope="session")
+def good(denied: list[dict[str, Any]]) -> dict[str, Any]:
+    return denied[0]
+
+
+@pytest.fixture(scope="session")
+def accepted(test_rows: pd.DataFrame, probabilities: np.ndarray) -> dict[str, Any]:
+    """The held-out applicant the classifier is surest to accept."""
+    return _records(test_rows.iloc[[int(np.argmax(probabilities))]])[0]

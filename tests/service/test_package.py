@@ -62,6 +62,9 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
     assert model.info.metadata["recourse"] == project.recourse.model_dump()
+    assert model.info.metadata["serve"] == project.serve.model_dump()
+    assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
+    assert model.info.labels["schema"] == package.schema_fingerprint(schema)
     assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}
 
 
@@ -84,14 +87,17 @@ FRESH_HOME_SCRIPT = textwrap.dedent(
     service = bentoml.load(str(bento.tag))          # imports genre.service from the bento's src/
     instance = service()                            # loads the model the bento recorded
     import genre
-    answers = instance.recourse(applicants=json.loads(sys.argv[2]))
+    from genre.service import BatchRequest
+    answered = instance.recourse_batch(BatchRequest(applicants=json.loads(sys.argv[2])))
     print(json.dumps({
         "bento": str(bento.tag),
+        "bento_labels": bento.info.labels,
         "models": {str(m.tag): m.info.labels for m in bentoml.models.list()},
         "newer": str(newer.tag),
-        "loaded": instance.model_tag,
+        "loaded": instance.model_version,
+        "answered_by": answered.model_version,
         "genre_from": genre.__file__,
-        "status": [a["status"] for a in answers],
+        "status": [a.status for a in answered.answers],
     }))
     """
 )
@@ -111,7 +117,9 @@ def test_bento_file_imports_and_serves_in_an_empty_home(project, packaged, test_
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["bento"] == packaged["bento_tag"]
-    assert out["loaded"] == packaged["model_tag"] != out["newer"], "a bento serves the model it was built with"
+    assert out["loaded"] == out["answered_by"] == packaged["model_tag"] != out["newer"], "a bento serves the model it was built with"
     assert out["models"][packaged["model_tag"]]["dataset"] == "adult"
+    assert out["bento_labels"]["model"] == packaged["model_tag"], "the bento names its model"
+    assert out["bento_labels"]["schema"] == out["models"][packaged["model_tag"]]["schema"], "and the data schema it expects"
     assert Path(out["genre_from"]).is_relative_to(home / "bentos"), f"genre imported from {out['genre_from']}"
     assert len(out["status"]) == 2 and set(out["status"]) <= {"found", "not_found", "not_needed"}

@@ -1,231 +1,309 @@
 """The recourse service through its ASGI app (no network, no server process): good requests get the
-same answers as the library, and every kind of bad input gets a 400 that names the row and field
-without taking the service down."""
+same answers as the library, every option does what it says, and every kind of bad input gets a
+4xx that names the field (and the row) without taking the service down."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
-from starlette.testclient import TestClient
 
 from genre.answers import answer
-from genre.bundle import load_bundle
-from genre.recourse import DECISION_THRESHOLD, RecourseEngine
-from genre.settings import load_settings
+from genre.bundle import load_serve_settings
+from genre.recourse import DECISION_THRESHOLD
+from genre.settings import ServeSettings
 
 IMMUTABLE = ["race", "sex"]
 
 
-@pytest.fixture(scope="session")
-def model_tag(trained: Path) -> str:
-    """The trained artifacts saved as a model version, exactly as the package stage saves them."""
-    from genre.package import save_model
-
-    return str(save_model(load_settings(trained / "params.yaml")).tag)
+def one(client, applicant: dict[str, Any], **options: Any):
+    return client.post("/recourse", json={"applicant": applicant, **options})
 
 
-@pytest.fixture(scope="session")
-def engine(model_tag: str) -> RecourseEngine:
-    import bentoml
-
-    return load_bundle(Path(bentoml.models.get(model_tag).path))
+def batch(client, applicants: list[dict[str, Any]], **options: Any):
+    return client.post("/recourse_batch", json={"applicants": applicants, **options})
 
 
-@pytest.fixture(scope="session")
-def client(model_tag: str) -> Iterator[TestClient]:
-    """One app for the session: entering the client runs the lifespan, which loads the model."""
-    from genre.service import RecourseService
-
-    with TestClient(RecourseService.to_asgi()) as test_client:
-        yield test_client
+def raw_post(client, path: str, body: str | bytes):
+    return client.post(path, content=body, headers={"content-type": "application/json"})
 
 
-@pytest.fixture(scope="session")
-def probabilities(engine: RecourseEngine, test_rows: pd.DataFrame) -> np.ndarray:
-    return engine.classifier.predict_proba(engine.pre.transform(test_rows))
+def problems(response) -> dict[tuple, str]:
+    """{location: message} of a 4xx body; every 4xx of this service has the same shape."""
+    body = response.json()
+    assert set(body) == {"error", "detail"}, body
+    return {tuple(d["loc"]): d["msg"] for d in body["detail"]}
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (numpy scalars become plain ints/strs)."""
-    return json.loads(frame.to_json(orient="records"))
+def check_recourse(result: dict[str, Any], applicant: dict[str, Any], threshold: float, frozen: list[str] = []) -> None:  # noqa: B006
+    """What every recourse shown to a person must be: valid, honest about what changes, and
+    leaving alone what may not change."""
+    assert result["probability_after"] > threshold
+    assert result["cost"] > 0
+    proposal = result["recourse"]
+    assert set(proposal) == set(applicant)
+    for name in [*IMMUTABLE, *frozen]:
+        assert proposal[name] == applicant[name], f"{name} changed"
+    moved = {k for k in applicant if proposal[k] != applicant[k]}
+    assert moved == {c["feature"] for c in result["changes"]}, "every change, and only changes, listed"
+    for change in result["changes"]:
+        assert (change["from"], change["to"]) == (applicant[change["feature"]], proposal[change["feature"]])
 
 
-@pytest.fixture(scope="session")
-def denied(test_rows: pd.DataFrame, probabilities: np.ndarray) -> list[dict[str, Any]]:
-    """The first few held-out applicants the classifier clearly turns down."""
-    return records(test_rows.iloc[np.flatnonzero(probabilities < 0.3)[:5]])
+# -- statuses and the answer itself ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def good(denied: list[dict[str, Any]]) -> dict[str, Any]:
-    return denied[0]
-
-
-def post(client: TestClient, applicants: list[dict[str, Any]], **extra: Any):
-    return client.post("/recourse", json={"applicants": applicants, **extra})
-
-
-def error_text(response) -> str:
-    """The whole error body as text.
-
-    BentoML 1.4.40 wraps an InvalidArgument message in a one-element list
-    (``[{"error": ...}]``) while pydantic errors come as an object; matching on the text keeps the
-    tests about what the caller can read, not about that envelope.
-    """
-    return json.dumps(response.json())
-
-
-# -- good requests ------------------------------------------------------------------------------
-
-
-def test_denied_applicants_get_recourse_they_could_act_on(client, engine, denied):
-    response = post(client, denied)
+def test_denied_applicant_gets_a_recourse_they_could_act_on(client, engine, model_tag, good):
+    response = one(client, good)
     assert response.status_code == 200, response.text
-    answers = response.json()
-    assert len(answers) == len(denied)
-    found = [(a, d) for a, d in zip(answers, denied) if a["status"] == "found"]
-    assert found, f"no recourse found for any of {len(denied)} denied applicants: {answers}"
-    threshold = engine.settings.threshold
-    for result, applicant in found:
-        assert result["probability_before"] <= DECISION_THRESHOLD
-        assert result["probability_after"] > threshold
-        assert result["cost"] > 0
-        proposal = result["recourse"]
-        assert set(proposal) == set(applicant)
-        for name in IMMUTABLE:
-            assert proposal[name] == applicant[name], f"immutable {name} changed"
-        moved = {k for k in applicant if proposal[k] != applicant[k]}
-        assert moved == {c["feature"] for c in result["changes"]}, "every change, and only changes, listed"
-        for change in result["changes"]:
-            assert change["from"] == applicant[change["feature"]]
-            assert change["to"] == proposal[change["feature"]]
+    result = response.json()
+    assert result["model_version"] == model_tag
+    assert result["status"] == "found"
+    assert result["probability_before"] <= DECISION_THRESHOLD
+    check_recourse(result, good, engine.settings.threshold)
 
 
-def test_service_answers_exactly_what_the_library_answers(client, engine, denied):
-    """The service adds validation and transport, nothing else: same seed, same answer."""
-    expected = answer(engine, pd.DataFrame(denied, columns=engine.pre.schema.feature_names))
-    assert post(client, denied).json() == expected
-
-
-def test_accepted_applicant_needs_no_recourse(client, test_rows, probabilities):
-    accepted = records(test_rows.iloc[[int(np.argmax(probabilities))]])
-    response = post(client, accepted)
-    assert response.status_code == 200, response.text
-    [result] = response.json()
+def test_accepted_applicant_needs_no_recourse(client, accepted):
+    result = one(client, accepted).json()
     assert result["status"] == "not_needed"
     assert result["probability_before"] > DECISION_THRESHOLD
     assert result["recourse"] is None and result["changes"] == [] and result["cost"] is None
+    assert result["probability_after"] is None and result["alternatives"] == []
 
 
-def test_frozen_features_are_left_alone(client, denied):
-    frozen = ["age", "fnlwgt"]
-    response = post(client, denied, frozen=frozen)
+def test_nothing_changeable_means_not_found_never_an_invalid_recourse(client, engine, good):
+    """With every feature frozen no candidate can differ from the applicant, so none can be accepted."""
+    result = one(client, good, frozen=engine.pre.schema.feature_names, alternatives=2).json()
+    assert result["status"] == "not_found"
+    assert result["recourse"] is None and result["changes"] == [] and result["cost"] is None
+    assert result["probability_after"] is None and result["alternatives"] == []
+
+
+def test_service_answers_exactly_what_the_library_answers(client, engine, model_tag, denied):
+    """The service adds validation and transport, nothing else: same seed, same answers; and an
+    applicant gets the same answer alone as inside a batch."""
+    response = batch(client, denied, alternatives=2)
     assert response.status_code == 200, response.text
-    answers = response.json()
+    body = response.json()
+    assert body["model_version"] == model_tag
+    expected = answer(engine, pd.DataFrame(denied, columns=engine.pre.schema.feature_names), alternatives=2)
+    assert body["answers"] == json.loads(json.dumps(expected))
+    alone = one(client, denied[1], alternatives=2).json()
+    in_batch = body["answers"][1]
+    # The same candidates and choices; a float32 matrix product may round differently by batch size.
+    assert alone["probability_before"] == pytest.approx(in_batch["probability_before"], rel=1e-5)
+    assert {k: v for k, v in alone.items() if k not in ("model_version", "probability_before")} == _without(in_batch, "probability_before")
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+def test_alternatives_are_valid_distinct_and_cheapest_first(client, engine, denied, limits):
+    answers = batch(client, denied, alternatives=limits.max_alternatives).json()["answers"]
+    shown = 0
+    for result, applicant in zip(answers, denied):
+        options = [result, *result["alternatives"]] if result["status"] == "found" else []
+        assert len(options) <= 1 + limits.max_alternatives
+        for option in options:
+            check_recourse(option, applicant, engine.settings.threshold)
+        costs = [o["cost"] for o in options]
+        assert costs == sorted(costs), "cheapest first"
+        moved = [frozenset(c["feature"] for c in o["changes"]) for o in options]
+        assert len(set(moved)) == len(moved), "each alternative moves a different set of features"
+        shown += len(options) - 1
+    assert shown > 0, f"no alternatives for any of {len(denied)} denied applicants"
+
+
+def test_most_confident_rule_trades_cost_for_confidence(client, denied):
+    cheapest = batch(client, denied, selection="cheapest", alternatives=2).json()["answers"]
+    confident = batch(client, denied, selection="most_confident", alternatives=2).json()["answers"]
+    pairs = [(c, m) for c, m in zip(cheapest, confident) if c["status"] == m["status"] == "found"]
+    assert pairs
+    for c, m in pairs:
+        assert m["probability_after"] >= c["probability_after"] and m["cost"] >= c["cost"]
+        ranked = [m["probability_after"], *(a["probability_after"] for a in m["alternatives"])]
+        assert ranked == sorted(ranked, reverse=True), "most confident first"
+
+
+def test_frozen_features_are_left_alone(client, engine, denied):
+    frozen = ["age", "fnlwgt"]
+    answers = batch(client, denied, frozen=frozen, alternatives=2).json()["answers"]
     found = [(a, d) for a, d in zip(answers, denied) if a["status"] == "found"]
     assert found, f"no recourse found with {frozen} frozen: {answers}"
     for result, applicant in found:
-        for name in [*frozen, *IMMUTABLE]:
-            assert result["recourse"][name] == applicant[name]
-        assert not {c["feature"] for c in result["changes"]} & set(frozen)
+        for option in [result, *result["alternatives"]]:
+            check_recourse(option, applicant, engine.settings.threshold, frozen)
 
 
-# -- bad input: 400 naming the row and field ------------------------------------------------------
+def test_limits_travel_with_the_model(model_tag, limits):
+    import bentoml
+
+    assert load_serve_settings(bentoml.models.get(model_tag).path) == limits
+
+
+def test_a_bundle_from_before_limits_travelled_gets_the_defaults(tmp_path):
+    assert load_serve_settings(tmp_path) == ServeSettings()
+
+
+# -- bad input: a 4xx naming the field (and the row) ------------------------------------------------
 
 
 def _without(record: dict[str, Any], name: str) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != name}
 
 
-BAD_ROWS = {
-    # case: (how the second applicant is spoiled, field named, words of the problem)
+BAD_FIELDS = {
+    # case: (how an applicant is spoiled, field named, words of the problem)
     "missing field": (lambda r: _without(r, "age"), "age", "missing"),
     "extra field": (lambda r: {**r, "favourite-colour": "blue"}, "favourite-colour", "not a feature"),
     "wrong type": (lambda r: {**r, "age": "forty"}, "age", "must be a number"),
+    "bool for a number": (lambda r: {**r, "age": True}, "age", "must be a number"),
     "unknown category": (lambda r: {**r, "workclass": "Self-Employed"}, "workclass", "unknown category"),
-    "out of range": (lambda r: {**r, "age": 150}, "age", "outside the allowed range"),
+    "above the bounds": (lambda r: {**r, "age": 150}, "age", "outside the allowed range"),
+    "below the bounds": (lambda r: {**r, "hours-per-week": 0}, "hours-per-week", "outside the allowed range"),
+    "huge integer": (lambda r: {**r, "fnlwgt": 10**400}, "fnlwgt", "outside the allowed range"),
     "null": (lambda r: {**r, "hours-per-week": None}, "hours-per-week", "missing a value"),
     "number for a category": (lambda r: {**r, "sex": 1}, "sex", "must be a string"),
     "fractional integer": (lambda r: {**r, "education-num": 9.5}, "education-num", "whole number"),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_ROWS))
-def test_bad_field_is_a_400_naming_row_and_field(client, good, case):
-    spoil, field, problem = BAD_ROWS[case]
-    response = post(client, [good, spoil(dict(good))])
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_bad_field_in_a_batch_names_row_and_field(client, good, case):
+    spoil, field, words = BAD_FIELDS[case]
+    response = batch(client, [good, spoil(dict(good))])
     assert response.status_code == 400, response.text
-    text = error_text(response)
-    assert f"row 1: {field}: " in text and problem in text, text
-    assert "row 0" not in text, "the good applicant must not be blamed"
+    found = problems(response)
+    assert list(found) == [("applicants", 1, field)], found
+    assert words in found[("applicants", 1, field)]
 
 
-@pytest.mark.parametrize(("literal", "value"), [("NaN", float("nan")), ("Infinity", float("inf")), ("-Infinity", float("-inf"))])
-def test_non_finite_number_is_a_400_naming_row_and_field(client, good, literal, value):
-    """Python's json writes NaN/Infinity as bare literals (not valid JSON, but common); BentoML's
-    pydantic parser lets them through as floats, and the field check must stop them."""
-    body = json.dumps({"applicants": [good, {**good, "capital-gain": value}]})
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_bad_field_of_one_applicant_names_the_field(client, good, case):
+    spoil, field, words = BAD_FIELDS[case]
+    found = problems(one(client, spoil(dict(good))))
+    assert list(found) == [("applicant", field)] and words in found[("applicant", field)], found
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_number_is_a_400_naming_row_and_field(client, good, literal):
+    """NaN/Infinity literals are not JSON, but common (Python writes them); they parse as floats
+    and the field check must stop them."""
+    body = json.dumps({"applicants": [good, {**good, "capital-gain": float(literal.lower().replace("infinity", "inf"))}]})
     assert literal in body
-    response = client.post("/recourse", content=body, headers={"content-type": "application/json"})
+    response = raw_post(client, "/recourse_batch", body)
     assert response.status_code == 400, response.text
-    text = error_text(response)
-    assert "row 1: capital-gain: must be a finite number" in text, text
+    assert "must be a finite number" in problems(response)[("applicants", 1, "capital-gain")]
 
 
-def test_every_bad_field_is_reported_at_once(client, good):
+def test_every_problem_is_reported_at_once(client, good):
     bad = {**_without(good, "age"), "workclass": "Self-Employed", "race": 3}
-    text = error_text(post(client, [bad, bad]))
-    for row in (0, 1):
-        for field in ("age", "workclass", "race"):
-            assert f"row {row}: {field}: " in text
-
-
-def test_empty_list_is_a_400(client):
-    response = post(client, [])
-    assert response.status_code == 400
-    assert "applicants" in error_text(response) and "empty" in error_text(response)
-
-
-def test_unknown_frozen_feature_is_a_400_naming_it(client, good):
-    response = post(client, [good], frozen=["age", "shoe-size"])
-    assert response.status_code == 400
-    text = error_text(response)
-    assert "frozen" in text and "shoe-size" in text and "'age'" not in text.split("expected")[0]
+    found = problems(batch(client, [bad, good, bad], frozen=["shoe-size"]))
+    expected = {("applicants", row, field) for row in (0, 2) for field in ("age", "workclass", "race")}
+    assert set(found) == expected | {("frozen", 0)}
 
 
 @pytest.mark.parametrize(
-    ("body", "where"),
+    ("options", "where", "words"),
     [
-        ('{"applicants": [{"age": 40}, 7]}', '"loc": ["applicants", 1]'),  # a row that is not an object
-        ('{"applicants": {"age": 40}}', '"loc": ["applicants"]'),  # not a list
-        ('{"rows": []}', '"loc": ["applicants"]'),  # no applicants at all
-        ('{"applicants": [], "frozen": "age"}', '"loc": ["frozen"]'),
-        ('{"applicants": [', "Invalid JSON"),
+        ({"frozen": ["age", "shoe-size"]}, ("frozen", 1), "unknown feature 'shoe-size'"),
+        ({"alternatives": -1}, ("alternatives",), "greater than or equal to 0"),
+        ({"alternatives": "two"}, ("alternatives",), "valid integer"),
+        ({"selection": "fastest"}, ("selection",), "'cheapest' or 'most_confident'"),
+        ({"frozen": "age"}, ("frozen",), "valid array"),
+        ({"colour": "blue"}, ("colour",), "Extra inputs"),
     ],
 )
-def test_malformed_request_is_a_400_saying_where(client, body, where):
-    response = client.post("/recourse", content=body, headers={"content-type": "application/json"})
+def test_bad_option_names_it(client, good, options, where, words):
+    for response in (one(client, good, **options), batch(client, [good], **options)):
+        assert response.status_code == 400, response.text
+        found = problems(response)
+        assert where in found and words in found[where], found
+
+
+def test_more_alternatives_than_the_limit_is_a_400(client, good, limits):
+    found = problems(one(client, good, alternatives=limits.max_alternatives + 1))
+    assert f"at most {limits.max_alternatives} alternatives" in found[("alternatives",)]
+
+
+def test_empty_batch_is_a_400(client):
+    found = problems(batch(client, []))
+    assert "at least 1 item" in found[("applicants",)]
+
+
+def test_batch_over_the_limit_is_a_400_saying_the_limit(client, good, limits):
+    found = problems(batch(client, [good] * (limits.max_batch + 1)))
+    assert f"at most {limits.max_batch} applicants" in found[("applicants",)]
+
+
+def test_body_over_the_limit_is_a_413(client, limits):
+    response = raw_post(client, "/recourse_batch", b" " * (limits.max_body_bytes + 1))
+    assert response.status_code == 413
+    assert "max_body_bytes" in problems(response)[("body",)]
+
+
+def test_body_over_the_limit_without_a_declared_length_is_a_413(client, limits):
+    def chunks():
+        for _ in range(3):
+            yield b" " * (limits.max_body_bytes // 2)
+
+    response = client.post("/recourse_batch", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/vnd.bentoml+pickle"])
+def test_a_body_that_is_not_json_is_a_415(client, good, content_type):
+    body = json.dumps({"applicant": good})
+    response = client.post("/recourse", content=body, headers={"content-type": content_type})
+    assert response.status_code == 415
+    assert "application/json" in problems(response)[("body",)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where", "words"),
+    [
+        ("/recourse_batch", '{"applicants": [', (), "Invalid JSON"),
+        ("/recourse", "", ("applicant",), "Field required"),  # BentoML reads an empty body as {}
+        ("/recourse_batch", '{"applicants": [{"age": 40}, 7]}', ("applicants", 1), "should be an object"),
+        ("/recourse_batch", '{"applicants": {"age": 40}}', ("applicants",), "valid array"),
+        ("/recourse_batch", '{"rows": []}', ("applicants",), "Field required"),
+        ("/recourse", '{"applicant": [1, 2]}', ("applicant",), "should be an object"),
+        ("/recourse", "[]", (), "should be an object"),
+    ],
+)
+def test_malformed_request_is_a_400_saying_where(client, path, body, where, words):
+    response = raw_post(client, path, body)
     assert response.status_code == 400, response.text
-    assert where in error_text(response)
+    found = problems(response)
+    assert where in found and words in found[where], found
 
 
-def test_a_bad_request_does_not_break_the_service(client, good):
-    assert post(client, [{**good, "age": "forty"}]).status_code == 400
-    assert client.post("/recourse", content="{", headers={"content-type": "application/json"}).status_code == 400
-    response = post(client, [good])
-    assert response.status_code == 200, response.text
-    assert response.json()[0]["status"] in {"found", "not_found"}
+def test_a_bad_request_is_one_warning_line_and_the_service_keeps_serving(client, good, caplog):
+    with caplog.at_level(logging.INFO):
+        assert one(client, {**good, "age": "forty"}).status_code == 400
+        assert raw_post(client, "/recourse", "{").status_code == 400
+    complaints = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(complaints) == 2 and all(r.levelno == logging.WARNING and not r.exc_info for r in complaints), complaints
+    assert "applicant.age: must be a number" in complaints[0].getMessage()
+    response = one(client, good)
+    assert response.status_code == 200 and response.json()["status"] == "found"
 
 
-# -- health ---------------------------------------------------------------------------------------
+# -- operations ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz"])
 def test_health_endpoints_answer(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_openapi_documents_both_endpoints_with_examples(client):
+    spec = client.get("/docs.json").json()
+    for path in ("/recourse", "/recourse_batch"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["example"] and {"alternatives", "frozen", "selection"} <= set(body["properties"])
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger" in page.text.lower()

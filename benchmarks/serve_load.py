@@ -1,0 +1,211 @@
+"""Load benchmark of the recourse service as deployed: single-request latency and throughput, and a
+batch of 1,000 applicants over HTTP and through the library call the service wraps.
+
+The bento is built from this checkout's source and the repo's trained model (``data/``, from
+``dvc repro``) into a scratch BentoML home, so the figures are for the code as it stands and the
+user's own store is not touched; ``bentoml serve`` runs on 127.0.0.1 only and is always stopped.
+Every phase is bounded in count and time: the single-request phase sends ``--requests`` requests
+from ``--concurrency`` concurrent clients and stops at ``--time-cap`` seconds whatever happens.
+
+    python benchmarks/serve_load.py [--requests 2000] [--concurrency 2] [--time-cap 60]
+
+The service runs one worker that answers one request at a time, so beyond about one request in
+flight per core more concurrency only queues: throughput stays, and p50 grows with the queue.
+
+Prints and writes ``reports/serve_load.json``:
+``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors"}, "setup": {...}}``.
+The client shares the machine with the server, so on a small machine it takes some of the CPU the
+server could have used: the figures are a lower bound for a server with the machine to itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "reports" / "serve_load.json"
+BATCH_SIZE = 1000
+BATCH_REPEATS = 3
+READY_WITHIN_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def build(home: Path) -> tuple[str, str, Path]:
+    """Model and bento from the repo's trained artifacts into ``home`` -> (bento tag, model tag, model folder)."""
+    os.environ["BENTOML_HOME"] = str(home)  # before BentoML first reads it, in this process
+    import bentoml
+
+    from genre.offline import go_offline
+    from genre.package import build_bento, save_model
+    from genre.settings import load_settings
+
+    go_offline()
+    settings = load_settings(REPO / "params.yaml")
+    model = save_model(settings)
+    bento = build_bento(settings, model)
+    return str(bento.tag), str(model.tag), Path(bentoml.models.get(model.tag).path)
+
+
+def serve(bento_tag: str, home: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    bentoml = Path(sys.executable).parent / "bentoml"
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(bentoml), "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_WITHIN_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"bentoml serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"bentoml serve not ready within {READY_WITHIN_S} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+async def single_requests(url: str, applicants: list[dict[str, Any]], n: int, concurrency: int, time_cap: float) -> dict[str, Any]:
+    """``n`` single-applicant requests from ``concurrency`` clients at once, cut off at ``time_cap``."""
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+        started = time.perf_counter()
+        deadline = started + time_cap
+
+        async def worker() -> None:
+            nonlocal errors, sent
+            while sent < n and time.perf_counter() < deadline:
+                body = {"applicant": applicants[sent % len(applicants)]}
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await http.post("/recourse", json=body)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                errors += not ok
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        "errors": errors,
+        "requests": len(latencies),
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+    }
+
+
+def median_seconds(call: Callable[[], bool], repeats: int) -> tuple[float, int]:
+    """-> (median wall time of ``repeats`` calls after one warm-up, calls that failed)."""
+    call()
+    times, errors = [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        errors += not call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
+    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="genre-serve-load-"))
+    try:
+        bento_tag, model_tag, model_path = build(home)
+        from genre.answers import answer
+        from genre.bundle import load_bundle
+
+        engine = load_bundle(model_path)
+        target = engine.pre.schema.target.name
+        frame = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
+        applicants = json.loads(frame.head(args.requests).to_json(orient="records"))
+        batch = frame.head(BATCH_SIZE)
+        batch_body = {"applicants": json.loads(batch.to_json(orient="records"))}
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = serve(bento_tag, home, port, home / "serve.log")
+        try:
+            wait_until_ready(url, server, home / "serve.log")
+            single = asyncio.run(single_requests(url, applicants, args.requests, args.concurrency, args.time_cap))
+            with httpx.Client(base_url=url, timeout=60) as http:
+                answered = lambda: http.post("/recourse_batch", json=batch_body).status_code == 200  # noqa: E731
+                http_seconds, http_errors = median_seconds(answered, BATCH_REPEATS)
+        finally:
+            stop(server)
+        library_seconds, library_errors = median_seconds(lambda: len(answer(engine, batch)) == BATCH_SIZE, BATCH_REPEATS)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    report = {
+        "single": single,
+        "batch": {
+            "size": BATCH_SIZE,
+            "http_seconds": round(http_seconds, 3),
+            "library_seconds": round(library_seconds, 3),
+            "errors": http_errors + library_errors,
+        },
+        "setup": {
+            "model": model_tag,
+            "cpus": os.cpu_count(),
+            "n_candidates": engine.settings.n_candidates,
+            "batch_repeats": BATCH_REPEATS,
+        },
+    }
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""How candidates are ranked and which become alternatives, on hand-made arrays so each case is exact.
+
+The service's ``alternatives`` option rests on these two functions: the pick is the first of the
+ranking (so it agrees with ``select``), and alternatives are further accepted candidates, each
+moving a set of features that no better-ranked one moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genre.recourse import diverse, rank
+
+X = np.zeros((1, 3), dtype=np.float32)
+# Candidates for one factual; which features each moves: {0}, {0}, {1}, {0, 1}, {2}, {2}
+CANDIDATES = np.array([[[0.5, 0, 0], [0.6, 0, 0], [0, 0.3, 0], [0.1, 0.1, 0], [0, 0, 0.9], [0, 0, 0.2]]], dtype=np.float32)
+PROB = np.array([[0.95, 0.99, 0.92, 0.97, 0.5, 0.93]])
+COST = np.array([[0.5, 0.6, 0.3, 0.2, 0.9, 0.2]])
+ACCEPTED = PROB > 0.9
+
+
+def test_cheapest_ranking_puts_accepted_first_by_cost_then_the_rest_by_confidence():
+    assert rank(PROB, COST, ACCEPTED, "cheapest")[0].tolist() == [3, 5, 2, 0, 1, 4]
+
+
+def test_most_confident_ranking():
+    assert rank(PROB, COST, ACCEPTED, "most_confident")[0].tolist() == [1, 3, 0, 5, 2, 4]
+
+
+def test_ties_keep_sampling_order():
+    prob, cost = np.full((1, 4), 0.95), np.full((1, 4), 0.5)
+    assert rank(prob, cost, prob > 0.9, "cheapest")[0].tolist() == [0, 1, 2, 3]
+
+
+def test_no_accepted_candidate_ranks_the_most_confident_first():
+    prob = np.array([[0.3, 0.8, 0.6]])
+    assert rank(prob, np.array([[0.1, 0.9, 0.5]]), prob > 0.9, "cheapest")[0].tolist() == [1, 2, 0]
+
+
+def test_alternatives_move_different_features_and_are_all_accepted():
+    order = rank(PROB, COST, ACCEPTED, "cheapest")  # pick: 3 moves {0, 1}
+    index, valid = diverse(X, CANDIDATES, order, ACCEPTED, k=5)
+    shown = index[0][valid[0]].tolist()
+    assert shown == [5, 2, 0], "{2} then {1} then {0}; 1 repeats {0}, 4 is not accepted"
+    assert valid.shape == (1, 5) and valid[0].sum() == 3, "slots beyond what exists are marked invalid"
+
+
+def test_alternatives_are_cut_at_k_in_ranking_order():
+    order = rank(PROB, COST, ACCEPTED, "most_confident")  # pick: 1 moves {0}
+    index, valid = diverse(X, CANDIDATES, order, ACCEPTED, k=2)
+    assert index[0].tolist() == [3, 5] and valid.all(), "0 repeats the pick's {0}; 3 ({0, 1}) and 5 ({2}) follow"
+
+
+def test_no_alternatives_asked_for_none_given():
+    index, valid = diverse(X, CANDIDATES, rank(PROB, COST, ACCEPTED, "cheapest"), ACCEPTED, k=0)
+    assert index.shape == valid.shape == (1, 0)

@@ -1,0 +1,139 @@
+"""The bento that the fast end-to-end run built, served for real: ``bentoml serve`` on 127.0.0.1
+(a free port), called over HTTP, and always stopped again.
+
+This is the only test of what exists only in a server process: Prometheus metrics, BentoML's
+logging set-up, and the bento's own copy of the source and model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from genre.artifacts import Artifacts
+
+READY_WITHIN_S = 120  # a cold start on 2 busy cores (imports, model load, warm-up) takes 15-40 s
+STOP_WITHIN_S = 20
+
+
+@dataclass(frozen=True)
+class Served:
+    http: httpx.Client
+    log: Path
+    model_tag: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(http: httpx.Client, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_WITHIN_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"bentoml serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if http.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"bentoml serve not ready within {READY_WITHIN_S} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the whole process group (the server and its workers), SIGKILL if it lingers."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def served(fast_project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    paths = Artifacts(fast_project.root)
+    assert paths.bento.is_file(), "the package stage exports the bento"
+    package = json.loads(paths.metrics("package").read_text())
+    workdir = tmp_path_factory.mktemp("serve")  # not the project: the bento must bring its own source
+    log = workdir / "serve.log"
+    port = free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            ["bentoml", "serve", package["bento_tag"], "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir, env=fast_project.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            wait_until_ready(http, server, log)
+            yield Served(http, log, package["model_tag"])
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def applicants(fast_project) -> list[dict]:
+    root = fast_project.root
+    test = pd.read_csv(root / "data/prepared/test.csv").drop(columns=["income"]).head(5)
+    return json.loads(test.to_json(orient="records"))
+
+
+def test_health_checks_answer(served):
+    for path in ("/healthz", "/livez", "/readyz"):
+        assert served.http.get(path).status_code == 200, path
+
+
+def test_served_bento_answers_with_the_model_it_was_built_with(served, applicants):
+    one = served.http.post("/recourse", json={"applicant": applicants[0], "alternatives": 1})
+    assert one.status_code == 200, one.text
+    assert one.json()["model_version"] == served.model_tag
+    many = served.http.post("/recourse_batch", json={"applicants": applicants})
+    assert many.status_code == 200, many.text
+    body = many.json()
+    assert body["model_version"] == served.model_tag
+    assert [a["status"] for a in body["answers"]][0] == one.json()["status"]
+    assert len(body["answers"]) == len(applicants)
+
+
+def test_bad_requests_get_4xx_and_the_worker_keeps_serving(served, applicants):
+    bad = served.http.post("/recourse", json={"applicant": {**applicants[0], "age": "forty"}})
+    assert bad.status_code == 400
+    assert bad.json()["detail"][0]["loc"] == ["applicant", "age"]
+    garbled = served.http.post("/recourse", content=b"{", headers={"content-type": "application/json"})
+    assert garbled.status_code == 400
+    assert served.http.post("/recourse", json={"applicant": applicants[0]}).status_code == 200
+
+
+def test_bad_requests_are_logged_as_one_warning_line_without_a_traceback(served, applicants):
+    served.http.post("/recourse", json={"applicant": {**applicants[0], "sex": 1}})
+    deadline = time.monotonic() + 5  # the log is written by another process
+    while "applicant.sex" not in served.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = served.log.read_text()
+    assert "applicant.sex: must be a string" in text
+    assert "Traceback" not in text, text[-3000:]
+
+
+def test_metrics_count_requests_by_endpoint_and_status(served, applicants):
+    served.http.post("/recourse", json={"applicant": applicants[0]})
+    served.http.post("/recourse", json={"applicant": {}})
+    metrics = served.http.get("/metrics")
+    assert metrics.status_code == 200
+    lines = [line for line in metrics.text.splitlines() if line.startswith("bentoml_service_request_total{")]
+    assert any('endpoint="/recourse"' in line and 'http_response_code="200"' in line for line in lines), lines
+    assert any('endpoint="/recourse"' in line and 'http_response_code="400"' in line for line in lines), lines
