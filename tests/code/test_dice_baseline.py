@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from genre.classifiers import train_mlp
-from genre.dice_baseline import DiceSettings, RawProbabilityModel, _query_range, _ranges, dice_recourse
+from genre.dice_baseline import RawProbabilityModel, _query_range, _ranges, dice_recourse
+from genre.settings import DiceSettings
 from genre.preprocessing import Preprocessor
 from genre.schema import DatasetSchema
 from genre.settings import ClassifierSettings

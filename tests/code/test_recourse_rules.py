@@ -9,23 +9,6 @@ import torch
 from genre.classifiers import MLPClassifier
 from genre.preprocessing import Preprocessor
 from genre.recourse import make_actionable, select
-from genre.schema import DatasetSchema
-
-
-def _pre() -> Preprocessor:
-    schema = DatasetSchema.model_validate(
-        {
-            "name": "tiny",
-            "target": {"name": "y", "values": [0, 1], "favourable": 1},
-            "features": {
-                "age": {"kind": "integer", "min": 0, "max": 10, "direction": "increase"},
-                "debt": {"kind": "continuous", "min": 0, "max": 1, "direction": "decrease"},
-                "sex": {"kind": "categorical", "categories": ["f", "m"], "immutable": True},
-                "job": {"kind": "categorical", "categories": ["a", "b", "c"]},
-            },
-        }
-    )
-    return Preprocessor(schema, np.zeros(4), np.array([10.0, 1.0, 1.0, 2.0]))
 
 
 class FirstFeatureClassifier(MLPClassifier):
@@ -38,8 +21,7 @@ class FirstFeatureClassifier(MLPClassifier):
         return torch.logit(x[:, 0].clamp(1e-6, 1 - 1e-6))
 
 
-def test_make_actionable_enforces_every_constraint() -> None:
-    pre = _pre()
+def test_make_actionable_enforces_every_constraint(pre: Preprocessor) -> None:
     x = np.array([[0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.23, 0.7, 0.0, 0.9], [0.77, 0.2, 0.0, 1.3], [-1.0, -0.5, 1.0, 0.4]]], dtype=np.float32)
     out = make_actionable(pre, x, cands)
@@ -52,8 +34,7 @@ def test_make_actionable_enforces_every_constraint() -> None:
     assert np.all(frozen[..., 3] == 0.0)  # a per-request frozen feature is kept too
 
 
-def test_cheapest_accepted_candidate_is_chosen() -> None:
-    pre = _pre()
+def test_cheapest_accepted_candidate_is_chosen(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]]], dtype=np.float32)
     x_plus, accepted, prob, cost = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest")
@@ -62,8 +43,7 @@ def test_cheapest_accepted_candidate_is_chosen() -> None:
     assert abs(cost[0] - 0.82) < 1e-6
 
 
-def test_most_confident_rule() -> None:
-    pre = _pre()
+def test_most_confident_rule(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0]]], dtype=np.float32)
     x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident")
@@ -71,8 +51,7 @@ def test_most_confident_rule() -> None:
     assert accepted[0]
 
 
-def test_no_candidate_clearing_the_threshold_is_not_accepted() -> None:
-    pre = _pre()
+def test_no_candidate_clearing_the_threshold_is_not_accepted(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.6, 0.5, 0.0, 0.0], [0.85, 0.5, 0.0, 0.0]]], dtype=np.float32)
     for rule in ("cheapest", "most_confident"):

@@ -9,27 +9,11 @@ import torch
 
 from genre.classifiers import MLPClassifier
 from genre.preprocessing import Preprocessor
-from genre.schema import DatasetSchema
-from genre.wachter import WachterSettings, wachter_recourse
+from genre.settings import WachterSettings
+from genre.wachter import wachter_recourse
 
 AGE, DEBT, SEX, JOB = range(4)
 JOB_CODES = {0.0, 0.5, 1.0}
-
-
-def _pre() -> Preprocessor:
-    schema = DatasetSchema.model_validate(
-        {
-            "name": "tiny",
-            "target": {"name": "y", "values": [0, 1], "favourable": 1},
-            "features": {
-                "age": {"kind": "integer", "min": 0, "max": 10, "direction": "increase"},
-                "debt": {"kind": "continuous", "min": 0, "max": 1, "direction": "decrease"},
-                "sex": {"kind": "categorical", "categories": ["f", "m"], "immutable": True},
-                "job": {"kind": "categorical", "categories": ["a", "b", "c"]},
-            },
-        }
-    )
-    return Preprocessor(schema, np.zeros(4), np.array([10.0, 1.0, 1.0, 2.0]))
 
 
 class LinearClassifier(MLPClassifier):
@@ -57,8 +41,7 @@ def _check(pre: Preprocessor, h: MLPClassifier, x: np.ndarray, x_plus: np.ndarra
     assert np.all(prob[~found] <= threshold)
 
 
-def test_moves_only_the_feature_the_classifier_rewards() -> None:
-    pre = _pre()
+def test_moves_only_the_feature_the_classifier_rewards(pre: Preprocessor) -> None:
     h = LinearClassifier([8.0, 0.0, 0.0, 0.0], -4.0)  # only age matters: h > 0.9 needs age > 0.775
     x = np.array([[0.2, 0.6, 1.0, 0.5], [0.1, 0.3, 0.0, 0.0], [0.4, 0.9, 1.0, 1.0]], dtype=np.float32)
     x_plus, found, seconds = wachter_recourse(x, pre, h)
@@ -68,8 +51,7 @@ def test_moves_only_the_feature_the_classifier_rewards() -> None:
     np.testing.assert_array_equal(x_plus[:, 1:], x[:, 1:])  # nothing else moves
 
 
-def test_immutable_feature_is_never_used_even_when_it_is_the_strongest() -> None:
-    pre = _pre()
+def test_immutable_feature_is_never_used_even_when_it_is_the_strongest(pre: Preprocessor) -> None:
     h = LinearClassifier([0.0, -8.0, 20.0, 0.0], 3.0)  # sex would flip it at once; debt must go below 0.1
     x = np.array([[0.5, 0.9, 0.0, 0.5], [0.5, 0.5, 0.0, 0.0]], dtype=np.float32)
     x_plus, found, _ = wachter_recourse(x, pre, h)
@@ -79,8 +61,7 @@ def test_immutable_feature_is_never_used_even_when_it_is_the_strongest() -> None
     np.testing.assert_array_equal(x_plus[:, [AGE, SEX, JOB]], x[:, [AGE, SEX, JOB]])
 
 
-def test_directions_hold_and_categories_are_snapped() -> None:
-    pre = _pre()
+def test_directions_hold_and_categories_are_snapped(pre: Preprocessor) -> None:
     # h would like age down and debt up (both forbidden), so only the job category can help
     h = LinearClassifier([-8.0, 8.0, 0.0, 8.0], -4.0)
     x = np.array([[0.5, 0.5, 1.0, 0.0], [0.3, 0.4, 0.0, 0.5]], dtype=np.float32)
@@ -91,8 +72,7 @@ def test_directions_hold_and_categories_are_snapped() -> None:
     np.testing.assert_array_equal(x_plus[:, [AGE, DEBT, SEX]], x[:, [AGE, DEBT, SEX]])
 
 
-def test_frozen_feature_blocks_the_only_route_and_is_reported_not_found() -> None:
-    pre = _pre()
+def test_frozen_feature_blocks_the_only_route_and_is_reported_not_found(pre: Preprocessor) -> None:
     h = LinearClassifier([-8.0, 8.0, 0.0, 8.0], -4.0)
     x = np.array([[0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
     frozen = np.array([False, False, False, True])
@@ -102,8 +82,7 @@ def test_frozen_feature_blocks_the_only_route_and_is_reported_not_found() -> Non
     np.testing.assert_array_equal(x_plus, x)
 
 
-def test_an_already_accepted_factual_is_returned_unchanged() -> None:
-    pre = _pre()
+def test_an_already_accepted_factual_is_returned_unchanged(pre: Preprocessor) -> None:
     h = LinearClassifier([8.0, 0.0, 0.0, 0.0], -4.0)
     x = np.array([[0.9, 0.5, 0.0, 0.5], [0.2, 0.5, 0.0, 0.5]], dtype=np.float32)
     x_plus, found, _ = wachter_recourse(x, pre, h)
