@@ -31,13 +31,12 @@ PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA, SERVE = (
 )
 
 
+def _load_engine(preprocessor: Path, classifier: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
+    return RecourseEngine(Preprocessor.load(preprocessor), load_module(MLPClassifier, classifier), load_generator(generator), settings)
+
+
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:
-    return RecourseEngine(
-        Preprocessor.load(paths.preprocessor),
-        load_module(MLPClassifier, paths.classifier),
-        load_generator(paths.generator),
-        settings,
-    )
+    return _load_engine(paths.preprocessor, paths.classifier, paths.generator, settings)
 
 
 def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:
@@ -50,12 +49,8 @@ def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve
 
 def load_bundle(folder: Path) -> RecourseEngine:
     folder = Path(folder)
-    return RecourseEngine(
-        Preprocessor.load(folder / PREPROCESSOR),
-        load_module(MLPClassifier, folder / CLASSIFIER),
-        load_generator(folder / GENERATOR),
-        RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text())),
-    )
+    settings = RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text()))
+    return _load_engine(folder / PREPROCESSOR, folder / CLASSIFIER, folder / GENERATOR, settings)
 
 
 def load_serve_settings(folder: Path) -> ServeSettings:

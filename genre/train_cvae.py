@@ -19,9 +19,6 @@ from genre.synthesize_pairs import load_pairs
 from genre.torch_io import save_module
 from genre.training import TrainingHistory, fit_pairs
 
-__all__ = ["TrainingHistory", "fit_cvae", "run"]
-
-
 def fit_cvae(
     x_sources: np.ndarray,
     x_targets: np.ndarray,
@@ -47,7 +44,7 @@ def run(settings: Settings) -> dict[str, Any]:
     data = load_prepared(paths)
     sources, targets, q = load_pairs(paths.pairs)
     keep = np.flatnonzero(q.has_target)
-    n_categories = [int(n) if c else 0 for n, c in zip(data.preprocessor.n_categories, data.preprocessor.categorical)]
+    n_categories = data.preprocessor.n_categories.tolist()  # 0 for numeric features, as CVAE expects
     started = time.perf_counter()
     model, history = fit_cvae(data.x_train[sources[keep]], data.x_train[targets], q.restrict(keep), n_categories, cfg)
     seconds = time.perf_counter() - started
