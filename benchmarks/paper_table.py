@@ -4,6 +4,9 @@ NNR, Wachter and DiCE, mean and std over seeds, each dataset trained through the
 Usage: ``python benchmarks/paper_table.py [--seeds 3] [--dice-factuals 50] [--datasets adult compas heloc adult_increase_only]``
 Needs the shared datasets folder (``../shared/datasets`` beside the repository, or ``--datasets-dir``).
 Writes ``reports/paper_table.json`` ({dataset: {method: {metric: {mean, std}}}}) and ``reports/paper_table.md``.
+Each (dataset, seed) result is also kept under ``reports/paper_runs/``, stamped with a digest of the
+params it ran with: a stopped run resumes where it stopped, and a changed param reruns only what it
+touches. ``--fresh`` ignores those (after a code change, say).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.console import Console
 
 from genre.atomic import write_json, write_text
 from genre.offline import go_offline
-from genre.paper_benchmark import METHODS, DatasetRun, aggregate, make_project, markdown, score_methods, train
+from genre.paper_benchmark import METHODS, DatasetRun, aggregate, cached_seed, make_project, markdown, score_methods, train
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "benchmarks/datasets"
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml", help="base params; dataset overrides go on top")
     parser.add_argument("--override", type=Path, default=None, help="YAML of extra params overrides (e.g. a quick run)")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
+    parser.add_argument("--fresh", action="store_true", help="recompute every (dataset, seed) even when a stored result matches")
     args = parser.parse_args()
     go_offline()
     if not args.datasets_dir.is_dir():
@@ -63,10 +67,16 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix=f"paper-{name}-{seed}-") as scratch:
                 os.environ["BENTOML_HOME"] = str(Path(scratch) / ".bentoml")
                 settings = make_project(Path(scratch), runs[name], base, seed, extra)
-                console.print(f"[bold]{name}[/bold] seed {seed}: training")
-                transformer = train(settings)
-                console.print(f"[bold]{name}[/bold] seed {seed}: scoring {', '.join(args.methods)}")
-                per_seed.append(score_methods(settings, transformer, tuple(args.methods), args.dice_factuals))
+                stored = args.out / "paper_runs" / f"{name}-seed{seed}.json"
+                key = {"params": yaml.safe_load(settings.root.joinpath("params.yaml").read_text()), "methods": args.methods, "dice_factuals": args.dice_factuals}
+
+                def compute() -> dict:
+                    console.print(f"[bold]{name}[/bold] seed {seed}: training")
+                    transformer = train(settings)
+                    console.print(f"[bold]{name}[/bold] seed {seed}: scoring {', '.join(args.methods)}")
+                    return score_methods(settings, transformer, tuple(args.methods), args.dice_factuals)
+
+                per_seed.append(cached_seed(stored, key, compute, fresh=args.fresh))
         report[name] = aggregate(per_seed)
         write_json(args.out / "paper_table.json", report)
         write_text(args.out / "paper_table.md", markdown(report, {k: runs[k].paper for k in report}))

@@ -8,7 +8,10 @@ configured the way a user would configure their own data.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ import yaml
 
 from genre import ingest, synthesize_pairs, train_classifier, train_cvae
 from genre.artifacts import Artifacts
+from genre.atomic import write_json
 from genre.baselines import nearest_neighbour_recourse
 from genre.datasets import load_prepared
 from genre.dice_baseline import dice_recourse
@@ -31,6 +35,7 @@ from genre.wachter import wachter_recourse
 
 METHODS = ("genre_cvae", "genre_transformer", "nnr", "wachter", "dice")
 METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+EXTRAS = ("found_rate", "factuals", "train_seconds")
 PAPER_GENRE = {  # GenRe, authors' released notebook, 200 factuals (method doc, "Target numbers")
     "adult": {"lof": 0.98, "validity_rf": 1.00, "cost": 0.69},
     "compas": {"lof": 0.97, "validity_rf": 0.99, "cost": 0.51},
@@ -74,16 +79,26 @@ def make_project(root: Path, run: DatasetRun, base_params: dict[str, Any], seed:
     return load_settings(root / "params.yaml")
 
 
-def train(settings: Settings) -> RecourseEngine:
+@dataclass(frozen=True)
+class Trained:
+    """The Transformer (the CVAE lives in the project's artifacts) and each generator's training time."""
+
+    transformer: Any
+    train_seconds: dict[str, float]
+
+
+def train(settings: Settings) -> Trained:
     """The pipeline's training stages, then the Transformer on the very same pairs."""
-    for stage in (ingest, train_classifier, synthesize_pairs, train_cvae):
+    for stage in (ingest, train_classifier, synthesize_pairs):
         stage.run(settings)
+    cvae_seconds = float(train_cvae.run(settings)["seconds"])
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
     sources, targets, q = load_pairs(paths.pairs)
     keep = np.flatnonzero(q.has_target)
+    started = time.perf_counter()
     transformer, _ = fit_transformer(data.x_train[sources[keep]], data.x_train[targets], q.restrict(keep), settings.train_transformer, show_progress=False)
-    return transformer
+    return Trained(transformer, {"genre_cvae": cvae_seconds, "genre_transformer": time.perf_counter() - started})
 
 
 Method = Callable[[Evaluation, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
@@ -115,24 +130,40 @@ def methods(transformer: Any) -> dict[str, Method]:
     }
 
 
-def score_methods(settings: Settings, transformer: Any, chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
-    """Every chosen method on the same factuals (DiCE, being slow, on the first ``dice_factuals``)."""
+def score_methods(settings: Settings, trained: Trained, chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
+    """Every chosen method on the same factuals (DiCE, being slow, on the first ``dice_factuals``);
+    the generators' rows also carry their training time."""
     ev = prepare_evaluation(settings)
-    runners = methods(transformer)
+    runners = methods(trained.transformer)
     out = {}
     for name in chosen:
         x = ev.x[:dice_factuals] if name == "dice" else ev.x
         x_plus, found, seconds = runners[name](ev, x)
         out[name] = {**ev.judges.score(x, x_plus, seconds, found), "factuals": int(len(x))}
+        if name in trained.train_seconds:
+            out[name]["train_seconds"] = trained.train_seconds[name]
     return out
 
 
+def cached_seed(path: Path, key: dict[str, Any], compute: Callable[[], dict[str, Any]], fresh: bool = False) -> dict[str, Any]:
+    """One (dataset, seed) result, reused when it was stored under the same key (params, methods):
+    the full table takes hours on 2 cores, and a stopped run should not start over."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    if not fresh and path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("digest") == digest:
+            return stored["results"]
+    results = compute()
+    write_json(path, {"digest": digest, "results": results})
+    return results
+
+
 def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {metric: {"mean", "std"}}} over seeds."""
+    """{method: {metric: {"mean", "std"}}} over seeds (training time for the generators only)."""
     table: dict[str, dict[str, dict[str, float]]] = {}
-    for method in per_seed[0]:
+    for method, first in per_seed[0].items():
         table[method] = {}
-        for metric in (*METRICS, "found_rate", "factuals"):
+        for metric in (m for m in (*METRICS, *EXTRAS) if m in first):
             values = np.array([run[method][metric] for run in per_seed], dtype=np.float64)
             table[method][metric] = {"mean": float(values.mean()), "std": float(values.std())}
     return table
@@ -141,11 +172,11 @@ def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
 def markdown(report: dict[str, Any], paper_of: dict[str, str | None]) -> str:
     """One table per dataset, mean ± std, with the paper's GenRe figures beside ours."""
     lines = []
-    shown = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+    shown = (*METRICS, "found_rate", "train_seconds")
     for dataset, table in report.items():
         lines += [f"### {dataset}", "", "| method | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
         for method, metrics in table.items():
-            cells = [f"{metrics[m]['mean']:.3g} ± {metrics[m]['std']:.2g}" for m in shown]
+            cells = [f"{metrics[m]['mean']:.3g} ± {metrics[m]['std']:.2g}" if m in metrics else "" for m in shown]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         paper = PAPER_GENRE.get(paper_of.get(dataset) or "")
         if paper:

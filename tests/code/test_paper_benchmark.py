@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genre.paper_benchmark import METHODS, METRICS, DatasetRun, aggregate, make_project, markdown, score_methods, train
+from genre.paper_benchmark import METHODS, METRICS, DatasetRun, aggregate, cached_seed, make_project, markdown, score_methods, train
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -29,13 +29,29 @@ def test_every_method_is_scored_on_the_same_factuals(tmp_path: Path) -> None:
     run = DatasetRun("adult", raw / "train.csv.gz", raw / "test.csv.gz", raw / "schema.yaml", {"train_classifier": {"class_balanced": True}})
     settings = make_project(tmp_path, run, yaml.safe_load((REPO / "params.yaml").read_text()), seed=1, extra=TINY)
     assert settings.train_cvae.seed == 1 and settings.evaluate.n_factuals == 8
-    transformer = train(settings)
-    scores = score_methods(settings, transformer, METHODS, dice_factuals=2)
+    scores = score_methods(settings, train(settings), METHODS, dice_factuals=2)
     assert set(scores) == set(METHODS)
     for method, metrics in scores.items():
         assert set(METRICS) <= set(metrics), method
         assert metrics["immutable_violations"] == 0, method
     assert scores["dice"]["factuals"] == 2 and scores["nnr"]["factuals"] == 8
+    assert scores["genre_cvae"]["train_seconds"] > 0 and scores["genre_transformer"]["train_seconds"] > 0
+    assert "train_seconds" not in scores["nnr"]
+
+
+def test_a_stored_seed_is_reused_only_under_the_same_key(tmp_path: Path) -> None:
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"nnr": {"cost": float(len(calls))}}
+
+    path = tmp_path / "adult-seed0.json"
+    assert cached_seed(path, {"params": {"lam": 5}}, compute) == {"nnr": {"cost": 1.0}}
+    assert cached_seed(path, {"params": {"lam": 5}}, compute) == {"nnr": {"cost": 1.0}}
+    assert cached_seed(path, {"params": {"lam": 2}}, compute) == {"nnr": {"cost": 2.0}}
+    assert cached_seed(path, {"params": {"lam": 2}}, compute, fresh=True) == {"nnr": {"cost": 3.0}}
+    assert len(calls) == 3
 
 
 def test_aggregate_and_markdown_by_hand() -> None:
