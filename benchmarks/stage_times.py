@@ -9,7 +9,6 @@ every stage under ``dvc repro``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from genre import evaluate, ingest, package, synthesize_pairs, train_classifier, train_cvae
+from genre import evaluate, ingest, package, synthesize_pairs, train_classifier, train_generator
 from genre.atomic import write_json
 from genre.offline import go_offline
 from genre.settings import load_settings
@@ -30,7 +29,7 @@ STAGES = {
     "ingest": ingest.run,
     "train_classifier": train_classifier.run,
     "synthesize_pairs": synthesize_pairs.run,
-    "train_cvae": train_cvae.run,
+    "train_generator": train_generator.run,
     "evaluate": evaluate.run,
     "package": package.run,
 }

@@ -13,9 +13,9 @@ from flows.package import package_flow
 from flows.stage import main
 from flows.synthesize_pairs import synthesize_pairs_flow
 from flows.train_classifier import train_classifier_flow
-from flows.train_cvae import train_cvae_flow
+from flows.train_generator import train_generator_flow
 
-STAGES = (ingest_flow, train_classifier_flow, synthesize_pairs_flow, train_cvae_flow, evaluate_flow, package_flow)
+STAGES = (ingest_flow, train_classifier_flow, synthesize_pairs_flow, train_generator_flow, evaluate_flow, package_flow)
 
 
 @flow(name="genre-pipeline", log_prints=True)

@@ -49,7 +49,7 @@ class Artifacts:
     def pairs(self) -> Path:
         return self.root / "data/pairs/pairs.npz"
 
-    # train_cvae
+    # train_generator
     @property
     def generator(self) -> Path:
         return self.root / "data/models/generator.pt"

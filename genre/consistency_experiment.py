@@ -13,11 +13,10 @@ import numpy as np
 import torch
 
 from genre.consistency import mean_energy_distance
-from genre.cvae import CVAE
+from genre.cvae import CVAE, fit_cvae
 from genre.pairs import pairing_distribution, split_sources_targets
 from genre.settings import CVAESettings
 from genre.synthetic import GaussianWorld, Grid, draw_from_grid, true_target_distribution
-from genre.train_cvae import fit_cvae
 
 
 @dataclass(frozen=True)

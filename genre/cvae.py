@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 from genre.generators import row_normal
+from genre.pairs import PairingDistribution
+from genre.settings import CVAESettings
+from genre.training import TrainingHistory, fit_pairs
 
 _MIN_LOG_SIGMA = -4.0
 
@@ -94,3 +97,22 @@ class CVAE(nn.Module):
             codes = torch.stack([lg.argmax(1) for lg in logits], dim=1).float()
             out[:, ~self.numeric] = codes / self.cat_scale
         return out.reshape(len(x), n, -1).numpy()
+
+
+def fit_cvae(
+    x_sources: np.ndarray,
+    x_targets: np.ndarray,
+    q: PairingDistribution,
+    n_categories: list[int],
+    cfg: CVAESettings,
+    show_progress: bool = True,
+) -> tuple[CVAE, TrainingHistory]:
+    """``q`` indexes rows of ``x_targets`` for each row of ``x_sources`` (all with a target)."""
+    torch.manual_seed(cfg.seed)
+    model = CVAE(n_categories, cfg.latent_dim, cfg.hidden)
+
+    def row_loss(x_plus: torch.Tensor, x_minus: torch.Tensor) -> torch.Tensor:
+        nll, kl = model.loss(x_plus, x_minus, cfg.beta)
+        return nll + kl
+
+    return fit_pairs(model, row_loss, x_sources, x_targets, q, cfg, "train_generator", show_progress)

@@ -14,7 +14,9 @@ cut to the training range the scaled space covers, narrowed per query to [x, max
 increase-only and [min, x] for decrease-only features. DiCE returns ``total_cfs``
 counterfactuals; each is mapped back to the scaled space, made actionable
 (``genre.recourse.make_actionable``, normally a no-op here) and the cheapest one h accepts above
-the threshold is returned. A factual with none keeps x_plus = x and found False, as NNR does.
+the threshold is returned. A factual with none keeps x_plus = x and found False, as NNR does;
+so does a query that runs past ``query_seconds`` (dice-ml's genetic start can loop forever when
+valid random points are rare, interpretml/DiCE#226), its time counted in DiCE's seconds.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ import contextlib
 import io
 import logging
 import random
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -140,7 +146,7 @@ def dice_recourse(
                 kwargs.update(maxiterations=cfg.max_iterations)
             np.random.seed(cfg.seed + i)
             random.seed(cfg.seed + i)
-            cands = _counterfactuals(explainer, query, kwargs)
+            cands = _counterfactuals(explainer, query, kwargs, cfg.query_seconds)
             if cands is None or len(cands) == 0:
                 continue
             scaled = make_actionable(pre, x[i : i + 1], pre.transform(cands)[None], frozen)[0]
@@ -155,17 +161,44 @@ def dice_recourse(
     return x_plus, found, time.perf_counter() - started
 
 
-def _counterfactuals(explainer, query: pd.DataFrame, kwargs: dict[str, object]) -> pd.DataFrame | None:
-    """One DiCE query -> its counterfactuals in raw units (None if it found none); its prints and
-    progress bars are swallowed."""
+class _QueryTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _QueryTimeout inside the block after ``seconds``. DiCE's loops are plain Python, so
+    only a signal can stop them; signals reach the main thread only, elsewhere there is no limit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _QueryTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _counterfactuals(explainer, query: pd.DataFrame, kwargs: dict[str, object], seconds: float) -> pd.DataFrame | None:
+    """One DiCE query -> its counterfactuals in raw units (None if it found none in ``seconds``);
+    its prints and progress bars are swallowed."""
     from raiutils.exceptions import UserConfigValidationException
 
     logging.getLogger("dice_ml").setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        with _time_limit(seconds), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = explainer.generate_counterfactuals(query, **kwargs)
     except UserConfigValidationException:  # DiCE raises this when no counterfactual was found at all
+        return None
+    except _QueryTimeout:
+        logging.getLogger(__name__).warning("a DiCE query ran past %.0f s and counts as not found", seconds)
         return None
     example = result.cf_examples_list[0]
     frame = example.final_cfs_df_sparse if example.final_cfs_df_sparse is not None else example.final_cfs_df

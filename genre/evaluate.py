@@ -15,7 +15,7 @@ from genre.atomic import write_json, write_with
 from genre.baselines import nearest_neighbour_recourse
 from genre.bundle import engine_from_artifacts
 from genre.consistency import mean_energy_distance
-from genre.datasets import PreparedData, load_labels, load_prepared
+from genre.datasets import PreparedData, load_prepared
 from genre.metrics import Judges, fit_plausibility
 from genre.pairs import pairing_distribution, split_sources_targets
 from genre.recourse import DECISION_THRESHOLD, RecourseEngine

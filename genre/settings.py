@@ -8,7 +8,7 @@ so a typo in the params file fails loudly instead of silently falling back to a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
@@ -71,9 +71,19 @@ class TransformerSettings(_Section):
     lr: float = Field(1e-3, gt=0)
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
-    sharpen: float = Field(10.0, gt=0)
-    temperature: float = Field(1.0, gt=0)  # what it answers with: 1.0 is the authors' sharpened sampling
+    sharpen: float = Field(5.0, gt=0)  # the engine's temperature divides it: 5 / 0.5 = the authors' logits x 10
     seed: int = 0
+
+
+GeneratorKind = Literal["cvae", "transformer"]
+
+
+class GeneratorSettings(_Section):
+    """Which generator the pipeline trains, evaluates and serves, and each kind's own settings."""
+
+    kind: GeneratorKind = "cvae"
+    cvae: CVAESettings = CVAESettings()
+    transformer: TransformerSettings = TransformerSettings()
 
 
 class RecourseSettings(_Section):
@@ -122,6 +132,9 @@ class DiceSettings(_Section):
     # DiCE's default linear post-hoc search steps continuous features one unit at a time (one model
     # call per unit, up to 10,000 per feature): unusable on wide integer features such as fnlwgt.
     posthoc_sparsity: Literal["binary", "linear"] = "binary"
+    # dice-ml's genetic start loops until it has drawn enough valid random points, which for some
+    # factuals never happens (interpretml/DiCE#226): a query past this budget counts as not found.
+    query_seconds: float = Field(60.0, gt=0)
     seed: int = 0
 
 
@@ -150,8 +163,7 @@ class Settings(_Section):
     ingest: IngestSettings
     train_classifier: ClassifierSettings = ClassifierSettings()
     synthesize_pairs: PairSettings = PairSettings()
-    train_cvae: CVAESettings = CVAESettings()
-    train_transformer: TransformerSettings = TransformerSettings()
+    train_generator: GeneratorSettings = GeneratorSettings()
     recourse: RecourseSettings = RecourseSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
     wachter: WachterSettings = WachterSettings()
@@ -162,6 +174,16 @@ class Settings(_Section):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path
+
+
+def merge_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Lay params overrides over raw params in place; a nested section (``train_generator.cvae``)
+    is updated key by key, not replaced, so an override names only what it changes."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            merge_overrides(params[key], value)
+        else:
+            params[key] = value
 
 
 def load_settings(params_path: Path | str = "params.yaml", **overrides: object) -> Settings:

@@ -246,4 +246,4 @@ def fit_transformer(
         decoder_layers=cfg.decoder_layers,
         sharpen=cfg.sharpen,
     )
-    return fit_pairs(model, model.loss, x_sources, x_targets, q, cfg, "train_transformer", show_progress)
+    return fit_pairs(model, model.loss, x_sources, x_targets, q, cfg, "train_generator", show_progress)

@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from genre.settings import merge_overrides
+
 REPO = Path(__file__).resolve().parents[1]
 FAST_PARAMS = {
     "ingest": {"sample_rows": 1500},
     "train_classifier": {"epochs": 30, "rf_n_estimators": 25, "rf_cv_folds": 3},
     "synthesize_pairs": {"k": 200},
-    "train_cvae": {"epochs": 80, "batch_size": 64, "patience": 20},
+    "train_generator": {"cvae": {"epochs": 80, "batch_size": 64, "patience": 20}},
     "recourse": {"n_candidates": 50, "threshold": 0.7},  # a small-sample h is rarely more confident
     "evaluate": {
         "n_factuals": 50,
@@ -41,6 +43,12 @@ class FastProject:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=900)
 
+    def copy_to(self, dest: Path) -> FastProject:
+        """An independent copy (repo, DVC cache, artifacts): for tests that change params."""
+        shutil.copytree(self.root, dest, symlinks=True)
+        moved = {k: v.replace(str(self.root), str(dest)) for k, v in self.env.items()}
+        return FastProject(dest, moved)
+
 
 def make_project(root: Path) -> FastProject:
     """A copy of the project (code, raw data, pipeline definition) with fast params, as its own repo."""
@@ -49,8 +57,7 @@ def make_project(root: Path) -> FastProject:
     for name in ("dvc.yaml", "bentofile.yaml"):
         shutil.copy(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for section, values in FAST_PARAMS.items():
-        params[section].update(values)
+    merge_overrides(params, FAST_PARAMS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
     env = {

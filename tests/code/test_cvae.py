@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre.cvae import CVAE
+from genre.cvae import CVAE, fit_cvae
 from genre.pairs import pairing_distribution
 from genre.generators import row_normal
 from genre.settings import CVAESettings
 from genre.torch_io import load_module, save_module
-from genre.train_cvae import fit_cvae
 
 N_CATEGORIES = [0, 0, 2, 3]  # two numeric features, a binary and a 3-way category
 

@@ -99,3 +99,12 @@ def test_permitted_range_keeps_directions_per_query(world) -> None:
     assert ranges["skill"] == [3.0, 10.0]  # increase-only: never below the factual
     assert ranges["income"] == base["income"]  # no direction: the whole range
     assert "sex" not in ranges and "income" not in _query_range(pre, base, row, ["skill"])
+
+
+def test_a_query_past_its_time_budget_counts_as_not_found(world) -> None:
+    pre, h, train, x = world
+    settings = DiceSettings(method="genetic", max_iterations=50, threshold=0.9, query_seconds=0.001)
+    x_plus, found, seconds = dice_recourse(x[:2], pre, h, train, settings)
+    assert not found.any()
+    np.testing.assert_array_equal(x_plus, x[:2])
+    assert seconds < 10

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from genre.paper_benchmark import METHODS, METRICS, DatasetRun, aggregate, cached_seed, make_project, markdown, score_methods, train
@@ -15,8 +14,10 @@ TINY = {
     "ingest": {"sample_rows": 1200},
     "train_classifier": {"epochs": 30, "rf_n_estimators": 10, "rf_cv_folds": 2},
     "synthesize_pairs": {"k": 100},
-    "train_cvae": {"epochs": 5, "batch_size": 64},
-    "train_transformer": {"epochs": 2, "batch_size": 64, "encoder_layers": 1, "decoder_layers": 1},
+    "train_generator": {
+        "cvae": {"epochs": 5, "batch_size": 64},
+        "transformer": {"epochs": 2, "batch_size": 64, "encoder_layers": 1, "decoder_layers": 1},
+    },
     "recourse": {"n_candidates": 10, "threshold": 0.6},
     "evaluate": {"n_factuals": 8},
     "wachter": {"threshold": 0.6, "target": 0.7},
@@ -28,7 +29,7 @@ def test_every_method_is_scored_on_the_same_factuals(tmp_path: Path) -> None:
     raw = REPO / "data/raw/adult"
     run = DatasetRun("adult", raw / "train.csv.gz", raw / "test.csv.gz", raw / "schema.yaml", {"train_classifier": {"class_balanced": True}})
     settings = make_project(tmp_path, run, yaml.safe_load((REPO / "params.yaml").read_text()), seed=1, extra=TINY)
-    assert settings.train_cvae.seed == 1 and settings.evaluate.n_factuals == 8
+    assert settings.train_generator.cvae.seed == 1 and settings.train_generator.transformer.seed == 1 and settings.evaluate.n_factuals == 8
     scores = score_methods(settings, train(settings), METHODS, dice_factuals=2)
     assert set(scores) == set(METHODS)
     for method, metrics in scores.items():

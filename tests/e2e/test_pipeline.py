@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+
+import yaml
 
 from genre.artifacts import Artifacts
+from genre.bundle import engine_from_artifacts
+from genre.datasets import load_prepared
+from genre.settings import load_settings, merge_overrides
+from genre.transformer import TransformerGenerator
 
-STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_cvae", "evaluate", "package")
+STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
 METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
 
 
@@ -39,3 +46,24 @@ def test_second_repro_is_a_no_op_and_metrics_show(fast_project) -> None:
     shown = fast_project.run("dvc", "metrics", "show")
     assert shown.returncode == 0, shown.stderr
     assert "genre.validity_rf" in shown.stdout and "nnr.score" in shown.stdout
+
+
+def test_the_transformer_is_selected_in_params_and_served(fast_project, tmp_path) -> None:
+    project = fast_project.copy_to(tmp_path / "project")
+    params_path = project.root / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    merge_overrides(params, {"train_generator": {"kind": "transformer", "transformer": {"epochs": 2, "encoder_layers": 1, "decoder_layers": 1}}})
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    done = project.run("dvc", "repro")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = set(re.findall(r"Running stage '(\w+)'", done.stdout))
+    assert ran == {"train_generator", "evaluate", "package"}
+    paths = Artifacts(project.root)
+    assert json.loads(paths.metrics("train_generator").read_text())["kind"] == "transformer"
+    assert json.loads(paths.metrics("evaluate").read_text())["genre"]["immutable_violations"] == 0
+    engine = engine_from_artifacts(paths, load_settings(params_path).recourse)
+    assert isinstance(engine.generator, TransformerGenerator)
+    x = load_prepared(paths).x_test[:5]
+    batch = engine.recourse(x)
+    assert batch.x_plus.shape == x.shape
+    assert paths.bento.stat().st_mtime > paths.generator.stat().st_mtime
