@@ -134,7 +134,7 @@ class DiceSettings(_Section):
     posthoc_sparsity: Literal["binary", "linear"] = "binary"
     # dice-ml's genetic start loops until it has drawn enough valid random points, which for some
     # factuals never happens (interpretml/DiCE#226): a query past this budget counts as not found.
-    query_seconds: float = Field(60.0, gt=0)
+    query_seconds: float = Field(20.0, gt=0)
     seed: int = 0
 
 
