@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -79,8 +81,20 @@ def main() -> None:
                 per_seed.append(cached_seed(stored, key, compute, fresh=args.fresh))
         report[name] = aggregate(per_seed)
         write_json(args.out / "paper_table.json", report)
-        write_text(args.out / "paper_table.md", markdown(report, {k: runs[k].paper for k in report}))
-    console.print(markdown(report, {k: runs[k].paper for k in report}))
+        text = markdown(report, {k: runs[k].paper for k in report}, provenance(args, base["evaluate"]["n_factuals"]))
+        write_text(args.out / "paper_table.md", text)
+    console.print(text)
+
+
+def provenance(args: argparse.Namespace, n_factuals: int) -> str:
+    """Which command, code and machine produced the table: a report must say how to redo it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip() or "unknown"
+    command = "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
+    return (
+        f"Produced by `{command.strip()}` at commit {commit} on {os.cpu_count()} CPU cores: mean ± std over "
+        f"{args.seeds} seeds (classifier, generators and factuals reseeded), {n_factuals} factuals per seed, DiCE on the "
+        f"first {args.dice_factuals}. seconds_per_recourse is wall time per factual; train_seconds the generator's training."
+    )
 
 
 if __name__ == "__main__":

@@ -5,30 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
-from genre.paper_benchmark import METHODS, METRICS, DatasetRun, aggregate, cached_seed, make_project, markdown, score_methods, train
+from genre.paper_benchmark import METHODS, METRICS, aggregate, cached_seed, markdown, score_methods, train
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = {
-    "ingest": {"sample_rows": 1200},
-    "train_classifier": {"epochs": 30, "rf_n_estimators": 10, "rf_cv_folds": 2},
-    "synthesize_pairs": {"k": 100},
-    "train_generator": {
-        "cvae": {"epochs": 5, "batch_size": 64},
-        "transformer": {"epochs": 2, "batch_size": 64, "encoder_layers": 1, "decoder_layers": 1},
-    },
-    "recourse": {"n_candidates": 10, "threshold": 0.6},
-    "evaluate": {"n_factuals": 8},
-    "wachter": {"threshold": 0.6, "target": 0.7},
-    "dice": {"method": "random", "sample_size": 200, "threshold": 0.6},
-}
-
-
-def test_every_method_is_scored_on_the_same_factuals(tmp_path: Path) -> None:
-    raw = REPO / "data/raw/adult"
-    run = DatasetRun("adult", raw / "train.csv.gz", raw / "test.csv.gz", raw / "schema.yaml", {"train_classifier": {"class_balanced": True}})
-    settings = make_project(tmp_path, run, yaml.safe_load((REPO / "params.yaml").read_text()), seed=1, extra=TINY)
+def test_every_method_is_scored_on_the_same_factuals(tiny_adult_project) -> None:
+    settings = tiny_adult_project(1)
     assert settings.train_generator.cvae.seed == 1 and settings.train_generator.transformer.seed == 1 and settings.evaluate.n_factuals == 8
     scores = score_methods(settings, train(settings), METHODS, dice_factuals=2)
     assert set(scores) == set(METHODS)
@@ -60,5 +41,8 @@ def test_aggregate_and_markdown_by_hand() -> None:
     three = {m: 3.0 for m in (*METRICS, "found_rate", "factuals")}
     table = aggregate([{"nnr": one}, {"nnr": three}])
     assert table["nnr"]["cost"] == {"mean": 2.0, "std": 1.0}
-    text = markdown({"adult": table}, {"adult": "adult"})
+    text = markdown({"adult": table}, {"adult": "adult"}, preamble="Produced by a hand case.")
+    assert text.startswith("Produced by a hand case.")
     assert "| nnr | 2 ± 1 |" in text and "| paper: GenRe | 0.69 | 1.00 |" in text
+    slow, fast = ({**one, "seconds_per_recourse": v} for v in (3.0, 0.001))
+    assert "genre_cvae 3,000x" in markdown({"adult": aggregate([{"dice": slow, "genre_cvae": fast}])}, {})
