@@ -35,10 +35,13 @@ def dataset_runs(shared: Path) -> dict[str, DatasetRun]:
     def split(name: str) -> tuple[Path, Path]:
         return shared / name / "train.csv", shared / name / "test.csv"
 
+    # COMPAS's and HELOC's classifiers rarely say more than 0.9 (under 2% and 7% of training rows),
+    # so there every method accepts at 0.8 instead, the same for all of them.
+    attainable = {"recourse": {"threshold": 0.8}, "wachter": {"threshold": 0.8, "target": 0.85}, "dice": {"threshold": 0.8}}
     return {
         "adult": DatasetRun("adult", *split("adult"), REPO / "data/raw/adult/schema.yaml", balanced, paper="adult"),
-        "compas": DatasetRun("compas", *split("compas"), SPECS / "compas.schema.yaml", balanced, paper="compas"),
-        "heloc": DatasetRun("heloc", *split("heloc"), SPECS / "heloc.schema.yaml", {"train_classifier": {"class_balanced": False}}, paper="heloc"),
+        "compas": DatasetRun("compas", *split("compas"), SPECS / "compas.schema.yaml", {**balanced, **attainable}, paper="compas"),
+        "heloc": DatasetRun("heloc", *split("heloc"), SPECS / "heloc.schema.yaml", {"train_classifier": {"class_balanced": False}, **attainable}, paper="heloc"),
         "adult_increase_only": DatasetRun("adult_increase_only", *split("adult"), SPECS / "adult-increase-only.schema.yaml", balanced),
     }
 
