@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
 from genre.classifiers import MLPClassifier
 from genre.cost import changed, cost
@@ -146,8 +147,11 @@ class RecourseEngine:
     def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings) -> None:
         self.pre, self.classifier, self.generator, self.settings = pre, classifier, generator, settings
 
-    def candidates(self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None) -> np.ndarray:
-        raw = self.generator.propose(x, n, temperature, seed)
+    def candidates(
+        self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None, precision: str = "float32"
+    ) -> np.ndarray:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            raw = self.generator.propose(x, n, temperature, seed)
         return make_actionable(self.pre, x, raw, frozen)
 
     def recourse(
@@ -164,7 +168,7 @@ class RecourseEngine:
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before = self.classifier.predict_proba(x)
-        cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen)
+        cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
         prob, costs, accepted = score(self.pre, self.classifier, x, cands, cfg.threshold)
         order = rank(prob, costs, accepted, cfg.selection)
         x_plus, found, prob_after, cost_after = _pick(order[:, :1], cands, accepted, prob, costs)

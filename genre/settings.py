@@ -87,10 +87,13 @@ class GeneratorSettings(_Section):
 
 
 class RecourseSettings(_Section):
-    n_candidates: PositiveInt = 100
+    n_candidates: PositiveInt = 300
     temperature: float = Field(0.5, gt=0)
     threshold: float = Field(0.9, ge=0, lt=1)
     selection: Literal["cheapest", "most_confident"] = "cheapest"
+    # bfloat16 runs the generator's sampling in bfloat16 (about 2.7x faster decoding on CPUs with
+    # AVX512-BF16); candidates are still scored and accepted by the classifier in float32.
+    precision: Literal["float32", "bfloat16"] = "float32"
 
 
 class EvaluateSettings(_Section):

@@ -75,3 +75,16 @@ def test_answers_list_every_change_in_raw_units(engine: RecourseEngine, fast_pro
         for name, value in a["recourse"].items():
             assert (value != original[name]) == (name in changed), name
         assert pd.Series(a["recourse"])[["race", "sex"]].tolist() == [original["race"], original["sex"]]
+
+
+def test_bfloat16_sampling_keeps_every_promise(engine: RecourseEngine, denied: np.ndarray) -> None:
+    """Sampling in bfloat16 changes candidates, never the float32 acceptance, the constraints or
+    the alone-or-in-a-batch answer; and it finds about as much recourse as float32."""
+    fast = engine.settings.model_copy(update={"precision": "bfloat16"})
+    batch = engine.recourse(denied, settings=fast)
+    prob = engine.classifier.predict_proba(batch.x_plus[batch.found])
+    assert np.all(prob > fast.threshold)
+    np.testing.assert_array_equal(batch.x_plus[:, engine.pre.immutable], denied[:, engine.pre.immutable])
+    alone = engine.recourse(denied[7:8], settings=fast)
+    np.testing.assert_array_equal(alone.x_plus[0], batch.x_plus[7])
+    assert abs(batch.found.mean() - engine.recourse(denied).found.mean()) <= 0.1
