@@ -13,7 +13,9 @@ The service runs one worker that answers one request at a time, so beyond about 
 flight per core more concurrency only queues: throughput stays, and p50 grows with the queue.
 
 Prints and writes ``reports/serve_load.json``:
-``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors"}, "setup": {...}}``.
+``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
+"library_seconds_by_setting"}, "setup": {...}}``: the last times the library batch at float32 and
+bfloat16 sampling, with the served and with 100 candidates per applicant.
 The client shares the machine with the server, so on a small machine it takes some of the CPU the
 server could have used: the figures are a lower bound for a server with the machine to itself.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -184,6 +187,10 @@ def main() -> None:
         finally:
             stop(server)
         library_seconds, library_errors = median_seconds(lambda: len(answer(engine, batch)) == BATCH_SIZE, BATCH_REPEATS)
+        variants = {}  # what the batch costs under other sampling settings, for choosing them
+        for precision, n in itertools.product(("float32", "bfloat16"), sorted({100, engine.settings.n_candidates})):
+            variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
+            variants[f"{precision}, {n} candidates"] = round(median_seconds(lambda v=variant: len(answer(engine, batch, settings=v)) == BATCH_SIZE, BATCH_REPEATS)[0], 3)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -194,11 +201,13 @@ def main() -> None:
             "http_seconds": round(http_seconds, 3),
             "library_seconds": round(library_seconds, 3),
             "errors": http_errors + library_errors,
+            "library_seconds_by_setting": variants,
         },
         "setup": {
             "model": model_tag,
             "cpus": os.cpu_count(),
             "n_candidates": engine.settings.n_candidates,
+            "precision": engine.settings.precision,
             "batch_repeats": BATCH_REPEATS,
         },
     }
