@@ -77,6 +77,13 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     return Evaluation(settings, data, engine, Judges(data.preprocessor, forest, engine.classifier, plausibility), data.x_train[targets], rows)
 
 
+def score_at(ev: Evaluation, **recourse: float) -> dict[str, float]:
+    """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
+    of a sweep over candidates, temperature and the like."""
+    batch = ev.engine.recourse(ev.x, settings=ev.settings.recourse.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+    return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
+
+
 def run(settings: Settings) -> dict[str, Any]:
     cfg = settings.evaluate
     paths = Artifacts(settings.root)
@@ -91,15 +98,11 @@ def run(settings: Settings) -> dict[str, Any]:
         "factuals": int(len(x)),
     }
 
-    sweeps = {
-        "evaluate_candidates": [("n_candidates", n, settings.recourse.model_copy(update={"n_candidates": n})) for n in cfg.sweep_candidates],
-        "evaluate_temperature": [("temperature", t, settings.recourse.model_copy(update={"temperature": t})) for t in cfg.sweep_temperatures],
-    }
-    for plot, runs in sweeps.items():
+    sweeps = {"evaluate_candidates": ("n_candidates", cfg.sweep_candidates), "evaluate_temperature": ("temperature", cfg.sweep_temperatures)}
+    for plot, (key, values) in sweeps.items():
         rows = []
-        for key, value, rc in runs:
-            batch = engine.recourse(x, settings=rc, seed=cfg.seed)
-            scored = judges.score(x, batch.x_plus, batch.seconds, batch.found)
+        for value in values:
+            scored = score_at(ev, **{key: value})
             rows.append({key: value, **{k: scored[k] for k in ("cost", "validity_rf", "validity_h", "lof", "score")}})
         frame = pd.DataFrame(rows)
         write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))

@@ -125,15 +125,20 @@ def methods(transformer: Any) -> dict[str, Method]:
 def score_methods(settings: Settings, trained: Trained, chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
     """Every chosen method on the same factuals (DiCE, being slow, on the first ``dice_factuals``);
     the generators' rows also carry their training time."""
-    ev = prepare_evaluation(settings)
-    runners = methods(trained.transformer)
+    out = score_on(prepare_evaluation(settings), methods(trained.transformer), chosen, dice_factuals)
+    for name, seconds in trained.train_seconds.items():
+        if name in out:
+            out[name]["train_seconds"] = seconds
+    return out
+
+
+def score_on(ev: Evaluation, runners: dict[str, Method], chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
+    """Each chosen method's scores on the evaluation's factuals (DiCE on the first ``dice_factuals``)."""
     out = {}
     for name in chosen:
         x = ev.x[:dice_factuals] if name == "dice" else ev.x
         x_plus, found, seconds = runners[name](ev, x)
         out[name] = {**ev.judges.score(x, x_plus, seconds, found), "factuals": int(len(x))}
-        if name in trained.train_seconds:
-            out[name]["train_seconds"] = trained.train_seconds[name]
     return out
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from genre import ingest, synthesize_pairs, train_classifier, train_generator
-from genre.evaluate import Evaluation, prepare_evaluation
-from genre.paper_benchmark import methods
+from genre.evaluate import Evaluation, prepare_evaluation, score_at
+from genre.paper_benchmark import methods, score_on
 from genre.settings import Settings
 
 SHOWN = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")
@@ -19,8 +19,7 @@ BASELINES = ("nnr", "wachter", "dice")
 
 
 def _point(ev: Evaluation, **recourse: float) -> dict[str, float]:
-    batch = ev.engine.recourse(ev.x, settings=ev.settings.recourse.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
-    scored = ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
+    scored = score_at(ev, **recourse)
     return {k: scored[k] for k in SHOWN}
 
 
@@ -41,10 +40,6 @@ def sweep(settings: Settings, lambdas: list[float], temperatures: list[float], c
             continue
         out["temperature"] = [{"temperature": t, **_point(ev, temperature=t)} for t in temperatures]
         out["n_candidates"] = [{"n_candidates": n, **_point(ev, n_candidates=n)} for n in candidates]
-        runners = methods(transformer=None)
-        for name in BASELINES:
-            x = ev.x[:dice_factuals] if name == "dice" else ev.x
-            x_plus, found, seconds = runners[name](ev, x)
-            scored = ev.judges.score(x, x_plus, seconds, found)
-            out["baselines"][name] = {**{k: scored[k] for k in SHOWN}, "factuals": int(len(x))}
+        scored = score_on(ev, methods(transformer=None), BASELINES, dice_factuals)
+        out["baselines"] = {name: {k: s[k] for k in (*SHOWN, "factuals")} for name, s in scored.items()}
     return out
