@@ -115,32 +115,34 @@ def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: 
     return _take(order[:, 1:], slots), _take(keep, slots)
 
 
-def score(
-    pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidates: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """[N, n] classifier probability, cost from the factual, and acceptance of every candidate."""
+@dataclass(frozen=True)
+class Ranking:
+    """Every candidate's classifier probability, cost and acceptance, and per factual the candidate
+    indices best first: the pick is the first of ``order``, alternatives come from the rest."""
+
+    candidates: np.ndarray  # [N, n, d]
+    prob: np.ndarray  # [N, n]
+    costs: np.ndarray  # [N, n]
+    accepted: np.ndarray  # [N, n]
+    order: np.ndarray  # [N, n]
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
+        x_plus, accepted, prob, costs = (_take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs))
+        return x_plus, accepted, prob, costs
+
+    def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
+        x_plus, accepted, prob, costs = self.take(self.order[:, :1])
+        return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
+
+
+def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+    """Score every candidate of every factual and rank them under the threshold and the rule."""
     prob = classifier.predict_proba(candidates)
-    return prob, cost(x[:, None, :], candidates, pre.categorical), prob > threshold
-
-
-def _pick(index: np.ndarray, candidates: np.ndarray, *per_candidate: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The chosen [N, m] candidates and their [N, m] entries of each per-candidate array."""
-    return tuple(_take(values, index) for values in (candidates, *per_candidate))
-
-
-def select(
-    pre: Preprocessor,
-    classifier: MLPClassifier,
-    x: np.ndarray,
-    candidates: np.ndarray,
-    threshold: float,
-    rule: Rule,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pick one candidate per factual -> (x_plus, accepted, prob_after, cost)."""
-    prob, costs, accepted = score(pre, classifier, x, candidates, threshold)
-    best = rank(prob, costs, accepted, rule)[:, :1]
-    x_plus, ok, prob_after, cost_after = _pick(best, candidates, accepted, prob, costs)
-    return x_plus[:, 0], ok[:, 0], prob_after[:, 0], cost_after[:, 0]
+    costs = cost(x[:, None, :], candidates, pre.categorical)
+    accepted = prob > threshold
+    return Ranking(candidates, prob, costs, accepted, rank(prob, costs, accepted, rule))
 
 
 class RecourseEngine:
@@ -169,14 +171,13 @@ class RecourseEngine:
         started = time.perf_counter()
         prob_before = self.classifier.predict_proba(x)
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
-        prob, costs, accepted = score(self.pre, self.classifier, x, cands, cfg.threshold)
-        order = rank(prob, costs, accepted, cfg.selection)
-        x_plus, found, prob_after, cost_after = _pick(order[:, :1], cands, accepted, prob, costs)
-        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found[:, 0], "found", "not_found"))
-        others, valid = diverse(x, cands, order, accepted, alternatives)
-        alt_x, alt_prob, alt_cost = _pick(others, cands, prob, costs)
+        ranking = select(self.pre, self.classifier, x, cands, cfg.threshold, cfg.selection)
+        x_plus, found, prob_after, cost_after = ranking.best()
+        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
+        others, valid = diverse(x, cands, ranking.order, ranking.accepted, alternatives)
+        alt_x, _, alt_prob, alt_cost = ranking.take(others)
         seconds = time.perf_counter() - started
         return RecourseBatch(
-            x, x_plus[:, 0], status, prob_before, prob_after[:, 0], cost_after[:, 0], seconds,
+            x, x_plus, status, prob_before, prob_after, cost_after, seconds,
             Alternatives(alt_x, valid & (status == "found")[:, None], alt_prob, alt_cost),
         )

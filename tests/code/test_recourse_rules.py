@@ -37,7 +37,7 @@ def test_make_actionable_enforces_every_constraint(pre: Preprocessor) -> None:
 def test_cheapest_accepted_candidate_is_chosen(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]]], dtype=np.float32)
-    x_plus, accepted, prob, cost = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest")
+    x_plus, accepted, prob, cost = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest").best()
     np.testing.assert_allclose(x_plus[0], cands[0, 1])
     assert accepted[0] and prob[0] > 0.9
     assert abs(cost[0] - 0.82) < 1e-6
@@ -46,7 +46,7 @@ def test_cheapest_accepted_candidate_is_chosen(pre: Preprocessor) -> None:
 def test_most_confident_rule(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0]]], dtype=np.float32)
-    x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident")
+    x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident").best()
     np.testing.assert_allclose(x_plus[0], cands[0, 0])
     assert accepted[0]
 
@@ -55,6 +55,6 @@ def test_no_candidate_clearing_the_threshold_is_not_accepted(pre: Preprocessor) 
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.6, 0.5, 0.0, 0.0], [0.85, 0.5, 0.0, 0.0]]], dtype=np.float32)
     for rule in ("cheapest", "most_confident"):
-        x_plus, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule)
+        x_plus, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule).best()
         assert not accepted[0]
         assert prob[0] < 0.9
