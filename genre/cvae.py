@@ -18,6 +18,7 @@ from genre.settings import CVAESettings
 from genre.training import TrainingHistory, fit_pairs
 
 _MIN_LOG_SIGMA = -4.0
+_SAMPLE_BLOCK = 256  # rows per decoder call when sampling; see CVAE.decode
 
 
 def _mlp(width_in: int, hidden: list[int], width_out: int) -> nn.Sequential:
@@ -57,8 +58,16 @@ class CVAE(nn.Module):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return torch.round(x[:, ~self.numeric] * self.cat_scale).long()
 
-    def decode(self, z: torch.Tensor, x_minus: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        out = self.decoder(torch.cat([z, self.embed(x_minus)], dim=1))
+    def decode(self, z: torch.Tensor, x_minus: torch.Tensor, block: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``block`` runs the decoder on fixed-size blocks of rows (the last zero-padded), so a row's
+        output does not depend on how many rows share the call: the BLAS picks its kernel by the
+        matrix's shape, and two kernels round differently in the last bit."""
+        inputs = torch.cat([z, self.embed(x_minus)], dim=1)
+        if block is None:
+            out = self.decoder(inputs)
+        else:
+            padded = nn.functional.pad(inputs, (0, 0, 0, -len(inputs) % block))
+            out = torch.cat([self.decoder(part) for part in padded.split(block)])[: len(inputs)]
         mean = x_minus[:, self.numeric] + out[:, : self.n_numeric]
         logits = list(out[:, self.n_numeric :].split(self.cat_sizes.tolist(), dim=1))
         return mean, logits
@@ -90,7 +99,8 @@ class CVAE(nn.Module):
         if len(x) == 0:
             return np.empty((0, n, x.shape[1]), dtype=np.float32)
         rep = x.repeat_interleave(n, dim=0)
-        mean, logits = self.decode(torch.from_numpy(np.asarray(z, np.float32)).reshape(-1, self.latent_dim), rep)
+        z_rows = torch.from_numpy(np.asarray(z, np.float32)).reshape(-1, self.latent_dim)
+        mean, logits = self.decode(z_rows, rep, block=_SAMPLE_BLOCK)  # same answer alone or in any batch
         out = rep.clone()
         out[:, self.numeric] = mean
         if logits:
