@@ -12,10 +12,15 @@ from ``--concurrency`` concurrent clients and stops at ``--time-cap`` seconds wh
 The service runs one worker that answers one request at a time, so beyond about one request in
 flight per core more concurrency only queues: throughput stays, and p50 grows with the queue.
 
+Two workloads: the test split's rows as they come (the classifier approves some of them, and
+nothing is sampled for an approved applicant) and only the applicants it turns down (the people
+who ask for recourse; every one of them costs the full candidate budget).
+
 Prints and writes ``reports/serve_load.json``:
 ``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
-"library_seconds_by_setting"}, "setup": {...}}``: the last times the library batch at float32 and
-bfloat16 sampling, with the served and with 100 candidates per applicant.
+"denied_share"}, "all_denied": {"single": {...}, "batch": {..., "library_seconds_by_setting"}}, "setup": {...}}``:
+the first two on test rows, ``all_denied`` the same on denied applicants only, with the library
+batch also timed at float32 and bfloat16 sampling, with the served and with 100 candidates.
 The client shares the machine with the server, so on a small machine it takes some of the CPU the
 server could have used: the figures are a lower bound for a server with the machine to itself.
 """
@@ -167,42 +172,56 @@ def main() -> None:
         bento_tag, model_tag, model_path = build(home)
         from genre.answers import answer
         from genre.bundle import load_bundle
+        from genre.recourse import DECISION_THRESHOLD
 
         engine = load_bundle(model_path)
         target = engine.pre.schema.target.name
         frame = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
-        applicants = json.loads(frame.head(args.requests).to_json(orient="records"))
-        batch = frame.head(BATCH_SIZE)
-        batch_body = {"applicants": json.loads(batch.to_json(orient="records"))}
+        denied = frame[engine.classifier.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD]
+        # Test rows as they come (the classifier approves some: nothing is sampled for them), and
+        # only applicants it turns down, the people who ask for recourse: every one is sampled.
+        workloads = {"test_rows": frame, "all_denied": denied}
+        records = {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()}
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = serve(bento_tag, home, port, home / "serve.log")
+        single: dict[str, dict[str, Any]] = {}
+        http_batch: dict[str, tuple[float, int]] = {}
         try:
             wait_until_ready(url, server, home / "serve.log")
-            single = asyncio.run(single_requests(url, applicants, args.requests, args.concurrency, args.time_cap))
+            for name, rows in records.items():
+                single[name] = asyncio.run(single_requests(url, rows, args.requests, args.concurrency, args.time_cap))
             with httpx.Client(base_url=url, timeout=60) as http:
-                answered = lambda: http.post("/recourse_batch", json=batch_body).status_code == 200  # noqa: E731
-                http_seconds, http_errors = median_seconds(answered, BATCH_REPEATS)
+                for name, rows in records.items():
+                    body = {"applicants": rows[:BATCH_SIZE]}
+                    http_batch[name] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
         finally:
             stop(server)
-        library_seconds, library_errors = median_seconds(lambda: len(answer(engine, batch)) == BATCH_SIZE, BATCH_REPEATS)
-        variants = {}  # what the batch costs under other sampling settings, for choosing them
+        library = {
+            name: median_seconds(lambda b=rows.head(BATCH_SIZE): len(answer(engine, b)) == BATCH_SIZE, BATCH_REPEATS)  # type: ignore[misc]
+            for name, rows in workloads.items()
+        }
+        variants = {}  # what the all-denied batch costs under other sampling settings, for choosing them
         for precision, n in itertools.product(("float32", "bfloat16"), sorted({100, engine.settings.n_candidates})):
             variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
-            variants[f"{precision}, {n} candidates"] = round(median_seconds(lambda v=variant: len(answer(engine, batch, settings=v)) == BATCH_SIZE, BATCH_REPEATS)[0], 3)
+            call = lambda v=variant: len(answer(engine, denied.head(BATCH_SIZE), settings=v)) == BATCH_SIZE  # noqa: E731
+            variants[f"{precision}, {n} candidates"] = round(median_seconds(call, BATCH_REPEATS)[0], 3)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
-    report = {
-        "single": single,
-        "batch": {
+    def batch_figures(name: str) -> dict[str, Any]:
+        return {
             "size": BATCH_SIZE,
-            "http_seconds": round(http_seconds, 3),
-            "library_seconds": round(library_seconds, 3),
-            "errors": http_errors + library_errors,
-            "library_seconds_by_setting": variants,
-        },
+            "http_seconds": round(http_batch[name][0], 3),
+            "library_seconds": round(library[name][0], 3),
+            "errors": http_batch[name][1] + library[name][1],
+        }
+
+    report = {
+        "single": single["test_rows"],
+        "batch": {**batch_figures("test_rows"), "denied_share": round(float(frame.head(BATCH_SIZE).index.isin(denied.index).mean()), 3)},
+        "all_denied": {"single": single["all_denied"], "batch": {**batch_figures("all_denied"), "library_seconds_by_setting": variants}},
         "setup": {
             "model": model_tag,
             "cpus": os.cpu_count(),

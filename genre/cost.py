@@ -14,10 +14,12 @@ _CHANGED = 1e-6
 
 
 def cost(x_from: np.ndarray, x_to: np.ndarray, categorical: np.ndarray) -> np.ndarray:
-    """Elementwise over the leading axes; broadcasts like numpy."""
-    diff = np.abs(np.asarray(x_to, dtype=np.float64) - np.asarray(x_from, dtype=np.float64))
-    diff = np.where(categorical, (diff > _CHANGED).astype(np.float64), diff)
-    return diff.sum(axis=-1)
+    """Elementwise over the leading axes; broadcasts like numpy. Differences in float32 (the
+    scaled space's own precision) and in torch (every candidate of every request passes here),
+    their sum in float64."""
+    diff = (torch.as_tensor(np.asarray(x_to), dtype=torch.float32) - torch.as_tensor(np.asarray(x_from), dtype=torch.float32)).abs_()
+    diff = torch.where(torch.from_numpy(np.asarray(categorical)), (diff > _CHANGED).float(), diff)
+    return diff.sum(dim=-1, dtype=torch.float64).numpy()
 
 
 def changed(x_from: np.ndarray, x_to: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import zlib
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -23,18 +23,18 @@ class Generator(Protocol):
         ...
 
 
-def row_generators(x: np.ndarray, seed: int) -> list[np.random.Generator]:
-    """One random stream per row, seeded by the row's own values, so an applicant gets the same
-    answer whether asked alone or inside any batch."""
+def row_draws(x: np.ndarray, shape: tuple[int, ...], seed: int, draw: Callable[..., torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[N, *shape] draws (``torch.randn`` or ``torch.rand``), row i from its own stream, seeded by
+    ``seed`` and the row's own values, so an applicant gets the same answer whether asked alone or
+    inside any batch. Torch's generator, reseeded per row, costs about a third of a fresh numpy
+    generator per row: a batch of 1,000 applicants is 1,000 streams."""
     rows = np.ascontiguousarray(x, dtype=np.float32)
-    return [np.random.default_rng([seed, zlib.crc32(row.tobytes())]) for row in rows]
-
-
-def row_normal(x: np.ndarray, shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """[N, *shape] standard normal draws from each row's own stream."""
-    out = np.empty((len(x), *shape), dtype=np.float32)
-    for i, rng in enumerate(row_generators(x, seed)):
-        out[i] = rng.standard_normal(shape)
+    salt = zlib.crc32(int(seed).to_bytes(8, "little", signed=True))
+    out = torch.empty((len(rows), *shape), dtype=dtype)
+    stream = torch.Generator()
+    for i, row in enumerate(rows):
+        stream.manual_seed(zlib.crc32(row.tobytes(), salt))
+        draw(shape, generator=stream, dtype=dtype, out=out[i])
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -47,7 +48,8 @@ class RecourseBatch:
     """Per factual: the returned point (scaled) and what the classifier thinks of it.
 
     Where ``status`` is ``not_found`` ``x_plus`` holds the most confident candidate, so evaluation
-    can still measure how far off it was; it is never presented as a recourse.
+    can still measure how far off it was; it is never presented as a recourse. Where it is
+    ``not_needed`` nothing was sampled: ``x_plus`` is the factual itself, at cost 0.
     """
 
     x: np.ndarray
@@ -67,24 +69,34 @@ class RecourseBatch:
 def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
     """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
 
-    Only the constrained columns are touched (in place, on the projection's fresh array): most
-    features are free, and this runs on every candidate of every request.
+    Every constraint is a bound taken from the factual (kept features: both; increase-only: the
+    lower; decrease-only: the upper), so one clamp applies them all: this runs on every candidate
+    of every request.
     """
-    out = pre.project(candidates)
+    out = torch.from_numpy(pre.project(candidates))
     keep = pre.immutable if frozen is None else (pre.immutable | frozen)
-    x3 = np.broadcast_to(np.asarray(x, dtype=np.float32)[:, None, :], out.shape)
-    out[..., keep] = x3[..., keep]
-    up, down = pre.direction > 0, pre.direction < 0
-    out[..., up] = np.maximum(out[..., up], x3[..., up])
-    out[..., down] = np.minimum(out[..., down], x3[..., down])
-    return out
+    factual = torch.as_tensor(np.asarray(x), dtype=torch.float32)[:, None, :]
+    lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, -torch.inf)
+    upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, torch.inf)
+    return out.clamp_(lower, upper).numpy()
+
+
+def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """The rule's key, smaller is better; rejected candidates after every accepted one."""
+    return np.where(accepted, costs if rule == "cheapest" else -prob, np.inf)
 
 
 def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
     """[N, n] candidate indices per factual, best first: the accepted ones cheapest (or most
     confident) first, then the rest most confident first. Ties keep sampling order."""
-    primary = np.where(accepted, costs if rule == "cheapest" else -prob, np.inf)
-    return np.lexsort((np.where(accepted, 0.0, -prob), primary), axis=-1)
+    return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule)), axis=-1)
+
+
+def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """[N] ``rank(...)[:, 0]`` without sorting: the pick alone is an argmin (first of equals, as
+    the stable sort keeps them), and most requests want only the pick."""
+    best = np.argmin(_primary(prob, costs, accepted, rule), axis=-1)
+    return np.where(accepted.any(axis=-1), best, np.argmax(prob, axis=-1))
 
 
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -117,14 +129,18 @@ def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: 
 
 @dataclass(frozen=True)
 class Ranking:
-    """Every candidate's classifier probability, cost and acceptance, and per factual the candidate
-    indices best first: the pick is the first of ``order``, alternatives come from the rest."""
+    """Every candidate's classifier probability, cost and acceptance under one rule: the pick is
+    the first of ``order`` (the candidate indices best first), alternatives come from the rest."""
 
     candidates: np.ndarray  # [N, n, d]
     prob: np.ndarray  # [N, n]
     costs: np.ndarray  # [N, n]
     accepted: np.ndarray  # [N, n]
-    order: np.ndarray  # [N, n]
+    rule: Rule
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        return rank(self.prob, self.costs, self.accepted, self.rule)
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
@@ -133,7 +149,7 @@ class Ranking:
 
     def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
-        x_plus, accepted, prob, costs = self.take(self.order[:, :1])
+        x_plus, accepted, prob, costs = self.take(first_ranked(self.prob, self.costs, self.accepted, self.rule)[:, None])
         return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
 
 
@@ -141,8 +157,7 @@ def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidat
     """Score every candidate of every factual and rank them under the threshold and the rule."""
     prob = classifier.predict_proba(candidates)
     costs = cost(x[:, None, :], candidates, pre.categorical)
-    accepted = prob > threshold
-    return Ranking(candidates, prob, costs, accepted, rank(prob, costs, accepted, rule))
+    return Ranking(candidates, prob, costs, prob > threshold, rule)
 
 
 class RecourseEngine:
@@ -170,14 +185,27 @@ class RecourseEngine:
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before = self.classifier.predict_proba(x)
-        cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
-        ranking = select(self.pre, self.classifier, x, cands, cfg.threshold, cfg.selection)
-        x_plus, found, prob_after, cost_after = ranking.best()
+        denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
+        x_denied = x[denied]
+        cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
+        ranking = select(self.pre, self.classifier, x_denied, cands, cfg.threshold, cfg.selection)
+        n_rows = len(x)
+        x_plus, found, prob_after, cost_after = (
+            _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
+        )
         status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
-        others, valid = diverse(x, cands, ranking.order, ranking.accepted, alternatives)
+        if alternatives:
+            others, valid = diverse(x_denied, cands, ranking.order, ranking.accepted, alternatives)
+        else:
+            others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
         alt_x, _, alt_prob, alt_cost = ranking.take(others)
         seconds = time.perf_counter() - started
-        return RecourseBatch(
-            x, x_plus, status, prob_before, prob_after, cost_after, seconds,
-            Alternatives(alt_x, valid & (status == "found")[:, None], alt_prob, alt_cost),
-        )
+        alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
+        return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found))
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base`` (the whole batch, as it stands where nothing was sampled) with ``values`` in ``rows``."""
+    out = base.copy()
+    out[rows] = values
+    return out

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genre.generators import row_generators
+from genre.generators import row_draws
 from genre.pairs import PairingDistribution
 from genre.settings import TransformerSettings
 from genre.training import TrainingHistory, fit_pairs
@@ -143,10 +143,7 @@ class TransformerGenerator(nn.Module):
     # -- sampling -------------------------------------------------------------------------------
     def propose(self, x: np.ndarray, n: int, temperature: float, seed: int) -> np.ndarray:
         """[N, d] scaled factuals -> [N, n, d] candidates, each applicant from its own stream."""
-        uniforms = np.empty((len(x), n, self.n_features), dtype=np.float64)
-        for i, rng in enumerate(row_generators(x, seed)):
-            uniforms[i] = rng.random((n, self.n_features))
-        return self.sample(x, uniforms, temperature)
+        return self.sample(x, row_draws(x, (n, self.n_features), seed, torch.rand, torch.float64).numpy(), temperature)
 
     @torch.no_grad()
     def sample(self, x_minus: np.ndarray, uniforms: np.ndarray, temperature: float) -> np.ndarray:

@@ -21,7 +21,7 @@ class LinearClassifier(MLPClassifier):
 
     def __init__(self, w: list[float], b: float) -> None:
         super().__init__(4, [])
-        self.w = torch.tensor(w, dtype=torch.float32)
+        self.register_buffer("w", torch.tensor(w, dtype=torch.float32))  # a buffer: predict_proba casts state
         self.b = b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,20 @@ def test_found_recourse_flips_the_classifier(engine: RecourseEngine, denied: np.
     assert np.all(batch.prob_before <= DECISION_THRESHOLD)
 
 
+def test_applicants_already_approved_cost_no_sampling(engine: RecourseEngine, fast_project, denied: np.ndarray) -> None:
+    """Approved applicants come back as they are; the denied ones get what they get alone."""
+    x = load_prepared(Artifacts(fast_project.root)).x_test[:60]
+    approved = engine.classifier.predict_proba(x) > DECISION_THRESHOLD
+    assert approved.any() and not approved.all()
+    batch = engine.recourse(x)
+    assert set(batch.status[approved]) == {"not_needed"} and "not_needed" not in set(batch.status[~approved])
+    np.testing.assert_array_equal(batch.x_plus[approved], x[approved])
+    assert np.all(batch.cost[approved] == 0) and np.all(batch.prob_after[approved] == batch.prob_before[approved])
+    alone = engine.recourse(x[~approved])
+    np.testing.assert_array_equal(batch.x_plus[~approved], alone.x_plus)
+    np.testing.assert_array_equal(batch.status[~approved], alone.status)
+
+
 def test_increase_only_is_respected(engine: RecourseEngine, denied: np.ndarray) -> None:
     schema = engine.pre.schema
     features = dict(schema.features)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from genre.recourse import diverse, rank
+import pytest
+
+from genre.recourse import diverse, first_ranked, rank
 
 X = np.zeros((1, 3), dtype=np.float32)
 # Candidates for one factual; which features each moves: {0}, {0}, {1}, {0, 1}, {2}, {2}
@@ -35,6 +37,17 @@ def test_ties_keep_sampling_order():
 def test_no_accepted_candidate_ranks_the_most_confident_first():
     prob = np.array([[0.3, 0.8, 0.6]])
     assert rank(prob, np.array([[0.1, 0.9, 0.5]]), prob > 0.9, "cheapest")[0].tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("rule", ["cheapest", "most_confident"])
+def test_the_pick_without_sorting_is_the_first_of_the_ranking(rule):
+    """Coarse values make ties common; a third of the rows have no accepted candidate."""
+    rng = np.random.default_rng(0)
+    prob = rng.integers(0, 10, (300, 40)) / 10 + 0.05
+    cost = rng.integers(0, 4, (300, 40)) / 4
+    accepted = (prob > 0.9) & (rng.random((300, 1)) > 0.33)
+    assert not accepted.any(axis=1).all() and accepted.any(axis=1).any()
+    np.testing.assert_array_equal(first_ranked(prob, cost, accepted, rule), rank(prob, cost, accepted, rule)[:, 0])
 
 
 def test_alternatives_move_different_features_and_are_all_accepted():
