@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from genre.settings import ClassifierSettings
 
@@ -27,18 +26,11 @@ class MLPClassifier(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """P(y+ | x) for scaled rows; any leading shape.
-
-        Computed in float64 and rounded to float32: in float32 the BLAS rounds a row's products
-        differently by where the row sits in the matrix, so an applicant's probabilities (and which
-        of its candidates are accepted) would depend on who else shares the batch; float64's
-        differences are far below float32's resolution and vanish in the rounding.
-        """
+        """P(y+ | x) for scaled rows; any leading shape. Computed in the module's own precision and
+        given at float32's (see RecourseEngine for why a float64 copy is worth having)."""
         x = np.asarray(x)
-        flat = torch.as_tensor(x.reshape(-1, x.shape[-1]), dtype=torch.float64)
-        as_float64 = {name: value.double() for name, value in self.state_dict().items()}
-        prob = torch.sigmoid(functional_call(self, as_float64, (flat,))).float()
-        return prob.numpy().reshape(x.shape[:-1]).astype(np.float64)
+        flat = torch.as_tensor(x.reshape(-1, x.shape[-1]), dtype=next(self.parameters()).dtype)
+        return torch.sigmoid(self(flat)).float().numpy().reshape(x.shape[:-1]).astype(np.float64)
 
 
 def train_mlp(x: np.ndarray, y: np.ndarray, settings: ClassifierSettings) -> MLPClassifier:

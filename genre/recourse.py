@@ -13,6 +13,7 @@ get there rather than the same way with slightly different numbers.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -163,6 +164,12 @@ def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidat
 class RecourseEngine:
     def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings) -> None:
         self.pre, self.classifier, self.generator, self.settings = pre, classifier, generator, settings
+        # Answers are scored by a float64 copy of the classifier, their probabilities given at
+        # float32's precision: in float32 the BLAS rounds a row's products differently by where
+        # the row sits in the matrix, so an applicant's probabilities (and which candidates pass)
+        # would depend on who else is in the batch; float64's differences vanish in the rounding.
+        # A copy, not a cast of the classifier: concurrent requests share it read-only.
+        self.scorer = copy.deepcopy(classifier).double()
 
     def candidates(
         self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None, precision: str = "float32"
@@ -184,11 +191,11 @@ class RecourseEngine:
         cfg = settings or self.settings
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
-        prob_before = self.classifier.predict_proba(x)
+        prob_before = self.scorer.predict_proba(x)
         denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
         x_denied = x[denied]
         cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
-        ranking = select(self.pre, self.classifier, x_denied, cands, cfg.threshold, cfg.selection)
+        ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
         n_rows = len(x)
         x_plus, found, prob_after, cost_after = (
             _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))

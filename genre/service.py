@@ -16,6 +16,11 @@ Why the pieces look the way they do:
   size limit gets it with 413, a body that is not JSON with 415 (``RequestGate``). A caller's
   mistake is logged as one WARNING line, not as a server error with a traceback
   (``QuietClientErrors``).
+* ``/recourse`` is a coroutine, answered on the event loop: one applicant is about two
+  milliseconds of CPU, less than handing the request to a worker thread and back costs, and the
+  GIL lets one request compute at a time anyway (measured: 251 against 192 requests/s).
+  ``/recourse_batch``, up to a few tenths of a second, runs in BentoML's thread pool, so it does
+  not hold up the event loop, health checks included.
 * Limits (``serve`` in params.yaml) travel in the model bundle, so a bento is rolled out and back
   with the limits it was tested with.
 
@@ -327,7 +332,7 @@ class RecourseService:
             raise RuntimeError("an answer does not fit the response model") from exc
 
     @bentoml.api(route="/recourse")
-    def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
+    async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
         """Recourse for one applicant in raw units, or HTTP 400 naming every bad field."""
         [result] = self._answer([request.applicant], request, ("applicant",), by_row=False)
         return RecourseResponse(model_version=self.model_version, **dict(result))
