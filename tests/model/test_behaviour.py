@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,6 +54,15 @@ def test_applicants_already_approved_cost_no_sampling(engine: RecourseEngine, fa
     alone = engine.recourse(x[~approved])
     np.testing.assert_array_equal(batch.x_plus[~approved], alone.x_plus)
     np.testing.assert_array_equal(batch.status[~approved], alone.status)
+
+
+def test_concurrent_requests_get_what_they_get_one_at_a_time(engine: RecourseEngine, fast_project) -> None:
+    """The service answers requests from several threads at once with one engine."""
+    test = load_prepared(Artifacts(fast_project.root)).test_raw[engine.pre.schema.feature_names]
+    rows = [test.iloc[[i]] for i in range(24)]
+    one_at_a_time = [answer(engine, row) for row in rows]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(lambda row: answer(engine, row), rows)) == one_at_a_time
 
 
 def test_increase_only_is_respected(engine: RecourseEngine, denied: np.ndarray) -> None:
