@@ -43,15 +43,15 @@ def _recourses(
     names = engine.pre.schema.feature_names
     raw = engine.pre.inverse_transform(points.reshape(-1, d))
     columns = [raw[name].tolist() for name in names]
-    moved = changed(x[:, None, :], points)
+    moved = changed(x[:, None, :], points).tolist()  # plain lists: walked once per answer, in Python
     out: list[list[dict[str, Any]]] = []
-    for i in range(n_rows):
+    for i, valid_row in enumerate(valid.tolist()):
         mine = []
-        for j in np.flatnonzero(valid[i]):
+        for j in (j for j, ok in enumerate(valid_row) if ok):
             flat = i * m + j
             after = dict(before[i])
             changes = []
-            for f in np.flatnonzero(moved[i, j]):
+            for f in (f for f, moves in enumerate(moved[i][j]) if moves):
                 name = names[f]
                 after[name] = columns[f][flat]
                 changes.append({"feature": name, "from": before[i][name], "to": after[name]})

@@ -51,7 +51,8 @@ class CVAE(nn.Module):
         self.log_sigma = nn.Parameter(torch.full((n_numeric,), -2.0))
         self.n_numeric = n_numeric
         # Sampling puts [numeric means, category codes] back into feature order with one gather,
-        # and takes every category's argmax at once over its logits padded to the widest with -inf.
+        # and takes every category's argmax at once over its logits padded to the widest with -inf
+        # (logit_slots[j, k]: the column of feature j's k-th category, or of the padding).
         numeric_first = torch.cat([torch.nonzero(sizes == 0).flatten(), torch.nonzero(sizes > 0).flatten()])
         self.register_buffer("feature_order", torch.argsort(numeric_first), persistent=False)
         starts = torch.cumsum(self.cat_sizes, 0) - self.cat_sizes
@@ -120,9 +121,22 @@ class CVAE(nn.Module):
             outs.append(rest(hidden.reshape(per_block * n, -1)))
         out = torch.cat(outs)[: n_rows * n]
         means = x[:, None, self.numeric] + out[:, : self.n_numeric].reshape(n_rows, n, -1)
-        logits = nn.functional.pad(out[:, self.n_numeric :], (0, 1), value=-torch.inf)[:, self.logit_slots]
-        codes = logits.argmax(dim=-1).reshape(n_rows, n, -1) / self.cat_scale
+        codes = self._most_likely(out[:, self.n_numeric :]).reshape(n_rows, n, -1) / self.cat_scale
         return torch.cat([means, codes], dim=-1)[..., self.feature_order].numpy()
+
+    def _most_likely(self, logits: torch.Tensor) -> torch.Tensor:
+        """[R, sum of category counts] -> [R, categorical features]: each feature's argmax (the
+        first on ties), one pass per category slot over all features at once (torch's argmax over
+        a dimension of two is slower than the comparisons)."""
+        slots = nn.functional.pad(logits, (0, 1), value=-torch.inf)  # the padding slot never wins
+        best = slots[:, self.logit_slots[:, 0]]
+        codes = torch.zeros(best.shape, dtype=torch.float32)
+        for k in range(1, self.logit_slots.shape[1]):
+            option = slots[:, self.logit_slots[:, k]]
+            better = option > best
+            codes.masked_fill_(better, k)
+            best = torch.where(better, option, best)
+        return codes
 
 
 def fit_cvae(

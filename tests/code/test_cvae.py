@@ -43,6 +43,19 @@ def test_sample_shapes_and_valid_categories() -> None:
     assert set(np.unique(out[..., 3])) <= {0.0, 0.5, 1.0}
 
 
+def test_sampling_computes_what_the_decoder_computes() -> None:
+    """The sampler's split first layer, blocks and argmax against the plain decoder of training."""
+    model = CVAE(N_CATEGORIES, latent_dim=3, hidden=[16, 16])
+    x, z = _points(7), _noise(7, 300)
+    out = model.sample(x, z).reshape(-1, 4)
+    with torch.no_grad():
+        mean, logits = model.decode(torch.from_numpy(z.reshape(-1, 3)), torch.from_numpy(x).repeat_interleave(300, dim=0))
+    np.testing.assert_allclose(out[:, :2], mean.numpy(), atol=1e-6)
+    codes = torch.stack([lg.argmax(1) for lg in logits], dim=1).numpy()
+    np.testing.assert_array_equal(np.rint(out[:, 2:] * [1, 2]), codes)
+    assert len(np.unique(codes[:, 1])) == 3  # every category of the 3-way feature comes up
+
+
 def test_noise_is_per_applicant() -> None:
     """The same applicant gets the same candidates alone or inside a batch."""
     x = _points(6)
