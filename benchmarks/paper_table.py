@@ -77,7 +77,7 @@ def main() -> None:
 
                 def compute() -> dict:
                     console.print(f"[bold]{name}[/bold] seed {seed}: training")
-                    transformer = train(settings)
+                    transformer = train(settings, with_transformer="genre_transformer" in args.methods)
                     console.print(f"[bold]{name}[/bold] seed {seed}: scoring {', '.join(args.methods)}")
                     return score_methods(settings, transformer, tuple(args.methods), args.dice_factuals)
 

@@ -21,6 +21,14 @@ def test_every_method_is_scored_on_the_same_factuals(tiny_adult_project) -> None
     assert "train_seconds" not in scores["nnr"]
 
 
+def test_a_run_without_the_transformer_does_not_train_it(tiny_adult_project) -> None:
+    settings = tiny_adult_project(2)
+    trained = train(settings, with_transformer=False)
+    assert trained.transformer is None and set(trained.train_seconds) == {"genre_cvae"}
+    scores = score_methods(settings, trained, ("genre_cvae", "nnr"), dice_factuals=2)
+    assert set(scores) == {"genre_cvae", "nnr"} and scores["genre_cvae"]["train_seconds"] > 0
+
+
 def test_a_stored_seed_is_reused_only_under_the_same_key(tmp_path: Path) -> None:
     calls = []
 
