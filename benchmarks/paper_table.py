@@ -93,10 +93,11 @@ def provenance(args: argparse.Namespace, n_factuals: int) -> str:
     """Which command, code and machine produced the table: a report must say how to redo it."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip() or "unknown"
     command = "python benchmarks/paper_table.py " + " ".join(sys.argv[1:])
+    dice = f", DiCE on the first {args.dice_factuals}" if "dice" in args.methods else ""
     return (
         f"Produced by `{command.strip()}` at commit {commit} on {os.cpu_count()} CPU cores: mean ± std over "
-        f"{args.seeds} seeds (classifier, generators and factuals reseeded), {n_factuals} factuals per seed, DiCE on the "
-        f"first {args.dice_factuals}. seconds_per_recourse is wall time per factual; train_seconds the generator's training."
+        f"{args.seeds} seeds (classifier, generators and factuals reseeded), {n_factuals} factuals per seed{dice}. "
+        "seconds_per_recourse is wall time per factual; train_seconds the generator's training."
     )
 
 
