@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from genre.atomic import write_json, write_with
-from genre.consistency_experiment import ExperimentSettings, run_experiment
+from genre.artifacts.atomic import write_json, write_with
+from research.consistency_experiment import ExperimentSettings, run_experiment
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 

@@ -21,9 +21,18 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from genre.atomic import write_json, write_text
+from genre.artifacts.atomic import write_json, write_text
 from genre.offline import go_offline
-from genre.paper_benchmark import METHODS, DatasetRun, aggregate, cached_seed, make_project, markdown, score_methods, train
+from research.paper_benchmark import (
+    METHODS,
+    DatasetRun,
+    aggregate,
+    cached_seed,
+    make_project,
+    markdown,
+    score_methods,
+    train,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "benchmarks/datasets"

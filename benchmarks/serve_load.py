@@ -68,8 +68,8 @@ def build(home: Path) -> tuple[str, str, Path]:
     import bentoml
 
     from genre.offline import go_offline
-    from genre.package import build_bento, save_model
     from genre.settings import load_settings
+    from genre.stages.package import build_bento, save_model
 
     go_offline()
     settings = load_settings(REPO / "params.yaml")
@@ -171,9 +171,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="genre-serve-load-"))
     try:
         bento_tag, model_tag, model_path = build(home)
-        from genre.answers import answer
-        from genre.bundle import load_bundle
-        from genre.recourse import DECISION_THRESHOLD
+        from genre.recourse.engine import DECISION_THRESHOLD
+        from genre.serving.answers import answer
+        from genre.serving.bundle import load_bundle
 
         engine = load_bundle(model_path)
         target = engine.pre.schema.target.name

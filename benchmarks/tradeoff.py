@@ -20,10 +20,10 @@ from paper_table import REPO, dataset_runs
 from rich.console import Console
 from rich.table import Table
 
-from genre.atomic import write_json, write_with
+from genre.artifacts.atomic import write_json, write_with
 from genre.offline import go_offline
-from genre.paper_benchmark import make_project
-from genre.tradeoff import sweep
+from research.paper_benchmark import make_project
+from research.tradeoff import sweep
 
 CURVES = (("lam", "lambda", "o"), ("temperature", "temperature", "s"), ("n_candidates", "candidates", "^"))
 BASELINE_MARKERS = {"nnr": "X", "wachter": "D", "dice": "P"}

@@ -1,7 +1,7 @@
 """Prefect flow of the evaluate stage (``python -m flows.evaluate``)."""
 
 from flows.stage import main, stage_flow
-from genre import evaluate
+from genre.stages import evaluate
 
 evaluate_flow = stage_flow("evaluate", evaluate.run)
 

@@ -1,7 +1,7 @@
 """Prefect flow of the ingest stage (``python -m flows.ingest``)."""
 
 from flows.stage import main, stage_flow
-from genre import ingest
+from genre.stages import ingest
 
 ingest_flow = stage_flow("ingest", ingest.run)
 

@@ -1,7 +1,7 @@
 """Prefect flow of the package stage (``python -m flows.package``)."""
 
 from flows.stage import main, stage_flow
-from genre import package
+from genre.stages import package
 
 package_flow = stage_flow("package", package.run)
 

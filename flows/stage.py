@@ -1,30 +1,63 @@
 """What every stage flow shares: reading the settings and running one library stage.
 
 DVC calls ``python -m flows.<stage> [params.yaml]``; scheduled retraining calls the same flows as
-subflows of ``flows.pipeline``, so both paths run identical code.
+subflows of ``flows.pipeline``, so both paths run identical code. Every entry point reports to
+the Prefect API of ``flows.server``: the user's own server, or the one local server all stages
+share.
+
+Where ``GENRE_STAGE_TIMINGS`` names a file, each entry point appends one JSON line saying where
+its time went: process start to ``main`` (interpreter and imports), waiting for the Prefect API,
+the stage's own work, and Prefect's bookkeeping around it. ``benchmarks/stage_times.py`` reads it
+while ``dvc repro`` runs the stages exactly as a user's would.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 from prefect import Flow, flow
 
+from flows.server import prefect_api
 from genre.offline import go_offline
 from genre.settings import Settings, load_settings
+
+TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
+_work: list[tuple[float, float]] = []  # (start, end) of each stage body this process ran
 
 
 def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[str], dict[str, Any]]:
     @flow(name=name, log_prints=True, description=sys.modules[run.__module__].__doc__)
     def stage(params: str = "params.yaml") -> dict[str, Any]:
-        return run(load_settings(params))
+        started = time.time()
+        try:
+            return run(load_settings(params))
+        finally:
+            _work.append((started, time.time()))
 
     return stage
 
 
 def main(stage: Flow[[str], Any]) -> None:
     """Entry point: ``python -m flows.<stage> [params.yaml]``."""
+    entered = time.time()
     go_offline()
-    stage(*sys.argv[1:2])
+    with prefect_api():
+        api_ready = time.time()
+        stage(*sys.argv[1:2])
+    if os.environ.get(TIMINGS_ENV):
+        record = {
+            "flow": stage.name,
+            "process_start": psutil.Process().create_time(),
+            "main": entered,
+            "api_ready": api_ready,
+            "work": sum(end - start for start, end in _work),
+            "done": time.time(),
+        }
+        with open(os.environ[TIMINGS_ENV], "a") as out:
+            out.write(json.dumps(record) + "\n")

@@ -1,7 +1,7 @@
 """Prefect flow of the synthesize_pairs stage (``python -m flows.synthesize_pairs``)."""
 
 from flows.stage import main, stage_flow
-from genre import synthesize_pairs
+from genre.stages import synthesize_pairs
 
 synthesize_pairs_flow = stage_flow("synthesize-pairs", synthesize_pairs.run)
 

@@ -1,7 +1,7 @@
 """Prefect flow of the train_classifier stage (``python -m flows.train_classifier``)."""
 
 from flows.stage import main, stage_flow
-from genre import train_classifier
+from genre.stages import train_classifier
 
 train_classifier_flow = stage_flow("train-classifier", train_classifier.run)
 

@@ -1,7 +1,7 @@
 """Prefect flow of the train_generator stage (``python -m flows.train_generator``)."""
 
 from flows.stage import main, stage_flow
-from genre import train_generator
+from genre.stages import train_generator
 
 train_generator_flow = stage_flow("train-generator", train_generator.run)
 

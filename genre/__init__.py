@@ -1,1 +1,17 @@
-"""GenRe: generative algorithmic recourse, trained and served as a reproducible pipeline."""
+"""GenRe, generative algorithmic recourse, as a product: the library the pipeline's stages, the
+CLI and the served model are built from.
+
+The subpackages are layers; each imports only from the layers above it in this list, so the
+direction of every dependency can be read off the tree (``tests/code/test_layout.py`` checks it):
+
+* ``settings``, ``offline``: the one typed settings object and the run-time switches;
+* ``artifacts``: where each stage writes, and how (atomically, torch modules without pickle);
+* ``data``: the data contract: schema, its Great Expectations suite, the scaled feature space;
+* ``models``: the classifier h, the ground-truth forest, the generators R(x+ | x-) and their training;
+* ``recourse``: cost, the synthesised pairs Q(x+ | x-), and sampling, constraining and selecting recourse;
+* ``evaluation``: the protocol's metrics, the consistency check and the NNR baseline;
+* ``serving``: the model bundle, input checks, answers in raw units, the BentoML service and the CLI;
+* ``stages``: the six pipeline stages, one module per DVC stage and Prefect flow.
+
+The research benchmark (Wachter, DiCE, the paper's table) lives outside, in ``research``.
+"""

@@ -1,21 +1,31 @@
-"""Shared fixture: one fast run of the whole DVC pipeline on a small sample, in a scratch project.
+"""Shared fixtures: one local Prefect server for the whole session, and one fast run of the whole
+DVC pipeline on a small sample, in a scratch project.
 
-It runs exactly what a user runs (``dvc repro`` calling the Prefect flows) so the end-to-end,
-behavioural, CLI and packaging tests all exercise the real artifacts, and it runs once per session.
+The pipeline run is exactly what a user runs (``dvc repro`` calling the Prefect flows) so the
+end-to-end, behavioural, CLI and packaging tests all exercise the real artifacts; it runs once per
+session. Every project the tests make reports to the session's Prefect server, so no stage of any
+test waits for a Prefect server of its own to start.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from flows.server import DEFAULT_START_TIMEOUT_S, SharedServer
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema
 from genre.settings import merge_overrides
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +45,58 @@ FAST_PARAMS = {
 }
 
 
+class ImportGraph:
+    """The project's modules and the project modules each one imports, read from the source: every
+    ``import`` statement, those inside functions included, so a lazy import counts like any other.
+    ``from pkg import mod`` counts as importing ``mod``."""
+
+    def __init__(self, root: Path, packages: tuple[str, ...] = ("genre", "flows", "research")) -> None:
+        self.root, self.packages = root, packages
+        self._trees: dict[str, ast.Module] = {}
+
+    @cached_property
+    def modules(self) -> dict[str, Path]:
+        found = {}
+        for package in self.packages:
+            for path in (self.root / package).rglob("*.py"):
+                parts = path.relative_to(self.root).with_suffix("").parts
+                found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+        return found
+
+    def tree(self, name: str) -> ast.Module:
+        if name not in self._trees:
+            self._trees[name] = ast.parse(self.modules[name].read_text())
+        return self._trees[name]
+
+    def imports(self, name: str) -> set[str]:
+        found = set()
+        for node in ast.walk(self.tree(name)):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        return {m for m in found if m in self.modules and m != name}
+
+    def closure(self, roots: set[str]) -> set[str]:
+        """``roots`` and every project module they import, however indirectly."""
+        seen, todo = set(), list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.imports(name))
+        return seen
+
+    def files(self, names: set[str]) -> set[str]:
+        return {str(self.modules[n].relative_to(self.root)) for n in names}
+
+
+@pytest.fixture(scope="session")
+def import_graph() -> ImportGraph:
+    return ImportGraph(REPO)
+
+
 @dataclass(frozen=True)
 class FastProject:
     root: Path
@@ -50,7 +112,20 @@ class FastProject:
         return FastProject(dest, moved)
 
 
-def make_project(root: Path) -> FastProject:
+@pytest.fixture(scope="session")
+def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's Prefect API: the user's server if PREFECT_API_URL is set, else one shared local
+    server in a scratch Prefect home, stopped when the session ends."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    shared = SharedServer(tmp_path_factory.mktemp("prefect_home"))
+    with shared.client(DEFAULT_START_TIMEOUT_S) as url:
+        yield url
+    shared.stop()
+
+
+def make_project(root: Path, prefect_api_url: str) -> FastProject:
     """A copy of the project (code, raw data, pipeline definition) with fast params, as its own repo."""
     for folder in ("genre", "flows", "data/raw"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -65,6 +140,7 @@ def make_project(root: Path) -> FastProject:
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "BENTOML_HOME": str(root / ".bentoml"),
         "PREFECT_HOME": str(root / ".prefect"),
+        "PREFECT_API_URL": prefect_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "BENTOML_DO_NOT_TRACK": "true",
         "GX_ANALYTICS_ENABLED": "false",
@@ -77,8 +153,27 @@ def make_project(root: Path) -> FastProject:
 
 
 @pytest.fixture(scope="session")
-def fast_project(tmp_path_factory: pytest.TempPathFactory) -> FastProject:
-    project = make_project(tmp_path_factory.mktemp("fast_project"))
+def fast_project(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> FastProject:
+    project = make_project(tmp_path_factory.mktemp("fast_project"), prefect_api_url)
     done = project.run("dvc", "repro")
     assert done.returncode == 0, f"dvc repro failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return project
+
+
+@pytest.fixture
+def pre() -> Preprocessor:
+    """A 4-feature space with every kind of constraint: an increase-only integer (age, 0-10), a
+    decrease-only continuous (debt), an immutable binary (sex) and a free 3-way category (job)."""
+    schema = DatasetSchema.model_validate(
+        {
+            "name": "tiny",
+            "target": {"name": "y", "values": [0, 1], "favourable": 1},
+            "features": {
+                "age": {"kind": "integer", "min": 0, "max": 10, "direction": "increase"},
+                "debt": {"kind": "continuous", "min": 0, "max": 1, "direction": "decrease"},
+                "sex": {"kind": "categorical", "categories": ["f", "m"], "immutable": True},
+                "job": {"kind": "categorical", "categories": ["a", "b", "c"]},
+            },
+        }
+    )
+    return Preprocessor(schema, np.zeros(4), np.array([10.0, 1.0, 1.0, 2.0]))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genre.cost import changed, cost, pairwise_cost
+from genre.recourse.cost import changed, cost, pairwise_cost
 
 CATEGORICAL = np.array([False, False, True])
 

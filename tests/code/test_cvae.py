@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre.cvae import CVAE, fit_cvae
-from genre.pairs import pairing_distribution
-from genre.generators import row_draws
+from genre.artifacts.torch_io import load_module, save_module
+from genre.models.cvae import CVAE, fit_cvae
+from genre.models.generators import row_draws
+from genre.recourse.pairs import pairing_distribution
 from genre.settings import CVAESettings
-from genre.torch_io import load_module, save_module
 
 N_CATEGORIES = [0, 0, 2, 3]  # two numeric features, a binary and a 3-way category
 
@@ -84,8 +84,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 def test_training_learns_the_pairing() -> None:
     """Validation loss falls, and the generator's mean move in feature 0 matches Q's."""
-    from genre.preprocessing import Preprocessor
-    from genre.schema import DatasetSchema
+    from genre.data.preprocessing import Preprocessor
+    from genre.data.schema import DatasetSchema
 
     schema = DatasetSchema.model_validate(
         {

@@ -20,7 +20,7 @@ def test_each_dvc_stage_runs_its_own_flow_in_pipeline_order() -> None:
         assert stage["cmd"] == f"python -m flows.{name}"
         module = importlib.import_module(f"flows.{name}")
         assert getattr(module, f"{name}_flow").name == name.replace("_", "-")
-        assert f"genre/{name}.py" in stage["deps"], "each stage depends on its library module"
+        assert f"genre/stages/{name}.py" in stage["deps"], "each stage depends on its library module"
 
 
 def test_retraining_deployment_uses_the_cron_from_params() -> None:

@@ -8,11 +8,11 @@ import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 
-from genre.classifiers import MLPClassifier
-from genre.consistency import energy_distance
-from genre.metrics import Judges, fit_plausibility
-from genre.preprocessing import Preprocessor
-from genre.schema import DatasetSchema
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema
+from genre.evaluation.consistency import energy_distance
+from genre.evaluation.metrics import Judges, fit_plausibility
+from genre.models.classifiers import MLPClassifier
 
 
 def test_energy_distance_separates_shifted_samples() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genre.pairs import pairing_distribution, split_sources_targets
-from genre.preprocessing import Preprocessor
-from genre.schema import DatasetSchema
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema
+from genre.recourse.pairs import pairing_distribution, split_sources_targets
 
 
 def _pre(direction: str | None = None) -> Preprocessor:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre.ingest import read_raw
-from genre.preprocessing import Preprocessor
-from genre.schema import DatasetSchema, load_schema
+from genre.data.datasets import read_raw
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema, load_schema
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = REPO / "data/raw/adult"

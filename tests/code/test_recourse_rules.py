@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genre.classifiers import MLPClassifier
-from genre.preprocessing import Preprocessor
-from genre.recourse import make_actionable, select
+from genre.data.preprocessing import Preprocessor
+from genre.models.classifiers import MLPClassifier
+from genre.recourse.engine import make_actionable, select
 
 
 class FirstFeatureClassifier(MLPClassifier):

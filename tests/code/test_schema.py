@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from genre.schema import DatasetSchema, FeatureSpec, load_schema
+from genre.data.schema import DatasetSchema, FeatureSpec, load_schema
 
 ADULT_SCHEMA = Path(__file__).resolve().parents[2] / "data/raw/adult/schema.yaml"
 

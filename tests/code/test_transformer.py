@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from genre.generators import load_generator
-from genre.pairs import pairing_distribution
+from genre.artifacts.torch_io import load_module, save_module
+from genre.models.generators import load_generator
+from genre.models.transformer import (
+    TransformerGenerator,
+    _IncrementalDecoder,
+    bin_index,
+    fit_transformer,
+    soft_bin_targets,
+)
+from genre.recourse.pairs import pairing_distribution
 from genre.settings import TransformerSettings
-from genre.torch_io import load_module, save_module
-from genre.transformer import TransformerGenerator, _IncrementalDecoder, bin_index, fit_transformer, soft_bin_targets
 
 D = 4
 
@@ -105,8 +111,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 def test_training_learns_the_pairing() -> None:
     """Validation loss falls, and the generator's mean move in feature 0 matches Q's."""
-    from genre.preprocessing import Preprocessor
-    from genre.schema import DatasetSchema
+    from genre.data.preprocessing import Preprocessor
+    from genre.data.schema import DatasetSchema
 
     schema = DatasetSchema.model_validate(
         {

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from genre import ingest
-from genre.artifacts import Artifacts
-from genre.preprocessing import Preprocessor
-from genre.schema import DatasetSchema, load_schema
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import read_raw
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema, load_schema
+from genre.data.validation import DataValidationError, build_expectations
 from genre.settings import Settings, load_settings
-from genre.validation import DataValidationError, build_expectations
+from genre.stages import ingest
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = REPO / "data/raw/adult"
@@ -30,8 +31,8 @@ def schema() -> DatasetSchema:
 @pytest.fixture(scope="module")
 def samples(schema: DatasetSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Small seeded samples of the embedded splits keep each ingest run to a couple of seconds."""
-    train = ingest.read_raw(ADULT / "train.csv.gz", schema).sample(N_TRAIN, random_state=1)
-    test = ingest.read_raw(ADULT / "test.csv.gz", schema).sample(N_TEST, random_state=1)
+    train = read_raw(ADULT / "train.csv.gz", schema).sample(N_TRAIN, random_state=1)
+    test = read_raw(ADULT / "test.csv.gz", schema).sample(N_TEST, random_state=1)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
@@ -83,8 +84,8 @@ def test_ingest_writes_all_artifacts(tmp_path: Path, samples: tuple[pd.DataFrame
     train, test = samples
     assert metrics["favourable_rate_train"] == pytest.approx((train["income"] == 1).mean())
 
-    pd.testing.assert_frame_equal(ingest.read_raw(paths.train_csv, schema), train[schema.columns])
-    pd.testing.assert_frame_equal(ingest.read_raw(paths.test_csv, schema), test[schema.columns])
+    pd.testing.assert_frame_equal(read_raw(paths.train_csv, schema), train[schema.columns])
+    pd.testing.assert_frame_equal(read_raw(paths.test_csv, schema), test[schema.columns])
     assert load_schema(paths.schema) == schema
     pre = Preprocessor.load(paths.preprocessor)
     assert pre.transform(train).min() == 0.0 and pre.transform(train).max() == 1.0
@@ -102,7 +103,7 @@ def test_bad_delivery_fails_and_keeps_previous_artifacts(
     assert "data/prepared/train.csv" in before and "data/validation/train.json" in before
 
     raw_train = tmp_path / "raw/train.csv"
-    bad = ingest.read_raw(raw_train, schema).astype({"age": "int64"})
+    bad = read_raw(raw_train, schema).astype({"age": "int64"})
     bad.loc[3, "workclass"] = "Self-Employed"
     bad.loc[5, "age"] = 150
     bad.to_csv(raw_train, index=False)
@@ -146,8 +147,8 @@ def test_sample_rows_caps_each_split(
     assert (summary["rows_train"], summary["rows_test"]) == (50, 50)
 
     paths = Artifacts(tmp_path)
-    train = ingest.read_raw(paths.train_csv, schema)
-    test = ingest.read_raw(paths.test_csv, schema)
+    train = read_raw(paths.train_csv, schema)
+    test = read_raw(paths.test_csv, schema)
     assert (len(train), len(test)) == (50, 50)
     assert not (paths.validation_dir / "test.json").exists()
     # The capped splits come from disjoint parts of the source: together no row is used more often

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre.ingest import read_raw
-from genre.schema import DatasetSchema, load_schema
-from genre.validation import DataValidationError, validate_frame
+from genre.data.datasets import read_raw
+from genre.data.schema import DatasetSchema, load_schema
+from genre.data.validation import DataValidationError, validate_frame
 
 ADULT = Path(__file__).resolve().parents[2] / "data/raw/adult"
 

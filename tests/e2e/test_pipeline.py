@@ -7,11 +7,11 @@ import re
 
 import yaml
 
-from genre.artifacts import Artifacts
-from genre.bundle import engine_from_artifacts
-from genre.datasets import load_prepared
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import load_prepared
+from genre.models.transformer import TransformerGenerator
+from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings, merge_overrides
-from genre.transformer import TransformerGenerator
 
 STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
 METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
@@ -67,3 +67,12 @@ def test_the_transformer_is_selected_in_params_and_served(fast_project, tmp_path
     batch = engine.recourse(x)
     assert batch.x_plus.shape == x.shape
     assert paths.bento.stat().st_mtime > paths.generator.stat().st_mtime
+
+
+def test_a_change_to_the_cost_makes_exactly_the_stages_that_run_it_stale(fast_project, tmp_path) -> None:
+    project = fast_project.copy_to(tmp_path / "project")
+    cost = project.root / "genre/recourse/cost.py"
+    cost.write_text(cost.read_text() + "\n# edited\n")
+    status = project.run("dvc", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert set(json.loads(status.stdout)) == {"synthesize_pairs", "train_generator", "evaluate", "package"}

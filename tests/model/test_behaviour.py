@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre.answers import answer
-from genre.artifacts import Artifacts
-from genre.bundle import engine_from_artifacts
-from genre.datasets import load_prepared
-from genre.preprocessing import Preprocessor
-from genre.recourse import DECISION_THRESHOLD, RecourseEngine
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import load_prepared
+from genre.data.preprocessing import Preprocessor
+from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
+from genre.serving.answers import answer
+from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
 
 

@@ -6,10 +6,10 @@ The model under test is the one the session's fast end-to-end pipeline run train
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from genre.bundle import load_bundle
-from genre.recourse import RecourseEngine
-from genre.schema import load_schema
+from genre.data.schema import load_schema
+from genre.recourse.engine import RecourseEngine
+from genre.serving.bundle import load_bundle
 from genre.settings import ServeSettings, load_settings
 
 # BentoML reads BENTOML_HOME lazily, on the first store access, and then caches the home and every
@@ -70,7 +70,7 @@ def limits() -> ServeSettings:
 @pytest.fixture(scope="session")
 def model_tag(trained: Path, limits: ServeSettings) -> str:
     """The trained artifacts saved as a model version, exactly as the package stage saves them."""
-    from genre.package import save_model
+    from genre.stages.package import save_model
 
     return str(save_model(load_settings(trained / "params.yaml", serve=limits.model_dump())).tag)
 
@@ -85,7 +85,7 @@ def engine(model_tag: str) -> RecourseEngine:
 @pytest.fixture(scope="session")
 def app(model_tag: str) -> Any:
     """One ASGI app for the session (it serves the newest model in the store: ``model_tag``)."""
-    from genre.service import RecourseService
+    from genre.serving.service import RecourseService
 
     return RecourseService.to_asgi()
 

@@ -8,10 +8,9 @@ moving a set of features that no better-ranked one moves.
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
-from genre.recourse import diverse, first_ranked, rank
+from genre.recourse.engine import diverse, first_ranked, rank
 
 X = np.zeros((1, 3), dtype=np.float32)
 # Candidates for one factual; which features each moves: {0}, {0}, {1}, {0, 1}, {2}, {2}

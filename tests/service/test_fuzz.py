@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import ASGIClient
 
-from genre.recourse import DECISION_THRESHOLD
-from genre.schema import DatasetSchema
-from genre.service import RecourseService
+from genre.data.schema import DatasetSchema
+from genre.recourse.engine import DECISION_THRESHOLD
+from genre.serving.service import RecourseService
 
 # The spec is built from the request and response models, so it is read without a running server.
 # Only the recourse endpoints are fuzzed: the health checks take no input, and /metrics needs the

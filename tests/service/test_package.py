@@ -12,11 +12,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
-from genre import package
-from genre.artifacts import Artifacts
-from genre.schema import load_schema
+from genre.artifacts.paths import Artifacts
+from genre.data.schema import load_schema
 from genre.settings import Settings, load_settings
+from genre.stages import package
 
 ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/models/classifier.pt", "data/models/generator.pt"]
 
@@ -71,7 +72,7 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
 def test_bento_records_the_model_it_was_built_with(packaged):
     import bentoml
 
-    from genre.service import recorded_model_tag
+    from genre.serving.service import recorded_model_tag
 
     assert recorded_model_tag(bentoml.bentos.get(packaged["bento_tag"])) == packaged["model_tag"]
 
@@ -84,10 +85,10 @@ FRESH_HOME_SCRIPT = textwrap.dedent(
     bento = bentoml.bentos.import_bento(sys.argv[1])
     with bentoml.models.create(bento.info.services[0].models[0].tag.name) as newer:
         pass                                        # a newer, empty "latest" the bento must ignore
-    service = bentoml.load(str(bento.tag))          # imports genre.service from the bento's src/
+    service = bentoml.load(str(bento.tag))          # imports genre.serving.service from the bento's src/
     instance = service()                            # loads the model the bento recorded
     import genre
-    from genre.service import BatchRequest
+    from genre.serving.service import BatchRequest
     answered = instance.recourse_batch(BatchRequest(applicants=json.loads(sys.argv[2])))
     print(json.dumps({
         "bento": str(bento.tag),
@@ -123,3 +124,17 @@ def test_bento_file_imports_and_serves_in_an_empty_home(project, packaged, test_
     assert out["bento_labels"]["schema"] == out["models"][packaged["model_tag"]]["schema"], "and the data schema it expects"
     assert Path(out["genre_from"]).is_relative_to(home / "bentos"), f"genre imported from {out['genre_from']}"
     assert len(out["status"]) == 2 and set(out["status"]) <= {"found", "not_found", "not_needed"}
+
+
+def test_bento_carries_only_the_modules_the_service_imports(packaged, import_graph):
+    """No pipeline stage, evaluation or research module rides along with the model; nothing the
+    service imports is left behind (the bentofile's hand list is checked against the imports)."""
+    import bentoml
+
+    src = Path(bentoml.bentos.get(packaged["bento_tag"]).path) / "src"
+    carried = {str(p.relative_to(src)) for p in src.rglob("*.py")}
+    service = yaml.safe_load((Path(__file__).resolve().parents[2] / "bentofile.yaml").read_text())["service"].split(":")[0]
+    needed = import_graph.files(import_graph.closure({service}))
+    packages = {str(Path(f).parent / "__init__.py") for f in needed} | {"genre/__init__.py"}
+    assert carried == needed | packages
+    assert not [f for f in carried if f.startswith(("research", "genre/stages", "genre/evaluation"))]

@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from genre.artifacts import Artifacts
+from genre.artifacts.paths import Artifacts
 
 READY_WITHIN_S = 120  # a cold start on 2 busy cores (imports, model load, warm-up) takes 15-40 s
 STOP_WITHIN_S = 20

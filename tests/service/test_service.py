@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from genre.answers import answer
-from genre.bundle import load_serve_settings
-from genre.recourse import DECISION_THRESHOLD
+from genre.recourse.engine import DECISION_THRESHOLD
+from genre.serving.answers import answer
+from genre.serving.bundle import load_serve_settings
 from genre.settings import ServeSettings
 
 IMMUTABLE = ["race", "sex"]

@@ -1,0 +1,48 @@
+"""Loading the prepared splits in the scaled space, with the labels the models learn from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genre.artifacts.paths import Artifacts
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema
+
+
+def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
+    """Categories are read as strings whatever they look like, so '1' and 1 never both appear."""
+    categorical = {n: str for n, s in schema.features.items() if s.kind == "categorical"}
+    return pd.read_csv(path, dtype=categorical)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    preprocessor: Preprocessor
+    train_raw: pd.DataFrame
+    test_raw: pd.DataFrame
+    x_train: np.ndarray
+    x_test: np.ndarray
+
+    def observed_labels(self, split: str) -> np.ndarray:
+        """The data's own labels, as 1 = favourable."""
+        target = self.preprocessor.schema.target
+        frame = self.train_raw if split == "train" else self.test_raw
+        return (frame[target.name].to_numpy() == target.favourable).astype(np.int64)
+
+
+def load_prepared(paths: Artifacts) -> PreparedData:
+    preprocessor = Preprocessor.load(paths.preprocessor)
+    schema = preprocessor.schema
+    train = read_raw(paths.train_csv, schema)
+    test = read_raw(paths.test_csv, schema)
+    return PreparedData(preprocessor, train, test, preprocessor.transform(train), preprocessor.transform(test))
+
+
+def load_labels(paths: Artifacts) -> dict[str, np.ndarray]:
+    """Ground-truth draws for each split (``train``, ``test``) and the forest's probabilities."""
+    with np.load(paths.labels) as stored:
+        return {k: stored[k] for k in stored.files}

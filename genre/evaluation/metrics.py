@@ -1,0 +1,48 @@
+"""The protocol's recourse metrics, computed the same way for every method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.neighbors import LocalOutlierFactor
+
+from genre.data.preprocessing import Preprocessor
+from genre.models.classifiers import MLPClassifier
+from genre.models.ground_truth import positive_probability
+from genre.recourse.cost import changed, cost
+
+
+def fit_plausibility(x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighbors: int) -> LocalOutlierFactor:
+    """LOF novelty detector over the rows the world calls favourable: 'looks like an accepted applicant'."""
+    positive = x_all[positive_probability(forest, x_all) > 0.5]
+    return LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit(positive)
+
+
+@dataclass(frozen=True)
+class Judges:
+    """What recourse is scored against: the world, the classifier, and plausibility."""
+
+    pre: Preprocessor
+    forest: CalibratedClassifierCV
+    classifier: MLPClassifier
+    lof: LocalOutlierFactor
+
+    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray) -> dict[str, float]:
+        per_row = {
+            "cost": cost(x, x_plus, self.pre.categorical),
+            "validity_rf": (positive_probability(self.forest, x_plus) > 0.5).astype(float),
+            "validity_h": (self.classifier.predict_proba(x_plus) > 0.5).astype(float),
+            "lof": (self.lof.predict(x_plus) == 1).astype(float),
+            "sparsity": changed(x, x_plus).sum(axis=1).astype(float),
+        }
+        out: dict[str, float] = {}
+        for name, values in per_row.items():
+            out[name] = float(values.mean())
+            out[f"{name}_std"] = float(values.std())
+        out["score"] = out["validity_rf"] + out["lof"] - out["cost"] / x.shape[1]
+        out["immutable_violations"] = int(changed(x[:, self.pre.immutable], x_plus[:, self.pre.immutable]).any(axis=1).sum())
+        out["found_rate"] = float(np.mean(found))
+        out["seconds_per_recourse"] = seconds / max(len(x), 1)
+        return out

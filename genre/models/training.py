@@ -1,0 +1,132 @@
+"""The training loop every generator R(x+ | x-) shares: maximum likelihood on pairs drawn from Q.
+
+Redrawing partners every epoch is what makes a generator learn Q itself rather than one frozen
+sample of it; validation uses fixed draws on held-out sources so the early-stopping signal is not
+noise from resampling. The best validation state is kept. What differs between generators is only
+the model and its per-row loss, which the caller passes in.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+RowLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(x_plus [B, d], x_minus [B, d]) -> per-row loss [B]."""
+
+_VAL_BATCH = 4096
+_MIN_IMPROVEMENT = 1e-4
+
+
+class LoopSettings(Protocol):
+    """The settings every generator's section shares (CVAESettings, TransformerSettings)."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def val_fraction(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class Partners(Protocol):
+    """Q(x+ | x-) over target rows for each source row (``genre.recourse.pairs.PairingDistribution``).
+    The loop only narrows it to some sources and draws partners from it, so the models need not
+    know how the pairs were synthesised (and do not import the recourse layer)."""
+
+    def restrict(self, rows: np.ndarray) -> Partners: ...
+    def sample(self, rng: np.random.Generator, n: int = 1) -> np.ndarray: ...
+
+
+@dataclass
+class TrainingHistory:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def mean_loss(row_loss: RowLoss, x_plus: torch.Tensor, x_minus: torch.Tensor, batch: int = _VAL_BATCH) -> float:
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(x_plus), batch):
+            total += float(row_loss(x_plus[i : i + batch], x_minus[i : i + batch]).sum())
+    return total / max(len(x_plus), 1)
+
+
+def fit_pairs(
+    model: M,
+    row_loss: RowLoss,
+    x_sources: np.ndarray,
+    x_targets: np.ndarray,
+    q: Partners,
+    cfg: LoopSettings,
+    name: str,
+    show_progress: bool = True,
+) -> tuple[M, TrainingHistory]:
+    """Train ``model`` (already built; seed torch before building it) on ``row_loss`` and return it
+    in eval mode holding its best validation state.
+
+    ``q`` indexes rows of ``x_targets`` for each row of ``x_sources`` (all with a target). A fixed
+    ``cfg.val_fraction`` of sources is held out with one fixed partner each; the validation loss is
+    computed with torch reseeded, so a stochastic loss (the CVAE's latent draw) compares like with like.
+    """
+    if len(x_sources) < 2:
+        raise ValueError(f"{name}: need at least 2 sources with an admissible target to train and validate, got {len(x_sources)}")
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(x_sources))
+    n_val = max(1, int(round(len(order) * cfg.val_fraction)))
+    val_rows, train_rows = order[:n_val], order[n_val:]
+    q_train, q_val = q.restrict(train_rows), q.restrict(val_rows)
+    xs = torch.from_numpy(np.asarray(x_sources, np.float32))
+    xt = torch.from_numpy(np.asarray(x_targets, np.float32))
+    val_minus, val_plus = xs[val_rows], xt[q_val.sample(rng)[:, 0]]
+
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history = TrainingHistory()
+    best_state, best_val, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
+    columns = [TextColumn(name), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[status]}"), TimeElapsedColumn()]
+    with Progress(*columns, disable=not show_progress) as progress:
+        task = progress.add_task("epochs", total=cfg.epochs, status="")
+        for epoch in range(cfg.epochs):
+            model.train()
+            x_minus = xs[train_rows]
+            x_plus = xt[q_train.sample(rng)[:, 0]]
+            perm = torch.from_numpy(rng.permutation(len(train_rows)))
+            running = 0.0
+            for batch in perm.split(cfg.batch_size):
+                loss = row_loss(x_plus[batch], x_minus[batch]).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                running += float(loss.detach()) * len(batch)
+            model.eval()
+            torch.manual_seed(cfg.seed + 1)
+            val = mean_loss(row_loss, val_plus, val_minus)
+            history.train_loss.append(running / len(train_rows))
+            history.val_loss.append(val)
+            if val < best_val - _MIN_IMPROVEMENT:
+                best_val, best_state, waited, history.best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch
+            else:
+                waited += 1
+            progress.update(task, advance=1, status=f"train {history.train_loss[-1]:.3f} val {val:.3f} best@{history.best_epoch}")
+            if waited >= cfg.patience:
+                history.stopped_early = True
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, history

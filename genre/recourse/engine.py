@@ -1,0 +1,218 @@
+"""Recourse by forward sampling: draw candidates from R(x+ | x-), make them actionable, pick one.
+
+Every candidate is projected onto real values, has its immutable (and per-request frozen) features
+copied from the factual and its increase-/decrease-only features held on the allowed side, before
+the classifier sees it. A candidate is accepted only if the classifier's probability clears the
+threshold; if none does, the factual is reported as not found rather than answered invalidly.
+
+Candidates are ranked once per factual (accepted ones first, in the selection rule's order); the
+pick is the first of the ranking and alternatives, when asked for, are the next accepted
+candidates that each move a different set of features, so a person is shown different ways to
+get there rather than the same way with slightly different numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import torch
+
+from genre.data.preprocessing import Preprocessor
+from genre.models.classifiers import MLPClassifier
+from genre.models.generators import Generator
+from genre.recourse.cost import changed, cost
+from genre.settings import RecourseSettings
+
+Status = Literal["found", "not_found", "not_needed"]
+Rule = Literal["cheapest", "most_confident"]
+DECISION_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Per factual, up to k further accepted candidates in ranking order; ``valid[i, j]`` is False
+    where factual i has fewer (those slots hold padding, never a recourse)."""
+
+    x_plus: np.ndarray  # [N, k, d]
+    valid: np.ndarray  # [N, k]
+    prob: np.ndarray  # [N, k]
+    cost: np.ndarray  # [N, k]
+
+
+@dataclass(frozen=True)
+class RecourseBatch:
+    """Per factual: the returned point (scaled) and what the classifier thinks of it.
+
+    Where ``status`` is ``not_found`` ``x_plus`` holds the most confident candidate, so evaluation
+    can still measure how far off it was; it is never presented as a recourse. Where it is
+    ``not_needed`` nothing was sampled: ``x_plus`` is the factual itself, at cost 0.
+    """
+
+    x: np.ndarray
+    x_plus: np.ndarray
+    status: np.ndarray
+    prob_before: np.ndarray
+    prob_after: np.ndarray
+    cost: np.ndarray
+    seconds: float
+    alternatives: Alternatives
+
+    @property
+    def found(self) -> np.ndarray:
+        return self.status == "found"
+
+
+def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
+    """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
+
+    Every constraint is a bound taken from the factual (kept features: both; increase-only: the
+    lower; decrease-only: the upper), so one clamp applies them all: this runs on every candidate
+    of every request.
+    """
+    out = torch.from_numpy(pre.project(candidates))
+    keep = pre.immutable if frozen is None else (pre.immutable | frozen)
+    factual = torch.as_tensor(np.asarray(x), dtype=torch.float32)[:, None, :]
+    lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, -torch.inf)
+    upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, torch.inf)
+    return out.clamp_(lower, upper).numpy()
+
+
+def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """The rule's key, smaller is better; rejected candidates after every accepted one."""
+    return np.where(accepted, costs if rule == "cheapest" else -prob, np.inf)
+
+
+def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """[N, n] candidate indices per factual, best first: the accepted ones cheapest (or most
+    confident) first, then the rest most confident first. Ties keep sampling order."""
+    return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule)), axis=-1)
+
+
+def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+    """[N] ``rank(...)[:, 0]`` without sorting: the pick alone is an argmin (first of equals, as
+    the stable sort keeps them), and most requests want only the pick."""
+    best = np.argmin(_primary(prob, costs, accepted, rule), axis=-1)
+    return np.where(accepted.any(axis=-1), best, np.argmax(prob, axis=-1))
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[i, index[i, j]] for [N, n, ...] values and [N, m] indices."""
+    index = index.reshape(index.shape + (1,) * (values.ndim - 2))
+    return np.take_along_axis(values, index, axis=1)
+
+
+def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """-> ([N, k'] candidate indices, [N, k'] valid) with k' = min(k, n - 1): after the pick
+    (``order[:, 0]``), the best-ranked accepted candidates whose sets of moved features differ from
+    the pick's and from each other's."""
+    n_rows, n = order.shape
+    k = min(k, n - 1)
+    if k <= 0:
+        return np.zeros((n_rows, 0), dtype=np.int64), np.zeros((n_rows, 0), dtype=bool)
+    ok = _take(accepted, order)
+    moves = _take(changed(x[:, None, :], candidates), order)  # [N, n, d] in ranking order
+    signature = np.concatenate([np.packbits(moves, axis=-1), ok[..., None].astype(np.uint8)], axis=-1)
+    by_signature = np.lexsort(signature.transpose(2, 0, 1)[::-1], axis=-1)  # stable: rank order within a group
+    grouped = _take(signature, by_signature)
+    starts = np.ones((n_rows, n), dtype=bool)
+    starts[:, 1:] = (grouped[:, 1:] != grouped[:, :-1]).any(-1)
+    first = np.empty_like(starts)
+    np.put_along_axis(first, by_signature, starts, axis=1)
+    keep = (first & ok)[:, 1:]  # the pick itself is position 0
+    slots = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+    return _take(order[:, 1:], slots), _take(keep, slots)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Every candidate's classifier probability, cost and acceptance under one rule: the pick is
+    the first of ``order`` (the candidate indices best first), alternatives come from the rest."""
+
+    candidates: np.ndarray  # [N, n, d]
+    prob: np.ndarray  # [N, n]
+    costs: np.ndarray  # [N, n]
+    accepted: np.ndarray  # [N, n]
+    rule: Rule
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        return rank(self.prob, self.costs, self.accepted, self.rule)
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
+        x_plus, accepted, prob, costs = (_take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs))
+        return x_plus, accepted, prob, costs
+
+    def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
+        x_plus, accepted, prob, costs = self.take(first_ranked(self.prob, self.costs, self.accepted, self.rule)[:, None])
+        return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
+
+
+def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+    """Score every candidate of every factual and rank them under the threshold and the rule."""
+    prob = classifier.predict_proba(candidates)
+    costs = cost(x[:, None, :], candidates, pre.categorical)
+    return Ranking(candidates, prob, costs, prob > threshold, rule)
+
+
+class RecourseEngine:
+    def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings) -> None:
+        self.pre, self.classifier, self.generator, self.settings = pre, classifier, generator, settings
+        # Answers are scored by a float64 copy of the classifier, their probabilities given at
+        # float32's precision: in float32 the BLAS rounds a row's products differently by where
+        # the row sits in the matrix, so an applicant's probabilities (and which candidates pass)
+        # would depend on who else is in the batch; float64's differences vanish in the rounding.
+        # A copy, not a cast of the classifier: concurrent requests share it read-only.
+        self.scorer = copy.deepcopy(classifier).double()
+
+    def candidates(
+        self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None, precision: str = "float32"
+    ) -> np.ndarray:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            raw = self.generator.propose(x, n, temperature, seed)
+        return make_actionable(self.pre, x, raw, frozen)
+
+    def recourse(
+        self,
+        x: np.ndarray,
+        settings: RecourseSettings | None = None,
+        frozen: np.ndarray | None = None,
+        seed: int = 0,
+        alternatives: int = 0,
+    ) -> RecourseBatch:
+        """``frozen`` marks features this request will not change; ``alternatives`` asks for up to
+        that many further recourses for each factual that is found one."""
+        cfg = settings or self.settings
+        x = np.asarray(x, dtype=np.float32)
+        started = time.perf_counter()
+        prob_before = self.scorer.predict_proba(x)
+        denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
+        x_denied = x[denied]
+        cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
+        ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
+        n_rows = len(x)
+        x_plus, found, prob_after, cost_after = (
+            _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
+        )
+        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
+        if alternatives:
+            others, valid = diverse(x_denied, cands, ranking.order, ranking.accepted, alternatives)
+        else:
+            others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
+        alt_x, _, alt_prob, alt_cost = ranking.take(others)
+        seconds = time.perf_counter() - started
+        alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
+        return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found))
+
+
+def _scatter(values: np.ndarray, rows: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base`` (the whole batch, as it stands where nothing was sampled) with ``values`` in ``rows``."""
+    out = base.copy()
+    out[rows] = values
+    return out

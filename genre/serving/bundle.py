@@ -1,0 +1,59 @@
+"""The recourse model as one folder: what the CLI, the evaluation and the BentoML service load.
+
+The pipeline's artifacts are spread over the stages that made them; a bundle gathers exactly the
+files inference needs (schema-bearing preprocessor, classifier, generator, recourse settings), so
+the served model and the evaluated model are loaded by the same code. The service's limits
+(``serve.json``) travel in the bundle too: a bento and its model are rolled out and back together,
+limits included.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from genre.artifacts.paths import Artifacts
+from genre.artifacts.torch_io import load_module
+from genre.data.preprocessing import Preprocessor
+from genre.models.classifiers import MLPClassifier
+from genre.models.generators import load_generator
+from genre.recourse.engine import RecourseEngine
+from genre.settings import RecourseSettings, ServeSettings
+
+PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA, SERVE = (
+    "preprocessor.json",
+    "classifier.pt",
+    "generator.pt",
+    "recourse.json",
+    "schema.yaml",
+    "serve.json",
+)
+
+
+def _load_engine(preprocessor: Path, classifier: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
+    return RecourseEngine(Preprocessor.load(preprocessor), load_module(MLPClassifier, classifier), load_generator(generator), settings)
+
+
+def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:
+    return _load_engine(paths.preprocessor, paths.classifier, paths.generator, settings)
+
+
+def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for src, name in ((paths.preprocessor, PREPROCESSOR), (paths.classifier, CLASSIFIER), (paths.generator, GENERATOR), (paths.schema, SCHEMA)):
+        shutil.copyfile(src, dest / name)
+    (dest / RECOURSE).write_text(settings.model_dump_json(indent=2))
+    (dest / SERVE).write_text(serve.model_dump_json(indent=2))
+
+
+def load_bundle(folder: Path) -> RecourseEngine:
+    folder = Path(folder)
+    settings = RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text()))
+    return _load_engine(folder / PREPROCESSOR, folder / CLASSIFIER, folder / GENERATOR, settings)
+
+
+def load_serve_settings(folder: Path) -> ServeSettings:
+    """The limits the bundle was packaged with; a bundle from before they travelled gets the defaults."""
+    path = Path(folder) / SERVE
+    return ServeSettings.model_validate_json(path.read_text()) if path.is_file() else ServeSettings()

@@ -1,0 +1,357 @@
+"""The recourse model behind HTTP: ``POST /recourse`` for one applicant, ``POST /recourse_batch``
+for many, answered in the applicants' own units and signed with the model version that answered.
+
+Why the pieces look the way they do:
+
+* Applicants are plain JSON objects in the request models (``dict[str, Any]``) and are checked
+  field by field by ``genre.serving.applicants.check_applicants``, the check the CLI uses. The feature set
+  is only known from the trained model, which is loaded after BentoML has built the request models
+  from this module, and the same service class serves whichever dataset its bento was trained on;
+  a per-field check also reports every problem of a row at once, named by row, field and problem
+  the same way everywhere. ``/docs`` shows the fields through an example applicant; the exact
+  schema is in the model's metadata (``bentoml models get genre-recourse:<version>``).
+* Every input problem becomes a pydantic ``ValidationError``, so BentoML answers it exactly like a
+  malformed request: HTTP 400 with ``{"error": ..., "detail": [{"type", "loc", "msg"}]}``, where
+  ``loc`` is e.g. ``["applicants", 3, "age"]``. One error shape for every 4xx: a body over the
+  size limit gets it with 413, a body that is not JSON with 415 (``RequestGate``). A caller's
+  mistake is logged as one WARNING line, not as a server error with a traceback
+  (``QuietClientErrors``).
+* ``/recourse`` is a coroutine, answered on the event loop: one applicant is about two
+  milliseconds of CPU, less than handing the request to a worker thread and back costs, and the
+  GIL lets one request compute at a time anyway (measured: 251 against 192 requests/s).
+  ``/recourse_batch``, up to a few tenths of a second, runs in BentoML's thread pool, so it does
+  not hold up the event loop, health checks included.
+* Limits (``serve`` in params.yaml) travel in the model bundle, so a bento is rolled out and back
+  with the limits it was tested with.
+
+Importing this module only defines the class: the model store is first touched when BentoML
+creates the service instance, so tests and builds can point ``BENTOML_HOME`` anywhere beforehand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import BentoMLException
+from bentoml.models import BentoModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError, ValidationError
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genre.offline import go_offline
+from genre.recourse.engine import RecourseEngine, Rule, Status
+from genre.serving.answers import answer
+from genre.serving.applicants import FieldError, check_applicants, shorten
+from genre.serving.bundle import load_bundle, load_serve_settings
+
+MODEL_NAME = "genre-recourse"
+MODEL_TAG = f"{MODEL_NAME}:latest"
+SERVICE_NAME = "genre-recourse-service"
+MAX_LISTED_ERRORS = 50  # a whole batch of bad rows must not turn into a megabyte error body
+
+# BentoML's server processes configure only the "bentoml" logger tree at INFO (root stays at
+# WARNING), so the lines about the served model and bad requests must live under it to be seen.
+logger = logging.getLogger(f"bentoml.{__name__}")
+
+# An applicant of the embedded Adult dataset, for /docs; a model trained on another schema
+# expects that schema's features instead.
+EXAMPLE_APPLICANT: dict[str, Any] = {
+    "age": 40, "workclass": "Private", "fnlwgt": 353432, "education-num": 6, "marital-status": "Non-Married",
+    "occupation": "Managerial-Specialist", "relationship": "Non-Husband", "race": "White", "sex": "Female",
+    "capital-gain": 0, "capital-loss": 0, "hours-per-week": 35, "native-country": "US",
+}  # fmt: skip
+
+Applicant = Annotated[
+    dict[str, Any],
+    Field(
+        description="One person in raw units: exactly the model's features, no more, no fewer; numbers as JSON "
+        "numbers inside the schema's bounds, categories as one of the schema's strings.",
+        examples=[EXAMPLE_APPLICANT],
+    ),
+]
+FeatureValue = str | int | float
+Location = tuple[str | int, ...]
+Problem = tuple[Location, str]  # where in the request, what is wrong there
+
+
+# -- request and response models -------------------------------------------------------------------
+
+
+class Options(BaseModel):
+    """What one request may ask for, on top of the applicants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alternatives: int = Field(
+        0,
+        ge=0,
+        description="Further recourses to return besides the chosen one (at most serve.max_alternatives), "
+        "each moving a different set of features, in the selection rule's order.",
+    )
+    frozen: list[str] = Field(
+        default_factory=list,
+        description="Features this person will not change, on top of the immutable ones.",
+        examples=[["hours-per-week"]],
+    )
+    selection: Rule | None = Field(
+        None,
+        description="Which accepted candidate to return: the cheapest or the most confident; "
+        "left out, the model's own rule (recourse.selection when it was packaged).",
+    )
+
+
+class RecourseRequest(Options):
+    # "example", not "examples": BentoML keeps only OpenAPI 3.0 keywords at the top of a request body.
+    model_config = ConfigDict(json_schema_extra={"example": {"applicant": EXAMPLE_APPLICANT, "alternatives": 2, "frozen": ["hours-per-week"]}})
+
+    applicant: Applicant
+
+
+class BatchRequest(Options):
+    model_config = ConfigDict(json_schema_extra={"example": {"applicants": [EXAMPLE_APPLICANT], "selection": "cheapest"}})
+
+    applicants: list[Applicant] = Field(min_length=1, description="At most serve.max_batch applicants.")
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    feature: str
+    from_: FeatureValue = Field(alias="from")
+    to: FeatureValue
+
+
+class Recourse(BaseModel):
+    recourse: dict[str, FeatureValue] = Field(description="The whole profile after the changes, raw units.")
+    changes: list[Change] = Field(description="Only the features that change, from what to what.")
+    cost: float = Field(description="L1 in the scaled feature space; a changed category costs 1.")
+    probability_after: float = Field(description="The classifier's probability of the favourable decision after.")
+
+
+class Answer(BaseModel):
+    """One applicant's answer. Only ``found`` carries a recourse: ``not_needed`` means the
+    classifier already decides favourably, ``not_found`` that no sampled candidate cleared the
+    model's threshold; neither is ever dressed up as a recourse."""
+
+    status: Status
+    probability_before: float
+    recourse: dict[str, FeatureValue] | None
+    changes: list[Change]
+    cost: float | None
+    probability_after: float | None
+    alternatives: list[Recourse]
+
+
+class RecourseResponse(Answer):
+    model_version: str = Field(description="The model that answered, as name:version in the BentoML store.")
+
+
+class BatchResponse(BaseModel):
+    model_version: str = Field(description="The model that answered, as name:version in the BentoML store.")
+    answers: list[Answer] = Field(description="One per applicant, in request order.")
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def invalid(problems: list[Problem], title: str) -> ValidationError:
+    """Input problems as the ValidationError BentoML turns into a 400 naming each location."""
+    if len(problems) > MAX_LISTED_ERRORS:
+        rest = len(problems) - MAX_LISTED_ERRORS
+        problems = [*problems[:MAX_LISTED_ERRORS], ((title,), f"... and {rest} more problems")]
+    return ValidationError.from_exception_data(
+        title,
+        [{"type": PydanticCustomError("invalid_input", "{problem}", {"problem": p}), "loc": loc, "input": None} for loc, p in problems],
+    )
+
+
+def field_problems(errors: Iterable[FieldError], prefix: tuple[str, ...], by_row: bool) -> list[Problem]:
+    """Located under ``prefix`` (and the row number, in a batch) as the request spelled them."""
+    return [((*prefix, *((e.row,) if by_row else ()), e.field), e.problem) for e in errors]
+
+
+def option_problems(options: Options, features: list[str], max_alternatives: int) -> list[Problem]:
+    """What the request models cannot check alone: names of this model's features, this model's limits."""
+    known = set(features)
+    problems: list[Problem] = [
+        (("frozen", i), f"unknown feature {shorten(repr(name))}; expected one of {features}")
+        for i, name in enumerate(options.frozen)
+        if name not in known
+    ]
+    if options.alternatives > max_alternatives:
+        too_many = f"at most {max_alternatives} alternatives per applicant (serve.max_alternatives), got {options.alternatives}"
+        problems.append((("alternatives",), too_many))
+    return problems
+
+
+class QuietClientErrors(logging.Filter):
+    """Turns BentoML's "Exception on /path" ERROR record with a traceback into one WARNING line when
+    the exception is the caller's fault (a validation error or a 4xx): a bad request must not look
+    like a broken server in the logs, and a flood of them must not fill the disk with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            status, text = 400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+        elif isinstance(exc, BentoMLException) and 400 <= exc.error_code < 500:
+            status, text = int(exc.error_code), str(exc)
+        else:
+            return True
+        record.msg, record.args = "%s -> HTTP %d: %s", (record.getMessage().removeprefix("Exception on "), status, text[:500])
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        return True
+
+
+# -- what gets through the door ----------------------------------------------------------------------
+
+
+class RequestGate:
+    """Refuses a POST before anything parses it when its body is not JSON (HTTP 415: BentoML would
+    otherwise try a multipart or other decoder on it) or is over the served model's
+    ``serve.max_body_bytes`` (HTTP 413). The declared length is checked first, then the body is
+    read up to the limit and handed on, so a client that declares no length cannot slip past."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media_type != b"application/json":
+            given = shorten(repr(media_type.decode("latin-1")))
+            await refuse(scope, receive, send, 415, "unsupported_media_type", f"send the body as application/json, not {given}")
+            return
+        limit = bentoml.get_current_service().limits.max_body_bytes
+        too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await refuse(scope, receive, send, 413, "too_large", too_large)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                await self.app(scope, _replay(message, receive), send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                await refuse(scope, receive, send, 413, "too_large", too_large)
+                return
+        await self.app(scope, _replay({"type": "http.request", "body": body, "more_body": False}, receive), send)
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str) -> None:
+    """The same error body as every 400 of this service, naming the body as the problem."""
+    logger.warning("%s [POST] -> HTTP %d: %s", scope["path"], status, msg)
+    response = JSONResponse({"error": HTTPStatus(status).phrase, "detail": [{"type": kind, "loc": ["body"], "msg": msg}]}, status_code=status)
+    response.headers["connection"] = "close"  # the rest of an unread body is not worth reading
+    await response(scope, receive, send)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive channel that yields ``first`` once, then the real channel (for the disconnect)."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+
+def recorded_model_tag(bento: bentoml.Bento | None) -> str | None:
+    """The model version a bento was built with.
+
+    BentoML resolves ``BentoModel("...:latest")`` against the model store when the service starts,
+    not against the bento, so serving an older bento would otherwise load whatever model was saved
+    last; the version recorded at build time keeps a bento and its model together (rollbacks work).
+    """
+    if bento is None:
+        return None
+    for service in bento.info.services:
+        for model in service.models:
+            if model.tag.name == MODEL_NAME:
+                return str(model.tag)
+    return None
+
+
+def canary(engine: RecourseEngine) -> pd.DataFrame:
+    """One applicant valid under the schema (lowest value or first category of every feature)."""
+    values = {name: spec.categories[0] if spec.categories else spec.min for name, spec in engine.pre.schema.features.items()}
+    return pd.DataFrame([values], columns=engine.pre.schema.feature_names)
+
+
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 60})
+class RecourseService:
+    """GenRe algorithmic recourse: for an applicant the classifier turns down, a close, realistic
+    profile it would accept, sampled from a generator trained on accepted people."""
+
+    # Declared so that `bentoml build` records the exact version in the bento (and `bentoml serve`
+    # of a .bento file imports it); the store is not touched on import.
+    model = BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        go_offline()
+        client_errors = logging.getLogger("bentoml._internal.server.http_app")
+        if not any(isinstance(f, QuietClientErrors) for f in client_errors.filters):
+            client_errors.addFilter(QuietClientErrors())
+        # By tag, not through ``self.model``: that descriptor caches what "latest" meant the first
+        # time, and a later `bentoml build` in the same process would record that stale version.
+        stored = bentoml.models.get(recorded_model_tag(RecourseService.bento) or MODEL_TAG)
+        self.model_version = str(stored.tag)
+        self.engine: RecourseEngine = load_bundle(Path(stored.path))
+        self.limits = load_serve_settings(Path(stored.path))
+        answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
+        logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())
+
+    def _answer(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> list[Answer]:
+        schema = self.engine.pre.schema
+        frame, _, errors = check_applicants(rows, schema, from_text=False)
+        problems = field_problems(errors, where, by_row) + option_problems(options, schema.feature_names, self.limits.max_alternatives)
+        if problems:
+            raise invalid(problems, where[0])
+        settings = self.engine.settings.model_copy(update={"selection": options.selection or self.engine.settings.selection})
+        answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives)
+        try:
+            return [Answer.model_validate(a) for a in answers]
+        except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
+            raise RuntimeError("an answer does not fit the response model") from exc
+
+    @bentoml.api(route="/recourse")
+    async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
+        """Recourse for one applicant in raw units, or HTTP 400 naming every bad field."""
+        [result] = self._answer([request.applicant], request, ("applicant",), by_row=False)
+        return RecourseResponse(model_version=self.model_version, **dict(result))
+
+    @bentoml.api(route="/recourse_batch")
+    def recourse_batch(self, request: BatchRequest, /) -> BatchResponse:
+        """Recourse for each applicant (at most serve.max_batch), or HTTP 400 naming every bad row
+        and field; one bad row fails the request, so answers never silently go missing."""
+        limit, given = self.limits.max_batch, len(request.applicants)
+        if given > limit:
+            raise invalid([(("applicants",), f"at most {limit} applicants per request (serve.max_batch), got {given}")], "applicants")
+        answers = self._answer(request.applicants, request, ("applicants",), by_row=True)
+        return BatchResponse(model_version=self.model_version, answers=answers)
+
+
+async def docs(scope: Scope, receive: Receive, send: Send) -> None:
+    """``/docs``: BentoML serves the OpenAPI page at ``/`` (and the spec at ``/docs.json``)."""
+    await RedirectResponse("/")(scope, receive, send)
+
+
+RecourseService.add_asgi_middleware(RequestGate)
+RecourseService.mount_asgi_app(docs, path="/docs")

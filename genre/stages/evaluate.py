@@ -1,0 +1,116 @@
+"""Stage 5, evaluate: the protocol's metrics for GenRe and NNR on the same factuals, the
+cost/validity trade-off over the sampling budget, and the consistency check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from genre.artifacts.atomic import write_json, write_with
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import PreparedData, load_prepared
+from genre.evaluation.baselines import nearest_neighbour_recourse
+from genre.evaluation.consistency import mean_energy_distance
+from genre.evaluation.metrics import Judges, fit_plausibility
+from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
+from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
+from genre.serving.bundle import engine_from_artifacts
+from genre.settings import Settings
+
+
+def choose_factuals(h_test: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Test rows the classifier turns down, a fixed random subset."""
+    denied = np.flatnonzero(h_test <= DECISION_THRESHOLD)
+    return np.sort(np.random.default_rng(seed).choice(denied, size=min(n, len(denied)), replace=False))
+
+
+def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, x_targets: np.ndarray) -> dict[str, float]:
+    """Energy distance R vs Q and Q vs Q on held-out (test-split) sources."""
+    cfg, pcfg = settings.evaluate, settings.synthesize_pairs
+    h_test = engine.classifier.predict_proba(data.x_test)
+    sources, _ = split_sources_targets(h_test, np.zeros_like(h_test), pcfg.gamma)
+    rng = np.random.default_rng(cfg.seed)
+    chosen = rng.choice(sources, size=min(cfg.consistency_sources, len(sources)), replace=False)
+    q = pairing_distribution(data.x_test[chosen], x_targets, data.preprocessor, pcfg.lam, pcfg.k, pcfg.chunk_size)
+    x_src = data.x_test[chosen][q.has_target]
+    m = cfg.consistency_samples
+    draws = q.sample(rng, 2 * m)
+    q_first, q_second = x_targets[draws[:, :m]], x_targets[draws[:, m:]]
+    generated = engine.candidates(x_src, m, temperature=1.0, seed=cfg.seed)
+    return {
+        "sources": int(len(x_src)),
+        "energy_generator_vs_q": mean_energy_distance(generated, q_first),
+        "energy_q_vs_q_floor": mean_energy_distance(q_second, q_first),
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What every method is compared on: the same factuals, classifier, world and plausibility judge."""
+
+    settings: Settings
+    data: PreparedData
+    engine: RecourseEngine
+    judges: Judges
+    x_targets: np.ndarray
+    factual_rows: np.ndarray
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.data.x_test[self.factual_rows]
+
+
+def prepare_evaluation(settings: Settings) -> Evaluation:
+    cfg = settings.evaluate
+    paths = Artifacts(settings.root)
+    data = load_prepared(paths)
+    engine = engine_from_artifacts(paths, settings.recourse)
+    forest = joblib.load(paths.ground_truth)
+    plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
+    _, targets, _ = load_pairs(paths.pairs)
+    rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
+    return Evaluation(settings, data, engine, Judges(data.preprocessor, forest, engine.classifier, plausibility), data.x_train[targets], rows)
+
+
+def score_at(ev: Evaluation, **recourse: float) -> dict[str, float]:
+    """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
+    of a sweep over candidates, temperature and the like."""
+    batch = ev.engine.recourse(ev.x, settings=ev.settings.recourse.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+    return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    cfg = settings.evaluate
+    paths = Artifacts(settings.root)
+    ev = prepare_evaluation(settings)
+    pre, engine, judges, x = ev.data.preprocessor, ev.engine, ev.judges, ev.x
+    sampled = engine.recourse(x, seed=cfg.seed)
+    nnr_plus, nnr_found, nnr_seconds = nearest_neighbour_recourse(x, ev.x_targets, pre, settings.synthesize_pairs.chunk_size)
+    metrics: dict[str, Any] = {
+        "genre": judges.score(x, sampled.x_plus, sampled.seconds, sampled.found),
+        "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
+        "consistency": consistency(settings, engine, ev.data, ev.x_targets),
+        "factuals": int(len(x)),
+    }
+
+    sweeps = {"evaluate_candidates": ("n_candidates", cfg.sweep_candidates), "evaluate_temperature": ("temperature", cfg.sweep_temperatures)}
+    for plot, (key, values) in sweeps.items():
+        rows = []
+        for value in values:
+            scored = score_at(ev, **{key: value})
+            rows.append({key: value, **{k: scored[k] for k in ("cost", "validity_rf", "validity_h", "lof", "score")}})
+        frame = pd.DataFrame(rows)
+        write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))
+
+    factuals_raw = ev.data.test_raw.iloc[ev.factual_rows].reset_index(drop=True)
+    recourses_raw = pre.inverse_transform(sampled.x_plus).add_suffix("__recourse")
+    table = pd.concat([factuals_raw, recourses_raw], axis=1).assign(
+        status=sampled.status, cost=sampled.cost, prob_before=sampled.prob_before, prob_after=sampled.prob_after
+    )
+    write_with(paths.recourses, lambda tmp: table.to_csv(tmp, index=False))
+    write_json(paths.metrics("evaluate"), metrics)
+    return metrics

@@ -1,0 +1,123 @@
+"""Stage 6, package: the trained model into BentoML's model store, the service into a bento, and
+the bento into one portable file (``data/package/genre-recourse.bento``) that DVC tracks.
+
+The bundle is loaded back before the model is committed to the store, so a model that the service
+could not load never gets a version there. Store locations follow ``BENTOML_HOME`` (BentoML reads
+it itself, once per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bentoml
+
+from genre.artifacts.atomic import write_json
+from genre.artifacts.paths import Artifacts
+from genre.data.schema import DatasetSchema, load_schema
+from genre.offline import go_offline
+from genre.serving.bundle import load_bundle, write_bundle
+from genre.settings import Settings
+
+BENTOFILE = "bentofile.yaml"
+
+
+def schema_fingerprint(schema: DatasetSchema) -> str:
+    """A short digest of the data schema, so a model and a bento say which input they expect
+    (two models trained on the same schema share it; any change of features, kinds or bounds
+    changes it)."""
+    canonical = json.dumps(schema.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def model_labels(schema: DatasetSchema, settings: Settings) -> dict[str, str]:
+    """Labels are strings BentoML can filter on; details go in metadata (``bentoml models get``)."""
+    return {
+        "project": "genre",
+        "dataset": schema.name,
+        "schema": schema_fingerprint(schema),
+        "target": schema.target.name,
+        "selection": settings.recourse.selection,
+        "threshold": str(settings.recourse.threshold),
+    }
+
+
+def model_metadata(schema: DatasetSchema, settings: Settings) -> dict[str, Any]:
+    return {
+        "dataset": schema.name,
+        "features": schema.feature_names,
+        "immutable": [name for name, spec in schema.features.items() if spec.immutable],
+        "recourse": settings.recourse.model_dump(),
+        "serve": settings.serve.model_dump(),
+        "schema": schema.model_dump(mode="json", exclude_defaults=True),
+    }
+
+
+def save_model(settings: Settings) -> bentoml.Model:
+    """Bundle the trained artifacts into a new version of the model in the store."""
+    paths = Artifacts(settings.root)
+    schema = load_schema(paths.schema)
+    with bentoml.models.create(
+        name=settings.package.model_name,
+        labels=model_labels(schema, settings),
+        metadata=model_metadata(schema, settings),
+    ) as model:
+        folder = Path(model.path)
+        write_bundle(paths, settings.recourse, folder, settings.serve)
+        load_bundle(folder)  # raises inside the context, so a broken bundle is never saved
+    return model
+
+
+def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
+    """Build from the project's bentofile; the build imports the service from ``settings.root``.
+
+    The bento is labelled with the model version and data schema it serves, so ``bentoml get``
+    on a bento answers "which model, for which input" without serving it.
+    """
+    root = Path(settings.root).resolve()
+    return bentoml.bentos.build_bentofile(
+        str(root / BENTOFILE),
+        build_ctx=str(root),
+        name=settings.package.bento_name,
+        labels={"model": str(model.tag), "dataset": model.info.labels["dataset"], "schema": model.info.labels["schema"]},
+    )
+
+
+def export_bento(tag: bentoml.Tag | str, dest: Path) -> None:
+    """Export beside ``dest`` and rename over it, so ``dest`` is always a whole bento or absent.
+
+    BentoML appends ``.bento`` to a path that lacks it, so the export goes to a private folder
+    under the final name and the path BentoML reports is what gets renamed. The path is made
+    absolute first: BentoML turns it into a ``file://`` URL, where a relative path would be read
+    from the filesystem root.
+    """
+    dest = Path(dest).resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        written = bentoml.bentos.export_bento(tag, str(scratch / dest.name), output_format="bento")
+        os.chmod(written, 0o644)
+        os.replace(written, dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    go_offline()  # BentoML reports usage by default; this stage may also be called outside a flow
+    paths = Artifacts(Path(settings.root).resolve())
+    model = save_model(settings)
+    bento = build_bento(settings, model)
+    export_bento(bento.tag, paths.bento)
+    metrics: dict[str, Any] = {
+        "model_tag": str(model.tag),
+        "bento_tag": str(bento.tag),
+        "bento_bytes": paths.bento.stat().st_size,
+    }
+    write_json(paths.metrics("package"), metrics)
+    return metrics

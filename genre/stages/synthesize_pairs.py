@@ -1,0 +1,45 @@
+"""Stage 3, synthesize_pairs: Q(x+ | x-) for every source row of the training split."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from genre.artifacts.atomic import write_json
+from genre.artifacts.paths import Artifacts
+from genre.artifacts.torch_io import load_module
+from genre.data.datasets import load_labels, load_prepared
+from genre.models.classifiers import MLPClassifier
+from genre.recourse.pairs import pairing_distribution, save_pairs, split_sources_targets
+from genre.settings import Settings
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    cfg = settings.synthesize_pairs
+    paths = Artifacts(settings.root)
+    data = load_prepared(paths)
+    labels = load_labels(paths)["train"]
+    h = load_module(MLPClassifier, paths.classifier).predict_proba(data.x_train)
+
+    started = time.perf_counter()
+    sources, targets = split_sources_targets(h, labels, cfg.gamma)
+    q = pairing_distribution(
+        data.x_train[sources], data.x_train[targets], data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size
+    )
+    seconds = time.perf_counter() - started
+    save_pairs(paths.pairs, sources, targets, q)
+
+    effective = 1.0 / np.square(q.probs[q.has_target].astype(np.float64)).sum(axis=1)
+    metrics = {
+        "sources": int(len(sources)),
+        "targets": int(len(targets)),
+        "sources_without_target": int((~q.has_target).sum()),
+        "neighbours_per_source": int(q.neighbours.shape[1]),
+        "effective_neighbours_mean": float(effective.mean()) if len(effective) else 0.0,
+        "nearest_cost_mean": float(q.nearest_cost[q.has_target].mean()) if q.has_target.any() else float("nan"),
+        "seconds": round(seconds, 2),
+    }
+    write_json(paths.metrics("synthesize_pairs"), metrics)
+    return metrics
