@@ -91,7 +91,8 @@ class SharedServer:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        env = {**os.environ, "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        # The server keeps its database in this Prefect home, whatever the calling process's environment says.
+        env = {**os.environ, "PREFECT_HOME": str(self.folder.parent), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         env.pop("PREFECT_API_URL", None)
         with open(self.log, "ab") as log:
             watchdog = subprocess.Popen(

@@ -35,8 +35,7 @@ def _gone_within(seconds: float, pid: int, url: str) -> bool:
 
 def test_one_server_is_shared_and_stops_once_its_clients_are_gone_even_killed(tmp_path: Path) -> None:
     home = tmp_path / "prefect"
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "PREFECT_API_URL")}
     other = subprocess.Popen([sys.executable, "-c", CLIENT, str(home)], env=env, stdout=subprocess.PIPE, text=True)
     try:
         first_url = other.stdout.readline().strip()  # the other process started the server and uses it
@@ -49,6 +48,7 @@ def test_one_server_is_shared_and_stops_once_its_clients_are_gone_even_killed(tm
         assert is_healthy(url), "the server stays up while any process still uses it"
         other.send_signal(signal.SIGKILL)  # its registration is never removed: the watchdog must notice
         other.wait()
+        assert (home / "prefect.db").is_file(), "the server keeps its database in the home it serves"
         assert _gone_within(60, watchdog, url), "the server stops once no process that used it is alive"
         assert shared.read() is None
     finally:
