@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 IDLE_SECONDS = 120.0  # how long the server outlives its last client: longer than any gap between DVC stages
 DEFAULT_START_TIMEOUT_S = 600.0  # a first start migrates a new database: 25 s on an idle 2-core machine
 _POLL_S = 0.25
@@ -129,15 +131,11 @@ def prefect_api() -> Iterator[str]:
 
 
 def is_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+    """A process that exited but was not yet reaped by its parent (a zombie) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return pid > 0 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_healthy(url: str) -> bool:
