@@ -103,7 +103,7 @@ class FastProject:
     env: dict[str, str]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=3600)
 
     def copy_to(self, dest: Path) -> FastProject:
         """An independent copy (repo, DVC cache, artifacts): for tests that change params."""

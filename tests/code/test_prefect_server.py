@@ -49,7 +49,7 @@ def test_one_server_is_shared_and_stops_once_its_clients_are_gone_even_killed(tm
         other.send_signal(signal.SIGKILL)  # its registration is never removed: the watchdog must notice
         other.wait()
         assert (home / "prefect.db").is_file(), "the server keeps its database in the home it serves"
-        assert _gone_within(60, watchdog, url), "the server stops once no process that used it is alive"
+        assert _gone_within(300, watchdog, url), "the server stops once no process that used it is alive"
         assert shared.read() is None
     finally:
         other.kill()

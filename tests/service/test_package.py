@@ -113,7 +113,7 @@ def test_bento_file_imports_and_serves_in_an_empty_home(project, packaged, test_
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(
         [sys.executable, "-c", FRESH_HOME_SCRIPT, str(Artifacts(project.root).bento), json.dumps(applicants)],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
