@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--sample-rows", type=int, default=None, help="cap rows per split (quick check)")
     parser.add_argument("--prefect-home", type=Path, default=None, help="Prefect home to use (default: a fresh one)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         root = Path(scratch) / "project"
         root.mkdir()
         scratch_project(root, args.sample_rows)

@@ -105,13 +105,20 @@ class SharedServer:
         self.state.write_text(json.dumps(state))
         return state
 
-    def stop(self) -> None:
-        """Stop the shared server now (the watchdog stops it by itself once idle)."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the shared server now and wait until it has (the watchdog stops it by itself once
+        idle), so its Prefect home can be removed right after."""
         with self.locked():
             state = self.read()
             self.state.unlink(missing_ok=True)
-        if state is not None and is_alive(int(state["pid"])):  # type: ignore[arg-type]
-            os.kill(int(state["pid"]), signal.SIGTERM)  # type: ignore[arg-type]
+        if state is None:
+            return
+        pid = int(state["pid"])  # type: ignore[arg-type]
+        if is_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(_POLL_S)
 
 
 @contextmanager
