@@ -34,6 +34,7 @@ from genre.artifacts.atomic import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD_S = 30.0
+PARTS = ("start_and_imports", "prefect_api", "prefect_run", "work", "process")  # of one stage process
 
 
 def scratch_project(root: Path, sample_rows: int | None) -> None:
@@ -86,12 +87,12 @@ def main() -> None:
         if args.prefect_home is None and not os.environ.get("PREFECT_API_URL"):
             SharedServer(prefect_home).stop()
     stages = {r["flow"]: {k: round(v, 2) for k, v in breakdown(r).items()} for r in records}
-    totals = {k: round(sum(s[k] for s in stages.values()), 2) for k in ("start_and_imports", "prefect_api", "prefect_run", "work", "process")}
+    totals = {k: round(sum(s[k] for s in stages.values()), 2) for k in PARTS}
     outside = round(wall - totals["process"], 2)  # DVC itself, and the processes' exit
     overhead = round(wall - totals["work"], 2)
     table = Table("stage", "start + imports", "Prefect API", "Prefect run", "work", "process", title=f"dvc repro on {os.cpu_count()} cores, sample_rows={args.sample_rows}")
     for name, s in [*stages.items(), ("all stages", totals)]:
-        table.add_row(name, *(f"{s[k]:.1f}" for k in ("start_and_imports", "prefect_api", "prefect_run", "work", "process")))
+        table.add_row(name, *(f"{s[k]:.1f}" for k in PARTS))
     console = Console()
     console.print(table)
     console.print(f"dvc repro wall {wall:.1f} s: work {totals['work']:.1f} s, overhead {overhead:.1f} s "

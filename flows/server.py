@@ -28,12 +28,20 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
 IDLE_SECONDS = 120.0  # how long the server outlives its last client: longer than any gap between DVC stages
 DEFAULT_START_TIMEOUT_S = 600.0  # a first start migrates a new database: 25 s on an idle 2-core machine
 _POLL_S = 0.25
+
+
+class Running(NamedTuple):
+    """What ``server.json`` records: the watchdog that owns the server, and the server's API URL."""
+
+    pid: int
+    url: str
 
 
 class SharedServer:
@@ -56,10 +64,10 @@ class SharedServer:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def read(self) -> dict[str, object] | None:
+    def read(self) -> Running | None:
         try:
-            return json.loads(self.state.read_text())
-        except (OSError, ValueError):
+            return Running(**json.loads(self.state.read_text()))
+        except (OSError, ValueError, TypeError):
             return None
 
     def live_clients(self) -> list[int]:
@@ -79,17 +87,16 @@ class SharedServer:
         registration = self.clients / str(os.getpid())
         with self.locked():
             registration.write_text("")
-            state = self.read()
-            if state is None or not is_alive(int(state["pid"])):  # type: ignore[arg-type]
-                state = self._start()
+            running = self.read()
+            if running is None or not is_alive(running.pid):
+                running = self._start()
         try:
-            url = str(state["url"])
-            _wait_healthy(url, int(state["pid"]), start_timeout, self.log)  # type: ignore[arg-type]
-            yield url
+            _wait_healthy(running.url, running.pid, start_timeout, self.log)
+            yield running.url
         finally:
             registration.unlink(missing_ok=True)
 
-    def _start(self) -> dict[str, object]:
+    def _start(self) -> Running:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -101,23 +108,22 @@ class SharedServer:
                 [sys.executable, "-m", "flows.server", str(self.folder.parent), str(port), str(self.idle_seconds)],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
-        state = {"pid": watchdog.pid, "url": f"http://127.0.0.1:{port}/api"}
-        self.state.write_text(json.dumps(state))
-        return state
+        running = Running(watchdog.pid, f"http://127.0.0.1:{port}/api")
+        self.state.write_text(json.dumps(running._asdict()))
+        return running
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the shared server now and wait until it has (the watchdog stops it by itself once
         idle), so its Prefect home can be removed right after."""
         with self.locked():
-            state = self.read()
+            running = self.read()
             self.state.unlink(missing_ok=True)
-        if state is None:
+        if running is None:
             return
-        pid = int(state["pid"])  # type: ignore[arg-type]
-        if is_alive(pid):
-            os.kill(pid, signal.SIGTERM)
+        if is_alive(running.pid):
+            os.kill(running.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while is_alive(pid) and time.monotonic() < deadline:
+        while is_alive(running.pid) and time.monotonic() < deadline:
             time.sleep(_POLL_S)
 
 
@@ -188,8 +194,8 @@ def watch(prefect_home: Path, port: int, idle_seconds: float) -> None:
             if shared.live_clients():
                 last_seen = time.monotonic()
             elif time.monotonic() - last_seen > idle_seconds:
-                state = shared.read()
-                if state is not None and state.get("pid") == os.getpid():
+                running = shared.read()
+                if running is not None and running.pid == os.getpid():
                     shared.state.unlink()
                 break
     server.terminate()

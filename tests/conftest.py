@@ -63,6 +63,11 @@ class ImportGraph:
                 found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
         return found
 
+    @cached_property
+    def service_module(self) -> str:
+        """The module ``bentofile.yaml`` builds the service from (the package stage imports it)."""
+        return yaml.safe_load((self.root / "bentofile.yaml").read_text())["service"].split(":")[0]
+
     def tree(self, name: str) -> ast.Module:
         if name not in self._trees:
             self._trees[name] = ast.parse(self.modules[name].read_text())

@@ -35,7 +35,7 @@ def stage_code(graph, stage: str) -> set[str]:
     also the bentofile's service, which the build imports."""
     roots = {f"flows.{stage}"}
     if stage == "package":
-        roots.add(yaml.safe_load((REPO / "bentofile.yaml").read_text())["service"].split(":")[0])
+        roots.add(graph.service_module)
     return graph.closure(roots)
 
 

@@ -40,10 +40,10 @@ def test_one_server_is_shared_and_stops_once_its_clients_are_gone_even_killed(tm
     try:
         first_url = other.stdout.readline().strip()  # the other process started the server and uses it
         shared = SharedServer(home, idle_seconds=2)
-        watchdog = int(shared.read()["pid"])
+        watchdog = shared.read().pid
         with shared.client(600) as url:
             assert url == first_url and is_healthy(url), "a second process reuses the running server"
-            assert int(shared.read()["pid"]) == watchdog
+            assert shared.read().pid == watchdog
         time.sleep(4)
         assert is_healthy(url), "the server stays up while any process still uses it"
         other.send_signal(signal.SIGKILL)  # its registration is never removed: the watchdog must notice

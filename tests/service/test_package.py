@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 from genre.artifacts.paths import Artifacts
 from genre.data.schema import load_schema
@@ -133,8 +132,7 @@ def test_bento_carries_only_the_modules_the_service_imports(packaged, import_gra
 
     src = Path(bentoml.bentos.get(packaged["bento_tag"]).path) / "src"
     carried = {str(p.relative_to(src)) for p in src.rglob("*.py")}
-    service = yaml.safe_load((Path(__file__).resolve().parents[2] / "bentofile.yaml").read_text())["service"].split(":")[0]
-    needed = import_graph.files(import_graph.closure({service}))
+    needed = import_graph.files(import_graph.closure({import_graph.service_module}))
     packages = {str(Path(f).parent / "__init__.py") for f in needed} | {"genre/__init__.py"}
     assert carried == needed | packages
     assert not [f for f in carried if f.startswith(("research", "genre/stages", "genre/evaluation"))]
