@@ -15,7 +15,6 @@ lock, so a client never picks a server that is about to stop.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import os
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import psutil
+
+from genre.processes import die_with_parent
 
 IDLE_SECONDS = 120.0  # how long the server outlives its last client: longer than any gap between DVC stages
 DEFAULT_START_TIMEOUT_S = 600.0  # a first start migrates a new database: 25 s on an idle 2-core machine
@@ -173,18 +174,12 @@ def _wait_healthy(url: str, pid: int, timeout: float, log: Path) -> None:
         time.sleep(_POLL_S)
 
 
-def _die_with_parent() -> None:
-    """Linux: the Prefect server gets SIGTERM if its watchdog dies, however it dies."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def watch(prefect_home: Path, port: int, idle_seconds: float) -> None:
     """The watchdog: run ``prefect server start`` until no client has been alive for ``idle_seconds``."""
     shared = SharedServer(prefect_home)
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,  # the server gets SIGTERM if its watchdog dies, however it dies
     )
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     last_seen = time.monotonic()

@@ -25,7 +25,7 @@ from prefect import Flow, flow
 
 from flows.server import prefect_api
 from genre.offline import go_offline
-from genre.settings import Settings, load_settings
+from genre.settings import Settings, SettingsError, load_settings
 
 TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
 _work: list[tuple[float, float]] = []  # (start, end) of each stage body this process ran
@@ -43,13 +43,24 @@ def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[st
     return stage
 
 
+def checked_settings(params: str) -> Settings:
+    """The settings, or exit with one line per problem of the params file and no traceback: it is
+    the operator's mistake, and it is caught before anything is started, written or replaced."""
+    try:
+        return load_settings(params)
+    except SettingsError as exc:
+        sys.exit(str(exc))
+
+
 def main(stage: Flow[[str], Any]) -> None:
     """Entry point: ``python -m flows.<stage> [params.yaml]``."""
     entered = time.time()
     go_offline()
+    params = sys.argv[1] if len(sys.argv) > 1 else "params.yaml"
+    checked_settings(params)
     with prefect_api():
         api_ready = time.time()
-        stage(*sys.argv[1:2])
+        stage(params)
     if os.environ.get(TIMINGS_ENV):
         record = {
             "flow": stage.name,

@@ -4,7 +4,9 @@ CLI and the served model are built from.
 The subpackages are layers; each imports only from the layers above it in this list, so the
 direction of every dependency can be read off the tree (``tests/code/test_layout.py`` checks it):
 
-* ``settings``, ``offline``: the one typed settings object and the run-time switches;
+* ``messages``, ``processes``, ``strict_yaml``, ``settings``, ``offline``: quoting foreign text in
+  one line, child processes that die with their parent, reading YAML strictly, the one typed
+  settings object, the run-time switches;
 * ``artifacts``: where each stage writes, and how (atomically, torch modules without pickle);
 * ``data``: the data contract: schema, its Great Expectations suite, the scaled feature space;
 * ``models``: the classifier h, the ground-truth forest, the generators R(x+ | x-) and their training;

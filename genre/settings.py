@@ -1,8 +1,11 @@
 """One typed settings object, loaded from ``params.yaml``.
 
 DVC tracks ``params.yaml`` section by section, so every stage reads only its own section (plus the
-shared ``recourse`` section where it samples recourse); pydantic rejects unknown or mistyped keys
-so a typo in the params file fails loudly instead of silently falling back to a default.
+shared ``recourse`` section where it samples recourse). The file is read strictly, because a
+loosely read value trains a model nobody asked for: unknown keys, a key written twice, a boolean or
+a quoted number where a number belongs, and a cron Prefect would refuse are all errors, reported
+together as one line each with the line of ``params.yaml`` they are on, before any stage runs
+(``genre.strict_yaml``).
 """
 
 from __future__ import annotations
@@ -10,8 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from genre.strict_yaml import StrictYaml
 
 
 class _Section(BaseModel):
@@ -158,6 +169,19 @@ class ScheduleSettings(_Section):
     cron: str = "0 3 * * 1"
     deployment_name: str = "genre-retrain"
 
+    @field_validator("cron")
+    @classmethod
+    def _prefect_accepts(cls, cron: str) -> str:
+        """The rule Prefect's CronSchedule applies (croniter's, without random or hashed fields),
+        checked here so a bad cron fails at load, not hours later when the schedule is served."""
+        from croniter import croniter
+
+        if not croniter.is_valid(cron):
+            raise ValueError(f"{cron!r} is not a valid cron expression (minute hour day-of-month month day-of-week)")
+        if any(field.casefold() in ("r", "h") for field in cron.split()):
+            raise ValueError(f"{cron!r}: random (R) and hashed (H) cron fields are not supported by Prefect")
+        return cron
+
 
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
@@ -179,6 +203,10 @@ class Settings(_Section):
         return path if path.is_absolute() else self.root / path
 
 
+class SettingsError(ValueError):
+    """``params.yaml`` cannot be used; ``str()`` is one line per problem, each naming where it is."""
+
+
 def merge_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Lay params overrides over raw params in place; a nested section (``train_generator.cvae``)
     is updated key by key, not replaced, so an override names only what it changes."""
@@ -190,9 +218,11 @@ def merge_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 
 def load_settings(params_path: Path | str = "params.yaml", **overrides: object) -> Settings:
-    """Read ``params.yaml``; the project root is the folder that holds it."""
+    """Read ``params.yaml`` strictly (see the module's docstring); the project root is the folder
+    that holds it. Raises ``SettingsError`` listing every problem."""
     params_path = Path(params_path)
-    raw = yaml.safe_load(params_path.read_text()) or {}
+    params = StrictYaml(params_path, SettingsError)
+    raw = params.mapping()
     raw.setdefault("root", params_path.parent)
     raw.update(overrides)
-    return Settings.model_validate(raw)
+    return params.validate(Settings, raw)

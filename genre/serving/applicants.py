@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from genre.data.schema import DatasetSchema, FeatureSpec
+from genre.messages import one_line
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,6 @@ class FieldError:
         return f"row {self.row}: {self.field}: {self.problem}"
 
 
-def shorten(text: str, limit: int = 80) -> str:
-    """A value or name as quoted back in a message, cut short: an error must not echo a megabyte."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, str | None]:
     """-> (clean value, problem or None)."""
     if value is None or (from_text and str(value).strip() == ""):
@@ -39,23 +35,23 @@ def _check_value(value: Any, spec: FeatureSpec, from_text: bool) -> tuple[Any, s
         if not isinstance(value, str):
             return None, f"must be a string (one of {spec.categories}), got {type(value).__name__}"
         if value not in (spec.categories or []):
-            return None, f"unknown category {shorten(repr(value))}; expected one of {spec.categories}"
+            return None, f"unknown category {one_line(repr(value))}; expected one of {spec.categories}"
         return value, None
     given = value
     if from_text and isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            return None, f"must be a number, got {shorten(repr(value))}"
+            return None, f"must be a number, got {one_line(repr(value))}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, f"must be a number, got {type(value).__name__}"
     # Python ints are exact and unbounded: no float() of one before the range check (10**400 overflows).
     if isinstance(value, float) and not math.isfinite(value):
         return None, f"must be a finite number, got {value}"
     if spec.kind == "integer" and isinstance(value, float) and not value.is_integer():
-        return None, f"must be a whole number, got {shorten(str(given))}"
+        return None, f"must be a whole number, got {one_line(str(given))}"
     if not (spec.min <= value <= spec.max):  # type: ignore[operator]
-        return None, f"{shorten(str(given))} is outside the allowed range [{spec.min:g}, {spec.max:g}]"
+        return None, f"{one_line(str(given))} is outside the allowed range [{spec.min:g}, {spec.max:g}]"
     return (int(value) if spec.kind == "integer" else float(value)), None
 
 
@@ -84,7 +80,7 @@ def check_applicants(
             clean[name] = value
         for name in record:
             if name not in schema.features and name not in ignored:
-                row_errors.append(FieldError(i, shorten(str(name)), "is not a feature of this model"))
+                row_errors.append(FieldError(i, one_line(str(name)), "is not a feature of this model"))
         if row_errors:
             errors.extend(row_errors)
         else:

@@ -12,18 +12,20 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from genre.artifacts.atomic import write_with
 from genre.artifacts.paths import Artifacts
+from genre.messages import one_line
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
 from genre.serving.answers import answer
 from genre.serving.applicants import check_applicants
 from genre.serving.bundle import engine_from_artifacts, load_bundle
-from genre.settings import load_settings
+from genre.settings import SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
 
 @app.callback()
@@ -34,7 +36,11 @@ def _root() -> None:
 def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
     if model_dir is not None:
         return load_bundle(model_dir)
-    settings = load_settings(params)
+    try:
+        settings = load_settings(params)
+    except SettingsError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(code=2) from None
     return engine_from_artifacts(Artifacts(settings.root), settings.recourse)
 
 
@@ -78,9 +84,9 @@ def recourse(
     out, problems = build_output(engine, raw, seed)
     write_with(output, lambda tmp: out.to_csv(tmp, index=False))
     counts = out["status"].value_counts().to_dict()
-    err.print(f"wrote {len(out)} rows to {output}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    for line in problems:
-        err.print(f"[red]invalid[/red] {line}", highlight=False)
+    err.print(f"wrote {len(out)} rows to {escape(one_line(str(output), 500))}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for line in problems:  # quoted names and values are escaped already; the markup escape keeps rich from reading them
+        err.print(f"[red]invalid[/red] {escape(line)}", highlight=False)
     if problems:
         raise typer.Exit(code=1)
 

@@ -30,7 +30,9 @@ creates the service instance, so tests and builds can point ``BENTOML_HOME`` any
 
 from __future__ import annotations
 
+import json
 import logging
+import zlib
 from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path
@@ -45,10 +47,12 @@ from pydantic_core import PydanticCustomError, ValidationError
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from genre.messages import escaped, one_line
 from genre.offline import go_offline
+from genre.processes import die_with_parent
 from genre.recourse.engine import RecourseEngine, Rule, Status
 from genre.serving.answers import answer
-from genre.serving.applicants import FieldError, check_applicants, shorten
+from genre.serving.applicants import FieldError, check_applicants
 from genre.serving.bundle import load_bundle, load_serve_settings
 
 MODEL_NAME = "genre-recourse"
@@ -85,9 +89,10 @@ Problem = tuple[Location, str]  # where in the request, what is wrong there
 
 
 class Options(BaseModel):
-    """What one request may ask for, on top of the applicants."""
+    """What one request may ask for, on top of the applicants. Strict like the applicants' own
+    fields: ``true`` is not 1 and ``"2"`` is not 2."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     alternatives: int = Field(
         0,
@@ -181,7 +186,7 @@ def option_problems(options: Options, features: list[str], max_alternatives: int
     """What the request models cannot check alone: names of this model's features, this model's limits."""
     known = set(features)
     problems: list[Problem] = [
-        (("frozen", i), f"unknown feature {shorten(repr(name))}; expected one of {features}")
+        (("frozen", i), f"unknown feature {one_line(repr(name))}; expected one of {features}")
         for i, name in enumerate(options.frozen)
         if name not in known
     ]
@@ -204,10 +209,33 @@ class QuietClientErrors(logging.Filter):
             status, text = int(exc.error_code), str(exc)
         else:
             return True
-        record.msg, record.args = "%s -> HTTP %d: %s", (record.getMessage().removeprefix("Exception on "), status, text[:500])
+        where = one_line(record.getMessage().removeprefix("Exception on "), 200)
+        record.msg, record.args = "%s -> HTTP %d: %s", (where, status, one_line(text, 500))
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info = record.exc_text = None
         return True
+
+
+class OneLineRecords(logging.Filter):
+    """On the log handlers: a record's message is written as one line whatever a caller put in it
+    (a path, a header, a key reaching a library's log line), so no request can forge a line. A
+    traceback, ours, is still printed whole: it comes from ``exc_info``, not the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = escaped(message), ()
+        return True
+
+
+def install_log_filters() -> None:
+    """Once per worker: client errors as one WARNING line, every record as one line."""
+    client_errors = logging.getLogger("bentoml._internal.server.http_app")
+    if not any(isinstance(f, QuietClientErrors) for f in client_errors.filters):
+        client_errors.addFilter(QuietClientErrors())
+    for handler in {*logging.getLogger("bentoml").handlers, *logging.getLogger().handlers}:
+        if not any(isinstance(f, OneLineRecords) for f in handler.filters):
+            handler.addFilter(OneLineRecords())
 
 
 # -- what gets through the door ----------------------------------------------------------------------
@@ -215,9 +243,12 @@ class QuietClientErrors(logging.Filter):
 
 class RequestGate:
     """Refuses a POST before anything parses it when its body is not JSON (HTTP 415: BentoML would
-    otherwise try a multipart or other decoder on it) or is over the served model's
-    ``serve.max_body_bytes`` (HTTP 413). The declared length is checked first, then the body is
-    read up to the limit and handed on, so a client that declares no length cannot slip past."""
+    otherwise try a multipart or other decoder on it), is encoded other than gzip (415), is over
+    the served model's ``serve.max_body_bytes`` (413), or names a key twice in one object (400:
+    JSON parsers silently keep the last, so ``{"age": 300, "age": 40}`` would be answered as 40).
+    The declared length is checked first, then the body is read up to the limit, so a client that
+    declares no length cannot slip past; a gzip body is decoded only up to the limit too, so a
+    small body cannot expand into a large one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -229,8 +260,13 @@ class RequestGate:
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media_type != b"application/json":
-            given = shorten(repr(media_type.decode("latin-1")))
+            given = one_line(repr(media_type.decode("latin-1")))
             await refuse(scope, receive, send, 415, "unsupported_media_type", f"send the body as application/json, not {given}")
+            return
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"identity", *GZIP):
+            given = one_line(repr(encoding.decode("latin-1")))
+            await refuse(scope, receive, send, 415, "unsupported_encoding", f"send the body as is or gzip-encoded, not Content-Encoding {given}")
             return
         limit = bentoml.get_current_service().limits.max_body_bytes
         too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
@@ -249,12 +285,70 @@ class RequestGate:
             if len(body) > limit:
                 await refuse(scope, receive, send, 413, "too_large", too_large)
                 return
+        if encoding in GZIP:
+            body, problem = gunzip(body, limit)
+            if problem == "too_large":
+                await refuse(scope, receive, send, 413, "too_large", too_large + " (after gzip decoding)")
+                return
+            if problem:
+                await refuse(scope, receive, send, 400, "invalid_encoding", problem)
+                return
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
+                     + [(b"content-length", str(len(body)).encode())]}  # fmt: skip
+        twice = repeated_key(body)
+        if twice is not None:
+            await refuse(scope, receive, send, 400, "duplicate_key", f"the key {one_line(repr(twice))} appears twice in one object; send each key once")
+            return
         await self.app(scope, _replay({"type": "http.request", "body": body, "more_body": False}, receive), send)
+
+
+GZIP = (b"gzip", b"x-gzip")
+
+
+def gunzip(body: bytes, limit: int) -> tuple[bytes, str | None]:
+    """-> (decoded body, problem): ``"too_large"`` once the decoded body passes ``limit``, which is
+    all that gets decoded, or what is wrong with the encoding."""
+    decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        decoded = decoder.decompress(body, limit + 1)
+    except zlib.error:
+        return b"", "the body is declared gzip-encoded (Content-Encoding: gzip) but is not valid gzip"
+    if len(decoded) > limit:
+        return b"", "too_large"
+    if not decoder.eof:
+        return b"", "the gzip-encoded body is cut short"
+    return decoded, None
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
+def repeated_key(body: bytes) -> str | None:
+    """The first key named twice in one JSON object of ``body``, if any; a body that is not JSON
+    is left to the request models, which say where it breaks."""
+    try:
+        json.loads(body, object_pairs_hook=_refuse_repeats)
+    except _RepeatedKey as repeat:
+        return repeat.key
+    except ValueError:  # not JSON (or not UTF-8): reported by the request models
+        return None
+    return None
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str) -> None:
     """The same error body as every 400 of this service, naming the body as the problem."""
-    logger.warning("%s [POST] -> HTTP %d: %s", scope["path"], status, msg)
+    logger.warning("%s [POST] -> HTTP %d: %s", one_line(scope["path"], 200), status, msg)
     response = JSONResponse({"error": HTTPStatus(status).phrase, "detail": [{"type": kind, "loc": ["body"], "msg": msg}]}, status_code=status)
     response.headers["connection"] = "close"  # the rest of an unread body is not worth reading
     await response(scope, receive, send)
@@ -306,9 +400,9 @@ class RecourseService:
 
     def __init__(self) -> None:
         go_offline()
-        client_errors = logging.getLogger("bentoml._internal.server.http_app")
-        if not any(isinstance(f, QuietClientErrors) for f in client_errors.filters):
-            client_errors.addFilter(QuietClientErrors())
+        if bentoml.server_context.worker_index is not None:  # a worker of `bentoml serve`, not a test's in-process app
+            die_with_parent()  # so even `kill -9` of `bentoml serve` frees the port
+        install_log_filters()
         # By tag, not through ``self.model``: that descriptor caches what "latest" meant the first
         # time, and a later `bentoml build` in the same process would record that stale version.
         stored = bentoml.models.get(recorded_model_tag(RecourseService.bento) or MODEL_TAG)

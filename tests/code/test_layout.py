@@ -18,15 +18,18 @@ STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule")
 # What each layer of genre may import besides itself (genre/__init__.py says why).
 MAY_IMPORT = {
-    "settings": set(),
+    "messages": set(),
+    "processes": set(),
+    "strict_yaml": {"messages"},
+    "settings": {"messages", "strict_yaml"},
     "offline": set(),
     "artifacts": set(),
-    "data": {"settings", "artifacts"},
-    "models": {"settings", "artifacts", "data"},
-    "recourse": {"settings", "artifacts", "data", "models"},
-    "evaluation": {"settings", "artifacts", "data", "models", "recourse"},
-    "serving": {"settings", "offline", "artifacts", "data", "models", "recourse"},
-    "stages": {"settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
+    "data": {"messages", "strict_yaml", "settings", "artifacts"},
+    "models": {"messages", "strict_yaml", "settings", "artifacts", "data"},
+    "recourse": {"messages", "strict_yaml", "settings", "artifacts", "data", "models"},
+    "evaluation": {"messages", "strict_yaml", "settings", "artifacts", "data", "models", "recourse"},
+    "serving": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse"},
+    "stages": {"messages", "strict_yaml", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
 }
 
 

@@ -34,3 +34,22 @@ def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -
     found = valid[valid["status"] == "found"]
     assert (found["probability_after"].astype(float) > 0.5).all()
     assert (found["race"] == applicants.loc[found.index, "race"]).all()
+
+
+def test_a_hostile_header_is_reported_on_one_line_each(fast_project, tmp_path) -> None:
+    """A column name with a newline, an ANSI escape or rich markup in it comes back escaped, one
+    line per problem, and cannot crash or colour the report."""
+    applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(3).drop(columns=["income"])
+    applicants["x\n[ERROR] forged\x1b[31m"] = 1
+    applicants["[/red] [bold]"] = 2
+    src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
+    applicants.to_csv(src, index=False)
+
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert sum(line.startswith("invalid line ") for line in lines) == 6, result.output  # 3 rows x 2 columns
+    assert "\x1b" not in result.output and not any(line.startswith("[ERROR]") for line in lines)
+    assert "invalid line 2: x\\n[ERROR] forged\\x1b[31m: is not a feature of this model" in lines
+    assert "invalid line 2: [/red] [bold]: is not a feature of this model" in lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from genre.artifacts.paths import Artifacts
@@ -76,3 +77,32 @@ def test_a_change_to_the_cost_makes_exactly_the_stages_that_run_it_stale(fast_pr
     status = project.run("dvc", "status", "--json")
     assert status.returncode == 0, status.stderr
     assert set(json.loads(status.stdout)) == {"synthesize_pairs", "train_generator", "evaluate", "package"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ("\n  epochs: true\n", "params.yaml:{line}: train_classifier.epochs: Input should be a valid integer (got true)"),
+        ("\n  epochs: 30\n  lr: 0.01\n", "found duplicate key \"lr\""),  # DVC's own YAML reader refuses it first
+    ],
+)
+def test_a_params_error_stops_repro_before_any_output_is_touched(fast_project, tmp_path, edit, said) -> None:
+    """DVC reruns train_classifier (its section changed), which refuses the file before doing
+    anything; every output, metrics and plots included, is left as it was, because no stage lets
+    DVC delete its outputs first."""
+    project = fast_project.copy_to(tmp_path / "project")
+    params_path = project.root / "params.yaml"
+    text = params_path.read_text()
+    assert "\n  epochs: 30\n" in text
+    params_path.write_text(text.replace("\n  epochs: 30\n", edit, 1))
+    line = next(i for i, row in enumerate(params_path.read_text().splitlines(), 1) if row.strip() == edit.split("\n")[1].strip())
+    watched = [p for folder in ("data", "metrics", "plots") for p in sorted((project.root / folder).rglob("*")) if p.is_file()]
+    before = {p: p.read_bytes() for p in watched}
+
+    done = project.run("dvc", "repro")
+
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count(said.format(line=line)) == 1, output[-3000:]
+    assert {p: p.read_bytes() for p in watched if p.exists()} == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -137,3 +138,28 @@ def test_metrics_count_requests_by_endpoint_and_status(served, applicants):
     lines = [line for line in metrics.text.splitlines() if line.startswith("bentoml_service_request_total{")]
     assert any('endpoint="/recourse"' in line and 'http_response_code="200"' in line for line in lines), lines
     assert any('endpoint="/recourse"' in line and 'http_response_code="400"' in line for line in lines), lines
+
+
+def test_nothing_a_caller_sends_can_forge_or_break_a_line_of_the_server_log(served, applicants):
+    """Field names, frozen names, top-level keys and the path itself reach the log: each request
+    must stay one line there, with no raw newline, carriage return, ANSI escape, NUL or line
+    separator in the file (a NUL once made grep treat the whole log as binary)."""
+    forged = "x\n2026-11-29T21:11:11+0000 [ERROR] [entry_service:forged] Forged\r\x1b[31mred\x00nul\u2028"
+    sent = [
+        served.http.post("/recourse", json={"applicant": {**applicants[0], forged: 1}}),
+        served.http.post("/recourse", json={"applicant": applicants[0], "frozen": [forged]}),
+        served.http.post("/recourse", json={"applicant": applicants[0], forged: 1}),
+        served.http.post("/recourse%0A2026-11-29T21:11:11+0000%20[ERROR]%20Forged%00", content=b"{}", headers={"content-type": "text/plain"}),
+    ]
+    assert [r.status_code for r in sent] == [400, 400, 400, 415]
+    deadline = time.monotonic() + 10  # the log is written by other processes
+    while served.log.read_text().count("Forged") < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    raw = served.log.read_bytes()
+    assert raw.count(b"Forged") >= len(sent)
+    for character in (b"\x00", b"\x1b", b"\r", "\u2028".encode()):
+        assert character not in raw, character
+    for line in raw.decode().splitlines():
+        if "Forged" in line:
+            assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[(WARNING|INFO)\] ", line), line  # the warning, or the access log
+            assert "forged" not in line[:40] and "[ERROR]" not in line[:60], line

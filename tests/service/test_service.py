@@ -4,6 +4,7 @@ same answers as the library, every option does what it says, and every kind of b
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from typing import Any
@@ -209,6 +210,11 @@ def test_every_problem_is_reported_at_once(client, good):
         ({"frozen": ["age", "shoe-size"]}, ("frozen", 1), "unknown feature 'shoe-size'"),
         ({"alternatives": -1}, ("alternatives",), "greater than or equal to 0"),
         ({"alternatives": "two"}, ("alternatives",), "valid integer"),
+        ({"alternatives": True}, ("alternatives",), "valid integer"),  # options are as strict as fields
+        ({"alternatives": "2"}, ("alternatives",), "valid integer"),
+        ({"alternatives": 1.0}, ("alternatives",), "valid integer"),
+        ({"frozen": [1]}, ("frozen", 0), "valid string"),
+        ({"selection": 1}, ("selection",), "'cheapest' or 'most_confident'"),
         ({"selection": "fastest"}, ("selection",), "'cheapest' or 'most_confident'"),
         ({"frozen": "age"}, ("frozen",), "valid array"),
         ({"colour": "blue"}, ("colour",), "Extra inputs"),
@@ -276,6 +282,80 @@ def test_malformed_request_is_a_400_saying_where(client, path, body, where, word
     assert response.status_code == 400, response.text
     found = problems(response)
     assert where in found and words in found[where], found
+
+
+@pytest.mark.parametrize(
+    ("path", "template", "key"),
+    [
+        ("/recourse", '{{"applicant": {{"age": 300, {rest}, "age": 40}}}}', "age"),
+        ("/recourse", '{{"alternatives": 5, "applicant": {{{rest}, "age": 40}}, "alternatives": 0}}', "alternatives"),
+        ("/recourse_batch", '{{"applicants": [{{{rest}, "age": 40}}, {{{rest}, "age": 40, "sex": "Male"}}]}}', "sex"),
+        ("/recourse_batch", '{{"applicants": [{{{rest}, "age": 40}}], "selection": "cheapest", "selection": "most_confident"}}', "selection"),
+    ],
+)
+def test_a_key_sent_twice_is_a_400_naming_it(client, good, path, template, key):
+    """JSON parsers keep the last of two equal keys; the service refuses to guess which was meant."""
+    rest = json.dumps({k: v for k, v in good.items() if k != "age"})[1:-1]
+    body = template.format(rest=rest)
+    response = raw_post(client, path, body)
+    assert response.status_code == 400, response.text
+    assert problems(response) == {("body",): f"the key '{key}' appears twice in one object; send each key once"}
+
+
+def test_a_gzip_body_is_answered_like_the_plain_one(client, good):
+    body = json.dumps({"applicant": good, "alternatives": 1}).encode()
+    plain = raw_post(client, "/recourse", body)
+    zipped = client.post("/recourse", content=gzip.compress(body), headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert plain.status_code == zipped.status_code == 200, zipped.text
+    assert zipped.json() == plain.json()
+
+
+def test_a_gzip_body_over_the_limit_once_decoded_is_a_413(client, limits):
+    """A gzip bomb: a few kilobytes that decode to more than the limit are refused, not decoded."""
+    bomb = gzip.compress(b'{"applicants": [' + b" " * (limits.max_body_bytes * 4) + b"]}")
+    assert len(bomb) < limits.max_body_bytes / 100
+    response = client.post("/recourse_batch", content=bomb, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert response.status_code == 413
+    assert "after gzip decoding" in problems(response)[("body",)]
+
+
+@pytest.mark.parametrize(("body", "words"), [(b"not gzip at all", "not valid gzip"), (gzip.compress(b'{"applicant": {}}')[:-12], "cut short")])
+def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(client, body, words):
+    response = client.post("/recourse", content=body, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert response.status_code == 400
+    assert words in problems(response)[("body",)]
+
+
+@pytest.mark.parametrize("encoding", ["br", "deflate", "gzip, gzip", "zstd"])
+def test_an_encoding_other_than_gzip_is_a_415_naming_it(client, good, encoding):
+    body = json.dumps({"applicant": good}).encode()
+    response = client.post("/recourse", content=body, headers={"content-type": "application/json", "content-encoding": encoding})
+    assert response.status_code == 415
+    assert f"not Content-Encoding '{encoding}'" in problems(response)[("body",)]
+
+
+FORGED = r"x\n2026-11-29T21:11:11+0000 [ERROR] [entry_service:forged] Forged\r\u001b[31mred\u0000nul\u2028"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/recourse", '{{"applicant": {{"{forged}": 1}}}}', "application/json"),
+        ("/recourse", '{{"applicant": {{}}, "{forged}": 1}}', "application/json"),
+        ("/recourse_batch", '{{"applicants": [{{}}], "frozen": ["{forged}"]}}', "application/json"),
+        ("/recourse", '{{"applicant": {{}}, "{forged}": 1, "{forged}": 2}}', "application/json"),
+        ("/recourse", "{{}}", "text/{forged}"),
+    ],
+)
+def test_nothing_a_caller_sends_can_forge_or_break_a_log_line(client, caplog, path, body, content_type):
+    forged = FORGED if content_type == "application/json" else "plain\x1bx"
+    headers = {"content-type": content_type.format(forged=forged)}
+    with caplog.at_level(logging.INFO):
+        response = client.post(path, content=body.format(forged=forged), headers=headers)
+    assert 400 <= response.status_code < 500
+    [complaint] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    message = complaint.getMessage()
+    assert message.isprintable(), repr(message)  # no newline, carriage return, escape, NUL or line separator
 
 
 def test_a_bad_request_is_one_warning_line_and_the_service_keeps_serving(client, good, caplog):

@@ -1,0 +1,244 @@
+"""Every shell command the README shows, run as written, so a documented command cannot silently
+break (``bentoml import data/package/...`` once did: BentoML read the relative path from ``/``).
+
+Each ```bash block of the README is preceded by ``<!-- commands: <id> -->``; a test here runs the
+block of each id in a copy of the fast end-to-end project, filling in only the placeholders (a
+version, a commit) and the port (a free one instead of 3000). The two set-up commands are what
+``.ci/run`` runs (the pipeline's ``dvc repro`` is the fast project's own), and the ``docker`` block
+needs a Docker engine, which the build machines lack; those are the only blocks not run here.
+Long-running commands (``bentoml serve``, ``python -m flows.schedule``) are started, used, and
+stopped the ways the README says (Ctrl-C, SIGTERM, even ``kill -9``), and nothing may be left
+running or listening afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+BLOCK = re.compile(r"(?:<!-- commands: (?P<id>[\w-]+) -->\n)?```bash\n(?P<body>.*?)```", re.DOTALL)
+TRAILING_COMMENT = re.compile(r"\s+# .*$")
+RUN_HERE = {"inspect", "schedule", "cli", "serve", "request", "store", "rollback"}
+NOT_RUN_HERE = {"setup-pipeline", "setup-tests", "docker"}
+READY_WITHIN_S = 600  # a cold `bentoml serve` takes 6-40 s on 2 cores, minutes when both are busy
+STOP_WITHIN_S = 60
+
+
+def readme_blocks() -> list[tuple[str | None, list[str]]]:
+    """(id, commands) of every ```bash block, in order; a command is a line that is not a comment."""
+    text = (REPO / "README.md").read_text()
+    return [(m["id"], [TRAILING_COMMENT.sub("", line) for line in m["body"].splitlines() if line.strip() and not line.lstrip().startswith("#")]) for m in BLOCK.finditer(text)]
+
+
+def block(name: str) -> list[str]:
+    [commands] = [commands for found, commands in readme_blocks() if found == name]
+    return commands
+
+
+def fill(command: str, **values: str) -> str:
+    """The command with its placeholders filled in; none may be left."""
+    for placeholder, value in values.items():
+        command = command.replace(placeholder, value)
+    assert not re.search(r"<[a-z-]+>", command), f"unfilled placeholder in {command!r}"
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def shell(project, command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["bash", "-c", command], cwd=project.root, env=env or project.env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, f"{command!r} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
+    return done
+
+
+class Background:
+    """A README command that runs until stopped, started as a shell would start it."""
+
+    def __init__(self, project, command: str, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_for(self, ready) -> None:
+        deadline = time.monotonic() + READY_WITHIN_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            if ready():
+                return
+            time.sleep(0.5)
+        pytest.fail(f"not ready within {READY_WITHIN_S} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop_with(self, sig: signal.Signals) -> list[psutil.Process]:
+        """Send ``sig`` to the command alone (not its process group, as a terminal's Ctrl-C or
+        ``kill <pid>`` would) and wait for it; -> its processes still alive after a grace period."""
+        family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            pass
+        _, alive = psutil.wait_procs(family, timeout=STOP_WITHIN_S)
+        return alive
+
+    def kill(self) -> None:
+        """Teardown of a failed test: nothing of it may outlive the test."""
+        for process in [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)] if self.process.poll() is None else []:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def project(fast_project, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the fast project, committed, so the README's git and DVC commands have history."""
+    copy = fast_project.copy_to(tmp_path_factory.mktemp("readme") / "project")
+    for command in (("git", "add", "-A"), ("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fast run")):
+        done = copy.run(*command)
+        assert done.returncode == 0, done.stderr
+    return copy
+
+
+@pytest.fixture(scope="module")
+def tags(project) -> dict[str, str]:
+    return json.loads((project.root / "metrics/package.json").read_text())
+
+
+def empty_store(project, where: Path) -> dict[str, str]:
+    """The project's environment with a BentoML home of its own: another machine's, as it were."""
+    return {**project.env, "BENTOML_HOME": str(where)}
+
+
+@pytest.fixture
+def background() -> Iterator[list[Background]]:
+    started: list[Background] = []
+    yield started
+    for command in started:
+        command.kill()
+
+
+def test_every_shell_block_of_the_readme_is_run_here_or_named_why_not() -> None:
+    blocks = readme_blocks()
+    assert all(name is not None for name, _ in blocks), "every ```bash block needs a <!-- commands: id --> line"
+    names = [name for name, _ in blocks]
+    assert len(names) == len(set(names)), names
+    assert set(names) == RUN_HERE | NOT_RUN_HERE
+    assert all(c.startswith(("bentoml containerize ", "docker run ")) for c in block("docker")), block("docker")
+
+
+def test_the_set_up_commands_are_what_ci_runs() -> None:
+    """``.ci/run`` runs the test command as the README writes it, after the first command's
+    install; that command's ``dvc repro`` is what the fast project runs (on a sample)."""
+    [pipeline], [tests] = block("setup-pipeline"), block("setup-tests")
+    install, repro = pipeline.rsplit(" && ", 1)
+    assert repro == "dvc repro"
+    ci = (REPO / ".ci/run").read_text().splitlines()
+    assert install in ci and tests in ci
+
+
+def test_the_batch_cli_command(project) -> None:
+    test = pd.read_csv(project.root / "data/prepared/test.csv").head(20)
+    test.to_csv(project.root / "applicants.csv", index=False)
+    [command] = block("cli")
+    shell(project, fill(command))
+    answers = pd.read_csv(project.root / "recourses.csv")
+    assert len(answers) == 20 and set(answers["status"]) <= {"found", "not_found", "not_needed"}
+
+
+def test_serving_the_bento_on_another_machine_then_stopping_it(project, tags, tmp_path, background) -> None:
+    """Import into an empty store, serve, call it with the README's curl, inspect the store, and
+    stop it with SIGTERM: the worker goes too and the port is free again."""
+    env, port = empty_store(project, tmp_path / "bentoml"), str(free_port())
+    import_bento, serve = block("serve")
+    shell(project, fill(import_bento), env)
+    server = Background(project, fill(serve).replace("3000", port), env, tmp_path / "serve.log")
+    background.append(server)
+    server.wait_for(lambda: _ready(port))
+
+    [curl] = block("request")
+    answer = json.loads(shell(project, fill(curl).replace("3000", port), env).stdout)
+    assert answer["model_version"] == tags["model_tag"] and answer["status"] in ("found", "not_found", "not_needed")
+    model_version, bento_version = tags["model_tag"].split(":")[1], tags["bento_tag"].split(":")[1]
+    for command in block("store"):
+        version = bento_version if "genre-recourse-service:" in command else model_version
+        assert model_version in shell(project, fill(command, **{"<version>": version}), env).stdout  # each names the model
+
+    assert server.stop_with(signal.SIGTERM) == []
+    assert not listening(int(port))
+
+
+def test_the_rollback_recipe_restores_and_serves_the_earlier_bento(project, tags, tmp_path, background) -> None:
+    """From git and DVC alone (the bento file deleted, an empty store), then stopped with Ctrl-C."""
+    (project.root / "data/package/genre-recourse.bento").unlink()
+    commit = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    env, port = empty_store(project, tmp_path / "bentoml"), str(free_port())
+    restore, import_bento, serve = block("rollback")
+    shell(project, fill(restore, **{"<good-commit>": commit}), env)
+    assert (project.root / "data/package/genre-recourse.bento").is_file()
+    shell(project, fill(import_bento), env)
+    server = Background(project, fill(serve, **{"<that-version>": tags["bento_tag"].split(":")[1]}) + f" --host 127.0.0.1 --port {port}", env, tmp_path / "serve.log")
+    background.append(server)
+    server.wait_for(lambda: _ready(port))
+    assert server.stop_with(signal.SIGINT) == []
+    assert not listening(int(port))
+
+
+def test_kill_9_of_bentoml_serve_takes_its_worker_along(project, tags, tmp_path, background) -> None:
+    """``kill -9`` cannot be handled by the server, so its worker must notice on its own: before,
+    the worker kept running and listening, and a restart on the same port failed."""
+    port = str(free_port())
+    [_, serve] = block("serve")
+    server = Background(project, fill(serve).replace("3000", port), project.env, tmp_path / "serve.log")
+    background.append(server)
+    server.wait_for(lambda: _ready(port))
+    assert server.stop_with(signal.SIGKILL) == []
+    assert not listening(int(port))
+
+
+def test_the_inspection_commands(project) -> None:
+    """``dvc metrics show``, ``dvc plots show`` and the whole pipeline as one Prefect flow."""
+    for command in block("inspect"):
+        shell(project, fill(command))
+    assert (project.root / "dvc_plots/index.html").is_file()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_scheduled_retraining_serves_and_stops_cleanly(project, tmp_path, background, sig) -> None:
+    [command] = block("schedule")
+    log = tmp_path / "schedule.log"
+    schedule = Background(project, fill(command), project.env, log)
+    background.append(schedule)
+    schedule.wait_for(lambda: "being served" in log.read_text())
+    assert schedule.stop_with(sig) == []
+    assert schedule.process.returncode == 0
+    text = log.read_text()
+    assert "stopped serving genre-pipeline/genre-retrain" in text
+    assert "Traceback" not in text and "Exception ignored" not in text, text[-3000:]
+
+
+def _ready(port: str) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
