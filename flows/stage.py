@@ -22,21 +22,27 @@ from typing import Any
 
 import psutil
 from prefect import Flow, flow
+from prefect.states import Failed
 
 from flows.server import prefect_api
+from genre.messages import InputError, one_line
 from genre.offline import go_offline
 from genre.settings import Settings, SettingsError, load_settings
 
 TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
 _work: list[tuple[float, float]] = []  # (start, end) of each stage body this process ran
+_refused: list[str] = []  # why a stage refused its input (data, schema), printed once at the end
 
 
-def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[str], dict[str, Any]]:
+def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[str], Any]:
     @flow(name=name, log_prints=True, description=sys.modules[run.__module__].__doc__)
-    def stage(params: str = "params.yaml") -> dict[str, Any]:
+    def stage(params: str = "params.yaml") -> Any:
         started = time.time()
         try:
             return run(load_settings(params))
+        except InputError as exc:  # the user's data or schema, not our code: their lines, no traceback
+            _refused.append(str(exc))
+            return Failed(message=f"{name} refused its input: {one_line(str(exc).splitlines()[0], 200)}")
         finally:
             _work.append((started, time.time()))
 
@@ -60,7 +66,7 @@ def main(stage: Flow[[str], Any]) -> None:
     checked_settings(params)
     with prefect_api():
         api_ready = time.time()
-        stage(params)
+        state = stage(params, return_state=True)
     if os.environ.get(TIMINGS_ENV):
         record = {
             "flow": stage.name,
@@ -72,3 +78,6 @@ def main(stage: Flow[[str], Any]) -> None:
         }
         with open(os.environ[TIMINGS_ENV], "a") as out:
             out.write(json.dumps(record) + "\n")
+    if _refused:
+        sys.exit("\n".join(_refused))
+    state.result()  # anything else failed: its traceback, it is ours to fix

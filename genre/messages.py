@@ -1,4 +1,5 @@
-"""Quoting what someone else wrote (a field name, a value, a header, a path) inside our messages.
+"""Quoting what someone else wrote (a field name, a value, a header, a path) inside our messages,
+and the kind of error that is theirs to fix.
 
 A message is read as one line: by a log file, by grep, by a person at a terminal. A newline, a
 carriage return, an ANSI escape or a NUL copied from a request would let the caller forge log lines
@@ -19,3 +20,8 @@ def one_line(text: str, limit: int = 80) -> str:
     """``text`` escaped and cut to at most ``limit`` characters: an error must not echo a megabyte."""
     shown = escaped(text[: limit + 1])
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+class InputError(ValueError):
+    """Something a person gave us (a params file, a schema, a dataset) that they must fix: shown
+    to them as its message, one line per problem, never as a traceback."""

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from genre.messages import InputError
 from genre.strict_yaml import StrictYaml
 
 
@@ -203,7 +204,7 @@ class Settings(_Section):
         return path if path.is_absolute() else self.root / path
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """``params.yaml`` cannot be used; ``str()`` is one line per problem, each naming where it is."""
 
 

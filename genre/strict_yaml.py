@@ -88,7 +88,7 @@ class StrictYaml:
         problems = list(self.problems)
         try:
             # Dates become strings, which no field accepts where a number belongs.
-            found = model.model_validate_json(json.dumps(data, default=str), strict=True)
+            found = model.model_validate_json(json.dumps(data, default=str, ensure_ascii=False), strict=True)
         except ValidationError as exc:
             problems.extend(self._describe(exc))
         if problems:

@@ -14,9 +14,21 @@ from genre.data.schema import DatasetSchema
 
 
 def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
-    """Categories are read as strings whatever they look like, so '1' and 1 never both appear."""
-    categorical = {n: str for n, s in schema.features.items() if s.kind == "categorical"}
-    return pd.read_csv(path, dtype=categorical)
+    """Categories (and string labels) are read as strings whatever they look like, so '1' and 1
+    never both appear; an integer feature stored as whole-number floats (as pandas writes any
+    integer column that ever held a missing value: 1.0, 2.0) is read as the integers it holds."""
+    text = {n: str for n, s in schema.features.items() if s.kind == "categorical"}
+    if schema.target.text_labels:
+        text[schema.target.name] = str
+    # Only an empty cell is missing: "NA", "None" or "null" can be categories, and a number column
+    # holding such a word is reported as the word it holds.
+    frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    for name, spec in schema.features.items():
+        if spec.kind == "integer" and name in frame and pd.api.types.is_float_dtype(frame[name]):
+            values = frame[name]
+            if values.notna().all() and (values == values.round()).all():  # with gaps it stays float: missing values are reported as such
+                frame[name] = values.astype("int64")
+    return frame
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,24 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from genre.messages import InputError
+from genre.strict_yaml import StrictYaml
 
 FeatureKind = Literal["continuous", "integer", "categorical"]
 Direction = Literal["increase", "decrease"]
+# A label as the data holds it: 0/1, true/false, or a string such as "good" or ">50K".
+Label = StrictBool | StrictInt | str
+
+
+class SchemaError(InputError):
+    """The schema file cannot be used; ``str()`` is one line per problem, each with its line."""
+
+
+def same_label(a: Label, b: Label) -> bool:
+    """Equal as labels: ``True`` is not the label ``1``, though Python says they are equal."""
+    return type(a) is type(b) and a == b
 
 
 class FeatureSpec(BaseModel):
@@ -50,14 +64,22 @@ class TargetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    values: list[int] = Field(min_length=2, max_length=2)
-    favourable: int
+    values: list[Label] = Field(min_length=2, max_length=2)
+    favourable: Label
 
     @model_validator(mode="after")
     def _favourable_is_a_value(self) -> TargetSpec:
-        if self.favourable not in self.values:
-            raise ValueError("'favourable' must be one of 'values'")
+        first, second = self.values
+        if same_label(first, second):
+            raise ValueError(f"'values' names the label {first!r} twice; a target has two different labels")
+        if not any(same_label(self.favourable, v) for v in self.values):
+            raise ValueError(f"'favourable' ({self.favourable!r}) must be one of 'values' {self.values}, written the same way (quoted or not)")
         return self
+
+    @property
+    def text_labels(self) -> bool:
+        """String labels are read as text, so a label like "1" is never read as the number 1."""
+        return all(isinstance(v, str) for v in self.values)
 
 
 class DatasetSchema(BaseModel):
@@ -87,4 +109,7 @@ class DatasetSchema(BaseModel):
 
 
 def load_schema(path: Path) -> DatasetSchema:
-    return DatasetSchema.model_validate(yaml.safe_load(Path(path).read_text()))
+    """Read strictly (``genre.strict_yaml``): ``yes``/``no`` stay strings, a key written twice is
+    an error, and every problem is raised at once as a ``SchemaError`` line with its line number."""
+    schema = StrictYaml(Path(path), SchemaError)
+    return schema.validate(DatasetSchema, schema.mapping())

@@ -15,6 +15,7 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from genre.data.schema import DatasetSchema
+from genre.messages import InputError
 
 _NUMERIC_TYPES = {
     "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64"],
@@ -24,7 +25,7 @@ _NUMERIC_TYPES = {
 _EXAMPLES = 5
 
 
-class DataValidationError(ValueError):
+class DataValidationError(InputError):
     """Raised with one line per failed expectation, so the log says what to fix in the data."""
 
 

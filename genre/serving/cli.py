@@ -1,4 +1,5 @@
-"""``genre``: the command line. ``genre recourse`` answers a CSV of applicants in raw units.
+"""``genre``: the command line. ``genre recourse`` answers a CSV of applicants in raw units;
+``genre schema infer`` writes a first schema for a CSV of one's own.
 
 Rows that do not match the schema are reported by line and field and come back marked invalid;
 the valid rows are still answered, and the exit code says whether every row was valid.
@@ -16,6 +17,12 @@ from rich.markup import escape
 
 from genre.artifacts.atomic import write_with
 from genre.artifacts.paths import Artifacts
+from genre.data.inference import (
+    MAX_CATEGORIES,
+    InferenceError,
+    infer_schema,
+    schema_yaml,
+)
 from genre.messages import one_line
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
@@ -28,9 +35,19 @@ app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
 
+schema_app = typer.Typer(add_completion=False, help="The dataset schema: what each column is and what may change.")
+app.add_typer(schema_app, name="schema")
+
+
 @app.callback()
 def _root() -> None:
     """Keeps ``recourse`` a named subcommand, so more can join it."""
+
+
+def _refuse(message: str) -> typer.Exit:
+    """A problem the user must fix: its lines on stderr as they are (no markup), exit code 2."""
+    err.print(message, highlight=False, markup=False)
+    return typer.Exit(code=2)
 
 
 def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
@@ -39,8 +56,7 @@ def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
     try:
         settings = load_settings(params)
     except SettingsError as exc:
-        err.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(code=2) from None
+        raise _refuse(str(exc)) from None
     return engine_from_artifacts(Artifacts(settings.root), settings.recourse)
 
 
@@ -91,3 +107,41 @@ def recourse(
         raise typer.Exit(code=1)
 
 
+
+
+@schema_app.command("infer")
+def infer(
+    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV to describe (a .gz is read too).")],
+    target: Annotated[str, typer.Option("--target", help="The column holding the decision (two labels).")],
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write the schema (YAML).")],
+    favourable: Annotated[Optional[str], typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the schema (default: the CSV's file name).")] = None,
+    margin: Annotated[float, typer.Option(min=0.0, help="Widen each numeric range by this fraction of its width on both sides.")] = 0.0,
+    max_categories: Annotated[int, typer.Option(min=2, help="A text column with more distinct values is refused as a feature.")] = MAX_CATEGORIES,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Write a schema for DATA to review: each column's kind, bounds and categories as the data shows them."""
+    if output.exists() and not force:
+        raise _refuse(f"{one_line(str(output), 500)} exists; pass --force to overwrite it, or choose another --output")
+    try:
+        # Every cell as text and only empty cells as missing: "NA", "None" or "no" are values here.
+        frame = pd.read_csv(data, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser and codec errors are ValueErrors
+        raise _refuse(f"{one_line(str(data), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
+    stem = data.name.removesuffix(".gz").removesuffix(".csv")
+    if stem in ("train", "test", "data") and data.resolve().parent.name:  # data/raw/loans/train.csv: "loans"
+        stem = data.resolve().parent.name
+    try:
+        inferred = infer_schema(frame, target, name=name or stem, favourable=favourable, margin=margin, max_categories=max_categories, source=data.name)
+    except InferenceError as exc:
+        raise _refuse(str(exc)) from None
+    write_with(output, lambda tmp: tmp.write_text(schema_yaml(inferred)))
+    kinds = pd.Series([f.kind for f in inferred.schema.features.values()]).value_counts().to_dict()
+    target_spec = inferred.schema.target
+    err.print(
+        f"wrote {escape(one_line(str(output), 500))}: {len(inferred.schema.features)} features ("
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        + f"), target {escape(one_line(repr(target_spec.name)))} with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}). "
+        "Review it, mark the immutable and increase-only features, then point params.yaml's ingest.schema_path at it.",
+        highlight=False,
+    )

@@ -60,7 +60,7 @@ _DELETE = object()
         pytest.param(["features", "income", "max"], _DELETE, "needs bounds", id="continuous-no-max"),
         pytest.param(["features", "age", "min"], 101, "min <= max", id="min-above-max"),
         pytest.param(["features", "sex", "direction"], "increase", "immutable feature cannot also have a direction", id="immutable-with-direction"),
-        pytest.param(["target", "favourable"], 2, "'favourable' must be one of 'values'", id="favourable-not-a-value"),
+        pytest.param(["target", "favourable"], 2, r"'favourable' \(2\) must be one of 'values'", id="favourable-not-a-value"),
         pytest.param(["features", "y"], {"kind": "integer", "min": 0, "max": 1}, "target column cannot also be a feature", id="target-is-feature"),
         pytest.param(["features", "age", "kind"], "ordinal", "kind", id="unknown-kind"),
         pytest.param(["features", "age", "mutable"], True, "mutable", id="unknown-key"),

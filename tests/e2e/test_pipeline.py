@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -106,3 +107,25 @@ def test_a_params_error_stops_repro_before_any_output_is_touched(fast_project, t
     assert "Traceback" not in output, output[-3000:]
     assert output.count(said.format(line=line)) == 1, output[-3000:]
     assert {p: p.read_bytes() for p in watched if p.exists()} == before
+
+
+def test_bad_data_stops_repro_with_its_problems_once_and_no_traceback(fast_project, tmp_path) -> None:
+    """A delivery with an impossible age and an unknown category: ingest says so, once per
+    problem, exits non-zero without a traceback, and every earlier output stays as it was."""
+    project = fast_project.copy_to(tmp_path / "project")
+    raw = project.root / "data/raw/adult/train.csv.gz"
+    frame = pd.read_csv(raw)
+    frame.loc[3, "age"] = 150
+    frame.loc[5, "workclass"] = "Self-Employed"
+    frame.to_csv(raw, index=False)
+    watched = [p for folder in ("data/prepared", "data/models", "metrics", "plots") for p in sorted((project.root / folder).rglob("*")) if p.is_file()]
+    before = {p: p.read_bytes() for p in watched}
+
+    done = project.run("dvc", "repro")
+
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count("column 'age': expect_column_values_to_be_between") == 1, output[-3000:]
+    assert output.count("column 'workclass': expect_column_values_to_be_in_set") == 1, output[-3000:]
+    assert {p: p.read_bytes() for p in watched} == before

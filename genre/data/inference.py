@@ -1,0 +1,194 @@
+"""A first schema written from a CSV, for a person to review rather than to write.
+
+Writing a schema by hand from pandas output was most of a new user's time, and YAML made it
+worse: ``no`` and ``yes`` became booleans and a category holding ``: `` or ``, `` became a mapping.
+What the data shows is written out here (each column's kind, its bounds, its categories, the two
+labels of the target), every string quoted so YAML reads it back exactly, with a comment on what
+was guessed (the favourable label) and how to mark what recourse must not change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from genre.data.schema import DatasetSchema, FeatureSpec, Label, TargetSpec
+from genre.messages import InputError, one_line
+
+MAX_CATEGORIES = 50  # more distinct strings than this is an identifier or free text, not a category
+FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
+
+
+class InferenceError(InputError):
+    """The CSV cannot be described by a schema as it stands; one line per column to fix."""
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """The schema, and what the YAML should say about it that the schema itself cannot."""
+
+    schema: DatasetSchema
+    notes: dict[str, str]  # per feature: what was observed (range, missing values)
+    favourable_note: str  # why this label is the favourable one, or that it is a guess
+    source: str
+    rows: int
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    name: str,
+    favourable: str | None = None,
+    margin: float = 0.0,
+    max_categories: int = MAX_CATEGORIES,
+    source: str = "",
+) -> Inferred:
+    """Describe ``frame`` (read with every cell as text, empty cells as missing).
+
+    Numbers whose every value is whole are integers (``3.0`` included), other numbers are
+    continuous, text with at most ``max_categories`` distinct values is categorical. Bounds are
+    the observed range widened by ``margin`` times its width on each side (never below 0 for a
+    column that never was). Raises ``InferenceError`` naming every column it cannot describe.
+    """
+    if target not in frame.columns:
+        raise InferenceError(f"--target {one_line(repr(target))} is not a column of {source or 'the CSV'}; its columns are {list(frame.columns)}")
+    problems, features, notes = [], {}, {}
+    for column in frame.columns:
+        if column == target:
+            continue
+        spec, note, problem = _infer_feature(frame[column], margin, max_categories)
+        if problem:
+            problems.append(f"column {one_line(repr(column))}: {problem}")
+        else:
+            features[column], notes[column] = spec, note
+    labels, favourite, favourable_note, problem = _infer_target(frame[target], favourable)
+    if problem:
+        problems.append(f"target {one_line(repr(target))}: {problem}")
+    if problems:
+        raise InferenceError("\n".join(problems))
+    if not features:
+        raise InferenceError(f"{source or 'the CSV'} has no column besides the target {target!r}")
+    schema = DatasetSchema(
+        name=name,
+        target=TargetSpec(name=target, values=labels, favourable=favourite),
+        features=features,
+        min_rows=min(100, len(frame)),
+    )
+    return Inferred(schema, notes, favourable_note, source, len(frame))
+
+
+def _missing(values: pd.Series) -> pd.Series:
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
+def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tuple[FeatureSpec | None, str, str | None]:
+    """-> (spec, note for the YAML, or the problem that stops it)."""
+    missing = _missing(values)
+    present = values[~missing]
+    note = f"{int(missing.sum())} missing ({missing.mean():.1%}); " if missing.any() else ""
+    if present.empty:
+        return None, "", "every value is missing: drop the column"
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all() and numbers.map(math.isfinite).all():
+        whole = bool((numbers == numbers.round()).all())
+        low, high = float(numbers.min()), float(numbers.max())
+        width = (high - low) * margin
+        lo, hi = low - width, high + width
+        if low >= 0:
+            lo = max(lo, 0.0)
+        if whole:
+            lo, hi = math.floor(lo), math.ceil(hi)
+        observed = f"observed {_number(low)} to {_number(high)}"
+        return FeatureSpec(kind="integer" if whole else "continuous", min=lo, max=hi), note + observed, None
+    if numbers.notna().mean() >= 0.9:
+        odd = present[numbers.isna()].drop_duplicates().head(5).tolist()
+        return None, "", f"{numbers.notna().sum()} numbers and {numbers.isna().sum()} other values, e.g. {odd}: write those as empty cells (missing) or fix them"
+    categories = sorted(present.astype(str).unique())
+    if len(categories) > max_categories:
+        return None, "", f"{len(categories)} distinct text values, more than a category can have ({max_categories}, --max-categories): drop the column (an identifier or free text) or group its values"
+    if len(categories) < 2:
+        return None, "", f"a single value {categories[0]!r} in every row: drop the column"
+    return FeatureSpec(kind="categorical", categories=categories), note + f"{len(categories)} categories", None
+
+
+def _infer_target(values: pd.Series, favourable: str | None) -> tuple[list[Label], Label, str, str | None]:
+    """-> (the two labels as pandas will read them, the favourable one, why it is, or the problem)."""
+    missing = _missing(values)
+    if missing.any():
+        return [], "", "", f"{int(missing.sum())} rows have no label: drop them, a label is needed for every training row"
+    text = values.astype(str).str.strip()
+    distinct = sorted(text.unique())
+    if len(distinct) != 2:
+        shown = distinct[:10]
+        return [], "", "", f"{len(distinct)} distinct labels {shown}{' ...' if len(distinct) > 10 else ''}: recourse needs exactly two (favourable and not)"
+    labels = [_label(v, distinct) for v in distinct]
+    counts = text.value_counts()
+    if favourable is not None:
+        if favourable not in distinct:
+            return [], "", "", f"--favourable {favourable!r} is not one of its labels {distinct}"
+        chosen, why = favourable, "given with --favourable"
+    else:
+        known = [v for v in distinct if v.lower() in FAVOURABLE_WORDS]
+        if len(known) == 1:
+            chosen, why = known[0], "a GUESS from its name; check it, or pass --favourable"
+        else:
+            chosen = min(distinct, key=lambda v: (counts[v], v))
+            why = f"a GUESS: the rarer label ({counts[chosen]} of {len(text)} rows); check it, or pass --favourable"
+    return labels, labels[distinct.index(chosen)], why, None
+
+
+def _label(text: str, both: list[str]) -> Label:
+    """A label typed the way pandas will read the column: integers if both are, booleans if both
+    are true/false, else the strings themselves."""
+    if all(re.fullmatch(r"[+-]?\d+", v) for v in both):
+        return int(text)
+    if all(v.lower() in ("true", "false") for v in both) and all(v in ("True", "False", "true", "false", "TRUE", "FALSE") for v in both):
+        return text.lower() == "true"
+    return text
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _quoted(value: object) -> str:
+    """A YAML scalar that reads back as exactly ``value``: strings double-quoted (JSON escapes
+    are YAML escapes), with the characters YAML would treat as line breaks escaped too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _number(value)
+    text = json.dumps(str(value), ensure_ascii=False)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text)
+
+
+def schema_yaml(inferred: Inferred) -> str:
+    """The schema as YAML a person can review: one line per feature, what was observed beside it."""
+    schema = inferred.schema
+    target = schema.target
+    lines = [
+        f"# Inferred by `genre schema infer` from {inferred.source} ({inferred.rows} rows). Review it before training:",
+        "# - bounds are the observed range (pass --margin to widen them); an applicant outside them is refused;",
+        "# - mark what a recourse must never change with `immutable: true`, and a feature that may only",
+        "#   rise (or fall) with `direction: increase` (or `decrease`), e.g. age:",
+        '#     "age": {kind: integer, min: 17, max: 90, direction: increase}',
+        f"name: {_quoted(schema.name)}",
+        "target:",
+        f"  name: {_quoted(target.name)}",
+        f"  values: [{', '.join(_quoted(v) for v in target.values)}]",
+        f"  favourable: {_quoted(target.favourable)}  # {inferred.favourable_note}",
+        f"min_rows: {schema.min_rows}",
+        "features:",
+    ]
+    for feature, spec in schema.features.items():
+        if spec.kind == "categorical":
+            body = f"kind: categorical, categories: [{', '.join(_quoted(c) for c in spec.categories or [])}]"
+        else:
+            body = f"kind: {spec.kind}, min: {_quoted(spec.min)}, max: {_quoted(spec.max)}"
+        lines.append(f"  {_quoted(feature)}: {{{body}}}  # {inferred.notes[feature]}")
+    return "\n".join(lines) + "\n"
