@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 
 from prefect.deployments.runner import RunnerDeployment
 
@@ -28,24 +29,47 @@ def deployment(params: str = "params.yaml") -> RunnerDeployment:
     return pipeline.to_deployment(name=cfg.deployment_name, cron=cfg.cron, parameters={"params": params})
 
 
+STOP_GRACE_S = 30.0  # after Ctrl-C or SIGTERM, how long Prefect's runner gets to pause the schedule
+
+
+async def _serve_until_stopped(retraining: RunnerDeployment) -> None:
+    """Serve; Ctrl-C or SIGTERM cancels it (a second one, or STOP_GRACE_S, ends the process).
+
+    Prefect's runner takes SIGTERM over once it starts; we take it back, so both signals stop the
+    same way, and a shutdown that waits on a busy Prefect server cannot hold the process forever.
+    """
+    from prefect import aserve
+
+    loop = asyncio.get_running_loop()
+    serving = asyncio.ensure_future(aserve(retraining))
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        if stopping.is_set():
+            os._exit(0)  # asked twice: stop now
+        stopping.set()
+        threading.Timer(STOP_GRACE_S, os._exit, (0,)).start()
+        loop.call_soon_threadsafe(serving.cancel)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    while not serving.done():
+        if signal.getsignal(signal.SIGTERM) is not stop:
+            signal.signal(signal.SIGTERM, stop)
+        await asyncio.wait([serving], timeout=0.5)
+    if not serving.cancelled():
+        serving.result()  # a failure of the runner itself: its traceback
+
+
 def main() -> None:
     """Serve until Ctrl-C or SIGTERM, either of which stops it cleanly, even while it starts."""
     go_offline()
     params = sys.argv[1] if len(sys.argv) > 1 else "params.yaml"
     name = f"{pipeline.name}/{checked_settings(params).schedule.deployment_name}"
-    from prefect import aserve
-
-    # SIGTERM is turned into Ctrl-C until Prefect's runner takes SIGTERM over (once started, it
-    # pauses the schedule and returns). Our own event loop rather than prefect.serve's: asyncio.run
-    # turns Ctrl-C into a cancellation at any point, where serve's loop left a traceback if it was
-    # stopped while starting.
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-    try:
-        with prefect_api():
-            asyncio.run(aserve(deployment(params)))
-    except KeyboardInterrupt:
-        pass
-    print(f"stopped serving {name}")
+    with prefect_api():
+        asyncio.run(_serve_until_stopped(deployment(params)))
+    print(f"stopped serving {name}", flush=True)
+    os._exit(0)  # nothing is left to do; Prefect's background threads must not hold the process open
 
 
 if __name__ == "__main__":

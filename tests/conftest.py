@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -155,6 +155,12 @@ def make_project(root: Path, prefect_api_url: str) -> FastProject:
         done = project.run(*cmd)
         assert done.returncode == 0, done.stderr
     return project
+
+
+@pytest.fixture(scope="session")
+def new_project(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Callable[[str], FastProject]:
+    """Fresh scratch projects (fast params, each its own repo), for tests that bring their own data."""
+    return lambda name: make_project(tmp_path_factory.mktemp(name), prefect_api_url)
 
 
 @pytest.fixture(scope="session")

@@ -90,7 +90,7 @@ def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tup
     """-> (spec, note for the YAML, or the problem that stops it)."""
     missing = _missing(values)
     present = values[~missing]
-    note = f"{int(missing.sum())} missing ({missing.mean():.1%}); " if missing.any() else ""
+    note = f"{int(missing.sum())} missing ({missing.mean():.1%}): filled, or set missing: drop_row / reject; " if missing.any() else ""
     if present.empty:
         return None, "", "every value is missing: drop the column"
     numbers = pd.to_numeric(present, errors="coerce")
@@ -104,7 +104,8 @@ def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tup
         if whole:
             lo, hi = math.floor(lo), math.ceil(hi)
         observed = f"observed {_number(low)} to {_number(high)}"
-        return FeatureSpec(kind="integer" if whole else "continuous", min=lo, max=hi), note + observed, None
+        policy = "median" if missing.any() else "reject"
+        return FeatureSpec(kind="integer" if whole else "continuous", min=lo, max=hi, missing=policy), note + observed, None
     if numbers.notna().mean() >= 0.9:
         odd = present[numbers.isna()].drop_duplicates().head(5).tolist()
         return None, "", f"{numbers.notna().sum()} numbers and {numbers.isna().sum()} other values, e.g. {odd}: write those as empty cells (missing) or fix them"
@@ -113,7 +114,8 @@ def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tup
         return None, "", f"{len(categories)} distinct text values, more than a category can have ({max_categories}, --max-categories): drop the column (an identifier or free text) or group its values"
     if len(categories) < 2:
         return None, "", f"a single value {categories[0]!r} in every row: drop the column"
-    return FeatureSpec(kind="categorical", categories=categories), note + f"{len(categories)} categories", None
+    policy = "most_frequent" if missing.any() else "reject"
+    return FeatureSpec(kind="categorical", categories=categories, missing=policy), note + f"{len(categories)} categories", None
 
 
 def _infer_target(values: pd.Series, favourable: str | None) -> tuple[list[Label], Label, str, str | None]:
@@ -174,6 +176,8 @@ def schema_yaml(inferred: Inferred) -> str:
     lines = [
         f"# Inferred by `genre schema infer` from {inferred.source} ({inferred.rows} rows). Review it before training:",
         "# - bounds are the observed range (pass --margin to widen them); an applicant outside them is refused;",
+        "# - a feature with gaps in the data is filled (missing: median / most_frequent, fitted on the training",
+        "#   split; an applicant's gap is filled the same way); drop_row leaves such rows out, reject refuses them;",
         "# - mark what a recourse must never change with `immutable: true`, and a feature that may only",
         "#   rise (or fall) with `direction: increase` (or `decrease`), e.g. age:",
         '#     "age": {kind: integer, min: 17, max: 90, direction: increase}',
@@ -190,5 +194,7 @@ def schema_yaml(inferred: Inferred) -> str:
             body = f"kind: categorical, categories: [{', '.join(_quoted(c) for c in spec.categories or [])}]"
         else:
             body = f"kind: {spec.kind}, min: {_quoted(spec.min)}, max: {_quoted(spec.max)}"
+        if spec.missing != "reject":
+            body += f", missing: {spec.missing}"
         lines.append(f"  {_quoted(feature)}: {{{body}}}  # {inferred.notes[feature]}")
     return "\n".join(lines) + "\n"

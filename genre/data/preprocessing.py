@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genre.data.missing import FillValue
 from genre.data.schema import DatasetSchema
 
 
 class Preprocessor:
-    def __init__(self, schema: DatasetSchema, mins: np.ndarray, ranges: np.ndarray) -> None:
+    def __init__(self, schema: DatasetSchema, mins: np.ndarray, ranges: np.ndarray, fills: dict[str, FillValue] | None = None) -> None:
         self.schema = schema
+        self.fills: dict[str, FillValue] = dict(fills or {})  # what a gap in an imputed feature is filled with
         self.mins = np.asarray(mins, dtype=np.float64)
         self.ranges = np.asarray(ranges, dtype=np.float64)
         specs = list(schema.features.values())
@@ -36,7 +38,7 @@ class Preprocessor:
         return len(self.mins)
 
     @classmethod
-    def fit(cls, schema: DatasetSchema, train: pd.DataFrame) -> Preprocessor:
+    def fit(cls, schema: DatasetSchema, train: pd.DataFrame, fills: dict[str, FillValue] | None = None) -> Preprocessor:
         codes = _encode_raw(schema, train)
         mins = np.zeros(len(schema.features))
         ranges = np.ones(len(schema.features))
@@ -46,7 +48,7 @@ class Preprocessor:
             else:
                 mins[j] = codes[:, j].min()
                 ranges[j] = codes[:, j].max() - mins[j] or 1.0
-        return cls(schema, mins, ranges)
+        return cls(schema, mins, ranges, fills)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         return ((_encode_raw(self.schema, frame) - self.mins) / self.ranges).astype(np.float32)
@@ -86,14 +88,15 @@ class Preprocessor:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"schema": self.schema.model_dump(mode="json"), "mins": self.mins.tolist(), "ranges": self.ranges.tolist()},
+            {"schema": self.schema.model_dump(mode="json"), "mins": self.mins.tolist(), "ranges": self.ranges.tolist(), "fills": self.fills},
             indent=2,
         )
 
     @classmethod
     def from_json(cls, text: str) -> Preprocessor:
         payload = json.loads(text)
-        return cls(DatasetSchema.model_validate(payload["schema"]), np.array(payload["mins"]), np.array(payload["ranges"]))
+        schema = DatasetSchema.model_validate(payload["schema"])
+        return cls(schema, np.array(payload["mins"]), np.array(payload["ranges"]), payload.get("fills"))
 
     @classmethod
     def load(cls, path: Path) -> Preprocessor:

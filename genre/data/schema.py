@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from genre.messages import InputError
 from genre.strict_yaml import StrictYaml
 
 FeatureKind = Literal["continuous", "integer", "categorical"]
 Direction = Literal["increase", "decrease"]
+MissingPolicy = Literal["reject", "drop_row", "median", "most_frequent"]  # genre.data.missing says what each does
 # A label as the data holds it: 0/1, true/false, or a string such as "good" or ">50K".
 Label = StrictBool | StrictInt | str
 
@@ -40,9 +48,12 @@ class FeatureSpec(BaseModel):
     max: float | None = None
     immutable: bool = False
     direction: Direction | None = None
+    missing: MissingPolicy = "reject"
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:
+        if self.kind == "categorical" and self.missing == "median":
+            raise ValueError("a categorical feature has no median; use missing: most_frequent (or drop_row, reject)")
         if self.kind == "categorical":
             if not self.categories:
                 raise ValueError("a categorical feature needs a non-empty 'categories' list")

@@ -13,8 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from genre.data.missing import FillValue
 from genre.data.schema import DatasetSchema, FeatureSpec
 from genre.messages import one_line
+
+_ABSENT = object()  # a field the record does not have at all
 
 
 @dataclass(frozen=True)
@@ -61,20 +64,31 @@ def check_applicants(
     *,
     from_text: bool = False,
     ignored: frozenset[str] = frozenset(),
-) -> tuple[pd.DataFrame, list[int], list[FieldError]]:
-    """-> (valid rows as a frame in schema order, their row numbers, every problem found).
+    fills: Mapping[str, FillValue] | None = None,
+) -> tuple[pd.DataFrame, list[int], list[FieldError], list[list[str]]]:
+    """-> (valid rows as a frame in schema order, their row numbers, every problem found, and for
+    each valid row the features whose gap was filled).
 
     ``from_text`` accepts numbers written as strings (CSV cells); JSON callers must send real types.
     ``ignored`` names columns that may be present and are passed over (e.g. the target column).
+    ``fills`` holds the training split's value for each feature the schema imputes
+    (``missing: median`` or ``most_frequent``): a gap there, an absent field or an empty value, is
+    filled with it and named in the row's list; a gap anywhere else is a problem of the row.
     """
-    rows, kept, errors = [], [], []
+    fills = fills or {}
+    rows, kept, errors, imputed = [], [], [], []
     for i, record in enumerate(records):
-        clean, row_errors = {}, []
+        clean, row_errors, filled = {}, [], []
         for name, spec in schema.features.items():
-            if name not in record:
+            value = record.get(name, _ABSENT)
+            if name in fills and (value is _ABSENT or value is None or (from_text and str(value).strip() == "")):
+                clean[name] = fills[name]
+                filled.append(name)
+                continue
+            if value is _ABSENT:
                 row_errors.append(FieldError(i, name, "is required but missing"))
                 continue
-            value, problem = _check_value(record[name], spec, from_text)
+            value, problem = _check_value(value, spec, from_text)
             if problem:
                 row_errors.append(FieldError(i, name, problem))
             clean[name] = value
@@ -86,4 +100,5 @@ def check_applicants(
         else:
             rows.append(clean)
             kept.append(i)
-    return pd.DataFrame(rows, columns=schema.feature_names), kept, errors
+            imputed.append(filled)
+    return pd.DataFrame(rows, columns=schema.feature_names), kept, errors, imputed

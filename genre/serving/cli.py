@@ -53,6 +53,11 @@ def _refuse(message: str) -> typer.Exit:
 def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
     if model_dir is not None:
         return load_bundle(model_dir)
+    if not params.is_file():
+        raise _refuse(
+            f"no params file at {one_line(str(params.resolve()), 500)}: run this in the pipeline's project folder, "
+            "or pass --params path/to/params.yaml (or --model-dir with a model bundle)"
+        )
     try:
         settings = load_settings(params)
     except SettingsError as exc:
@@ -63,20 +68,23 @@ def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
 def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[str]]:
     """-> (one output row per input row, the problems of the invalid rows)."""
     schema = engine.pre.schema
-    valid, kept, errors = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}))
+    absent = [name for name in schema.feature_names if name not in raw.columns and name not in engine.pre.fills]
+    if absent:  # a problem of the file, said once, not once per row
+        raise _refuse("\n".join(f"column {one_line(repr(name))} is missing from the file; every applicant needs it" for name in absent))
+    valid, kept, errors, imputed = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills)
     answers = dict(zip(kept, answer(engine, valid, seed=seed)))
     out = raw.copy()
-    extra = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None, "error": ""}
+    extra = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None, "imputed": "", "error": ""}
     for column, value in extra.items():
         out[column] = pd.Series([value] * len(out), dtype=object)
     for row, given in answers.items():
         out.loc[row, ["status", "found", "cost", "probability_before", "probability_after"]] = [
             given["status"], given["status"] == "found", given["cost"], given["probability_before"], given["probability_after"]
         ]
-        if given["status"] == "found":
+        if given["status"] == "found":  # other rows keep the applicant's own values
             out.loc[row, list(given["recourse"])] = pd.Series(given["recourse"]).astype(str)
-        elif given["status"] == "not_found":
-            out.loc[row, schema.feature_names] = ""
+    for row, filled in zip(kept, imputed, strict=True):
+        out.loc[row, "imputed"] = ";".join(filled)
     messages = []
     for e in errors:
         line = f"line {e.row + 2}: {e.field}: {e.problem}"
@@ -111,11 +119,11 @@ def recourse(
 
 @schema_app.command("infer")
 def infer(
-    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV to describe (a .gz is read too).")],
+    data: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="The CSV(s) to describe: every file the pipeline will read, train and test (.gz is read too).")],
     target: Annotated[str, typer.Option("--target", help="The column holding the decision (two labels).")],
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write the schema (YAML).")],
     favourable: Annotated[Optional[str], typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the schema (default: the CSV's file name).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the schema (default: the first CSV's file or folder name).")] = None,
     margin: Annotated[float, typer.Option(min=0.0, help="Widen each numeric range by this fraction of its width on both sides.")] = 0.0,
     max_categories: Annotated[int, typer.Option(min=2, help="A text column with more distinct values is refused as a feature.")] = MAX_CATEGORIES,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
@@ -123,24 +131,31 @@ def infer(
     """Write a schema for DATA to review: each column's kind, bounds and categories as the data shows them."""
     if output.exists() and not force:
         raise _refuse(f"{one_line(str(output), 500)} exists; pass --force to overwrite it, or choose another --output")
+    frames = []
+    for path in data:
+        try:
+            # Every cell as text and only empty cells as missing: "NA", "None" or "no" are values here.
+            frames.append(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
+        except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser and codec errors are ValueErrors
+            raise _refuse(f"{one_line(str(path), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
+        if list(frames[-1].columns) != list(frames[0].columns):
+            raise _refuse(f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; the files must share one header")
+    stem = data[0].name.removesuffix(".gz").removesuffix(".csv")
+    if stem in ("train", "test", "data") and data[0].resolve().parent.name:  # data/raw/loans/train.csv: "loans"
+        stem = data[0].resolve().parent.name
+    source = " + ".join(path.name for path in data)
     try:
-        # Every cell as text and only empty cells as missing: "NA", "None" or "no" are values here.
-        frame = pd.read_csv(data, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser and codec errors are ValueErrors
-        raise _refuse(f"{one_line(str(data), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
-    stem = data.name.removesuffix(".gz").removesuffix(".csv")
-    if stem in ("train", "test", "data") and data.resolve().parent.name:  # data/raw/loans/train.csv: "loans"
-        stem = data.resolve().parent.name
-    try:
-        inferred = infer_schema(frame, target, name=name or stem, favourable=favourable, margin=margin, max_categories=max_categories, source=data.name)
+        inferred = infer_schema(pd.concat(frames, ignore_index=True), target, name=name or stem, favourable=favourable, margin=margin, max_categories=max_categories, source=source)
     except InferenceError as exc:
         raise _refuse(str(exc)) from None
     write_with(output, lambda tmp: tmp.write_text(schema_yaml(inferred)))
     kinds = pd.Series([f.kind for f in inferred.schema.features.values()]).value_counts().to_dict()
+    filled = [n for n, f in inferred.schema.features.items() if f.missing != "reject"]
     target_spec = inferred.schema.target
     err.print(
         f"wrote {escape(one_line(str(output), 500))}: {len(inferred.schema.features)} features ("
         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        + (f"; gaps filled in {len(filled)}" if filled else "")
         + f"), target {escape(one_line(repr(target_spec.name)))} with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}). "
         "Review it, mark the immutable and increase-only features, then point params.yaml's ingest.schema_path at it.",
         highlight=False,

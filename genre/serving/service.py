@@ -152,6 +152,11 @@ class Answer(BaseModel):
     cost: float | None
     probability_after: float | None
     alternatives: list[Recourse]
+    imputed: list[str] = Field(
+        default_factory=list,
+        description="Features the request left out (or sent as null) that the model fills with the training data's "
+        "value (the schema's missing: median or most_frequent); the answer is for the person with those values.",
+    )
 
 
 class RecourseResponse(Answer):
@@ -414,12 +419,14 @@ class RecourseService:
 
     def _answer(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> list[Answer]:
         schema = self.engine.pre.schema
-        frame, _, errors = check_applicants(rows, schema, from_text=False)
+        frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=self.engine.pre.fills)
         problems = field_problems(errors, where, by_row) + option_problems(options, schema.feature_names, self.limits.max_alternatives)
         if problems:
             raise invalid(problems, where[0])
         settings = self.engine.settings.model_copy(update={"selection": options.selection or self.engine.settings.selection})
         answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives)
+        for given, filled in zip(answers, imputed, strict=True):
+            given["imputed"] = filled
         try:
             return [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400

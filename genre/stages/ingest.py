@@ -16,6 +16,7 @@ import pandas as pd
 from genre.artifacts.atomic import atomic_dir, write_json, write_text, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
+from genre.data.missing import apply_missing, fit_fills
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
 from genre.data.validation import validate_frame
@@ -53,7 +54,10 @@ def run(settings: Settings) -> dict[str, Any]:
         train, test, results = split(settings, schema, docs_dir=tmp / "docs")
         for name, result in results.items():
             (tmp / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
-    preprocessor = Preprocessor.fit(schema, train)
+    fills = fit_fills(schema, train)
+    train, train_missing = apply_missing(schema, train, fills)
+    test, test_missing = apply_missing(schema, test, fills)
+    preprocessor = Preprocessor.fit(schema, train, fills)
     write_with(paths.train_csv, lambda tmp: train.to_csv(tmp, index=False))
     write_with(paths.test_csv, lambda tmp: test.to_csv(tmp, index=False))
     write_text(paths.schema, schema.to_yaml())
@@ -64,6 +68,8 @@ def run(settings: Settings) -> dict[str, Any]:
         "rows_test": len(test),
         "favourable_rate_train": float(np.mean(train[schema.target.name] == favourable)),
         "expectations_checked": sum(len(r.get("results", [])) for r in results.values()),
+        "rows_dropped_missing": {"train": train_missing.rows_dropped, "test": test_missing.rows_dropped},
+        "values_imputed": {"train": train_missing.imputed, "test": test_missing.imputed},
     }
     write_json(paths.metrics("ingest"), summary)
     return summary

@@ -53,3 +53,24 @@ def test_a_hostile_header_is_reported_on_one_line_each(fast_project, tmp_path) -
     assert "\x1b" not in result.output and not any(line.startswith("[ERROR]") for line in lines)
     assert "invalid line 2: x\\n[ERROR] forged\\x1b[31m: is not a feature of this model" in lines
     assert "invalid line 2: [/red] [bold]: is not a feature of this model" in lines
+
+
+def test_a_missing_column_is_said_once_for_the_file(fast_project, tmp_path) -> None:
+    applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(5).drop(columns=["income", "age"])
+    src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
+    applicants.to_csv(src, index=False)
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "column 'age' is missing from the file; every applicant needs it"
+    assert not out.exists()
+
+
+def test_outside_the_project_it_says_where_it_looked_for_params(tmp_path, monkeypatch) -> None:
+    (tmp_path / "a.csv").write_text("age\n40\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["recourse", "--input", "a.csv", "--output", "b.csv"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"no params file at {tmp_path / 'params.yaml'}: run this in the pipeline's project folder, "
+        "or pass --params path/to/params.yaml (or --model-dir with a model bundle)"
+    )
