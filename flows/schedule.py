@@ -32,33 +32,45 @@ def deployment(params: str = "params.yaml") -> RunnerDeployment:
 STOP_GRACE_S = 30.0  # after Ctrl-C or SIGTERM, how long Prefect's runner gets to pause the schedule
 
 
-async def _serve_until_stopped(retraining: RunnerDeployment) -> None:
-    """Serve; Ctrl-C or SIGTERM cancels it (a second one, or STOP_GRACE_S, ends the process).
+def serve_until_stopped(retraining: RunnerDeployment) -> None:
+    """Serve until Ctrl-C or SIGTERM; either cancels the runner, which pauses the schedule, and a
+    second one, or STOP_GRACE_S without an end, ends the process.
 
-    Prefect's runner takes SIGTERM over once it starts; we take it back, so both signals stop the
-    same way, and a shutdown that waits on a busy Prefect server cannot hold the process forever.
+    The runner's event loop runs in a thread of its own: Prefect's runner installs its own SIGTERM
+    handler when it starts in the main thread (one that, early in its start, exits from inside the
+    loop with a traceback), and asyncio's Ctrl-C handling has windows of its own. Here the main
+    thread alone takes both signals, at any moment, the same way.
     """
     from prefect import aserve
 
-    loop = asyncio.get_running_loop()
-    serving = asyncio.ensure_future(aserve(retraining))
+    loop = asyncio.new_event_loop()
+    serving = loop.create_task(aserve(retraining))
+    failure: list[Exception] = []
     stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serving)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 (the runner's own failure: re-raised below, in the main thread)
+            failure.append(exc)
 
     def stop(*_: object) -> None:
         if stopping.is_set():
             os._exit(0)  # asked twice: stop now
         stopping.set()
-        threading.Timer(STOP_GRACE_S, os._exit, (0,)).start()
         loop.call_soon_threadsafe(serving.cancel)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
-    while not serving.done():
-        if signal.getsignal(signal.SIGTERM) is not stop:
-            signal.signal(signal.SIGTERM, stop)
-        await asyncio.wait([serving], timeout=0.5)
-    if not serving.cancelled():
-        serving.result()  # a failure of the runner itself: its traceback
+    runner = threading.Thread(target=run, name="prefect-runner", daemon=True)
+    runner.start()
+    while runner.is_alive() and not stopping.is_set():
+        runner.join(0.5)  # short waits, so the signal handlers run promptly
+    runner.join(STOP_GRACE_S)
+    if failure:
+        raise failure[0]
 
 
 def main() -> None:
@@ -67,7 +79,7 @@ def main() -> None:
     params = sys.argv[1] if len(sys.argv) > 1 else "params.yaml"
     name = f"{pipeline.name}/{checked_settings(params).schedule.deployment_name}"
     with prefect_api():
-        asyncio.run(_serve_until_stopped(deployment(params)))
+        serve_until_stopped(deployment(params))
     print(f"stopped serving {name}", flush=True)
     os._exit(0)  # nothing is left to do; Prefect's background threads must not hold the process open
 
