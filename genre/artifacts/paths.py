@@ -31,6 +31,11 @@ class Artifacts:
     def validation_dir(self) -> Path:
         return self.root / "data/validation"
 
+    @property
+    def failed_validation_dir(self) -> Path:
+        """Reports of refused deliveries: not a DVC output, so a failed run cannot replace the last good one."""
+        return self.root / "data/validation-failed"
+
     # train_classifier
     @property
     def classifier(self) -> Path:

@@ -11,6 +11,7 @@ import pandas as pd
 from genre.artifacts.paths import Artifacts
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema
+from genre.messages import InputError, one_line
 
 
 def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
@@ -22,7 +23,12 @@ def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
         text[schema.target.name] = str
     # Only an empty cell is missing: "NA", "None" or "null" can be categories, and a number column
     # holding such a word is reported as the word it holds.
-    frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    try:
+        frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (see ingest.train_csv / ingest.test_csv in params.yaml)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a CSV file pandas can read: {one_line(str(exc).strip(), 200)}") from None
     for name, spec in schema.features.items():
         if spec.kind == "integer" and name in frame and pd.api.types.is_float_dtype(frame[name]):
             values = frame[name]

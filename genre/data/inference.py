@@ -47,13 +47,15 @@ def infer_schema(
     margin: float = 0.0,
     max_categories: int = MAX_CATEGORIES,
     source: str = "",
+    min_rows: int | None = None,
 ) -> Inferred:
     """Describe ``frame`` (read with every cell as text, empty cells as missing).
 
     Numbers whose every value is whole are integers (``3.0`` included), other numbers are
     continuous, text with at most ``max_categories`` distinct values is categorical. Bounds are
     the observed range widened by ``margin`` times its width on each side (never below 0 for a
-    column that never was). Raises ``InferenceError`` naming every column it cannot describe.
+    column that never was). ``min_rows`` (at most 100) is the smallest delivery the schema will
+    accept: at most the smallest file it was inferred from, so each of them passes. Raises ``InferenceError`` naming every column it cannot describe.
     """
     if target not in frame.columns:
         raise InferenceError(f"--target {one_line(repr(target))} is not a column of {source or 'the CSV'}; its columns are {list(frame.columns)}")
@@ -77,7 +79,7 @@ def infer_schema(
         name=name,
         target=TargetSpec(name=target, values=labels, favourable=favourite),
         features=features,
-        min_rows=min(100, len(frame)),
+        min_rows=min(100, len(frame) if min_rows is None else min_rows),
     )
     return Inferred(schema, notes, favourable_note, source, len(frame))
 

@@ -145,7 +145,10 @@ def infer(
         stem = data[0].resolve().parent.name
     source = " + ".join(path.name for path in data)
     try:
-        inferred = infer_schema(pd.concat(frames, ignore_index=True), target, name=name or stem, favourable=favourable, margin=margin, max_categories=max_categories, source=source)
+        inferred = infer_schema(
+            pd.concat(frames, ignore_index=True), target, name=name or stem, favourable=favourable, margin=margin,
+            max_categories=max_categories, source=source, min_rows=min(len(frame) for frame in frames),
+        )
     except InferenceError as exc:
         raise _refuse(str(exc)) from None
     write_with(output, lambda tmp: tmp.write_text(schema_yaml(inferred)))

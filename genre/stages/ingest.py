@@ -7,6 +7,8 @@ good artifacts still in place.
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,15 @@ from genre.data.datasets import read_raw
 from genre.data.missing import apply_missing, fit_fills
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
-from genre.data.validation import validate_frame
+from genre.data.validation import DataValidationError, validate_frame
 from genre.settings import Settings
 
 
 def split(
-    settings: Settings, schema: DatasetSchema, docs_dir: Path | None = None
+    settings: Settings, schema: DatasetSchema, report_dir: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Validate every raw file (Data Docs per file under ``docs_dir``), then return train and test."""
+    """Validate every raw file (its GX results and Data Docs under ``report_dir``, written before
+    a failure is raised so that they can be kept), then return train and test."""
     cfg = settings.ingest
     sources = {"train": settings.resolve(cfg.train_csv)}
     if cfg.test_csv is not None:
@@ -34,7 +37,9 @@ def split(
     frames, results = {}, {}
     for name, path in sources.items():
         frame = read_raw(path, schema)
-        report = validate_frame(frame, schema, docs_dir=None if docs_dir is None else docs_dir / name)
+        report = validate_frame(frame, schema, docs_dir=None if report_dir is None else report_dir / "docs" / name)
+        if report_dir is not None:
+            (report_dir / f"{name}.json").write_text(json.dumps(report.result, indent=2, default=str))
         report.raise_for_failures(str(path))
         frames[name], results[name] = frame, report.result
     if "test" not in frames:
@@ -47,13 +52,25 @@ def split(
     return train, test, results
 
 
+def keep_failed_report(report_dir: Path, paths: Artifacts, keep: int = 10) -> Path:
+    """Copy a refused delivery's report beside (not into) the DVC-tracked validation folder, which
+    keeps the last good one; the ``keep`` newest are kept so that unattended runs cannot fill the disk."""
+    kept = paths.failed_validation_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    shutil.copytree(report_dir, kept, dirs_exist_ok=True)
+    for old in sorted(paths.failed_validation_dir.iterdir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return kept
+
+
 def run(settings: Settings) -> dict[str, Any]:
     paths = Artifacts(settings.root)
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
     with atomic_dir(paths.validation_dir) as tmp:
-        train, test, results = split(settings, schema, docs_dir=tmp / "docs")
-        for name, result in results.items():
-            (tmp / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+        try:
+            train, test, results = split(settings, schema, report_dir=tmp)
+        except DataValidationError as refused:
+            refused.report = keep_failed_report(tmp, paths)
+            raise
     fills = fit_fills(schema, train)
     train, train_missing = apply_missing(schema, train, fills)
     test, test_missing = apply_missing(schema, test, fills)

@@ -11,6 +11,7 @@ from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
 from genre.artifacts.torch_io import load_module
 from genre.data.datasets import load_labels, load_prepared
+from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier
 from genre.recourse.pairs import pairing_distribution, save_pairs, split_sources_targets
 from genre.settings import Settings
@@ -29,6 +30,15 @@ def run(settings: Settings) -> dict[str, Any]:
         data.x_train[sources], data.x_train[targets], data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size
     )
     seconds = time.perf_counter() - started
+    if q.has_target.sum() < 2:  # the generator cannot learn (or validate) from fewer
+        best = float(h[labels == 1].max()) if (labels == 1).any() else float("nan")
+        raise InputError(
+            f"synthesize_pairs: {int(q.has_target.sum())} of {len(sources)} sources have an admissible target, "
+            f"{len(targets)} training rows have the favourable label and P_h > gamma = {cfg.gamma} (the highest P_h "
+            f"of such a row is {best:.3f}); the generator needs at least 2: lower synthesize_pairs.gamma below "
+            "that, or let the classifier be surer (train_classifier.class_balanced: false where labels are imbalanced, "
+            "more train_classifier.epochs)"
+        )
     save_pairs(paths.pairs, sources, targets, q)
 
     effective = 1.0 / np.square(q.probs[q.has_target].astype(np.float64)).sum(axis=1)

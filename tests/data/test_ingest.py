@@ -112,12 +112,21 @@ def test_bad_delivery_fails_and_keeps_previous_artifacts(
         ingest.run(settings)
     message = str(excinfo.value)
     assert str(raw_train) in message
-    assert "failed validation (2 expectations)" in message
+    assert "failed validation (2 problems)" in message
     lines = message.splitlines()[1:]
     assert any("column 'workclass'" in line and "['Self-Employed']" in line for line in lines), message
     assert any("column 'age'" in line and "[150]" in line for line in lines), message
 
-    assert _snapshot(tmp_path) == before
+    after = _snapshot(tmp_path)
+    kept = {name for name in after if name.startswith("data/validation-failed/")}
+    assert {name: after[name] for name in after.keys() - kept} == before
+    # The refused delivery's report is kept beside the last good one, and the message says where.
+    assert lines[-1].startswith("  the full report (GX results, Data Docs): "), message
+    report = Path(lines[-1].split(": ", 1)[1])
+    assert report.parent == tmp_path / "data/validation-failed"
+    assert json.loads((report / "train.json").read_text())["success"] is False
+    assert (report / "docs/train/index.html").is_file()
+    assert {str((report / "train.json").relative_to(tmp_path))} <= kept
 
 
 def test_split_without_test_csv_is_seeded_partition(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -111,9 +112,11 @@ def test_a_params_error_stops_repro_before_any_output_is_touched(fast_project, t
 
 def test_bad_data_stops_repro_with_its_problems_once_and_no_traceback(fast_project, tmp_path) -> None:
     """A delivery with an impossible age and an unknown category: ingest says so, once per
-    problem, exits non-zero without a traceback, and every earlier output stays as it was."""
+    problem, exits non-zero without a traceback, keeps its report outside DVC's outputs, and every
+    earlier output stays as it was: once the data is put back, nothing needs to run again."""
     project = fast_project.copy_to(tmp_path / "project")
     raw = project.root / "data/raw/adult/train.csv.gz"
+    delivered = raw.read_bytes()
     frame = pd.read_csv(raw)
     frame.loc[3, "age"] = 150
     frame.loc[5, "workclass"] = "Self-Employed"
@@ -126,6 +129,14 @@ def test_bad_data_stops_repro_with_its_problems_once_and_no_traceback(fast_proje
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "Traceback" not in output, output[-3000:]
-    assert output.count("column 'age': expect_column_values_to_be_between") == 1, output[-3000:]
-    assert output.count("column 'workclass': expect_column_values_to_be_in_set") == 1, output[-3000:]
+    assert output.count("failed validation (2 problems):\n") == 1, output[-3000:]  # (and in Prefect's record of the run)
+    assert output.count("column 'age': 1 of ") == 1, output[-3000:]
+    assert output.count("column 'workclass': 1 of ") == 1, output[-3000:]
+    (said,) = [line for line in output.splitlines() if "the full report (GX results, Data Docs): " in line]
+    report = project.root / said.split("Data Docs): ")[1]  # relative to the project, where dvc runs
+    assert report.parent == project.root / "data/validation-failed" and (report / "train.json").is_file()
     assert {p: p.read_bytes() for p in watched} == before
+
+    raw.write_bytes(delivered)
+    status = project.run("dvc", "status")
+    assert status.returncode == 0 and "Data and pipelines are up to date" in status.stdout, status.stdout
