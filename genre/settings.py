@@ -11,12 +11,13 @@ together as one line each with the line of ``params.yaml`` they are on, before a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveInt,
     field_validator,
     model_validator,
@@ -43,7 +44,8 @@ class ClassifierSettings(_Section):
     hidden: list[PositiveInt] = [10, 10, 10]
     epochs: PositiveInt = 100
     lr: float = Field(1e-3, gt=0)
-    batch_size: PositiveInt = 64
+    batch_size: PositiveInt | Literal["auto"] = "auto"  # genre.models.classifiers.batch_and_lr
+    threads: PositiveInt = 1  # torch threads while training: the 10-wide MLP only thrashes on more
     class_balanced: bool = True
     rf_n_estimators: PositiveInt = 100
     rf_cv_folds: int = Field(5, ge=2)
@@ -101,7 +103,10 @@ class GeneratorSettings(_Section):
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 300
     temperature: float = Field(0.5, gt=0)
-    threshold: float = Field(0.9, ge=0, lt=1)
+    # auto: derived from the classifier's scores on the training rows (genre.models.classifiers.confident_threshold)
+    threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
+    retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
+    retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
     selection: Literal["cheapest", "most_confident"] = "cheapest"
     # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
     # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
@@ -116,6 +121,7 @@ class EvaluateSettings(_Section):
     consistency_samples: PositiveInt = 50
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
+    min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
 
 
 class WachterSettings(_Section):

@@ -104,7 +104,7 @@ class StrictYaml:
 
     def _describe(self, exc: ValidationError) -> list[str]:
         lines = []
-        for error in exc.errors(include_url=False):
+        for error in _unions_merged(exc.errors(include_url=False), self.lines):
             loc = tuple(error["loc"])
             line = self.line_of(loc)
             where = f"{self.source}:{line}: {dotted(loc)}" if line else f"{self.source}: {dotted(loc)}"
@@ -117,6 +117,23 @@ class StrictYaml:
                 hint = " (a value holding ': ' or ', ' must be quoted)" if isinstance(given, (dict, list)) and error["type"] == "string_type" else ""
                 lines.append(f"{where}: {error['msg']} (got {one_line(json.dumps(given))}){hint}")
         return lines
+
+
+def _unions_merged(errors: list[Any], keys: dict[Location, int]) -> list[Any]:
+    """A value matching no member of a union (``threshold: 0.9 | auto``) is one error per member,
+    each under a member tag (``threshold.constrained-float``, ``threshold.literal['auto']``); said
+    as one: ``threshold: Input should be a valid number, or 'auto'``."""
+    merged: dict[Location, Any] = {}
+    out = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if len(loc) > 1 and loc[:-1] in keys and loc not in keys and isinstance(loc[-1], str) and error["type"] != "extra_forbidden":
+            if loc[:-1] in merged:
+                merged[loc[:-1]]["msg"] += ", or " + error["msg"].removeprefix("Input should be ")
+                continue
+            error = merged[loc[:-1]] = {**error, "loc": loc[:-1]}
+        out.append(error)
+    return out
 
 
 def dotted(loc: Location) -> str:

@@ -22,7 +22,6 @@ import yaml
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
-from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.recourse.engine import RecourseEngine
 from genre.settings import Settings, load_settings, merge_overrides
 from genre.stages import ingest, synthesize_pairs, train_classifier, train_generator
@@ -119,7 +118,7 @@ def methods(transformer: Any) -> dict[str, Method]:
         "genre_transformer": generative(
             lambda ev: RecourseEngine(ev.engine.pre, ev.engine.classifier, transformer, ev.settings.recourse)
         ),
-        "nnr": lambda ev, x: nearest_neighbour_recourse(x, ev.x_targets, ev.engine.pre, ev.settings.synthesize_pairs.chunk_size),
+        "nnr": lambda ev, x: ev.nnr(x),
         "wachter": lambda ev, x: wachter_recourse(x, ev.engine.pre, ev.engine.classifier, ev.settings.wachter),
         "dice": lambda ev, x: dice_recourse(x, ev.engine.pre, ev.engine.classifier, ev.data.train_raw, ev.settings.dice.model_copy(update={"seed": ev.settings.evaluate.seed})),
     }

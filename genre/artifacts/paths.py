@@ -46,6 +46,11 @@ class Artifacts:
         return self.root / "data/models/ground_truth.joblib"
 
     @property
+    def accepted(self) -> Path:
+        """Training rows the classifier approves, with its scores: the pool recourse retrieves from."""
+        return self.root / "data/models/accepted.npz"
+
+    @property
     def labels(self) -> Path:
         return self.root / "data/models/labels.npz"
 

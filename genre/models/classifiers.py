@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
+from genre.models.threads import torch_threads
 from genre.settings import ClassifierSettings
+
+DECISION_THRESHOLD = 0.5  # h(x) above it approves x: the decision recourse is asked about
+AUTO_CAP = 0.9  # the paper's recourse threshold: where h is this sure of enough rows, auto keeps it
+AUTO_QUANTILE = 0.9  # else auto takes the score the surest tenth of the approved training rows reach
+
+
+def confident_threshold(h_train: np.ndarray) -> float | None:
+    """What ``recourse.threshold: auto`` resolves to for a classifier with these training-row scores:
+    the paper's 0.9 where a tenth of the rows it approves score that high, else the score that
+    tenth reaches, so that a classifier that is never that sure (a small or imbalanced dataset)
+    still has a threshold a recourse can clear. None when it approves no training row at all."""
+    approved = h_train[h_train > DECISION_THRESHOLD]
+    return float(min(AUTO_CAP, np.quantile(approved, AUTO_QUANTILE))) if len(approved) else None
 
 
 class MLPClassifier(nn.Module):
-    def __init__(self, n_features: int, hidden: list[int]) -> None:
+    """``auto_threshold`` (see ``confident_threshold``) travels with the weights, so that every
+    engine built from this file (evaluation, CLI, bento) resolves ``auto`` to the same value."""
+
+    def __init__(self, n_features: int, hidden: list[int], auto_threshold: float | None = None) -> None:
         super().__init__()
-        self.config = {"n_features": n_features, "hidden": list(hidden)}
+        self.auto_threshold = auto_threshold
+        self.config = {"n_features": n_features, "hidden": list(hidden), "auto_threshold": auto_threshold}
         layers: list[nn.Module] = []
         width = n_features
         for h in hidden:
@@ -33,26 +53,50 @@ class MLPClassifier(nn.Module):
         return torch.sigmoid(self(flat)).float().numpy().reshape(x.shape[:-1]).astype(np.float64)
 
 
+def batch_and_lr(n_rows: int, settings: ClassifierSettings) -> tuple[int, float]:
+    """The batch size and learning rate training uses.
+
+    ``batch_size: auto`` keeps the protocol's 64 for small data, where every step counts, and grows
+    it to 128 and 256 once there are at least 128 batches' worth of rows per epoch; the learning
+    rate grows with the square root of the batch. The MLP is so small that each step's cost is
+    Python's and torch's dispatch, not arithmetic, so on Adult (36,624 rows) 256 trains about four
+    times faster: accuracy 0.7958 against 0.7961, AUC 0.8778 against 0.8794 (100 epochs, 1 thread).
+    """
+    if settings.batch_size != "auto":
+        return settings.batch_size, settings.lr
+    batch = 64
+    while batch < 256 and n_rows >= 128 * batch * 2:
+        batch *= 2
+    return batch, settings.lr * math.sqrt(batch / 64)
+
+
 def train_mlp(x: np.ndarray, y: np.ndarray, settings: ClassifierSettings) -> MLPClassifier:
-    """Adam on (optionally class-balanced) binary cross-entropy, as in the protocol."""
-    torch.manual_seed(settings.seed)
-    model = MLPClassifier(x.shape[1], settings.hidden)
-    xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
-    pos = float(yt.mean())
-    if settings.class_balanced and 0 < pos < 1:
-        weights = torch.where(yt > 0.5, 0.5 / pos, 0.5 / (1 - pos))
-    else:
-        weights = torch.ones_like(yt)
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    generator = torch.Generator().manual_seed(settings.seed)
-    model.train()
-    for _ in range(settings.epochs):
-        order = torch.randperm(len(xt), generator=generator)
-        for batch in order.split(settings.batch_size):
-            loss = nn.functional.binary_cross_entropy_with_logits(model(xt[batch]), yt[batch], weight=weights[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    model.eval()
+    """Adam on (optionally class-balanced) binary cross-entropy, as in the protocol, on
+    ``settings.threads`` threads (a tiny model gains nothing from more and thrashes on a busy
+    machine). Each epoch permutes the rows once and takes contiguous slices, and Adam runs fused:
+    the same updates with a third less of the per-step overhead that dominates here."""
+    batch_size, lr = batch_and_lr(len(x), settings)
+    with torch_threads(settings.threads):
+        torch.manual_seed(settings.seed)
+        model = MLPClassifier(x.shape[1], settings.hidden)
+        xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
+        pos = float(yt.mean())
+        if settings.class_balanced and 0 < pos < 1:
+            weights = torch.where(yt > 0.5, 0.5 / pos, 0.5 / (1 - pos))
+        else:
+            weights = torch.ones_like(yt)
+        optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        generator = torch.Generator().manual_seed(settings.seed)
+        model.train()
+        for _ in range(settings.epochs):
+            order = torch.randperm(len(xt), generator=generator)
+            xs, ys, ws = xt[order], yt[order], weights[order]
+            for start in range(0, len(xs), batch_size):
+                end = start + batch_size
+                loss = nn.functional.binary_cross_entropy_with_logits(model(xs[start:end]), ys[start:end], weight=ws[start:end])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        model.eval()
     return model

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal
 
@@ -23,14 +23,16 @@ import numpy as np
 import torch
 
 from genre.data.preprocessing import Preprocessor
-from genre.models.classifiers import MLPClassifier
+from genre.messages import InputError
+from genre.models.accepted import AcceptedRows
+from genre.models.classifiers import DECISION_THRESHOLD, MLPClassifier
 from genre.models.generators import Generator
 from genre.recourse.cost import changed, cost
+from genre.recourse.retrieval import nearest_accepted
 from genre.settings import RecourseSettings
 
 Status = Literal["found", "not_found", "not_needed"]
 Rule = Literal["cheapest", "most_confident"]
-DECISION_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class RecourseBatch:
     cost: np.ndarray
     seconds: float
     alternatives: Alternatives
+    retrieved: np.ndarray  # [N] bool: the answer is a training row retrieved, not a sampled one
 
     @property
     def found(self) -> np.ndarray:
@@ -148,9 +151,20 @@ class Ranking:
         x_plus, accepted, prob, costs = (_take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs))
         return x_plus, accepted, prob, costs
 
+    def fallback(self, first: int) -> Ranking:
+        """The candidates from ``first`` on accepted only for factuals none before it is accepted for."""
+        accepted = self.accepted.copy()
+        accepted[:, first:] &= ~accepted[:, :first].any(axis=1, keepdims=True)
+        return replace(self, accepted=accepted)
+
+    @cached_property
+    def pick(self) -> np.ndarray:
+        """[N] the chosen candidate's index per factual."""
+        return first_ranked(self.prob, self.costs, self.accepted, self.rule)
+
     def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
-        x_plus, accepted, prob, costs = self.take(first_ranked(self.prob, self.costs, self.accepted, self.rule)[:, None])
+        x_plus, accepted, prob, costs = self.take(self.pick[:, None])
         return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
 
 
@@ -161,9 +175,28 @@ def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidat
     return Ranking(candidates, prob, costs, prob > threshold, rule)
 
 
+def resolved(settings: RecourseSettings, classifier: MLPClassifier) -> RecourseSettings:
+    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
+    if settings.threshold != "auto":
+        return settings
+    if classifier.auto_threshold is None:
+        raise InputError(
+            "recourse.threshold is auto, but the classifier approves no training row (h > 0.5), so no threshold "
+            "can be derived and no recourse found: see the positive rates in metrics/train_classifier.json, or "
+            "set recourse.threshold to a number"
+        )
+    return settings.model_copy(update={"threshold": classifier.auto_threshold})
+
+
 class RecourseEngine:
-    def __init__(self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings) -> None:
-        self.pre, self.classifier, self.generator, self.settings = pre, classifier, generator, settings
+    """Answers from sampled candidates and, where ``accepted`` is given and ``settings.retrieved``
+    asks for them, the nearest accepted training rows (``genre.recourse.retrieval``)."""
+
+    def __init__(
+        self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings, accepted: AcceptedRows | None = None
+    ) -> None:
+        self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
+        self.settings = resolved(settings, classifier)
         # Answers are scored by a float64 copy of the classifier, their probabilities given at
         # float32's precision: in float32 the BLAS rounds a row's products differently by where
         # the row sits in the matrix, so an applicant's probabilities (and which candidates pass)
@@ -188,14 +221,19 @@ class RecourseEngine:
     ) -> RecourseBatch:
         """``frozen`` marks features this request will not change; ``alternatives`` asks for up to
         that many further recourses for each factual that is found one."""
-        cfg = settings or self.settings
+        cfg = self.settings if settings is None else resolved(settings, self.classifier)
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before = self.scorer.predict_proba(x)
         denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
         x_denied = x[denied]
         cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
+        if cfg.retrieved and self.accepted is not None:
+            near = nearest_accepted(x_denied, self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
+            cands = np.concatenate([cands, make_actionable(self.pre, x_denied, near, frozen)], axis=1)
         ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
+        if cfg.retrieval == "fallback" and cands.shape[1] > cfg.n_candidates:
+            ranking = ranking.fallback(cfg.n_candidates)
         n_rows = len(x)
         x_plus, found, prob_after, cost_after = (
             _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
@@ -208,7 +246,8 @@ class RecourseEngine:
         alt_x, _, alt_prob, alt_cost = ranking.take(others)
         seconds = time.perf_counter() - started
         alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
-        return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found))
+        retrieved = _scatter(ranking.pick >= cfg.n_candidates, denied, np.zeros(n_rows, bool)) & (status == "found")
+        return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found), retrieved)
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray, base: np.ndarray) -> np.ndarray:

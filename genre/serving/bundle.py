@@ -16,14 +16,16 @@ from pathlib import Path
 from genre.artifacts.paths import Artifacts
 from genre.artifacts.torch_io import load_module
 from genre.data.preprocessing import Preprocessor
+from genre.models.accepted import AcceptedRows
 from genre.models.classifiers import MLPClassifier
 from genre.models.generators import load_generator
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings, ServeSettings
 
-PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA, SERVE = (
+PREPROCESSOR, CLASSIFIER, ACCEPTED, GENERATOR, RECOURSE, SCHEMA, SERVE = (
     "preprocessor.json",
     "classifier.pt",
+    "accepted.npz",
     "generator.pt",
     "recourse.json",
     "schema.yaml",
@@ -31,17 +33,19 @@ PREPROCESSOR, CLASSIFIER, GENERATOR, RECOURSE, SCHEMA, SERVE = (
 )
 
 
-def _load_engine(preprocessor: Path, classifier: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
-    return RecourseEngine(Preprocessor.load(preprocessor), load_module(MLPClassifier, classifier), load_generator(generator), settings)
+def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
+    """(A bundle from before the accepted rows travelled answers from sampled candidates only.)"""
+    pool = AcceptedRows.load(accepted) if accepted.is_file() else None
+    return RecourseEngine(Preprocessor.load(preprocessor), load_module(MLPClassifier, classifier), load_generator(generator), settings, pool)
 
 
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:
-    return _load_engine(paths.preprocessor, paths.classifier, paths.generator, settings)
+    return _load_engine(paths.preprocessor, paths.classifier, paths.accepted, paths.generator, settings)
 
 
 def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    for src, name in ((paths.preprocessor, PREPROCESSOR), (paths.classifier, CLASSIFIER), (paths.generator, GENERATOR), (paths.schema, SCHEMA)):
+    for src, name in ((paths.preprocessor, PREPROCESSOR), (paths.classifier, CLASSIFIER), (paths.accepted, ACCEPTED), (paths.generator, GENERATOR), (paths.schema, SCHEMA)):
         shutil.copyfile(src, dest / name)
     (dest / RECOURSE).write_text(settings.model_dump_json(indent=2))
     (dest / SERVE).write_text(serve.model_dump_json(indent=2))
@@ -50,7 +54,7 @@ def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve
 def load_bundle(folder: Path) -> RecourseEngine:
     folder = Path(folder)
     settings = RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text()))
-    return _load_engine(folder / PREPROCESSOR, folder / CLASSIFIER, folder / GENERATOR, settings)
+    return _load_engine(folder / PREPROCESSOR, folder / CLASSIFIER, folder / ACCEPTED, folder / GENERATOR, settings)
 
 
 def load_serve_settings(folder: Path) -> ServeSettings:

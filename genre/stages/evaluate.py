@@ -16,7 +16,10 @@ from genre.data.datasets import PreparedData, load_prepared
 from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.evaluation.consistency import mean_energy_distance
 from genre.evaluation.metrics import Judges, fit_plausibility
-from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
+from genre.messages import InputError
+from genre.models.accepted import AcceptedRows
+from genre.models.classifiers import DECISION_THRESHOLD
+from genre.recourse.engine import RecourseEngine
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Settings
@@ -56,8 +59,14 @@ class Evaluation:
     data: PreparedData
     engine: RecourseEngine
     judges: Judges
-    x_targets: np.ndarray
+    x_targets: np.ndarray  # the pairs' targets (h > gamma, favourable label): Q's support
+    # Training rows h accepts at the threshold GenRe's answers must clear: NNR's candidates, so
+    # that its found rate means what GenRe's does (a recourse above the same threshold).
+    x_accepted: np.ndarray
     factual_rows: np.ndarray
+
+    def nnr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        return nearest_neighbour_recourse(x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size)
 
     @property
     def x(self) -> np.ndarray:
@@ -73,7 +82,9 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
-    return Evaluation(settings, data, engine, Judges(data.preprocessor, forest, engine.classifier, plausibility), data.x_train[targets], rows)
+    accepted = AcceptedRows.load(paths.accepted).above(engine.settings.threshold)
+    judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
+    return Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows)
 
 
 def score_at(ev: Evaluation, **recourse: float) -> dict[str, float]:
@@ -89,9 +100,14 @@ def run(settings: Settings) -> dict[str, Any]:
     ev = prepare_evaluation(settings)
     pre, engine, judges, x = ev.data.preprocessor, ev.engine, ev.judges, ev.x
     sampled = engine.recourse(x, seed=cfg.seed)
-    nnr_plus, nnr_found, nnr_seconds = nearest_neighbour_recourse(x, ev.x_targets, pre, settings.synthesize_pairs.chunk_size)
+    nnr_plus, nnr_found, nnr_seconds = ev.nnr(x)
     metrics: dict[str, Any] = {
-        "genre": judges.score(x, sampled.x_plus, sampled.seconds, sampled.found),
+        "threshold": engine.settings.threshold,
+        "genre": {
+            **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found),
+            # which candidates won: the share of found answers that are retrieved training rows
+            "retrieved_share": float(sampled.retrieved.sum() / max(sampled.found.sum(), 1)),
+        },
         "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
         "consistency": consistency(settings, engine, ev.data, ev.x_targets),
         "factuals": int(len(x)),
@@ -112,5 +128,19 @@ def run(settings: Settings) -> dict[str, Any]:
         status=sampled.status, cost=sampled.cost, prob_before=sampled.prob_before, prob_after=sampled.prob_after
     )
     write_with(paths.recourses, lambda tmp: table.to_csv(tmp, index=False))
-    write_json(paths.metrics("evaluate"), metrics)
+    failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), engine.settings.threshold, cfg.min_found_rate)
+    metrics.update(training_rows_above_threshold=len(ev.x_accepted), passed=not failures)
+    write_json(paths.metrics("evaluate"), metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why
+    if failures:
+        raise InputError("\n".join(f"evaluate: {f}; the model is not packaged" for f in failures))
     return metrics
+
+
+def gate(found_rate: float, accepted: int, threshold: float, floor: float) -> list[str]:
+    """Why this model must not be served, if it must not: recourse it could rarely give."""
+    failures = []
+    if accepted == 0:
+        failures.append(f"no training row clears the threshold {threshold:.3f} (recourse.threshold), so no recourse can be shown to reach it")
+    if found_rate < floor:
+        failures.append(f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})")
+    return failures

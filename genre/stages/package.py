@@ -20,8 +20,11 @@ import bentoml
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
+from genre.artifacts.torch_io import load_module
 from genre.data.schema import DatasetSchema, load_schema
+from genre.models.classifiers import MLPClassifier
 from genre.offline import go_offline
+from genre.recourse.engine import resolved
 from genre.serving.bundle import load_bundle, write_bundle
 from genre.settings import Settings
 
@@ -63,6 +66,9 @@ def save_model(settings: Settings) -> bentoml.Model:
     """Bundle the trained artifacts into a new version of the model in the store."""
     paths = Artifacts(settings.root)
     schema = load_schema(paths.schema)
+    # The threshold as a number (``auto`` resolved by the classifier it came with), in the labels,
+    # the metadata and the bundle: what the served model applies is read without loading it.
+    settings = settings.model_copy(update={"recourse": resolved(settings.recourse, load_module(MLPClassifier, paths.classifier))})
     with bentoml.models.create(
         name=settings.package.model_name,
         labels=model_labels(schema, settings),

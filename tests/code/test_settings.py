@@ -31,7 +31,7 @@ def line_of(text: str, needle: str) -> int:
 
 def test_the_committed_params_load() -> None:
     settings = load_settings(REPO / "params.yaml")
-    assert settings.train_classifier.epochs == 100 and settings.recourse.threshold == 0.9
+    assert settings.train_classifier.epochs == 100 and settings.recourse.threshold == "auto"
 
 
 @pytest.mark.parametrize(
@@ -39,11 +39,13 @@ def test_the_committed_params_load() -> None:
     [
         ("  epochs: 100", "  epochs: true", "train_classifier.epochs: Input should be a valid integer (got true)"),
         ("n_candidates: 300", 'n_candidates: "300"', 'recourse.n_candidates: Input should be a valid integer (got "300")'),
-        ("  lr: 0.001\n  batch_size: 64", '  lr: "0.001"\n  batch_size: 64', 'train_classifier.lr: Input should be a valid number (got "0.001")'),
+        ("  lr: 0.001\n", '  lr: "0.001"\n', 'train_classifier.lr: Input should be a valid number (got "0.001")'),
         ("  class_balanced: true", "  class_balanced: 1", "train_classifier.class_balanced: Input should be a valid boolean (got 1)"),
         ("  hidden: [10, 10, 10]", "  hidden: [10, 2.5, 10]", "train_classifier.hidden.1: Input should be a valid integer (got 2.5)"),
         ("  seed: 0\n\ntrain_classifier", "  seed: 2020-01-01\n\ntrain_classifier", 'ingest.seed: Input should be a valid integer (got "2020-01-01")'),
         ("  rf_cv_folds: 5", "  rf_cv_folds: 5\n  rf_folds: 5", "train_classifier.rf_folds: Extra inputs are not permitted"),
+        ("threshold: auto ", "threshold: automatic ", 'recourse.threshold: Input should be a valid number, or \'auto\' (got "automatic")'),
+        ("batch_size: auto ", 'batch_size: "64" ', 'train_classifier.batch_size: Input should be a valid integer, or \'auto\' (got "64")'),
         ("kind: cvae", "kind: gan", "train_generator.kind: Input should be 'cvae' or 'transformer' (got \"gan\")"),
     ],
 )

@@ -11,6 +11,8 @@ import pytest
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
+from genre.evaluation.baselines import nearest_neighbour_recourse
+from genre.recourse.cost import cost
 from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
 from genre.serving.answers import answer
 from genre.serving.bundle import engine_from_artifacts
@@ -113,3 +115,25 @@ def test_bfloat16_sampling_keeps_every_promise(engine: RecourseEngine, denied: n
     alone = engine.recourse(denied[7:8], settings=fast)
     np.testing.assert_array_equal(alone.x_plus[0], batch.x_plus[7])
     assert abs(batch.found.mean() - engine.recourse(denied).found.mean()) <= 0.1
+
+
+@pytest.mark.parametrize("retrieval", ["fallback", "compete"])
+def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine, denied: np.ndarray, retrieval: str) -> None:
+    """Wherever NNR answers (an admissible training row above the same threshold), the engine
+    answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates."""
+    pool = engine.accepted.above(engine.settings.threshold)
+    nnr_plus, nnr_found, _ = nearest_neighbour_recourse(denied, pool, engine.pre, chunk_size=2048)
+    assert nnr_found.any()
+    both = nnr_found & (engine.scorer.predict_proba(nnr_plus) > engine.settings.threshold)  # scored as the engine scores
+    batch = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieval": retrieval}))
+    sampled_only = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieved": 0}))
+
+    assert batch.found[both].all()
+    assert not batch.retrieved[~batch.found].any() and not sampled_only.retrieved.any()
+    if retrieval == "compete":
+        nnr_cost = cost(denied, nnr_plus, engine.pre.categorical)
+        assert np.all(batch.cost[both] <= nnr_cost[both] + 1e-5)
+    else:  # the generator's answer stands wherever it has one
+        kept = sampled_only.found
+        np.testing.assert_array_equal(batch.x_plus[kept], sampled_only.x_plus[kept])
+        assert not batch.retrieved[kept].any()

@@ -18,7 +18,7 @@ from genre.data.schema import load_schema
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
-ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/models/classifier.pt", "data/models/generator.pt"]
+ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt"]
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +54,17 @@ def test_stage_writes_the_bento_and_its_metrics(project, packaged):
 
 def test_model_in_store_carries_labels_and_metadata(project, packaged):
     import bentoml
+    import torch
 
     model = bentoml.models.get(packaged["model_tag"])
     schema = load_schema(Artifacts(project.root).schema)
     assert model.info.labels["dataset"] == schema.name
-    assert model.info.labels["threshold"] == str(project.recourse.threshold)
+    auto = torch.load(Artifacts(project.root).classifier, weights_only=True)["config"]["auto_threshold"]
+    used = auto if project.recourse.threshold == "auto" else project.recourse.threshold  # auto: the classifier's own
+    assert model.info.labels["threshold"] == str(used)
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
-    assert model.info.metadata["recourse"] == project.recourse.model_dump()
+    assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), "threshold": used}
     assert model.info.metadata["serve"] == project.serve.model_dump()
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
