@@ -151,11 +151,10 @@ class Ranking:
         x_plus, accepted, prob, costs = (_take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs))
         return x_plus, accepted, prob, costs
 
-    def fallback(self, first: int) -> Ranking:
-        """The candidates from ``first`` on accepted only for factuals none before it is accepted for."""
-        accepted = self.accepted.copy()
-        accepted[:, first:] &= ~accepted[:, :first].any(axis=1, keepdims=True)
-        return replace(self, accepted=accepted)
+    def extended(self, more: Ranking) -> Ranking:
+        """These candidates followed by ``more``'s (same factuals, same rule)."""
+        parts = zip((self.candidates, self.prob, self.costs, self.accepted), (more.candidates, more.prob, more.costs, more.accepted))
+        return Ranking(*(np.concatenate(pair, axis=1) for pair in parts), self.rule)
 
     @cached_property
     def pick(self) -> np.ndarray:
@@ -211,6 +210,18 @@ class RecourseEngine:
             raw = self.generator.propose(x, n, temperature, seed)
         return make_actionable(self.pre, x, raw, frozen)
 
+    def _retrieved(self, x: np.ndarray, sampled: Ranking, cfg: RecourseSettings, frozen: np.ndarray | None) -> Ranking:
+        """The nearest accepted training rows as a block of ``cfg.retrieved`` more candidates per
+        factual, searched only for the factuals that need them (with ``fallback``: those no sampled
+        candidate is accepted for; the other rows' slots hold the factual and are never accepted)."""
+        need = ~sampled.accepted.any(axis=1) if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
+        block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
+        if need.any():
+            near, valid[need] = nearest_accepted(x[need], self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
+            block[need] = make_actionable(self.pre, x[need], near, frozen)
+        more = select(self.pre, self.scorer, x, block, cfg.threshold, cfg.selection)
+        return replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0))  # an empty slot is never "most confident"
+
     def recourse(
         self,
         x: np.ndarray,
@@ -228,12 +239,10 @@ class RecourseEngine:
         denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
         x_denied = x[denied]
         cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
-        if cfg.retrieved and self.accepted is not None:
-            near = nearest_accepted(x_denied, self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
-            cands = np.concatenate([cands, make_actionable(self.pre, x_denied, near, frozen)], axis=1)
         ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
-        if cfg.retrieval == "fallback" and cands.shape[1] > cfg.n_candidates:
-            ranking = ranking.fallback(cfg.n_candidates)
+        if cfg.retrieved and self.accepted is not None:
+            ranking = ranking.extended(self._retrieved(x_denied, ranking, cfg, frozen))
+        cands = ranking.candidates
         n_rows = len(x)
         x_plus, found, prob_after, cost_after = (
             _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))

@@ -23,17 +23,18 @@ from genre.recourse.pairs import pairing_distribution
 _CHUNK = 2048  # applicants per distance block: memory chunk x pool
 
 
-def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int) -> np.ndarray:
-    """[N, d] factuals -> [N, k, d]: each factual's k cheapest admissible pool rows (same immutable
-    values, moves only in allowed directions); a slot with no such row holds the factual itself,
-    which the classifier denies, so it is never chosen as a recourse."""
+def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """[N, d] factuals -> ([N, k, d] candidates, [N, k] valid): each factual's k cheapest admissible
+    pool rows (same immutable values, moves only in allowed directions). A slot with no such row
+    holds the factual itself and is not valid: it must never be chosen, whatever the threshold."""
     x = np.asarray(x, np.float32)
-    out = np.repeat(x[:, None, :], k, axis=1)
+    out, valid = np.repeat(x[:, None, :], k, axis=1), np.zeros((len(x), k), dtype=bool)
     if len(pool) == 0 or len(x) == 0:
-        return out
+        return out, valid
     # A near-zero lam: the weights only mark which neighbours are admissible (an inadmissible or
     # padding slot has weight 0), and flat weights cannot underflow to 0 for a far admissible one.
     q = pairing_distribution(x, pool, pre, lam=1e-3, k=k, chunk_size=_CHUNK)
     width = q.neighbours.shape[1]  # fewer than k when the pool is smaller
-    out[:, :width] = np.where((q.probs > 0)[..., None], pool[q.neighbours], out[:, :width])
-    return out
+    valid[:, :width] = q.probs > 0
+    out[:, :width] = np.where(valid[:, :width, None], pool[q.neighbours], out[:, :width])
+    return out, valid
