@@ -32,6 +32,11 @@ class Preprocessor:
             [{"increase": 1, "decrease": -1}.get(s.direction or "", 0) for s in specs], dtype=np.int8
         )
         self.n_categories = np.array([len(s.categories or []) for s in specs], dtype=np.int64)
+        # max_change in the scaled space (inf where none): whole steps only for an integer feature,
+        # so rounding a clamped value can never take it past the limit.
+        self.max_step = np.array(
+            [np.inf if s.max_change is None else (np.floor(s.max_change) if s.kind == "integer" else s.max_change) for s in specs]
+        ) / np.where(self.ranges > 0, self.ranges, 1.0)
 
     @property
     def n_features(self) -> int:

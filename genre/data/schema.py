@@ -48,6 +48,9 @@ class FeatureSpec(BaseModel):
     max: float | None = None
     immutable: bool = False
     direction: Direction | None = None
+    # The most a recourse may move it, in its own units (say age: 5): a person would not accept
+    # more. Applied to the pairs, the sampler's constraints, retrieval and NNR alike.
+    max_change: float | None = Field(None, gt=0)
     missing: MissingPolicy = "reject"
 
     @model_validator(mode="after")
@@ -66,6 +69,8 @@ class FeatureSpec(BaseModel):
                 raise ValueError(f"a {self.kind} feature takes no 'categories'")
             if self.min is None or self.max is None or self.min > self.max:
                 raise ValueError(f"a {self.kind} feature needs bounds with min <= max")
+        if self.max_change is not None and (self.kind == "categorical" or self.immutable):
+            raise ValueError("max_change is for a number feature a recourse may change (not a categorical or immutable one)")
         if self.immutable and self.direction is not None:
             raise ValueError("an immutable feature cannot also have a direction")
         return self

@@ -74,14 +74,15 @@ def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, fr
     """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
 
     Every constraint is a bound taken from the factual (kept features: both; increase-only: the
-    lower; decrease-only: the upper), so one clamp applies them all: this runs on every candidate
-    of every request.
+    lower; decrease-only: the upper; max_change: the factual give or take it), so one clamp
+    applies them all: this runs on every candidate of every request.
     """
     out = torch.from_numpy(pre.project(candidates))
     keep = pre.immutable if frozen is None else (pre.immutable | frozen)
     factual = torch.as_tensor(np.asarray(x), dtype=torch.float32)[:, None, :]
-    lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, -torch.inf)
-    upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, torch.inf)
+    step = torch.from_numpy(pre.max_step.astype(np.float32))
+    lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, factual - step)
+    upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, factual + step)
     return out.clamp_(lower, upper).numpy()
 
 

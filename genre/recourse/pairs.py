@@ -55,7 +55,8 @@ def split_sources_targets(h_prob: np.ndarray, labels: np.ndarray, gamma: float) 
 
 
 def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> torch.Tensor:
-    """[c, d] x [T, d] -> [c, T] bool: target keeps the immutables and respects every direction."""
+    """[c, d] x [T, d] -> [c, T] bool: target keeps the immutables, respects every direction and
+    moves no feature further than its max_change."""
     ok = torch.ones(len(x_src), len(x_tgt), dtype=torch.bool)
     immutable = torch.from_numpy(pre.immutable)
     if immutable.any():
@@ -66,6 +67,10 @@ def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> t
         if cols.any():
             step = sign * (x_tgt[None, :, cols] - x_src[:, None, cols])
             ok &= (step >= -_TOLERANCE).all(-1)
+    limited = torch.from_numpy(np.isfinite(pre.max_step))
+    if limited.any():
+        reach = torch.from_numpy(pre.max_step[np.isfinite(pre.max_step)].astype(np.float32))
+        ok &= ((x_tgt[None, :, limited] - x_src[:, None, limited]).abs() <= reach + _TOLERANCE).all(-1)
     return ok
 
 

@@ -137,3 +137,20 @@ def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine,
         kept = sampled_only.found
         np.testing.assert_array_equal(batch.x_plus[kept], sampled_only.x_plus[kept])
         assert not batch.retrieved[kept].any()
+
+
+def test_a_feature_with_max_change_never_moves_further(engine: RecourseEngine, denied: np.ndarray) -> None:
+    """Adult's age at most +5 years (and increase-only): no answer, alternative or retrieved row
+    moves it further; the same generator, so the limit is the constraints' doing alone."""
+    schema = engine.pre.schema
+    features = {**schema.features, "age": schema.features["age"].model_copy(update={"max_change": 5.0, "direction": "increase"})}
+    limited = Preprocessor(schema.model_copy(update={"features": features}), engine.pre.mins, engine.pre.ranges, engine.pre.fills)
+    capped = RecourseEngine(limited, engine.classifier, engine.generator, engine.settings, engine.accepted)
+    for retrieval in ("fallback", "compete"):
+        batch = capped.recourse(denied, settings=capped.settings.model_copy(update={"retrieval": retrieval}), alternatives=3)
+        before = limited.inverse_transform(denied)["age"].to_numpy()
+        points = [batch.x_plus] + [batch.alternatives.x_plus[:, j] for j in range(batch.alternatives.x_plus.shape[1])]
+        for point in points:
+            moved = limited.inverse_transform(point)["age"].to_numpy() - before
+            assert moved.min() >= 0 and moved.max() <= 5, (retrieval, moved.max())
+        assert batch.found.any()
