@@ -31,7 +31,6 @@ class MLPClassifier(nn.Module):
 
     def __init__(self, n_features: int, hidden: list[int], auto_threshold: float | None = None) -> None:
         super().__init__()
-        self.auto_threshold = auto_threshold
         self.config = {"n_features": n_features, "hidden": list(hidden), "auto_threshold": auto_threshold}
         layers: list[nn.Module] = []
         width = n_features
@@ -40,6 +39,10 @@ class MLPClassifier(nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+
+    @property
+    def auto_threshold(self) -> float | None:
+        return self.config["auto_threshold"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)

@@ -23,7 +23,7 @@ from genre.recourse.pairs import pairing_distribution
 _CHUNK = 2048  # applicants per distance block: memory chunk x pool
 
 
-def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int, chunk_size: int = _CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """[N, d] factuals -> ([N, k, d] candidates, [N, k] valid): each factual's k cheapest admissible
     pool rows (same immutable values, moves only in allowed directions). A slot with no such row
     holds the factual itself and is not valid: it must never be chosen, whatever the threshold."""
@@ -33,7 +33,7 @@ def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int)
         return out, valid
     # A near-zero lam: the weights only mark which neighbours are admissible (an inadmissible or
     # padding slot has weight 0), and flat weights cannot underflow to 0 for a far admissible one.
-    q = pairing_distribution(x, pool, pre, lam=1e-3, k=k, chunk_size=_CHUNK)
+    q = pairing_distribution(x, pool, pre, lam=1e-3, k=k, chunk_size=chunk_size)
     width = q.neighbours.shape[1]  # fewer than k when the pool is smaller
     valid[:, :width] = q.probs > 0
     out[:, :width] = np.where(valid[:, :width, None], pool[q.neighbours], out[:, :width])

@@ -17,7 +17,6 @@ from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.evaluation.consistency import mean_energy_distance
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.messages import InputError
-from genre.models.accepted import AcceptedRows
 from genre.models.classifiers import DECISION_THRESHOLD
 from genre.recourse.engine import RecourseEngine
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
@@ -82,7 +81,7 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
-    accepted = AcceptedRows.load(paths.accepted).above(engine.settings.threshold)
+    accepted = engine.accepted.above(engine.settings.threshold)  # the pool the engine loaded
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
     return Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows)
 

@@ -53,7 +53,7 @@ def run(settings: Settings) -> dict[str, Any]:
     h_test = classifier.predict_proba(data.x_test)
     h_train = classifier.predict_proba(data.x_train)
     auto_threshold = confident_threshold(h_train)
-    classifier.auto_threshold = classifier.config["auto_threshold"] = auto_threshold
+    classifier.config["auto_threshold"] = auto_threshold  # saved with the weights
 
     write_with(paths.ground_truth, lambda tmp: joblib.dump(forest, tmp, compress=3))
     write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
