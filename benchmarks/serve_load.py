@@ -7,7 +7,12 @@ user's own store is not touched; ``bentoml serve`` runs on 127.0.0.1 only and is
 Every phase is bounded in count and time: the single-request phase sends ``--requests`` requests
 from ``--concurrency`` concurrent clients and stops at ``--time-cap`` seconds whatever happens.
 
-    python benchmarks/serve_load.py [--requests 2000] [--concurrency 2] [--time-cap 60]
+    python benchmarks/serve_load.py [--requests 2000] [--concurrency 2] [--time-cap 60] [--own-model]
+
+With ``--own-model`` the same figures follow for a lender's gradient-boosted model
+(``research.lender_model``, race and sex left out) trained on the same prepared data through the
+pipeline's stages, served from its own bento in the same run, under ``own_model``, with the ratio of
+its requests per second to the MLP's under ``own_model_vs_mlp_rps``.
 
 The service runs one worker that answers one request at a time, so beyond about one request in
 flight per core more concurrency only queues: throughput stays, and p50 grows with the queue.
@@ -62,20 +67,43 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def build(home: Path) -> tuple[str, str, Path]:
-    """Model and bento from the repo's trained artifacts into ``home`` -> (bento tag, model tag, model folder)."""
-    os.environ["BENTOML_HOME"] = str(home)  # before BentoML first reads it, in this process
+def build(settings: Any) -> tuple[str, str, Path]:
+    """Model and bento from a project's trained artifacts into the BentoML home this process uses
+    -> (bento tag, model tag, model folder). Each bento records its own model version."""
     import bentoml
 
-    from genre.offline import go_offline
-    from genre.settings import load_settings
     from genre.stages.package import build_bento, save_model
 
-    go_offline()
-    settings = load_settings(REPO / "params.yaml")
     model = save_model(settings)
     bento = build_bento(settings, model)
     return str(bento.tag), str(model.tag), Path(bentoml.models.get(model.tag).path)
+
+
+def own_model_project(root: Path) -> Any:
+    """This checkout's prepared data and params with a lender's gradient-boosted model
+    (``research.lender_model``) in place of the MLP, trained through the pipeline's stages from
+    train_classifier on: the same data and generator settings, another classifier."""
+    import skops.io
+    import yaml
+
+    from genre.data.schema import load_schema
+    from genre.settings import load_settings
+    from genre.stages import synthesize_pairs, train_classifier, train_generator
+    from research.lender_model import fit_lender_model
+
+    for rel in ("data/prepared", "genre"):
+        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(REPO / "bentofile.yaml", root / "bentofile.yaml")
+    model = fit_lender_model(pd.read_csv(root / "data/prepared/train.csv"), load_schema(root / "data/prepared/schema.yaml"))
+    (root / "models").mkdir()
+    skops.io.dump(model, root / "models/lender.skops")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train_classifier"].update(model="models/lender.skops", trusted_types=skops.io.get_untrusted_types(file=root / "models/lender.skops"))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    settings = load_settings(root / "params.yaml")
+    for stage in (train_classifier, synthesize_pairs, train_generator):
+        stage.run(settings)
+    return settings
 
 
 def serve(bento_tag: str, home: Path, port: int, log: Path) -> subprocess.Popen:
@@ -161,60 +189,51 @@ def median_seconds(call: Callable[[], bool], repeats: int) -> tuple[float, int]:
     return statistics.median(times), errors
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
-    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
-    args = parser.parse_args()
+def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure for one project's model: library batches first, while no server shares the
+    machine, then single requests and batches over HTTP against its bento."""
+    from genre.recourse.engine import DECISION_THRESHOLD
+    from genre.serving.answers import answer
+    from genre.serving.bundle import load_bundle
 
-    home = Path(tempfile.mkdtemp(prefix="genre-serve-load-"))
+    bento_tag, model_tag, model_path = build(settings)
+    engine = load_bundle(model_path)
+    target = engine.pre.schema.target.name
+    frame = pd.read_csv(settings.root / "data/prepared/test.csv").drop(columns=[target])
+    denied = frame[engine.scorer.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD]  # as the engine decides
+    # Test rows as they come (the classifier approves some: nothing is sampled for them), and
+    # only applicants it turns down, the people who ask for recourse: every one is sampled.
+    workloads = {"test_rows": frame, "all_denied": denied}
+    records = {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()}
+
+    library = {
+        name: median_seconds(lambda b=rows.head(BATCH_SIZE): len(answer(engine, b)) == BATCH_SIZE, BATCH_REPEATS)  # type: ignore[misc]
+        for name, rows in workloads.items()
+    }
+    variants = {}  # what the all-denied batch costs under the other sampling settings, for choosing them
+    served = (engine.settings.precision, engine.settings.n_candidates)  # timed above
+    for precision, n in itertools.product(("float32", "bfloat16"), sorted({100, engine.settings.n_candidates})):
+        if (precision, n) == served:
+            continue
+        variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
+        call = lambda v=variant: len(answer(engine, denied.head(BATCH_SIZE), settings=v)) == BATCH_SIZE  # noqa: E731
+        variants[f"{precision}, {n} candidates"] = round(median_seconds(call, BATCH_REPEATS)[0], 3)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(bento_tag, home, port, home / "serve.log")
+    single: dict[str, dict[str, Any]] = {}
+    http_batch: dict[str, tuple[float, int]] = {}
     try:
-        bento_tag, model_tag, model_path = build(home)
-        from genre.recourse.engine import DECISION_THRESHOLD
-        from genre.serving.answers import answer
-        from genre.serving.bundle import load_bundle
-
-        engine = load_bundle(model_path)
-        target = engine.pre.schema.target.name
-        frame = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
-        denied = frame[engine.scorer.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD]  # as the engine decides
-        # Test rows as they come (the classifier approves some: nothing is sampled for them), and
-        # only applicants it turns down, the people who ask for recourse: every one is sampled.
-        workloads = {"test_rows": frame, "all_denied": denied}
-        records = {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()}
-
-        # The library first, while no server process shares the machine.
-        library = {
-            name: median_seconds(lambda b=rows.head(BATCH_SIZE): len(answer(engine, b)) == BATCH_SIZE, BATCH_REPEATS)  # type: ignore[misc]
-            for name, rows in workloads.items()
-        }
-        variants = {}  # what the all-denied batch costs under the other sampling settings, for choosing them
-        served = (engine.settings.precision, engine.settings.n_candidates)  # timed above
-        for precision, n in itertools.product(("float32", "bfloat16"), sorted({100, engine.settings.n_candidates})):
-            if (precision, n) == served:
-                continue
-            variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
-            call = lambda v=variant: len(answer(engine, denied.head(BATCH_SIZE), settings=v)) == BATCH_SIZE  # noqa: E731
-            variants[f"{precision}, {n} candidates"] = round(median_seconds(call, BATCH_REPEATS)[0], 3)
-
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = serve(bento_tag, home, port, home / "serve.log")
-        single: dict[str, dict[str, Any]] = {}
-        http_batch: dict[str, tuple[float, int]] = {}
-        try:
-            wait_until_ready(url, server, home / "serve.log")
+        wait_until_ready(url, server, home / "serve.log")
+        for name, rows in records.items():
+            single[name] = asyncio.run(single_requests(url, rows, args.requests, args.concurrency, args.time_cap))
+        with httpx.Client(base_url=url, timeout=60) as http:
             for name, rows in records.items():
-                single[name] = asyncio.run(single_requests(url, rows, args.requests, args.concurrency, args.time_cap))
-            with httpx.Client(base_url=url, timeout=60) as http:
-                for name, rows in records.items():
-                    body = {"applicants": rows[:BATCH_SIZE]}
-                    http_batch[name] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
-        finally:
-            stop(server)
+                body = {"applicants": rows[:BATCH_SIZE]}
+                http_batch[name] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        stop(server)
 
     def batch_figures(name: str) -> dict[str, Any]:
         return {
@@ -224,7 +243,7 @@ def main() -> None:
             "errors": http_batch[name][1] + library[name][1],
         }
 
-    report = {
+    return {
         "single": single["test_rows"],
         "batch": {**batch_figures("test_rows"), "denied_share": round(float(frame.head(BATCH_SIZE).index.isin(denied.index).mean()), 3)},
         "all_denied": {"single": single["all_denied"], "batch": {**batch_figures("all_denied"), "library_seconds_by_setting": variants}},
@@ -236,6 +255,33 @@ def main() -> None:
             "batch_repeats": BATCH_REPEATS,
         },
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
+    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
+    parser.add_argument("--own-model", action="store_true", help="also serve a lender's gradient-boosted model trained on the same data, and compare")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="genre-serve-load-"))
+    os.environ["BENTOML_HOME"] = str(home)  # before BentoML first reads it, in this process
+    try:
+        from genre.offline import go_offline
+        from genre.settings import load_settings
+
+        go_offline()
+        report = measure(load_settings(REPO / "params.yaml"), home, args)
+        if args.own_model:
+            own = measure(own_model_project(home / "own-model-project"), home, args)
+            report["own_model"] = own
+            report["own_model_vs_mlp_rps"] = {  # single requests per second, own model over MLP
+                "test_rows": round(own["single"]["rps"] / report["single"]["rps"], 3),
+                "all_denied": round(own["all_denied"]["single"]["rps"] / report["all_denied"]["single"]["rps"], 3),
+            }
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -38,7 +38,7 @@ PARTS = ("start_and_imports", "prefect_api", "prefect_run", "work", "process")  
 
 
 def scratch_project(root: Path, sample_rows: int | None) -> None:
-    for folder in ("genre", "flows", "data/raw"):
+    for folder in ("genre", "flows", "data/raw", "models"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "bentofile.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)

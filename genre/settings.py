@@ -51,6 +51,10 @@ class ClassifierSettings(_Section):
     rf_cv_folds: int = Field(5, ge=2)
     rf_random_state: int = 42
     seed: int = 0
+    # The lender's own model instead of the MLP: a skops file in models/ whose predict_proba takes
+    # the raw feature columns (genre.models.own_model). null: train the protocol's MLP.
+    model: Path | None = None
+    trusted_types: list[str] = []  # types of that file skops does not trust by default, vouched for by the user
 
 
 class PairSettings(_Section):

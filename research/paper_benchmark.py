@@ -140,7 +140,7 @@ def score_on(ev: Evaluation, runners: dict[str, Method], chosen: tuple[str, ...]
     for name in chosen:
         x = ev.x[:dice_factuals] if name == "dice" else ev.x
         x_plus, found, seconds = runners[name](ev, x)
-        out[name] = {**ev.judges.score(x, x_plus, seconds, found), "factuals": int(len(x))}
+        out[name] = {**ev.judges.score(x, x_plus, seconds, found), "factuals": len(x)}
     return out
 
 

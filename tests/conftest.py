@@ -132,7 +132,7 @@ def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def make_project(root: Path, prefect_api_url: str) -> FastProject:
     """A copy of the project (code, raw data, pipeline definition) with fast params, as its own repo."""
-    for folder in ("genre", "flows", "data/raw"):
+    for folder in ("genre", "flows", "data/raw", "models"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "bentofile.yaml"):
         shutil.copy(REPO / name, root / name)

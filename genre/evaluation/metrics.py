@@ -9,7 +9,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.neighbors import LocalOutlierFactor
 
 from genre.data.preprocessing import Preprocessor
-from genre.models.classifiers import MLPClassifier
+from genre.models.classifiers import Classifier
 from genre.models.ground_truth import positive_probability
 from genre.recourse.cost import changed, cost
 
@@ -26,7 +26,7 @@ class Judges:
 
     pre: Preprocessor
     forest: CalibratedClassifierCV
-    classifier: MLPClassifier
+    classifier: Classifier
     lof: LocalOutlierFactor
 
     def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray) -> dict[str, float]:

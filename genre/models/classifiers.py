@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -25,6 +27,18 @@ def confident_threshold(h_train: np.ndarray) -> float | None:
     return float(min(AUTO_CAP, np.quantile(approved, AUTO_QUANTILE))) if len(approved) else None
 
 
+class Classifier(Protocol):
+    """What recourse needs of h: its probabilities on scaled rows, and what ``auto`` resolves to.
+    Either the protocol's MLP (below) or the lender's own model (``genre.models.own_model``)."""
+
+    @property
+    def auto_threshold(self) -> float | None: ...
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+    def scorer(self) -> Classifier: ...
+
+
 class MLPClassifier(nn.Module):
     """``auto_threshold`` (see ``confident_threshold``) travels with the weights, so that every
     engine built from this file (evaluation, CLI, bento) resolves ``auto`` to the same value."""
@@ -44,6 +58,10 @@ class MLPClassifier(nn.Module):
     def auto_threshold(self) -> float | None:
         return self.config["auto_threshold"]
 
+    @auto_threshold.setter
+    def auto_threshold(self, value: float | None) -> None:
+        self.config["auto_threshold"] = value  # saved with the weights
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
 
@@ -54,6 +72,13 @@ class MLPClassifier(nn.Module):
         x = np.asarray(x)
         flat = torch.as_tensor(x.reshape(-1, x.shape[-1]), dtype=next(self.parameters()).dtype)
         return torch.sigmoid(self(flat)).float().numpy().reshape(x.shape[:-1]).astype(np.float64)
+
+    def scorer(self) -> MLPClassifier:
+        """A float64 copy for scoring answers: in float32 the BLAS rounds a row's products
+        differently by where the row sits in the matrix, so an applicant's probabilities (and which
+        candidates pass) would depend on who else is in the batch; float64's differences vanish in
+        the rounding to float32. A copy, not a cast: concurrent requests share this one read-only."""
+        return copy.deepcopy(self).double()
 
 
 def batch_and_lr(n_rows: int, settings: ClassifierSettings) -> tuple[int, float]:

@@ -7,8 +7,9 @@ produce them differently but are sampled, constrained and selected the same way.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch

@@ -13,7 +13,6 @@ get there rather than the same way with slightly different numbers.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -25,7 +24,7 @@ import torch
 from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.accepted import AcceptedRows
-from genre.models.classifiers import DECISION_THRESHOLD, MLPClassifier
+from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
 from genre.recourse.cost import changed, cost
 from genre.recourse.retrieval import nearest_accepted
@@ -168,14 +167,14 @@ class Ranking:
         return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
 
 
-def select(pre: Preprocessor, classifier: MLPClassifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+def select(pre: Preprocessor, classifier: Classifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
     """Score every candidate of every factual and rank them under the threshold and the rule."""
     prob = classifier.predict_proba(candidates)
     costs = cost(x[:, None, :], candidates, pre.categorical)
     return Ranking(candidates, prob, costs, prob > threshold, rule)
 
 
-def resolved(settings: RecourseSettings, classifier: MLPClassifier) -> RecourseSettings:
+def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
     """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
     if settings.threshold != "auto":
         return settings
@@ -193,16 +192,11 @@ class RecourseEngine:
     asks for them, the nearest accepted training rows (``genre.recourse.retrieval``)."""
 
     def __init__(
-        self, pre: Preprocessor, classifier: MLPClassifier, generator: Generator, settings: RecourseSettings, accepted: AcceptedRows | None = None
+        self, pre: Preprocessor, classifier: Classifier, generator: Generator, settings: RecourseSettings, accepted: AcceptedRows | None = None
     ) -> None:
         self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
         self.settings = resolved(settings, classifier)
-        # Answers are scored by a float64 copy of the classifier, their probabilities given at
-        # float32's precision: in float32 the BLAS rounds a row's products differently by where
-        # the row sits in the matrix, so an applicant's probabilities (and which candidates pass)
-        # would depend on who else is in the batch; float64's differences vanish in the rounding.
-        # A copy, not a cast of the classifier: concurrent requests share it read-only.
-        self.scorer = copy.deepcopy(classifier).double()
+        self.scorer = classifier.scorer()  # one whose answers do not depend on the rest of the batch
 
     def candidates(
         self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None, precision: str = "float32"

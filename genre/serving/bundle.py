@@ -14,10 +14,9 @@ import shutil
 from pathlib import Path
 
 from genre.artifacts.paths import Artifacts
-from genre.artifacts.torch_io import load_module
 from genre.data.preprocessing import Preprocessor
 from genre.models.accepted import AcceptedRows
-from genre.models.classifiers import MLPClassifier
+from genre.models.classifier_file import load_classifier
 from genre.models.generators import load_generator
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings, ServeSettings
@@ -36,7 +35,8 @@ PREPROCESSOR, CLASSIFIER, ACCEPTED, GENERATOR, RECOURSE, SCHEMA, SERVE = (
 def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
     """(A bundle from before the accepted rows travelled answers from sampled candidates only.)"""
     pool = AcceptedRows.load(accepted) if accepted.is_file() else None
-    return RecourseEngine(Preprocessor.load(preprocessor), load_module(MLPClassifier, classifier), load_generator(generator), settings, pool)
+    pre = Preprocessor.load(preprocessor)
+    return RecourseEngine(pre, load_classifier(classifier, pre), load_generator(generator), settings, pool)
 
 
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:

@@ -44,7 +44,7 @@ def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, 
     q_first, q_second = x_targets[draws[:, :m]], x_targets[draws[:, m:]]
     generated = engine.candidates(x_src, m, temperature=1.0, seed=cfg.seed)
     return {
-        "sources": int(len(x_src)),
+        "sources": len(x_src),
         "energy_generator_vs_q": mean_energy_distance(generated, q_first),
         "energy_q_vs_q_floor": mean_energy_distance(q_second, q_first),
     }
@@ -109,7 +109,7 @@ def run(settings: Settings) -> dict[str, Any]:
         },
         "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
         "consistency": consistency(settings, engine, ev.data, ev.x_targets),
-        "factuals": int(len(x)),
+        "factuals": len(x),
     }
 
     sweeps = {"evaluate_candidates": ("n_candidates", cfg.sweep_candidates), "evaluate_temperature": ("temperature", cfg.sweep_temperatures)}

@@ -20,9 +20,10 @@ import bentoml
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
-from genre.artifacts.torch_io import load_module
+from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
-from genre.models.classifiers import MLPClassifier
+from genre.models.classifier_file import load_classifier
+from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
 from genre.serving.bundle import load_bundle, write_bundle
@@ -68,10 +69,12 @@ def save_model(settings: Settings) -> bentoml.Model:
     schema = load_schema(paths.schema)
     # The threshold as a number (``auto`` resolved by the classifier it came with), in the labels,
     # the metadata and the bundle: what the served model applies is read without loading it.
-    settings = settings.model_copy(update={"recourse": resolved(settings.recourse, load_module(MLPClassifier, paths.classifier))})
+    classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
+    settings = settings.model_copy(update={"recourse": resolved(settings.recourse, classifier)})
     with bentoml.models.create(
         name=settings.package.model_name,
-        labels=model_labels(schema, settings),
+        # which h the recourse flips: the protocol's MLP, or the lender's own model
+        labels=model_labels(schema, settings) | {"classifier": "own" if isinstance(classifier, OwnModel) else "mlp"},
         metadata=model_metadata(schema, settings),
     ) as model:
         folder = Path(model.path)

@@ -9,10 +9,9 @@ import numpy as np
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
-from genre.artifacts.torch_io import load_module
 from genre.data.datasets import load_labels, load_prepared
 from genre.messages import InputError
-from genre.models.classifiers import MLPClassifier
+from genre.models.classifier_file import load_classifier
 from genre.recourse.pairs import pairing_distribution, save_pairs, split_sources_targets
 from genre.settings import Settings
 
@@ -21,8 +20,8 @@ def run(settings: Settings) -> dict[str, Any]:
     cfg = settings.synthesize_pairs
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
-    labels = load_labels(paths)["train"]
-    h = load_module(MLPClassifier, paths.classifier).predict_proba(data.x_train)
+    labels = load_labels(paths)["pairs"]  # the forest's draws for the MLP; the data's own for a lender's model
+    h = load_classifier(paths.classifier, data.preprocessor).predict_proba(data.x_train)
 
     started = time.perf_counter()
     sources, targets = split_sources_targets(h, labels, cfg.gamma)
@@ -43,8 +42,8 @@ def run(settings: Settings) -> dict[str, Any]:
 
     effective = 1.0 / np.square(q.probs[q.has_target].astype(np.float64)).sum(axis=1)
     metrics = {
-        "sources": int(len(sources)),
-        "targets": int(len(targets)),
+        "sources": len(sources),
+        "targets": len(targets),
         "sources_without_target": int((~q.has_target).sum()),
         "neighbours_per_source": int(q.neighbours.shape[1]),
         "effective_neighbours_mean": float(effective.mean()) if len(effective) else 0.0,

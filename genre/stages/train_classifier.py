@@ -1,4 +1,5 @@
-"""Stage 2, train_classifier: the ground-truth forest, its sampled labels, and the classifier h."""
+"""Stage 2, train_classifier: the ground-truth forest, its sampled labels, and the classifier h:
+the protocol's MLP trained on those labels, or the lender's own model read from ``models/``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from genre.artifacts.atomic import write_json, write_with
 from genre.artifacts.paths import Artifacts
-from genre.artifacts.torch_io import save_module
-from genre.data.datasets import load_prepared
+from genre.data.datasets import PreparedData, load_prepared
+from genre.messages import InputError, one_line
 from genre.models.accepted import AcceptedRows
+from genre.models.classifier_file import save_classifier
 from genre.models.classifiers import (
     DECISION_THRESHOLD,
+    MLPClassifier,
     batch_and_lr,
     confident_threshold,
     train_mlp,
@@ -25,7 +28,8 @@ from genre.models.ground_truth import (
     positive_probability,
     sample_labels,
 )
-from genre.settings import Settings
+from genre.models.own_model import OwnModel, read_model_file
+from genre.settings import ClassifierSettings, Settings
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -38,6 +42,9 @@ def run(settings: Settings) -> dict[str, Any]:
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
     y_train_obs, y_test_obs = data.observed_labels("train"), data.observed_labels("test")
+    started = time.perf_counter()
+    own = None if cfg.model is None else own_model(settings, data)  # a model that cannot be used stops before any work
+    read_seconds = time.perf_counter() - started
 
     forest = fit_ground_truth(
         np.vstack([data.x_train, data.x_test]), np.concatenate([y_train_obs, y_test_obs]), cfg
@@ -47,23 +54,30 @@ def run(settings: Settings) -> dict[str, Any]:
     labels = {"train": sample_labels(p_train, rng), "test": sample_labels(p_test, rng), "p_train": p_train, "p_test": p_test}
 
     started = time.perf_counter()
-    classifier = train_mlp(data.x_train, labels["train"], cfg)
-    seconds = time.perf_counter() - started
-    batch_size, lr = batch_and_lr(len(data.x_train), cfg)
+    if own is None:
+        classifier: MLPClassifier | OwnModel = train_mlp(data.x_train, labels["train"], cfg)
+        batch_size, lr = batch_and_lr(len(data.x_train), cfg)
+        training: dict[str, Any] = {"batch_size": batch_size, "lr": lr, "threads": cfg.threads}
+        judged_by = labels  # the protocol: h learns the forest's sampled labels, and pairs use them
+    else:
+        classifier = own
+        training = {"model": str(cfg.model), "trusted_types": cfg.trusted_types}
+        judged_by = {"train": y_train_obs, "test": y_test_obs}  # a lender's model answers to the data's own labels
+    training["seconds"] = round(time.perf_counter() - started + (read_seconds if own else 0.0), 1)  # training, or reading and trying the file
+    labels["pairs"] = judged_by["train"]
     h_test = classifier.predict_proba(data.x_test)
     h_train = classifier.predict_proba(data.x_train)
-    auto_threshold = confident_threshold(h_train)
-    classifier.config["auto_threshold"] = auto_threshold  # saved with the weights
+    classifier.auto_threshold = confident_threshold(h_train)
 
     write_with(paths.ground_truth, lambda tmp: joblib.dump(forest, tmp, compress=3))
     write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
-    save_module(classifier, classifier.config, paths.classifier)
+    save_classifier(classifier, paths.classifier)
     AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
     metrics = {
-        "classifier": _scores(labels["test"], h_test),
+        "classifier": _scores(judged_by["test"], h_test),
         "ground_truth": _scores(y_test_obs, p_test),
-        "auto_threshold": auto_threshold,  # null: it approves no training row (evaluation then fails)
-        "training": {"batch_size": batch_size, "lr": lr, "threads": cfg.threads, "seconds": round(seconds, 1)},
+        "auto_threshold": classifier.auto_threshold,  # null: it approves no training row (evaluation then fails)
+        "training": training,
         "positive_rate": {
             "sampled_labels_train": float(labels["train"].mean()),
             "classifier_test": float((h_test > 0.5).mean()),
@@ -71,3 +85,16 @@ def run(settings: Settings) -> dict[str, Any]:
     }
     write_json(paths.metrics("train_classifier"), metrics)
     return metrics
+
+
+def own_model(settings: Settings, data: PreparedData) -> OwnModel:
+    """``train_classifier.model`` read, checked against the schema, and tried on the training rows,
+    so that a model which cannot score this data stops here, in one line, not in a request."""
+    cfg: ClassifierSettings = settings.train_classifier
+    assert cfg.model is not None
+    model = OwnModel(read_model_file(settings.root, cfg.model), data.preprocessor, cfg.trusted_types)
+    try:
+        model.predict_proba(data.x_train[:100])
+    except Exception as exc:  # noqa: BLE001 -- whatever the user's estimator raises on our columns is theirs to see
+        raise InputError(f"train_classifier.model: {one_line(str(cfg.model))} cannot score the training rows: {one_line(str(exc), 300)}") from None
+    return model

@@ -49,7 +49,7 @@ def fit(settings: Settings, kind: GeneratorKind, data: PreparedData, show_progre
         )
 
         model, history = fit_transformer(x_sources, x_targets, q_kept, cfg.transformer, show_progress)
-    return Fitted(model, history, time.perf_counter() - started, int(len(keep)))
+    return Fitted(model, history, time.perf_counter() - started, len(keep))
 
 
 def run(settings: Settings) -> dict[str, Any]:

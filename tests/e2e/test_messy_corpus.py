@@ -16,7 +16,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,10 @@ from genre.stages import (
     train_classifier,
     train_generator,
 )
+from research import messy_corpus as corpus
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared/datasets"
-HOSTILE = ["yes", "no", "on", "null", "a: b", "x, y", " padded ", "Ünïcode – ☂", "#hash", "'quoted'"]
 SHORT = {
     "train_classifier": {"epochs": 60, "rf_n_estimators": 20, "rf_cv_folds": 3},
     "synthesize_pairs": {"k": 100},
@@ -51,43 +50,11 @@ SHORT = {
 }
 
 
-def shared(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    folder = SHARED / name
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not here (../shared is absent): this variant is built from it")
-    return pd.read_csv(folder / "train.csv"), pd.read_csv(folder / "test.csv")
-
-
-def compas_messy() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """1,000 rows; the target first, as booleans; ages as whole floats; a category column whose
-    values YAML would misread; gaps in a number column and in a category column."""
-    train, test = shared("compas")
-    rng = np.random.default_rng(0)
-    out = []
-    for frame, n in ((train, 800), (test, 200)):
-        frame = frame.sample(n=n, random_state=0).reset_index(drop=True)
-        frame["score"] = frame["score"].astype(bool)
-        frame["age"] = frame["age"].astype(float)
-        frame["charge"] = rng.choice(HOSTILE, size=n)
-        frame["c_charge_degree"] = frame["c_charge_degree"].map({"M": "no", "F": "yes"})
-        frame["priors_count"] = frame["priors_count"].astype(float).mask(rng.random(n) < 0.05)
-        frame["sex"] = frame["sex"].mask(rng.random(n) < 0.03)
-        out.append(frame[["score", *[c for c in frame.columns if c != "score"]]])
-    return out[0], out[1]
-
-
-def heloc_imbalanced() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """2,000 rows, 95% of them with the favourable label; labels as words; every number written
-    as a whole float (as HELOC comes)."""
-    train, test = shared("heloc")
-    out = []
-    for frame, n in ((train, 1600), (test, 400)):
-        good, bad = frame[frame["RiskPerformance"] == 1.0], frame[frame["RiskPerformance"] == 0.0]
-        frame = pd.concat([good.sample(n=int(n * 0.95), random_state=0), bad.sample(n=n - int(n * 0.95), random_state=0)])
-        frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
-        frame["RiskPerformance"] = frame["RiskPerformance"].map({1.0: "Good", 0.0: "Bad"})
-        out.append(frame)
-    return out[0], out[1]
+def variant(name: str) -> tuple[corpus.Variant, pd.DataFrame, pd.DataFrame]:
+    chosen = corpus.VARIANTS[name]
+    if not (SHARED / chosen.source).is_dir():
+        pytest.skip(f"{SHARED / chosen.source} is not here (../shared is absent): this variant is built from it")
+    return chosen, *chosen.frames(SHARED)
 
 
 def infer(root: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -124,23 +91,11 @@ def run_stages(settings: Settings) -> dict[str, dict[str, object]]:
     return {stage.__name__.rsplit(".", 1)[1]: stage.run(settings) for stage in STAGES}
 
 
-# The imbalanced one stops at synthesize_pairs: the protocol's class-balanced classifier is never
-# sure enough of a favourable row on it; the message names the setting, and with it changed it runs.
-@pytest.mark.parametrize(
-    ("build", "target", "marks", "advised"),
-    [
-        pytest.param(compas_messy, "score", {"race": "immutable: true", "sex": "immutable: true", "age": "direction: increase"}, None, id="compas-1000-rows-target-first-bool-labels-gaps-hostile"),
-        pytest.param(heloc_imbalanced, "RiskPerformance", {"ExternalRiskEstimate": "immutable: true"}, ("train_classifier", "class_balanced", False), id="heloc-95-5-text-labels-whole-floats"),
-    ],
-)
-def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(
-    build: Callable[[], tuple[pd.DataFrame, pd.DataFrame]],
-    target: str,
-    marks: dict[str, str],
-    advised: tuple[str, str, object] | None,
-    tmp_path: Path,
-) -> None:
-    train, test = build()
+# A variant with an ``advised`` setting (the imbalanced HELOC) stops first with a message naming it.
+@pytest.mark.parametrize("name", list(corpus.VARIANTS))
+def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(name: str, tmp_path: Path) -> None:
+    chosen, train, test = variant(name)
+    target, marks, advised = chosen.target, chosen.marks, chosen.advised
     done = infer(tmp_path, train, test, target)
     assert done.returncode == 0, done.stderr
     for feature, line in marks.items():

@@ -1,0 +1,118 @@
+"""The lender's own model as the classifier h: the model that turned the person down is the one a
+recourse must flip.
+
+GenRe needs only h's probabilities, never its gradients, so any scikit-learn-compatible estimator
+with ``predict_proba`` over the raw feature columns will do (a ``Pipeline`` with its own encoding, a
+gradient-boosted model, a logistic regression). Every model in the project works in the scaled
+space of ``genre.data.preprocessing``; ``OwnModel`` turns scaled rows back into the raw columns the
+estimator was fitted on, by name, before asking it.
+
+The file is read with skops, which rebuilds only types it trusts and never runs pickled code. A
+type skops does not trust by default loads only once the user lists it in
+``train_classifier.trusted_types``: they vouch for the file, and the message says which types and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import same_label
+from genre.messages import InputError, one_line
+
+OWN_MODELS_DIR = "models"  # where a user's model file lies: a DVC dependency of train_classifier
+
+
+def read_model_file(root: Path, relative: Path) -> bytes:
+    """The bytes of ``train_classifier.model``, which must lie in ``models/`` so that DVC, which
+    watches that folder, reruns the pipeline when the file changes."""
+    folder = (root / OWN_MODELS_DIR).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(folder):
+        raise InputError(f"train_classifier.model: {one_line(str(relative))} is outside {OWN_MODELS_DIR}/; copy it there (DVC reruns the pipeline when a file in it changes)")
+    if not path.is_file():
+        raise InputError(f"train_classifier.model: no file at {one_line(str(relative))}")
+    return path.read_bytes()
+
+
+class OwnModel:
+    """A fitted estimator, read from skops bytes, scoring scaled rows.
+
+    ``trusted`` is the list of types the user vouched for (saved with the model, so the bundle
+    loads it the same way); ``auto_threshold`` is ``recourse.threshold: auto`` resolved for this
+    model, as for the MLP."""
+
+    def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], auto_threshold: float | None = None) -> None:
+        self.payload, self.pre, self.trusted, self.auto_threshold = payload, pre, list(trusted), auto_threshold
+        self.estimator = _load_estimator(payload, self.trusted)
+        self.positive = _positive_column(self.estimator, pre)
+        self.columns = _columns(self.estimator, pre)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"trusted": self.trusted, "auto_threshold": self.auto_threshold}
+
+    def raw(self, x: np.ndarray) -> Any:
+        """Scaled rows [n, d] as the raw frame the estimator was fitted on (its column order)."""
+        return self.pre.inverse_transform(x)[self.columns]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """P(favourable | x) for scaled rows; any leading shape."""
+        x = np.asarray(x)
+        flat = x.reshape(-1, x.shape[-1])
+        if not len(flat):
+            return np.zeros(x.shape[:-1])
+        prob = self.estimator.predict_proba(self.raw(flat))[:, self.positive]
+        return np.asarray(prob, dtype=np.float64).reshape(x.shape[:-1])
+
+    def scorer(self) -> OwnModel:
+        """Its answers do not depend on the batch, so it scores answers itself (see RecourseEngine)."""
+        return self
+
+
+def _load_estimator(payload: bytes, trusted: list[str]) -> Any:
+    import skops.io  # only a project that brings its own model pays for importing it
+
+    try:
+        untrusted = skops.io.get_untrusted_types(data=payload)
+    except Exception as exc:  # noqa: BLE001 -- skops raises zipfile/JSON errors of every kind for a file that is not its own
+        raise InputError(f"train_classifier.model: not a skops file ({one_line(str(exc))}); save the model with skops.io.dump") from None
+    unvouched = [t for t in untrusted if t not in trusted]
+    if unvouched:
+        raise InputError(
+            f"train_classifier.model: the file holds types skops does not trust by default: {', '.join(unvouched)}; "
+            "if you made the file or trust its source, list them under train_classifier.trusted_types "
+            "(skops.io.get_untrusted_types explains each)"
+        )
+    return skops.io.loads(payload, trusted=trusted or None)
+
+
+def _positive_column(estimator: Any, pre: Preprocessor) -> int:
+    """Which column of ``predict_proba`` is the favourable label of the schema's target."""
+    if not callable(getattr(estimator, "predict_proba", None)) or not hasattr(estimator, "classes_"):
+        raise InputError(f"train_classifier.model: a fitted estimator with predict_proba is needed, got {type(estimator).__name__}")
+    classes = np.asarray(estimator.classes_).tolist()
+    target = pre.schema.target
+    matches = [i for i, c in enumerate(classes) if same_label(c, target.favourable)]
+    if len(classes) != 2 or not matches:
+        raise InputError(
+            f"train_classifier.model: the model's classes are {one_line(str(classes))}; it must have two, one of them "
+            f"the schema's favourable label {target.favourable!r} of '{one_line(target.name)}', written the same way"
+        )
+    return matches[0]
+
+
+def _columns(estimator: Any, pre: Preprocessor) -> list[str]:
+    """The raw columns the estimator takes, by name: a model fitted on an unnamed array could take
+    the schema's columns in any order, and a wrong order fails silently."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        raise InputError("train_classifier.model: the model was fitted without column names; fit it on a DataFrame with the schema's feature names")
+    names = [str(n) for n in names]
+    unknown = [n for n in names if n not in pre.schema.features]
+    if unknown:
+        raise InputError(f"train_classifier.model: the model takes columns the schema has no feature for: {one_line(', '.join(unknown))}")
+    return names

@@ -1,0 +1,143 @@
+"""The lender's own model as h: read safely, matched to the schema by column name and label, and
+scoring the scaled rows every other model sees exactly as the estimator scores the raw rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+from genre.data.preprocessing import Preprocessor
+from genre.messages import InputError
+from genre.models.classifier_file import load_classifier, save_classifier
+from genre.models.classifiers import MLPClassifier
+from genre.models.own_model import OwnModel, read_model_file
+
+CATEGORICAL = ["sex", "job"]
+CLOSE = {"atol": 1e-6}  # a continuous value passes through float32 scaling and back
+TREE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
+def raw_rows(pre: Preprocessor, n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.integers(0, 11, n),
+            "debt": rng.random(n),
+            "sex": rng.choice(["f", "m"], n),
+            "job": rng.choice(["a", "b", "c"], n),
+        }
+    )
+
+
+def labels(frame: pd.DataFrame) -> np.ndarray:
+    return ((frame["age"] / 10 - frame["debt"] + (frame["job"] == "c")) > 0.2).astype(int).to_numpy()
+
+
+def one_hot_pipeline(frame: pd.DataFrame, y: np.ndarray):
+    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), CATEGORICAL), remainder="passthrough")
+    return make_pipeline(encode, LogisticRegression()).fit(frame, y)
+
+
+def boosted(frame: pd.DataFrame, y: np.ndarray):
+    encode = make_column_transformer((OrdinalEncoder(), CATEGORICAL), remainder="passthrough")
+    model = HistGradientBoostingClassifier(categorical_features=[0, 1], max_iter=20, random_state=0)
+    return make_pipeline(encode, model).fit(frame, y)
+
+
+def test_a_pipeline_scores_scaled_rows_as_it_scores_the_raw_ones(pre) -> None:
+    frame = raw_rows(pre, 300)
+    estimator = one_hot_pipeline(frame, labels(frame))
+    model = OwnModel(skops.io.dumps(estimator), pre, [])
+    x = pre.transform(frame)
+    expected = estimator.predict_proba(frame)[:, 1]
+    np.testing.assert_allclose(model.predict_proba(x), expected, **CLOSE)
+    np.testing.assert_allclose(model.predict_proba(x.reshape(30, 10, 4)), expected.reshape(30, 10), **CLOSE)
+    assert model.predict_proba(x[:0]).shape == (0,)
+
+
+def test_columns_are_matched_by_name_whatever_their_order(pre) -> None:
+    frame = raw_rows(pre, 300)
+    shuffled = frame[["job", "debt", "sex", "age"]]
+    estimator = one_hot_pipeline(shuffled, labels(frame))
+    model = OwnModel(skops.io.dumps(estimator), pre, [])
+    np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(shuffled)[:, 1], **CLOSE)
+
+
+def test_the_favourable_label_picks_the_column_whatever_the_labels(pre) -> None:
+    """Text labels, and a favourable label listed first: h is P(favourable), not column 1."""
+    schema = pre.schema.model_copy(update={"target": pre.schema.target.model_copy(update={"values": ["yes", "no"], "favourable": "no"})})
+    text_pre = Preprocessor(schema, pre.mins, pre.ranges)
+    frame = raw_rows(pre, 300)
+    y = np.where(labels(frame) == 1, "no", "yes")
+    estimator = one_hot_pipeline(frame, y)
+    model = OwnModel(skops.io.dumps(estimator), text_pre, [])
+    assert list(estimator.classes_) == ["no", "yes"] and model.positive == 0
+    np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(frame)[:, 0], **CLOSE)
+
+
+def test_types_skops_does_not_trust_load_only_once_vouched_for(pre) -> None:
+    frame = raw_rows(pre, 300)
+    payload = skops.io.dumps(boosted(frame, labels(frame)))
+    with pytest.raises(InputError) as refused:
+        OwnModel(payload, pre, [])
+    message = str(refused.value)
+    assert "\n" not in message and TREE in message and "train_classifier.trusted_types" in message
+    with pytest.raises(InputError):
+        OwnModel(payload, pre, [TREE])  # every type it names must be vouched for
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    assert ((model.predict_proba(pre.transform(frame)) > 0.5) == labels(frame)).mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda frame, y: b"not a zip file", "not a skops file"),
+        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]].to_numpy(), y)), "fitted without column names"),
+        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]].rename(columns={"debt": "loans"}), y)), "no feature for: loans"),
+        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]], np.where(y == 1, "good", "bad"))), "the schema's favourable label 1"),
+        (lambda frame, y: skops.io.dumps(OneHotEncoder().fit(frame[["job"]])), "a fitted estimator with predict_proba"),
+    ],
+)
+def test_a_model_that_cannot_be_used_is_one_line(pre, make, expected: str) -> None:
+    frame = raw_rows(pre, 100)
+    with pytest.raises(InputError) as refused:
+        OwnModel(make(frame, labels(frame)), pre, [])
+    assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_model_that_leaves_out_features_is_asked_only_for_its_own(pre) -> None:
+    """A lender's model may not use every column (a protected attribute, say)."""
+    frame = raw_rows(pre, 300)
+    estimator = LogisticRegression().fit(frame[["age", "debt"]], labels(frame))
+    model = OwnModel(skops.io.dumps(estimator), pre, [])
+    np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(frame[["age", "debt"]])[:, 1], **CLOSE)
+
+
+def test_the_model_file_must_lie_in_models(tmp_path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/m.skops").write_bytes(b"x")
+    (tmp_path / "m.skops").write_bytes(b"x")
+    assert read_model_file(tmp_path, "models/m.skops") == b"x"
+    for relative, expected in (("m.skops", "is outside models/"), ("models/../m.skops", "is outside models/"), ("models/none.skops", "no file at")):
+        with pytest.raises(InputError, match=expected):
+            read_model_file(tmp_path, relative)
+
+
+def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path) -> None:
+    frame = raw_rows(pre, 300)
+    x = pre.transform(frame)
+    payload = skops.io.dumps(boosted(frame, labels(frame)))
+    own = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload), auto_threshold=0.81)
+    mlp = MLPClassifier(4, [3], auto_threshold=0.9)
+    for classifier in (own, mlp):
+        save_classifier(classifier, tmp_path / "classifier.pt")
+        loaded = load_classifier(tmp_path / "classifier.pt", pre)
+        assert type(loaded) is type(classifier) and loaded.auto_threshold == classifier.auto_threshold
+        np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
