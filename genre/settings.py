@@ -73,6 +73,8 @@ class CVAESettings(_Section):
     beta: float = Field(1.0, gt=0)
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
+    min_steps_per_epoch: PositiveInt = 50  # genre.models.training.fit_pairs: small data gets several passes per epoch
+    min_val_pairs: PositiveInt = 1000  # ... and several fixed partners per held-out source
     seed: int = 0
 
 
@@ -90,6 +92,8 @@ class TransformerSettings(_Section):
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
     sharpen: float = Field(5.0, gt=0)  # the engine's temperature divides it: 5 / 0.5 = the authors' logits x 10
+    min_steps_per_epoch: PositiveInt = 50
+    min_val_pairs: PositiveInt = 1000
     seed: int = 0
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from genre.data.preprocessing import Preprocessor
 from genre.models.classifiers import MLPClassifier
-from genre.recourse.cost import cost
+from genre.recourse.cost import recourse_cost
 from genre.recourse.engine import make_actionable
 from genre.settings import DiceSettings
 
@@ -153,7 +153,7 @@ def dice_recourse(
             prob = classifier.predict_proba(scaled)
             ok = prob > cfg.threshold
             if ok.any():
-                costs = np.where(ok, cost(x[i], scaled, pre.categorical), np.inf)
+                costs = np.where(ok, recourse_cost(pre, x[i], scaled), np.inf)
                 x_plus[i], found[i] = scaled[int(np.argmin(costs))], True
     finally:
         np.random.set_state(np_state)

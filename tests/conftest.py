@@ -33,7 +33,9 @@ FAST_PARAMS = {
     "ingest": {"sample_rows": 1500},
     "train_classifier": {"epochs": 30, "rf_n_estimators": 25, "rf_cv_folds": 3},
     "synthesize_pairs": {"k": 200},
-    "train_generator": {"cvae": {"epochs": 80, "batch_size": 64, "patience": 20}},
+    # One pass per epoch, as before epochs were scaled to the data (tests/code/test_training.py
+    # covers the scaling): on the 1,500-row sample it would make the generator train 4x longer.
+    "train_generator": {"cvae": {"epochs": 80, "batch_size": 64, "patience": 20, "min_steps_per_epoch": 1}},
     "recourse": {"n_candidates": 50, "threshold": 0.7},  # auto gives 0.87 on this sample, where 50 candidates find too few
     "evaluate": {
         "n_factuals": 50,

@@ -26,17 +26,25 @@ class Preprocessor:
         self.ranges = np.asarray(ranges, dtype=np.float64)
         specs = list(schema.features.values())
         self.categorical = np.array([s.kind == "categorical" for s in specs])
+        # Where a change costs its weight whatever its size (an unordered category), and each
+        # feature's weight (genre.recourse.cost.recourse_cost).
+        self.flat_cost = np.array([s.kind == "categorical" and not s.ordered for s in specs])
+        self.cost_weights = np.array([s.cost for s in specs], dtype=np.float64)
         self.discrete = np.array([s.kind != "continuous" for s in specs])
         self.immutable = np.array([s.immutable for s in specs])
         self.direction = np.array(
             [{"increase": 1, "decrease": -1}.get(s.direction or "", 0) for s in specs], dtype=np.int8
         )
         self.n_categories = np.array([len(s.categories or []) for s in specs], dtype=np.int64)
-        # max_change in the scaled space (inf where none): whole steps only for an integer feature,
-        # so rounding a clamped value can never take it past the limit.
-        self.max_step = np.array(
-            [np.inf if s.max_change is None else (np.floor(s.max_change) if s.kind == "integer" else s.max_change) for s in specs]
-        ) / np.where(self.ranges > 0, self.ranges, 1.0)
+        self.max_step = self.steps({n: s.max_change for n, s in schema.features.items() if s.max_change is not None})
+
+    def steps(self, max_change: dict[str, float]) -> np.ndarray:
+        """Per-feature limits in raw units (a feature left out: none) as the most a recourse may
+        move each feature in the scaled space (inf where none): whole steps only for an integer
+        feature or an ordered category, so rounding a clamped value never takes it past the limit."""
+        raw = np.array([max_change.get(n, np.inf) for n in self.schema.feature_names], dtype=np.float64)
+        whole = np.array([s.kind != "continuous" for s in self.schema.features.values()])
+        return np.where(whole, np.floor(raw), raw) / np.where(self.ranges > 0, self.ranges, 1.0)
 
     @property
     def n_features(self) -> int:

@@ -48,9 +48,17 @@ class FeatureSpec(BaseModel):
     max: float | None = None
     immutable: bool = False
     direction: Direction | None = None
-    # The most a recourse may move it, in its own units (say age: 5): a person would not accept
-    # more. Applied to the pairs, the sampler's constraints, retrieval and NNR alike.
+    # The most a recourse may move it, in its own units (say age: 5; steps for an ordered
+    # category): a person would not accept more. Applied to the pairs, the sampler's constraints,
+    # retrieval and NNR alike.
     max_change: float | None = Field(None, gt=0)
+    # How hard a change of it is, relative to the others: its term of the cost (a scaled unit of a
+    # number or ordered category, one change of any other category) is multiplied by this. Used
+    # wherever a recourse is chosen or costed; the protocol's unweighted cost stays in the metrics.
+    cost: float = Field(1.0, gt=0)
+    # Categories listed from lowest to highest (education levels, say): costed by steps, like an
+    # integer, and able to take a direction and a max_change.
+    ordered: bool = False
     missing: MissingPolicy = "reject"
 
     @model_validator(mode="after")
@@ -69,10 +77,15 @@ class FeatureSpec(BaseModel):
                 raise ValueError(f"a {self.kind} feature takes no 'categories'")
             if self.min is None or self.max is None or self.min > self.max:
                 raise ValueError(f"a {self.kind} feature needs bounds with min <= max")
-        if self.max_change is not None and (self.kind == "categorical" or self.immutable):
-            raise ValueError("max_change is for a number feature a recourse may change (not a categorical or immutable one)")
+        if self.ordered and self.kind != "categorical":
+            raise ValueError("'ordered' is for a categorical feature (a number is ordered already)")
+        unordered = self.kind == "categorical" and not self.ordered
+        if self.max_change is not None and (unordered or self.immutable):
+            raise ValueError("max_change is for a number or ordered feature a recourse may change (not an unordered categorical or immutable one)")
         if self.immutable and self.direction is not None:
             raise ValueError("an immutable feature cannot also have a direction")
+        if self.direction is not None and unordered:
+            raise ValueError("a direction needs an order: add 'ordered: true' (categories listed from lowest to highest)")
         return self
 
 

@@ -9,6 +9,7 @@ the model and its per-row loss, which the caller passes in.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -39,6 +40,10 @@ class LoopSettings(Protocol):
     def patience(self) -> int: ...
     @property
     def val_fraction(self) -> float: ...
+    @property
+    def min_steps_per_epoch(self) -> int: ...
+    @property
+    def min_val_pairs(self) -> int: ...
     @property
     def seed(self) -> int: ...
 
@@ -82,8 +87,15 @@ def fit_pairs(
     in eval mode holding its best validation state.
 
     ``q`` indexes rows of ``x_targets`` for each row of ``x_sources`` (all with a target). A fixed
-    ``cfg.val_fraction`` of sources is held out with one fixed partner each; the validation loss is
+    ``cfg.val_fraction`` of sources is held out with fixed partners; the validation loss is
     computed with torch reseeded, so a stochastic loss (the CVAE's latent draw) compares like with like.
+
+    Scaled to the data: an epoch is at least ``cfg.min_steps_per_epoch`` optimiser steps (on a
+    small dataset several passes, each with freshly drawn partners), so that ``epochs`` and
+    ``patience`` mean as much training on 800 rows as on 36,000 (where one pass is already ~95
+    steps and nothing changes); and each held-out source gets as many fixed partners as it takes
+    to reach ``cfg.min_val_pairs`` validation pairs, so early stopping follows Q and not the
+    noise of a few dozen pairs.
     """
     if len(x_sources) < 2:
         raise ValueError(f"{name}: need at least 2 sources with an admissible target to train and validate, got {len(x_sources)}")
@@ -94,7 +106,9 @@ def fit_pairs(
     q_train, q_val = q.restrict(train_rows), q.restrict(val_rows)
     xs = torch.from_numpy(np.asarray(x_sources, np.float32))
     xt = torch.from_numpy(np.asarray(x_targets, np.float32))
-    val_minus, val_plus = xs[val_rows], xt[q_val.sample(rng)[:, 0]]
+    per_source = max(1, math.ceil(cfg.min_val_pairs / n_val))
+    val_minus, val_plus = xs[val_rows].repeat_interleave(per_source, dim=0), xt[q_val.sample(rng, per_source).reshape(-1)]
+    passes = max(1, math.ceil(cfg.min_steps_per_epoch / math.ceil(len(train_rows) / cfg.batch_size)))
 
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history = TrainingHistory()
@@ -105,19 +119,20 @@ def fit_pairs(
         for epoch in range(cfg.epochs):
             model.train()
             x_minus = xs[train_rows]
-            x_plus = xt[q_train.sample(rng)[:, 0]]
-            perm = torch.from_numpy(rng.permutation(len(train_rows)))
             running = 0.0
-            for batch in perm.split(cfg.batch_size):
-                loss = row_loss(x_plus[batch], x_minus[batch]).mean()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                running += float(loss.detach()) * len(batch)
+            for _ in range(passes):
+                x_plus = xt[q_train.sample(rng)[:, 0]]
+                perm = torch.from_numpy(rng.permutation(len(train_rows)))
+                for batch in perm.split(cfg.batch_size):
+                    loss = row_loss(x_plus[batch], x_minus[batch]).mean()
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    running += float(loss.detach()) * len(batch)
             model.eval()
             torch.manual_seed(cfg.seed + 1)
             val = mean_loss(row_loss, val_plus, val_minus)
-            history.train_loss.append(running / len(train_rows))
+            history.train_loss.append(running / (passes * len(train_rows)))
             history.val_loss.append(val)
             if val < best_val - _MIN_IMPROVEMENT:
                 best_val, best_state, waited, history.best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch

@@ -3,6 +3,11 @@
 For the binary categories of the paper's datasets this is exactly the protocol's L1 on
 label-encoded columns; for categories with more than two values it stays a fair 1 per change
 instead of depending on the arbitrary order of the labels.
+
+That is the protocol's cost (``cost`` with ``pre.categorical``), which the metrics keep for
+comparison with the paper. What a recourse is chosen and priced by is ``recourse_cost``: the
+schema's per-feature ``cost`` weights on the same terms, an ordered category costed by steps
+like an integer. With the defaults (weights 1, nothing ordered) the two are the same.
 """
 
 from __future__ import annotations
@@ -10,16 +15,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genre.data.preprocessing import Preprocessor
+
 _CHANGED = 1e-6
 
 
-def cost(x_from: np.ndarray, x_to: np.ndarray, categorical: np.ndarray) -> np.ndarray:
-    """Elementwise over the leading axes; broadcasts like numpy. Differences in float32 (the
-    scaled space's own precision) and in torch (every candidate of every request passes here),
-    their sum in float64."""
+def cost(x_from: np.ndarray, x_to: np.ndarray, flat: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Elementwise over the leading axes; broadcasts like numpy. A ``flat`` feature costs 1 when
+    it changes at all, the others their scaled distance; ``weights`` multiply the terms.
+    Differences in float32 (the scaled space's own precision) and in torch (every candidate of
+    every request passes here), their sum in float64."""
     diff = (torch.as_tensor(np.asarray(x_to), dtype=torch.float32) - torch.as_tensor(np.asarray(x_from), dtype=torch.float32)).abs_()
-    diff = torch.where(torch.from_numpy(np.asarray(categorical)), (diff > _CHANGED).float(), diff)
+    diff = torch.where(torch.from_numpy(np.asarray(flat)), (diff > _CHANGED).float(), diff)
+    if weights is not None and (np.asarray(weights) != 1).any():
+        diff = diff.double() * torch.from_numpy(np.asarray(weights, dtype=np.float64))
     return diff.sum(dim=-1, dtype=torch.float64).numpy()
+
+
+def recourse_cost(pre: Preprocessor, x_from: np.ndarray, x_to: np.ndarray) -> np.ndarray:
+    """What a recourse is chosen and priced by: the schema's weights, ordered categories by steps."""
+    return cost(x_from, x_to, pre.flat_cost, pre.cost_weights)
 
 
 def changed(x_from: np.ndarray, x_to: np.ndarray) -> np.ndarray:
@@ -27,9 +42,14 @@ def changed(x_from: np.ndarray, x_to: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(x_to) - np.asarray(x_from)) > _CHANGED
 
 
-def pairwise_cost(a: torch.Tensor, b: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-    """[n, d] x [m, d] -> [n, m] without materialising an [n, m, d] tensor."""
-    out = torch.cdist(a[:, ~categorical], b[:, ~categorical], p=1) if (~categorical).any() else 0
-    if categorical.any():
-        out = out + torch.cdist(a[:, categorical], b[:, categorical], p=0)
+def pairwise_recourse_cost(a: torch.Tensor, b: torch.Tensor, pre: Preprocessor) -> torch.Tensor:
+    """``recourse_cost`` of every [n, d] row to every [m, d] row -> [n, m], without materialising
+    an [n, m, d] tensor: a weighted L1 is the L1 of weighted columns, and the flat features are
+    counted per group of equal weight."""
+    flat = torch.from_numpy(pre.flat_cost)
+    weights = torch.from_numpy(pre.cost_weights.astype(np.float32))
+    out = torch.cdist(a[:, ~flat] * weights[~flat], b[:, ~flat] * weights[~flat], p=1) if (~flat).any() else 0
+    for weight in np.unique(pre.cost_weights[pre.flat_cost]):
+        cols = flat & (weights == float(weight))
+        out = out + float(weight) * torch.cdist(a[:, cols], b[:, cols], p=0)
     return out

@@ -26,7 +26,7 @@ from genre.messages import InputError
 from genre.models.accepted import AcceptedRows
 from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
-from genre.recourse.cost import changed, cost
+from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.retrieval import nearest_accepted
 from genre.settings import RecourseSettings
 
@@ -69,17 +69,20 @@ class RecourseBatch:
         return self.status == "found"
 
 
-def make_actionable(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
+def make_actionable(
+    pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None, max_step: np.ndarray | None = None
+) -> np.ndarray:
     """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
 
     Every constraint is a bound taken from the factual (kept features: both; increase-only: the
     lower; decrease-only: the upper; max_change: the factual give or take it), so one clamp
-    applies them all: this runs on every candidate of every request.
+    applies them all: this runs on every candidate of every request. ``frozen`` and ``max_step``
+    (``Preprocessor.steps``) are a request's own, on top of the schema's: they only tighten.
     """
     out = torch.from_numpy(pre.project(candidates))
     keep = pre.immutable if frozen is None else (pre.immutable | frozen)
     factual = torch.as_tensor(np.asarray(x), dtype=torch.float32)[:, None, :]
-    step = torch.from_numpy(pre.max_step.astype(np.float32))
+    step = torch.from_numpy(np.minimum(pre.max_step, np.inf if max_step is None else max_step).astype(np.float32))
     lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, factual - step)
     upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, factual + step)
     return out.clamp_(lower, upper).numpy()
@@ -170,7 +173,7 @@ class Ranking:
 def select(pre: Preprocessor, classifier: Classifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
     """Score every candidate of every factual and rank them under the threshold and the rule."""
     prob = classifier.predict_proba(candidates)
-    costs = cost(x[:, None, :], candidates, pre.categorical)
+    costs = recourse_cost(pre, x[:, None, :], candidates)
     return Ranking(candidates, prob, costs, prob > threshold, rule)
 
 
@@ -199,13 +202,20 @@ class RecourseEngine:
         self.scorer = classifier.scorer()  # one whose answers do not depend on the rest of the batch
 
     def candidates(
-        self, x: np.ndarray, n: int, temperature: float, seed: int, frozen: np.ndarray | None = None, precision: str = "float32"
+        self,
+        x: np.ndarray,
+        n: int,
+        temperature: float,
+        seed: int,
+        frozen: np.ndarray | None = None,
+        precision: str = "float32",
+        max_step: np.ndarray | None = None,
     ) -> np.ndarray:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             raw = self.generator.propose(x, n, temperature, seed)
-        return make_actionable(self.pre, x, raw, frozen)
+        return make_actionable(self.pre, x, raw, frozen, max_step)
 
-    def _retrieved(self, x: np.ndarray, sampled: Ranking, cfg: RecourseSettings, frozen: np.ndarray | None) -> Ranking:
+    def _retrieved(self, x: np.ndarray, sampled: Ranking, cfg: RecourseSettings, frozen: np.ndarray | None, max_step: np.ndarray | None) -> Ranking:
         """The nearest accepted training rows as a block of ``cfg.retrieved`` more candidates per
         factual, searched only for the factuals that need them (with ``fallback``: those no sampled
         candidate is accepted for; the other rows' slots hold the factual and are never accepted)."""
@@ -213,7 +223,7 @@ class RecourseEngine:
         block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
         if need.any():
             near, valid[need] = nearest_accepted(x[need], self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
-            block[need] = make_actionable(self.pre, x[need], near, frozen)
+            block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
         more = select(self.pre, self.scorer, x, block, cfg.threshold, cfg.selection)
         return replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0))  # an empty slot is never "most confident"
 
@@ -224,19 +234,21 @@ class RecourseEngine:
         frozen: np.ndarray | None = None,
         seed: int = 0,
         alternatives: int = 0,
+        max_step: np.ndarray | None = None,
     ) -> RecourseBatch:
-        """``frozen`` marks features this request will not change; ``alternatives`` asks for up to
-        that many further recourses for each factual that is found one."""
+        """``frozen`` marks features this request will not change and ``max_step`` how far it may
+        move each (``Preprocessor.steps``; both only tighten the schema's); ``alternatives`` asks
+        for up to that many further recourses for each factual that is found one."""
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before = self.scorer.predict_proba(x)
         denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
         x_denied = x[denied]
-        cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision)
+        cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
         ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
         if cfg.retrieved and self.accepted is not None:
-            ranking = ranking.extended(self._retrieved(x_denied, ranking, cfg, frozen))
+            ranking = ranking.extended(self._retrieved(x_denied, ranking, cfg, frozen, max_step))
         cands = ranking.candidates
         n_rows = len(x)
         x_plus, found, prob_after, cost_after = (

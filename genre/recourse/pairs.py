@@ -17,7 +17,7 @@ import torch
 
 from genre.artifacts.atomic import write_with
 from genre.data.preprocessing import Preprocessor
-from genre.recourse.cost import pairwise_cost
+from genre.recourse.cost import pairwise_recourse_cost
 
 _TOLERANCE = 1e-6
 
@@ -79,7 +79,6 @@ def pairing_distribution(
 ) -> PairingDistribution:
     k = min(k, len(x_tgt))
     src, tgt = torch.from_numpy(np.asarray(x_src, np.float32)), torch.from_numpy(np.asarray(x_tgt, np.float32))
-    categorical = torch.from_numpy(pre.categorical)
     neighbours = np.zeros((len(src), k), dtype=np.int64)
     probs = np.zeros((len(src), k), dtype=np.float32)
     nearest = np.full(len(src), np.inf)
@@ -87,7 +86,7 @@ def pairing_distribution(
         return PairingDistribution(neighbours, probs, np.zeros(len(src), dtype=bool), nearest)
     for start in range(0, len(src), chunk_size):
         chunk = src[start : start + chunk_size]
-        cost = pairwise_cost(chunk, tgt, categorical)
+        cost = pairwise_recourse_cost(chunk, tgt, pre)
         cost = torch.where(admissible(chunk, tgt, pre), cost, torch.full_like(cost, torch.inf))
         values, index = torch.topk(cost, k, dim=1, largest=False)
         weights = torch.softmax(-lam * values.double(), dim=1)

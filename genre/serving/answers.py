@@ -69,8 +69,10 @@ def answer(
     frozen: list[str] | None = None,
     seed: int = 0,
     alternatives: int = 0,
+    max_change: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """One answer per applicant row; ``frozen`` names features this person will not change.
+    """One answer per applicant row; ``frozen`` names features this person will not change and
+    ``max_change`` the most they would move some (raw units; only tightens the schema's).
 
     A found answer carries the chosen recourse (``recourse``, ``changes``, ``cost``,
     ``probability_after``) and up to ``alternatives`` more in ``alternatives``, each moving a
@@ -81,7 +83,8 @@ def answer(
     pre = engine.pre
     names = pre.schema.feature_names
     mask = np.isin(names, frozen or [])
-    batch = engine.recourse(pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives)
+    steps = pre.steps(max_change) if max_change else None
+    batch = engine.recourse(pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives, max_step=steps)
     before = _rows(applicants, names)
     one = (batch.x_plus[:, None], batch.found[:, None], batch.prob_after[:, None], batch.cost[:, None])
     chosen = _recourses(engine, before, batch.x, *one)

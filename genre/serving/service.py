@@ -47,6 +47,7 @@ from pydantic_core import PydanticCustomError, ValidationError
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from genre.data.schema import DatasetSchema
 from genre.messages import escaped, one_line
 from genre.offline import go_offline
 from genre.processes import die_with_parent
@@ -104,6 +105,12 @@ class Options(BaseModel):
         default_factory=list,
         description="Features this person will not change, on top of the immutable ones.",
         examples=[["hours-per-week"]],
+    )
+    max_change: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per feature, the most this person would move it, in its own units (steps for an ordered category; "
+        "whole units for an integer): only tightens the model's own max_change. For number and ordered features.",
+        examples=[{"age": 2}],
     )
     selection: Rule | None = Field(
         None,
@@ -187,14 +194,19 @@ def field_problems(errors: Iterable[FieldError], prefix: tuple[str, ...], by_row
     return [((*prefix, *((e.row,) if by_row else ()), e.field), e.problem) for e in errors]
 
 
-def option_problems(options: Options, features: list[str], max_alternatives: int) -> list[Problem]:
+def option_problems(options: Options, schema: DatasetSchema, max_alternatives: int) -> list[Problem]:
     """What the request models cannot check alone: names of this model's features, this model's limits."""
-    known = set(features)
-    problems: list[Problem] = [
-        (("frozen", i), f"unknown feature {one_line(repr(name))}; expected one of {features}")
-        for i, name in enumerate(options.frozen)
-        if name not in known
-    ]
+    features = schema.feature_names
+    unknown = f"unknown feature {{}}; expected one of {features}"
+    problems: list[Problem] = [(("frozen", i), unknown.format(one_line(repr(name)))) for i, name in enumerate(options.frozen) if name not in schema.features]
+    for name, limit in options.max_change.items():
+        spec = schema.features.get(name)
+        if spec is None:
+            problems.append((("max_change", name), unknown.format(one_line(repr(name)))))
+        elif spec.kind == "categorical" and not spec.ordered:
+            problems.append((("max_change", name), "an unordered category has no distance to limit; freeze it instead"))
+        elif not limit > 0:  # NaN fails this too
+            problems.append((("max_change", name), f"must be greater than 0, got {limit}"))
     if options.alternatives > max_alternatives:
         too_many = f"at most {max_alternatives} alternatives per applicant (serve.max_alternatives), got {options.alternatives}"
         problems.append((("alternatives",), too_many))
@@ -420,11 +432,11 @@ class RecourseService:
     def _answer(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> list[Answer]:
         schema = self.engine.pre.schema
         frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=self.engine.pre.fills)
-        problems = field_problems(errors, where, by_row) + option_problems(options, schema.feature_names, self.limits.max_alternatives)
+        problems = field_problems(errors, where, by_row) + option_problems(options, schema, self.limits.max_alternatives)
         if problems:
             raise invalid(problems, where[0])
         settings = self.engine.settings.model_copy(update={"selection": options.selection or self.engine.settings.selection})
-        answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives)
+        answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives, max_change=options.max_change)
         for given, filled in zip(answers, imputed, strict=True):
             given["imputed"] = filled
         try:

@@ -58,3 +58,34 @@ def test_no_candidate_clearing_the_threshold_is_not_accepted(pre: Preprocessor) 
         x_plus, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule).best()
         assert not accepted[0]
         assert prob[0] < 0.9
+
+
+def respecified(pre: Preprocessor, **features: dict) -> Preprocessor:
+    """``pre`` with some features' specs changed (weights, order, direction, max_change)."""
+    raw = pre.schema.model_dump()
+    for name, update in features.items():
+        raw["features"][name] = {**raw["features"][name], **update}
+    return Preprocessor(type(pre.schema).model_validate(raw), pre.mins, pre.ranges)
+
+
+def test_an_ordered_category_takes_a_direction_and_a_max_change_in_steps(pre: Preprocessor) -> None:
+    """job a < b < c: increase-only, at most one step, from b: only b or c; from a: only a or b."""
+    ordered = respecified(pre, job={"ordered": True, "direction": "increase", "max_change": 1})
+    x = np.array([[0.5, 0.5, 1.0, 0.5], [0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
+    cands = np.tile(np.array([[0.6, 0.5, 1.0, v] for v in (0.0, 0.5, 1.0)], dtype=np.float32), (2, 1, 1))
+    out = make_actionable(ordered, x, cands)
+    assert out[0, :, 3].tolist() == [0.5, 0.5, 1.0]
+    assert out[1, :, 3].tolist() == [0.0, 0.5, 0.5]
+
+
+def test_cost_weights_steer_the_choice(pre: Preprocessor) -> None:
+    """Two accepted ways: a little more of feature 0 (0.03 scaled), or job a -> c (a change: 1).
+    Unweighted the first is cheaper; with feature 0 fifty times as hard to change, the job is.
+    (h reads x[0] only; select scores candidates as given, so 0.91 need not be a whole year.)"""
+    x = np.array([[0.91, 0.5, 0.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.94, 0.5, 0.0, 0.0], [0.91, 0.5, 0.0, 1.0]]], dtype=np.float32)
+    for space, expected, price in ((pre, 0, 0.03), (respecified(pre, age={"cost": 50.0}), 1, 1.0)):
+        x_plus, accepted, _, cost = select(space, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest").best()
+        assert accepted[0]
+        np.testing.assert_allclose(x_plus[0], cands[0, expected])
+        assert abs(cost[0] - price) < 1e-5

@@ -64,6 +64,9 @@ _DELETE = object()
         pytest.param(["features", "y"], {"kind": "integer", "min": 0, "max": 1}, "target column cannot also be a feature", id="target-is-feature"),
         pytest.param(["features", "age", "kind"], "ordinal", "kind", id="unknown-kind"),
         pytest.param(["features", "age", "mutable"], True, "mutable", id="unknown-key"),
+        pytest.param(["features", "job"], {"kind": "categorical", "categories": ["a", "b"], "direction": "increase"}, "a direction needs an order", id="direction-on-unordered-category"),
+        pytest.param(["features", "age", "ordered"], True, "'ordered' is for a categorical feature", id="ordered-number"),
+        pytest.param(["features", "age", "cost"], 0, "greater than 0", id="zero-cost-weight"),
     ],
 )
 def test_invalid_schema_is_rejected(path: list[str], value: Any, message: str) -> None:
@@ -103,3 +106,10 @@ def test_direction_increase_loads_and_survives_yaml_round_trip(tmp_path: Path) -
     copy_path = tmp_path / "copy.yaml"
     copy_path.write_text(schema.to_yaml())
     assert load_schema(copy_path) == schema
+
+
+def test_an_ordered_category_takes_a_direction_and_a_max_change_in_steps() -> None:
+    raw = copy.deepcopy(_valid())
+    raw["features"]["grade"] = {"kind": "categorical", "categories": ["low", "mid", "high"], "ordered": True, "direction": "increase", "max_change": 1, "cost": 2.5}
+    grade = DatasetSchema.model_validate(raw).features["grade"]
+    assert grade.ordered and grade.direction == "increase" and grade.max_change == 1 and grade.cost == 2.5

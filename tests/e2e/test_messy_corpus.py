@@ -44,7 +44,7 @@ SHARED = REPO.parent / "shared/datasets"
 SHORT = {
     "train_classifier": {"epochs": 60, "rf_n_estimators": 20, "rf_cv_folds": 3},
     "synthesize_pairs": {"k": 100},
-    "train_generator": {"cvae": {"epochs": 40, "batch_size": 64, "patience": 10}},
+    "train_generator": {"cvae": {"epochs": 40, "batch_size": 64, "patience": 10, "min_steps_per_epoch": 1}},  # one pass per epoch: short
     "recourse": {"n_candidates": 50, "threshold": 0.7},
     "evaluate": {"n_factuals": 30, "consistency_sources": 10, "consistency_samples": 10, "sweep_candidates": [10], "sweep_temperatures": [0.5]},
 }

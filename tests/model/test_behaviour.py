@@ -12,7 +12,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
 from genre.evaluation.baselines import nearest_neighbour_recourse
-from genre.recourse.cost import cost
+from genre.recourse.cost import recourse_cost
 from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
 from genre.serving.answers import answer
 from genre.serving.bundle import engine_from_artifacts
@@ -131,7 +131,7 @@ def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine,
     assert batch.found[both].all()
     assert not batch.retrieved[~batch.found].any() and not sampled_only.retrieved.any()
     if retrieval == "compete":
-        nnr_cost = cost(denied, nnr_plus, engine.pre.categorical)
+        nnr_cost = recourse_cost(engine.pre, denied, nnr_plus)
         assert np.all(batch.cost[both] <= nnr_cost[both] + 1e-5)
     else:  # the generator's answer stands wherever it has one
         kept = sampled_only.found

@@ -136,6 +136,24 @@ def test_frozen_features_are_left_alone(client, engine, denied):
             check_recourse(option, applicant, engine.settings.threshold, frozen)
 
 
+def test_a_request_may_tighten_max_change(client, engine, denied):
+    """Ages never move more than the person allows, in every answer and alternative; without
+    the limit the same model moves them further (or the limit would not be a test)."""
+    limit = 1
+    free = batch(client, denied, alternatives=2).json()["answers"]
+    tight = batch(client, denied, alternatives=2, max_change={"age": limit}).json()["answers"]
+
+    def age_moves(answers: list[dict]) -> list[int]:
+        return [abs(o["recourse"]["age"] - d["age"]) for a, d in zip(answers, denied) if a["status"] == "found" for o in [a, *a["alternatives"]]]
+
+    assert any(a["status"] == "found" for a in tight)
+    assert max(age_moves(tight)) <= limit
+    assert max(age_moves(free)) > limit
+    for result, applicant in zip(tight, denied):
+        if result["status"] == "found":
+            check_recourse(result, applicant, engine.settings.threshold)
+
+
 def test_limits_travel_with_the_model(model_tag, limits):
     import bentoml
 
@@ -218,6 +236,11 @@ def test_every_problem_is_reported_at_once(client, good):
         ({"selection": "fastest"}, ("selection",), "'cheapest' or 'most_confident'"),
         ({"frozen": "age"}, ("frozen",), "valid array"),
         ({"colour": "blue"}, ("colour",), "Extra inputs"),
+        ({"max_change": {"shoe-size": 1}}, ("max_change", "shoe-size"), "unknown feature 'shoe-size'"),
+        ({"max_change": {"workclass": 1}}, ("max_change", "workclass"), "an unordered category has no distance"),
+        ({"max_change": {"age": 0}}, ("max_change", "age"), "greater than 0"),
+        ({"max_change": {"age": "2"}}, ("max_change", "age"), "valid number"),
+        ({"max_change": ["age"]}, ("max_change",), "Input should be an object"),
     ],
 )
 def test_bad_option_names_it(client, good, options, where, words):
