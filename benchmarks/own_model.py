@@ -12,9 +12,11 @@ same threshold. An inferred schema gets only the marks the README asks for.
 
 Usage: ``python benchmarks/own_model.py [--seeds 3] [--datasets adult compas ...]``
 Needs ``../shared/datasets`` beside the repository (or ``--datasets-dir``).
-Writes ``reports/own_model.json`` ({dataset: {"genre": {...}, "nnr": {...}}}: means over seeds),
-``reports/own_model.md`` (mean ± std, and which candidates won), and one file per (dataset, seed)
-under ``reports/own_model_runs/`` (a stopped run resumes; ``--fresh`` recomputes).
+Writes ``reports/own_model.json`` ({dataset: {"genre": {...}, "nnr": {...}}}: means over seeds,
+with ``std``, ``seeds``, ``threshold`` and ``passed_seeds`` beside them), ``reports/own_model.md``
+(mean ± std, and which candidates won), and one file per (dataset, seed) under
+``reports/own_model_runs/`` (a stopped run resumes; ``--fresh`` recomputes). Datasets already in
+the report and not named by ``--datasets`` are kept, so a slow dataset can run with fewer seeds.
 """
 
 from __future__ import annotations
@@ -123,28 +125,30 @@ def one_seed(settings: Settings, model: bytes | None) -> dict[str, Any]:
     }
 
 
-def summarise(per_seed: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """(means, stds) per method and metric over the seeds."""
-    means: dict[str, dict[str, float]] = {}
-    stds: dict[str, dict[str, float]] = {}
+def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means per method and metric over the seeds (the issue's shape), their spread under
+    ``std``, the threshold, how many seeds passed evaluation's gate, and how many seeds ran."""
+    out: dict[str, Any] = {"std": {}}
     for method in ("genre", "nnr"):
-        metrics = [k for k in per_seed[0][method]]
-        values = {k: np.array([run[method][k] for run in per_seed], dtype=np.float64) for k in metrics}
-        means[method] = {k: float(v.mean()) for k, v in values.items()}
-        stds[method] = {k: float(v.std()) for k, v in values.items()}
-    means["threshold"] = {"mean": float(np.mean([run["threshold"] for run in per_seed]))}
-    means["passed"] = {"seeds": float(sum(bool(run["passed"]) for run in per_seed))}
-    return means, stds
+        values = {k: np.array([run[method][k] for run in per_seed], dtype=np.float64) for k in per_seed[0][method]}
+        out[method] = {k: float(v.mean()) for k, v in values.items()}
+        out["std"][method] = {k: float(v.std()) for k, v in values.items()}
+    out["threshold"] = float(np.mean([run["threshold"] for run in per_seed]))
+    out["passed_seeds"] = sum(bool(run["passed"]) for run in per_seed)
+    out["seeds"] = len(per_seed)
+    return out
 
 
-def markdown(report: dict[str, Any], spreads: dict[str, Any], preamble: str) -> str:
-    lines = [preamble, "", "| dataset | method | " + " | ".join(SHOWN) + " | won by retrieved | score >= NNR | found >= NNR |", "|---" * (len(SHOWN) + 5) + "|"]
+def markdown(report: dict[str, Any], preamble: str) -> str:
+    header = "| dataset | seeds | method | " + " | ".join(SHOWN) + " | won by retrieved | score >= NNR | found >= NNR |"
+    lines = [preamble, "", header, "|---" * (len(SHOWN) + 6) + "|"]
     for dataset, table in report.items():
         genre, nnr = table["genre"], table["nnr"]
+        verdicts = [f"{genre.get('retrieved_share', 0.0):.3f}", "yes" if genre["score"] >= nnr["score"] else "**no**", "yes" if genre["found_rate"] >= nnr["found_rate"] else "**no**"]
         for method in ("genre", "nnr"):
-            cells = [f"{table[method][m]:.3g} ± {spreads[dataset][method][m]:.2g}" for m in SHOWN]
-            extra = [f"{genre.get('retrieved_share', 0.0):.3f}", "yes" if genre["score"] >= nnr["score"] else "**no**", "yes" if genre["found_rate"] >= nnr["found_rate"] else "**no**"]
-            lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " | " + (" | ".join(extra) if method == "genre" else " | | ") + " |")
+            cells = [f"{table[method][m]:.3g} ± {table['std'][method][m]:.2g}" for m in SHOWN]
+            extra = verdicts if method == "genre" else ["", "", ""]
+            lines.append(f"| {dataset} | {table['seeds']} | {method} | " + " | ".join(cells) + " | " + " | ".join(extra) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -152,8 +156,8 @@ def provenance(args: argparse.Namespace) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
     command = " ".join(["python benchmarks/own_model.py", *sys.argv[1:]])
     return (
-        f"Produced by `{command}` at commit {commit} on {os.cpu_count()} CPU cores: "
-        f"mean ± std over {args.seeds} seeds, each a project trained through the pipeline's stages with params.yaml "
+        f"Last updated by `{command}` at commit {commit} on {os.cpu_count()} CPU cores (rows of datasets it did not name were kept "
+        "from earlier runs): mean ± std over each dataset's seeds, each a project trained through the pipeline's stages with params.yaml "
         "(threshold auto); both methods answer the same denied test applicants and count as found only above the same threshold. "
         "'won by retrieved' is the share of GenRe's found answers that a retrieved training row gave."
     )
@@ -172,8 +176,9 @@ def main() -> None:
         parser.error(f"no datasets folder at {args.datasets_dir}: pass --datasets-dir")
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     console = Console()
-    report: dict[str, Any] = {}
-    spreads: dict[str, Any] = {}
+    # Datasets run before (with their own --seeds) stay in the report; those run now replace theirs.
+    stored = args.out / "own_model.json"
+    report: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() and not args.fresh else {}
     with tempfile.TemporaryDirectory(prefix="own-model-data-") as data_dir:
         runs = dataset_runs(args.datasets_dir, Path(data_dir))
         for name in args.datasets:
@@ -185,9 +190,9 @@ def main() -> None:
                     key = {"params": yaml.safe_load((settings.root / "params.yaml").read_text()), "dataset": name, "model": hashlib.sha256(model or b"").hexdigest()}
                     console.print(f"[bold]{name}[/bold] seed {seed}")
                     per_seed.append(cached_seed(args.out / "own_model_runs" / f"{name}-seed{seed}.json", key, lambda settings=settings, model=model: one_seed(settings, model), args.fresh))
-            report[name], spreads[name] = summarise(per_seed)
-            write_json(args.out / "own_model.json", report)
-            text = markdown(report, spreads, provenance(args))
+            report[name] = summarise(per_seed)
+            write_json(stored, report)
+            text = markdown(report, provenance(args))
             write_text(args.out / "own_model.md", text)
     console.print(text)
 
