@@ -15,7 +15,7 @@ Needs ``../shared/datasets`` beside the repository (or ``--datasets-dir``).
 Writes ``reports/own_model.json`` ({dataset: {"genre": {...}, "nnr": {...}}}: means over seeds,
 with ``std``, ``seeds``, ``threshold`` and ``passed_seeds`` beside them), ``reports/own_model.md``
 (mean ± std, and which candidates won), and one file per (dataset, seed) under
-``reports/own_model_runs/`` (a stopped run resumes; ``--fresh`` recomputes). Datasets already in
+``reports/own_model_runs/`` (a stopped run resumes on the same commit; ``--fresh`` recomputes). Datasets already in
 the report and not named by ``--datasets`` are kept, so a slow dataset can run with fewer seeds.
 """
 
@@ -81,29 +81,28 @@ def inferred_run(name: str, train: pd.DataFrame, test: pd.DataFrame, target: str
     return DatasetRun(name, *paths, folder / "schema.yaml", overrides)
 
 
-def dataset_runs(shared: Path, scratch: Path) -> dict[str, tuple[DatasetRun, bytes | None]]:
-    """Each dataset's run and, for the own-model one, the model file's bytes."""
+def dataset_run(name: str, shared: Path, scratch: Path) -> tuple[DatasetRun, bytes | None]:
+    """One dataset's run and, for the own-model one, the model file's bytes (built only when named:
+    the corpus and the lender's model take minutes)."""
 
-    def split(name: str) -> tuple[Path, Path]:
-        return shared / name / "train.csv", shared / name / "test.csv"
+    def split(dataset: str) -> tuple[Path, Path]:
+        return shared / dataset / "train.csv", shared / dataset / "test.csv"
 
     adult_schema = REPO / "data/raw/adult/schema.yaml"
-    runs: dict[str, tuple[DatasetRun, bytes | None]] = {
-        "adult": (DatasetRun("adult", *split("adult"), adult_schema), None),
-        "compas": (DatasetRun("compas", *split("compas"), SPECS / "compas.schema.yaml"), None),
-        "heloc": (DatasetRun("heloc", *split("heloc"), SPECS / "heloc.schema.yaml", UNBALANCED), None),
-    }
-    raw = [pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""]) for s in ("train", "test")]
-    runs["adult_raw"] = (inferred_run("adult_raw", *raw, "income", {"race": "immutable: true", "sex": "immutable: true"}, scratch / "adult_raw", {}), None)
-    for name, variant in messy_corpus.VARIANTS.items():
-        advised = {variant.advised[0]: {variant.advised[1]: variant.advised[2]}} if variant.advised else {}
-        runs[name] = (inferred_run(name, *variant.frames(shared), variant.target, variant.marks, scratch / name, advised), None)
-    schema = DatasetSchema.model_validate(yaml.safe_load(adult_schema.read_text()))
-    model = skops.io.dumps(fit_lender_model(pd.read_csv(split("adult")[0]), schema))
-    own = {"train_classifier": {"model": LENDER_MODEL, "trusted_types": skops.io.get_untrusted_types(data=model)}}
-    runs["adult_user_model"] = (DatasetRun("adult_user_model", *split("adult"), adult_schema, own), model)
-    runs["adult_person"] = (DatasetRun("adult_person", *split("adult"), SPECS / "adult-person.schema.yaml"), None)
-    return runs
+    if name in ("adult", "compas", "heloc", "adult_person"):
+        schema = {"adult": adult_schema, "adult_person": SPECS / "adult-person.schema.yaml"}.get(name, SPECS / f"{name}.schema.yaml")
+        return DatasetRun(name, *split(name.removesuffix("_person")), schema, UNBALANCED if name == "heloc" else {}), None
+    if name == "adult_raw":
+        raw = [pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""]) for s in ("train", "test")]
+        return inferred_run(name, *raw, "income", {"race": "immutable: true", "sex": "immutable: true"}, scratch / name, {}), None
+    if name == "adult_user_model":
+        schema = DatasetSchema.model_validate(yaml.safe_load(adult_schema.read_text()))
+        model = skops.io.dumps(fit_lender_model(pd.read_csv(split("adult")[0]), schema))
+        own = {"train_classifier": {"model": LENDER_MODEL, "trusted_types": skops.io.get_untrusted_types(data=model)}}
+        return DatasetRun(name, *split("adult"), adult_schema, own), model
+    variant = messy_corpus.VARIANTS[name]
+    advised = {variant.advised[0]: {variant.advised[1]: variant.advised[2]}} if variant.advised else {}
+    return inferred_run(name, *variant.frames(shared), variant.target, variant.marks, scratch / name, advised), None
 
 
 def one_seed(settings: Settings, model: bytes | None) -> dict[str, Any]:
@@ -152,8 +151,11 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provenance(args: argparse.Namespace) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+
+
+def provenance(args: argparse.Namespace, commit: str) -> str:
     command = " ".join(["python benchmarks/own_model.py", *sys.argv[1:]])
     return (
         f"Last updated by `{command}` at commit {commit} on {os.cpu_count()} CPU cores (rows of datasets it did not name were kept "
@@ -178,21 +180,21 @@ def main() -> None:
     console = Console()
     # Datasets run before (with their own --seeds) stay in the report; those run now replace theirs.
     stored = args.out / "own_model.json"
+    commit = head_commit()  # part of each seed's cache key: a stopped run resumes only on the same code
     report: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() and not args.fresh else {}
     with tempfile.TemporaryDirectory(prefix="own-model-data-") as data_dir:
-        runs = dataset_runs(args.datasets_dir, Path(data_dir))
         for name in args.datasets:
-            run, model = runs[name]
+            run, model = dataset_run(name, args.datasets_dir, Path(data_dir))
             per_seed = []
             for seed in range(args.seeds):
                 with tempfile.TemporaryDirectory(prefix=f"own-model-{name}-{seed}-") as scratch:
                     settings = make_project(Path(scratch), run, base, seed, {})
-                    key = {"params": yaml.safe_load((settings.root / "params.yaml").read_text()), "dataset": name, "model": hashlib.sha256(model or b"").hexdigest()}
+                    key = {"params": yaml.safe_load((settings.root / "params.yaml").read_text()), "dataset": name, "model": hashlib.sha256(model or b"").hexdigest(), "commit": commit}
                     console.print(f"[bold]{name}[/bold] seed {seed}")
                     per_seed.append(cached_seed(args.out / "own_model_runs" / f"{name}-seed{seed}.json", key, lambda settings=settings, model=model: one_seed(settings, model), args.fresh))
             report[name] = summarise(per_seed)
             write_json(stored, report)
-            text = markdown(report, provenance(args))
+            text = markdown(report, provenance(args, commit))
             write_text(args.out / "own_model.md", text)
     console.print(text)
 

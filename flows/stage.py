@@ -22,11 +22,12 @@ from typing import Any
 
 import psutil
 from prefect import Flow, flow
-from prefect.states import Failed
+from prefect.states import Failed, State
 
 from flows.server import prefect_api
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
+from genre.retraining.lock import run_lock
 from genre.settings import Settings, SettingsError, load_settings
 
 TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
@@ -39,14 +40,22 @@ def stage_flow(name: str, run: Callable[[Settings], dict[str, Any]]) -> Flow[[st
     def stage(params: str = "params.yaml") -> Any:
         started = time.time()
         try:
-            return run(load_settings(params))
+            settings = load_settings(params)
+            with run_lock(settings.root):
+                return run(settings)
         except InputError as exc:  # the user's data or schema, not our code: their lines, no traceback
-            _refused.append(str(exc))
-            return Failed(message=f"{name} refused its input: {one_line(str(exc).splitlines()[0], 200)}")
+            return refused(name, exc)
         finally:
             _work.append((started, time.time()))
 
     return stage
+
+
+def refused(name: str, exc: InputError) -> State:
+    """A flow's end where the user's input (or a run already in progress) stopped it: their
+    lines, printed once by ``main``, and a failed state, no traceback."""
+    _refused.append(str(exc))
+    return Failed(message=f"{name} refused its input: {one_line(str(exc).splitlines()[0], 200)}")
 
 
 def checked_settings(params: str) -> Settings:

@@ -13,7 +13,9 @@ direction of every dependency can be read off the tree (``tests/code/test_layout
 * ``recourse``: cost, the synthesised pairs Q(x+ | x-), and sampling, constraining and selecting recourse;
 * ``evaluation``: the protocol's metrics, the consistency check and the NNR baseline;
 * ``serving``: the model bundle, input checks, answers in raw units, the BentoML service and the CLI;
-* ``stages``: the six pipeline stages, one module per DVC stage and Prefect flow.
+* ``stages``: the six pipeline stages, one module per DVC stage and Prefect flow;
+* ``retraining``: what unattended retraining adds around the stages: one run at a time, and the
+  figures that decide whether a retrained model may replace production.
 
 The research benchmark (Wachter, DiCE, the paper's table) lives outside, in ``research``.
 """

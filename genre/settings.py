@@ -104,6 +104,7 @@ class GeneratorSettings(_Section):
     """Which generator the pipeline trains, evaluates and serves, and each kind's own settings."""
 
     kind: GeneratorKind = "cvae"
+    threads: PositiveInt = 1  # torch threads while training: a 64-wide CVAE gains nothing from more, and thrashes on a busy machine
     cvae: CVAESettings = CVAESettings()
     transformer: TransformerSettings = TransformerSettings()
 
@@ -111,7 +112,7 @@ class GeneratorSettings(_Section):
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 300
     temperature: float = Field(0.5, gt=0)
-    # auto: derived from the classifier's scores on the training rows (genre.models.classifiers.confident_threshold)
+    # auto: the paper's 0.9, or lower where denied training rows cannot reach it (genre.recourse.threshold)
     threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
@@ -130,6 +131,7 @@ class EvaluateSettings(_Section):
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
     min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
+    min_group_factuals: PositiveInt = 10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap
 
 
 class WachterSettings(_Section):

@@ -43,8 +43,7 @@ class Preprocessor:
         move each feature in the scaled space (inf where none): whole steps only for an integer
         feature or an ordered category, so rounding a clamped value never takes it past the limit."""
         raw = np.array([max_change.get(n, np.inf) for n in self.schema.feature_names], dtype=np.float64)
-        whole = np.array([s.kind != "continuous" for s in self.schema.features.values()])
-        return np.where(whole, np.floor(raw), raw) / np.where(self.ranges > 0, self.ranges, 1.0)
+        return np.where(self.discrete, np.floor(raw), raw) / np.where(self.ranges > 0, self.ranges, 1.0)
 
     @property
     def n_features(self) -> int:

@@ -29,8 +29,9 @@ class Judges:
     classifier: Classifier
     lof: LocalOutlierFactor
 
-    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray) -> dict[str, float]:
-        per_row = {
+    def per_row(self, x: np.ndarray, x_plus: np.ndarray) -> dict[str, np.ndarray]:
+        """Each factual's figures: what ``score`` averages and ``group_gaps`` compares by group."""
+        return {
             "cost": cost(x, x_plus, self.pre.categorical),  # the protocol's, as the paper reports it
             "weighted_cost": recourse_cost(self.pre, x, x_plus),  # the schema's weights: what recourse minimises
             "validity_rf": (positive_probability(self.forest, x_plus) > 0.5).astype(float),
@@ -38,8 +39,10 @@ class Judges:
             "lof": (self.lof.predict(x_plus) == 1).astype(float),
             "sparsity": changed(x, x_plus).sum(axis=1).astype(float),
         }
+
+    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
-        for name, values in per_row.items():
+        for name, values in self.per_row(x, x_plus).items():
             out[name] = float(values.mean())
             out[f"{name}_std"] = float(values.std())
         out["score"] = out["validity_rf"] + out["lof"] - out["cost"] / x.shape[1]

@@ -14,17 +14,6 @@ from genre.models.threads import torch_threads
 from genre.settings import ClassifierSettings
 
 DECISION_THRESHOLD = 0.5  # h(x) above it approves x: the decision recourse is asked about
-AUTO_CAP = 0.9  # the paper's recourse threshold: where h is this sure of enough rows, auto keeps it
-AUTO_QUANTILE = 0.9  # else auto takes the score the surest tenth of the approved training rows reach
-
-
-def confident_threshold(h_train: np.ndarray) -> float | None:
-    """What ``recourse.threshold: auto`` resolves to for a classifier with these training-row scores:
-    the paper's 0.9 where a tenth of the rows it approves score that high, else the score that
-    tenth reaches, so that a classifier that is never that sure (a small or imbalanced dataset)
-    still has a threshold a recourse can clear. None when it approves no training row at all."""
-    approved = h_train[h_train > DECISION_THRESHOLD]
-    return float(min(AUTO_CAP, np.quantile(approved, AUTO_QUANTILE))) if len(approved) else None
 
 
 class Classifier(Protocol):
@@ -34,14 +23,20 @@ class Classifier(Protocol):
     @property
     def auto_threshold(self) -> float | None: ...
 
+    # True where a call costs more than its rows (a lender's pipeline checks and encodes its input
+    # on every call): the engine then scores the factuals and all their candidates in one call.
+    score_in_one_call: bool
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
 
     def scorer(self) -> Classifier: ...
 
 
 class MLPClassifier(nn.Module):
-    """``auto_threshold`` (see ``confident_threshold``) travels with the weights, so that every
+    """``auto_threshold`` (see ``genre.recourse.threshold``) travels with the weights, so that every
     engine built from this file (evaluation, CLI, bento) resolves ``auto`` to the same value."""
+
+    score_in_one_call = False  # a call costs its rows: nothing is sampled for an approved factual
 
     def __init__(self, n_features: int, hidden: list[int], auto_threshold: float | None = None) -> None:
         super().__init__()

@@ -46,6 +46,10 @@ class OwnModel:
     loads it the same way); ``auto_threshold`` is ``recourse.threshold: auto`` resolved for this
     model, as for the MLP."""
 
+    # A scikit-learn pipeline validates and encodes its frame on every call: on a histogram-gradient-
+    # boosting pipeline about 15 ms a call, 0.02 ms a row, so a request is one call, not three.
+    score_in_one_call = True
+
     def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], auto_threshold: float | None = None) -> None:
         self.payload, self.pre, self.trusted, self.auto_threshold = payload, pre, list(trusted), auto_threshold
         self.estimator = _load_estimator(payload, self.trusted)

@@ -172,7 +172,11 @@ class Ranking:
 
 def select(pre: Preprocessor, classifier: Classifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
     """Score every candidate of every factual and rank them under the threshold and the rule."""
-    prob = classifier.predict_proba(candidates)
+    return ranked(pre, x, candidates, classifier.predict_proba(candidates), threshold, rule)
+
+
+def ranked(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, prob: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+    """Candidates already scored (``prob`` [N, m]) ranked under the threshold and the rule."""
     costs = recourse_cost(pre, x[:, None, :], candidates)
     return Ranking(candidates, prob, costs, prob > threshold, rule)
 
@@ -221,11 +225,28 @@ class RecourseEngine:
         candidate is accepted for; the other rows' slots hold the factual and are never accepted)."""
         need = ~sampled.accepted.any(axis=1) if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
         block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
-        if need.any():
-            near, valid[need] = nearest_accepted(x[need], self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
-            block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
+        if not need.any():  # nothing to score: the block is the factuals themselves, never accepted
+            return ranked(self.pre, x, block, np.zeros(valid.shape), cfg.threshold, cfg.selection)
+        near, valid[need] = nearest_accepted(x[need], self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
+        block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
         more = select(self.pre, self.scorer, x, block, cfg.threshold, cfg.selection)
         return replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0))  # an empty slot is never "most confident"
+
+    def _sampled(
+        self, x: np.ndarray, cfg: RecourseSettings, frozen: np.ndarray | None, seed: int, max_step: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, Ranking]:
+        """The factuals' scores, which are denied, and the denied ones' sampled candidates ranked.
+        Candidates are drawn only for the denied, unless the scorer's calls cost more than their
+        rows: then every factual gets them, and all are scored in the one call."""
+        if not self.scorer.score_in_one_call:
+            prob_before = self.scorer.predict_proba(x)
+            denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
+            cands = self.candidates(x[denied], cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
+            return prob_before, denied, select(self.pre, self.scorer, x[denied], cands, cfg.threshold, cfg.selection)
+        cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
+        prob = self.scorer.predict_proba(np.concatenate([x[:, None, :], cands], axis=1))
+        denied = np.flatnonzero(prob[:, 0] <= DECISION_THRESHOLD)
+        return prob[:, 0], denied, ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], cfg.threshold, cfg.selection)
 
     def recourse(
         self,
@@ -242,11 +263,8 @@ class RecourseEngine:
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
-        prob_before = self.scorer.predict_proba(x)
-        denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
+        prob_before, denied, ranking = self._sampled(x, cfg, frozen, seed, max_step)
         x_denied = x[denied]
-        cands = self.candidates(x_denied, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
-        ranking = select(self.pre, self.scorer, x_denied, cands, cfg.threshold, cfg.selection)
         if cfg.retrieved and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x_denied, ranking, cfg, frozen, max_step))
         cands = ranking.candidates

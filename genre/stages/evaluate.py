@@ -1,5 +1,6 @@
-"""Stage 5, evaluate: the protocol's metrics for GenRe and NNR on the same factuals, the
-cost/validity trade-off over the sampling budget, and the consistency check."""
+"""Stage 5, evaluate: the protocol's metrics for GenRe and NNR on the same factuals, the gaps
+between the groups of each immutable feature, the cost/validity trade-off over the sampling
+budget, and the consistency check."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.evaluation.consistency import mean_energy_distance
+from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD
@@ -110,6 +112,10 @@ def run(settings: Settings) -> dict[str, Any]:
         "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
         "consistency": consistency(settings, engine, ev.data, ev.x_targets),
         "factuals": len(x),
+        "group_gap": {
+            method: group_gaps(pre, x, judges.per_row(x, x_plus), found, cfg.min_group_factuals)
+            for method, x_plus, found in (("genre", sampled.x_plus, sampled.found), ("nnr", nnr_plus, nnr_found))
+        },
     }
 
     sweeps = {"evaluate_candidates": ("n_candidates", cfg.sweep_candidates), "evaluate_temperature": ("temperature", cfg.sweep_temperatures)}

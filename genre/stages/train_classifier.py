@@ -4,13 +4,14 @@ the protocol's MLP trained on those labels, or the lender's own model read from 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from genre.artifacts.atomic import write_json, write_with
+from genre.artifacts.atomic import atomic_path, write_json, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.messages import InputError, one_line
@@ -20,7 +21,6 @@ from genre.models.classifiers import (
     DECISION_THRESHOLD,
     MLPClassifier,
     batch_and_lr,
-    confident_threshold,
     train_mlp,
 )
 from genre.models.ground_truth import (
@@ -29,6 +29,7 @@ from genre.models.ground_truth import (
     sample_labels,
 )
 from genre.models.own_model import OwnModel, read_model_file
+from genre.recourse.threshold import reachable_threshold
 from genre.settings import ClassifierSettings, Settings
 
 
@@ -53,26 +54,19 @@ def run(settings: Settings) -> dict[str, Any]:
     p_train, p_test = positive_probability(forest, data.x_train), positive_probability(forest, data.x_test)
     labels = {"train": sample_labels(p_train, rng), "test": sample_labels(p_test, rng), "p_train": p_train, "p_test": p_test}
 
-    started = time.perf_counter()
-    if own is None:
-        classifier: MLPClassifier | OwnModel = train_mlp(data.x_train, labels["train"], cfg)
-        batch_size, lr = batch_and_lr(len(data.x_train), cfg)
-        training: dict[str, Any] = {"batch_size": batch_size, "lr": lr, "threads": cfg.threads}
-        judged_by = labels  # the protocol: h learns the forest's sampled labels, and pairs use them
-    else:
-        classifier = own
-        training = {"model": str(cfg.model), "trusted_types": cfg.trusted_types}
-        judged_by = {"train": y_train_obs, "test": y_test_obs}  # a lender's model answers to the data's own labels
-    training["seconds"] = round(time.perf_counter() - started + (read_seconds if own else 0.0), 1)  # training, or reading and trying the file
-    labels["pairs"] = judged_by["train"]
-    h_test = classifier.predict_proba(data.x_test)
-    h_train = classifier.predict_proba(data.x_train)
-    classifier.auto_threshold = confident_threshold(h_train)
-
-    write_with(paths.ground_truth, lambda tmp: joblib.dump(forest, tmp, compress=3))
-    write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
-    save_classifier(classifier, paths.classifier)
-    AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
+    # The forest's compressed dump (about 5 s on Adult, zlib releasing the GIL) is written while h
+    # trains on one thread; it replaces the old forest only once the stage has succeeded.
+    with atomic_path(paths.ground_truth) as forest_tmp, ThreadPoolExecutor(max_workers=1) as writer:
+        dumping = writer.submit(joblib.dump, forest, forest_tmp, compress=3)
+        classifier, training, judged_by = _classifier(data, labels, own, read_seconds, cfg)
+        labels["pairs"] = judged_by["train"]
+        h_test = classifier.predict_proba(data.x_test)
+        h_train = classifier.predict_proba(data.x_train)
+        classifier.auto_threshold = reachable_threshold(data.x_train, h_train, data.preprocessor, cfg.seed)
+        dumping.result()
+        write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
+        save_classifier(classifier, paths.classifier)
+        AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
     metrics = {
         "classifier": _scores(judged_by["test"], h_test),
         "ground_truth": _scores(y_test_obs, p_test),
@@ -85,6 +79,20 @@ def run(settings: Settings) -> dict[str, Any]:
     }
     write_json(paths.metrics("train_classifier"), metrics)
     return metrics
+
+
+def _classifier(
+    data: PreparedData, labels: dict[str, np.ndarray], own: OwnModel | None, read_seconds: float, cfg: ClassifierSettings
+) -> tuple[MLPClassifier | OwnModel, dict[str, Any], dict[str, np.ndarray]]:
+    """h, what its training metrics say, and the labels it answers to: the protocol's MLP learns
+    the forest's sampled labels (and pairs use them); a lender's model answers to the data's own."""
+    if own is not None:
+        training = {"model": str(cfg.model), "trusted_types": cfg.trusted_types, "seconds": round(read_seconds, 1)}  # reading and trying the file
+        return own, training, {"train": data.observed_labels("train"), "test": data.observed_labels("test")}
+    started = time.perf_counter()
+    classifier = train_mlp(data.x_train, labels["train"], cfg)
+    batch_size, lr = batch_and_lr(len(data.x_train), cfg)
+    return classifier, {"batch_size": batch_size, "lr": lr, "threads": cfg.threads, "seconds": round(time.perf_counter() - started, 1)}, labels
 
 
 def own_model(settings: Settings, data: PreparedData) -> OwnModel:

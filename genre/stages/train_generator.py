@@ -20,6 +20,7 @@ from genre.artifacts.paths import Artifacts
 from genre.artifacts.torch_io import save_module
 from genre.data.datasets import PreparedData, load_prepared
 from genre.models.cvae import fit_cvae
+from genre.models.threads import torch_threads
 from genre.models.training import TrainingHistory
 from genre.recourse.pairs import load_pairs
 from genre.settings import GeneratorKind, Settings
@@ -40,15 +41,16 @@ def fit(settings: Settings, kind: GeneratorKind, data: PreparedData, show_progre
     keep = np.flatnonzero(q.has_target)
     x_sources, x_targets, q_kept = data.x_train[sources[keep]], data.x_train[targets], q.restrict(keep)
     started = time.perf_counter()
-    if kind == "cvae":
-        n_categories = data.preprocessor.n_categories.tolist()  # 0 for numeric features, as CVAE expects
-        model, history = fit_cvae(x_sources, x_targets, q_kept, n_categories, cfg.cvae, show_progress)
-    else:
-        from genre.models.transformer import (
-            fit_transformer,  # only this kind pays for importing it
-        )
+    with torch_threads(cfg.threads):
+        if kind == "cvae":
+            n_categories = data.preprocessor.n_categories.tolist()  # 0 for numeric features, as CVAE expects
+            model, history = fit_cvae(x_sources, x_targets, q_kept, n_categories, cfg.cvae, show_progress)
+        else:
+            from genre.models.transformer import (
+                fit_transformer,  # only this kind pays for importing it
+            )
 
-        model, history = fit_transformer(x_sources, x_targets, q_kept, cfg.transformer, show_progress)
+            model, history = fit_transformer(x_sources, x_targets, q_kept, cfg.transformer, show_progress)
     return Fitted(model, history, time.perf_counter() - started, len(keep))
 
 
@@ -71,6 +73,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "best_val_loss": min(history.val_loss),
         "train_sources": fitted.train_sources,
         "seconds": round(fitted.seconds, 1),
+        "threads": settings.train_generator.threads,
     }
     write_json(paths.metrics("train_generator"), metrics)
     return metrics

@@ -30,6 +30,7 @@ MAY_IMPORT = {
     "evaluation": {"messages", "strict_yaml", "settings", "artifacts", "data", "models", "recourse"},
     "serving": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse"},
     "stages": {"messages", "strict_yaml", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
+    "retraining": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages"},
 }
 
 

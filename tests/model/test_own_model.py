@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+import torch
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -17,7 +18,10 @@ from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifier_file import load_classifier, save_classifier
 from genre.models.classifiers import MLPClassifier
+from genre.models.generators import row_draws
 from genre.models.own_model import OwnModel, read_model_file
+from genre.recourse.engine import RecourseEngine
+from genre.settings import RecourseSettings
 
 CATEGORICAL = ["sex", "job"]
 CLOSE = {"atol": 1e-6}  # a continuous value passes through float32 scaling and back
@@ -141,3 +145,31 @@ def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path)
         loaded = load_classifier(tmp_path / "classifier.pt", pre)
         assert type(loaded) is type(classifier) and loaded.auto_threshold == classifier.auto_threshold
         np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
+
+
+class _Jitter:
+    """A stand-in generator: each factual's candidates are seeded noise around it (row_draws)."""
+
+    def propose(self, x: np.ndarray, n: int, temperature: float, seed: int) -> np.ndarray:
+        return (x[:, None, :] + temperature * row_draws(x, (n, x.shape[1]), seed, torch.randn).numpy()).astype(np.float32)
+
+
+def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(pre) -> None:
+    """A pipeline's calls cost more than their rows: factuals and candidates go in one call, and
+    the answers are those of scoring the factuals first and sampling only for the denied."""
+    frame = raw_rows(pre, 300)
+    payload = skops.io.dumps(boosted(frame, labels(frame)))
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    engine = RecourseEngine(pre, model, _Jitter(), RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0))
+    x = pre.transform(raw_rows(pre, 25, seed=1))
+    calls: list[int] = []
+    score = model.estimator.predict_proba
+    model.estimator.predict_proba = lambda rows: calls.append(len(rows)) or score(rows)
+    one_call = engine.recourse(x, seed=3, alternatives=2)
+    assert calls == [25 * 41] and {"found", "not_needed"} <= set(one_call.status)
+    model.score_in_one_call = False  # the MLP's way, on the same model
+    row_by_row = engine.recourse(x, seed=3, alternatives=2)
+    assert len(calls) == 3  # the factuals, then the denied ones' candidates
+    for field in ("x_plus", "status", "prob_before", "prob_after", "cost"):
+        np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
+    np.testing.assert_array_equal(one_call.alternatives.x_plus, row_by_row.alternatives.x_plus)

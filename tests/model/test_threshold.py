@@ -1,31 +1,73 @@
-"""``recourse.threshold: auto`` and the classifier's training batch: derived from the data, so a
-classifier that is never 0.9 sure still has a threshold a recourse can clear."""
+"""``recourse.threshold: auto`` and the classifier's training batch: derived from the data, so the
+threshold is one the denied can reach with admissible moves, and the paper's 0.9 where they can."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from genre.data.preprocessing import Preprocessor
+from genre.data.schema import DatasetSchema
 from genre.messages import InputError
-from genre.models.classifiers import MLPClassifier, batch_and_lr, confident_threshold
+from genre.models.classifiers import MLPClassifier, batch_and_lr
 from genre.recourse.engine import resolved
+from genre.recourse.threshold import REACH_SHARE, best_reachable, reachable_threshold
 from genre.settings import ClassifierSettings, RecourseSettings
 
 
-def test_auto_keeps_the_papers_threshold_where_the_classifier_is_that_sure() -> None:
-    h = np.r_[np.linspace(0.0, 0.5, 100), np.linspace(0.51, 0.99, 100)]
-    assert confident_threshold(h) == 0.9
+def _pre() -> Preprocessor:
+    """One free numeric feature, one that may only rise, one immutable group."""
+    schema = DatasetSchema.model_validate(
+        {
+            "name": "reach",
+            "target": {"name": "y", "values": [0, 1], "favourable": 1},
+            "features": {
+                "a": {"kind": "continuous", "min": 0, "max": 1},
+                "up": {"kind": "continuous", "min": 0, "max": 1, "direction": "increase"},
+                "g": {"kind": "categorical", "categories": ["p", "q"], "immutable": True},
+            },
+        }
+    )
+    return Preprocessor(schema, np.zeros(3), np.ones(3))
 
 
-def test_auto_comes_down_to_what_the_surest_tenth_of_approved_rows_reach() -> None:
-    h = np.r_[np.linspace(0.0, 0.5, 100), np.linspace(0.51, 0.66, 100)]
-    threshold = confident_threshold(h)
-    assert threshold == pytest.approx(np.quantile(h[h > 0.5], 0.9))
-    assert 0.5 < threshold < 0.66 and (h > threshold).sum() == 10
+def _rows(rng: np.random.Generator, n: int, group: int) -> np.ndarray:
+    return np.column_stack([rng.random(n), rng.random(n), np.full(n, group)]).astype(np.float32)
+
+
+def test_best_reachable_is_the_brute_force_best_over_admissible_approved_rows() -> None:
+    rng, pre = np.random.default_rng(0), _pre()
+    denied, approved = np.vstack([_rows(rng, 30, 0), _rows(rng, 30, 1)]), np.vstack([_rows(rng, 40, 0), _rows(rng, 10, 1)])
+    h = rng.uniform(0.5, 1.0, len(approved))
+    expected = [max((h[j] for j, a in enumerate(approved) if a[2] == d[2] and a[1] >= d[1]), default=-np.inf) for d in denied]
+    np.testing.assert_allclose(best_reachable(denied, approved, h, pre), expected)
+
+
+def test_auto_keeps_the_papers_threshold_where_the_denied_can_reach_it() -> None:
+    rng = np.random.default_rng(1)
+    x = np.vstack([_rows(rng, 300, 0), _rows(rng, 300, 1)])
+    x[:, 1] = np.where(np.arange(600) % 2 == 0, 0.0, 1.0)  # denied rows start at the bottom of "up"
+    h = np.where(np.arange(600) % 2 == 0, 0.2, 0.97)
+    assert reachable_threshold(x, h, _pre(), seed=0) == 0.9
+
+
+def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> None:
+    """Group q's approved rows never score above 0.7: the surest rows overall are as sure as on
+    the previous data, but half the denied could clear 0.9 with no admissible move."""
+    rng, pre = np.random.default_rng(2), _pre()
+    x = np.vstack([_rows(rng, 400, 0), _rows(rng, 400, 1)])
+    approved = rng.random(800) < 0.5
+    h = np.where(approved, np.where(x[:, 2] == 0, rng.uniform(0.91, 0.99, 800), rng.uniform(0.55, 0.7, 800)), rng.uniform(0, 0.5, 800))
+    threshold = reachable_threshold(x, h, pre, seed=0)
+    assert threshold is not None and 0.5 < threshold < 0.7
+    best = best_reachable(x[~approved], x[approved], h[approved], pre)
+    reachable = best[np.isfinite(best)]
+    assert (reachable > threshold).mean() >= REACH_SHARE - 0.01  # most can reach it ...
+    assert (reachable > threshold + 0.02).mean() < REACH_SHARE  # ... and it is as high as that allows
 
 
 def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do() -> None:
-    assert confident_threshold(np.full(50, 0.4)) is None
+    assert reachable_threshold(np.zeros((50, 3)), np.full(50, 0.4), _pre(), seed=0) is None
     classifier = MLPClassifier(3, [4], auto_threshold=None)
     with pytest.raises(InputError, match="approves no training row.*set recourse.threshold to a number"):
         resolved(RecourseSettings(threshold="auto"), classifier)

@@ -1,0 +1,54 @@
+"""What ``recourse.threshold: auto`` resolves to: a threshold the people denied can reach.
+
+A recourse for a denied applicant must clear the threshold *and* keep their immutable values,
+directions and limits. How sure the classifier is of its surest rows says nothing about that: on
+COMPAS a tenth of the approved rows scored above 0.87, yet for four denied applicants in five no
+admissible accepted row did, and neither GenRe nor NNR could answer them. So ``auto`` asks the
+training rows directly: for a sample of the denied ones, the best score among the approved rows
+each could move to; it keeps the paper's 0.9 where nearly all of them can reach it, and else comes
+down to the score that keeps ``REACH_SHARE`` of them able to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from genre.data.preprocessing import Preprocessor
+from genre.models.classifiers import DECISION_THRESHOLD
+from genre.recourse.pairs import admissible
+
+PAPER_THRESHOLD = 0.9  # the paper's recourse threshold: kept wherever the denied can reach it
+REACH_SHARE = 0.9  # auto leaves at least this share of the sampled denied rows a reachable row above it
+SAMPLE = 1000  # denied training rows asked: the quantile, not the rows, is what is wanted
+_BELOW = 1e-6  # how far below a reachable score the threshold sits (scores are float32-precise)
+_CHUNK = 256  # denied rows per admissibility block: memory chunk x approved rows
+
+
+def best_reachable(x_denied: np.ndarray, x_approved: np.ndarray, h_approved: np.ndarray, pre: Preprocessor) -> np.ndarray:
+    """[S] for each denied row, the highest score among the approved rows it may move to (-inf: none)."""
+    tgt, scores = torch.from_numpy(np.asarray(x_approved, np.float32)), torch.from_numpy(np.asarray(h_approved, np.float64))
+    best = np.full(len(x_denied), -np.inf)
+    for start in range(0, len(x_denied), _CHUNK):
+        chunk = torch.from_numpy(np.asarray(x_denied[start : start + _CHUNK], np.float32))
+        allowed = admissible(chunk, tgt, pre)
+        best[start : start + len(chunk)] = torch.where(allowed, scores, -torch.inf).amax(dim=1).numpy()
+    return best
+
+
+def reachable_threshold(x_train: np.ndarray, h_train: np.ndarray, pre: Preprocessor, seed: int) -> float | None:
+    """``auto`` for a classifier with these training-row scores (see the module). None when it
+    approves no training row at all: no threshold can then be cleared."""
+    approved = h_train > DECISION_THRESHOLD
+    if not approved.any():
+        return None
+    denied = np.flatnonzero(~approved)
+    denied = np.random.default_rng(seed).choice(denied, size=min(SAMPLE, len(denied)), replace=False)
+    best = best_reachable(x_train[denied], x_train[approved], h_train[approved], pre)
+    reach = best[np.isfinite(best)]
+    if len(reach) == 0:  # no denied row (or none with any admissible approved row): the approved rows alone
+        reach = h_train[approved]
+    # Acceptance is h > t and many denied rows share one best row: t sits just below the score
+    # that the REACH_SHARE-th of them reaches, so ties at that score stay reachable.
+    kth = np.sort(reach)[int(np.floor((1 - REACH_SHARE) * len(reach)))]
+    return float(min(PAPER_THRESHOLD, kth - _BELOW))
