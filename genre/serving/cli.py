@@ -7,8 +7,10 @@ the valid rows are still answered, and the exit code says whether every row was 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -23,13 +25,14 @@ from genre.data.inference import (
     infer_schema,
     schema_yaml,
 )
-from genre.messages import one_line
+from genre.messages import InputError, one_line
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
+from genre.serving import production
 from genre.serving.answers import answer
 from genre.serving.applicants import check_applicants
 from genre.serving.bundle import engine_from_artifacts, load_bundle
-from genre.settings import SettingsError, load_settings
+from genre.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -37,6 +40,9 @@ err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however lon
 
 schema_app = typer.Typer(add_completion=False, help="The dataset schema: what each column is and what may change.")
 app.add_typer(schema_app, name="schema")
+production_app = typer.Typer(add_completion=False, help="Which model version is production: show, promote, roll back, serve it.")
+app.add_typer(production_app, name="production")
+ParamsOption = Annotated[Path, typer.Option(help="params.yaml of the project.")]
 
 
 @app.callback()
@@ -50,19 +56,33 @@ def _refuse(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _engine(params: Path, model_dir: Path | None) -> RecourseEngine:
-    if model_dir is not None:
-        return load_bundle(model_dir)
+def _settings(params: Path) -> Settings:
     if not params.is_file():
         raise _refuse(
             f"no params file at {one_line(str(params.resolve()), 500)}: run this in the pipeline's project folder, "
-            "or pass --params path/to/params.yaml (or --model-dir with a model bundle)"
+            "or pass --params path/to/params.yaml (or, for recourse, --model-dir with a model bundle)"
         )
     try:
-        settings = load_settings(params)
+        return load_settings(params)
     except SettingsError as exc:
         raise _refuse(str(exc)) from None
-    return engine_from_artifacts(Artifacts(settings.root), settings.recourse)
+
+
+def _engine(params: Path, model_dir: Path | None, workspace: bool) -> tuple[RecourseEngine, str]:
+    """The engine that answers, and what it is: a bundle folder, the pipeline's latest artifacts,
+    or (the default) the production model, the one the service deploys."""
+    if model_dir is not None:
+        return load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
+    settings = _settings(params)
+    if workspace:
+        return engine_from_artifacts(Artifacts(settings.root), settings.recourse), "the pipeline's latest artifacts (--workspace)"
+    try:
+        release = production.production(settings.root)
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    if release is None:
+        raise _refuse("no model is in production yet: run dvc repro (its first model is promoted), or pass --workspace to answer from the pipeline's latest artifacts")
+    return load_bundle(production.model_path(release.model)), f"{release.model} (production)"
 
 
 def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[str]]:
@@ -98,17 +118,18 @@ def recourse(
     input: Annotated[Path, typer.Option("--input", "-i", exists=True, dir_okay=False, help="CSV of applicants in raw units.")],
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write one answer per row.")],
     params: Annotated[Path, typer.Option(help="params.yaml of the pipeline whose trained model to use.")] = Path("params.yaml"),
-    model_dir: Annotated[Optional[Path], typer.Option(help="A model bundle folder instead (e.g. a BentoML model's path).")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="A model bundle folder instead (e.g. a BentoML model's path).")] = None,
+    workspace: Annotated[bool, typer.Option(help="Answer from the pipeline's latest artifacts, not the production model.")] = False,
     seed: int = 0,
 ) -> None:
-    """Answer every applicant in INPUT; invalid rows are listed by line and field, and the exit code is 1."""
+    """Answer every applicant in INPUT with the production model; invalid rows are listed by line and field, and the exit code is 1."""
     go_offline()
-    engine = _engine(params, model_dir)
+    engine, source = _engine(params, model_dir, workspace)
     raw = pd.read_csv(input, dtype=str, keep_default_na=False)
     out, problems = build_output(engine, raw, seed)
     write_with(output, lambda tmp: out.to_csv(tmp, index=False))
     counts = out["status"].value_counts().to_dict()
-    err.print(f"wrote {len(out)} rows to {escape(one_line(str(output), 500))}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    err.print(f"wrote {len(out)} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for line in problems:  # quoted names and values are escaped already; the markup escape keeps rich from reading them
         err.print(f"[red]invalid[/red] {escape(line)}", highlight=False)
     if problems:
@@ -122,8 +143,8 @@ def infer(
     data: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="The CSV(s) to describe: every file the pipeline will read, train and test (.gz is read too).")],
     target: Annotated[str, typer.Option("--target", help="The column holding the decision (two labels).")],
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write the schema (YAML).")],
-    favourable: Annotated[Optional[str], typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="The dataset's name in the schema (default: the first CSV's file or folder name).")] = None,
+    favourable: Annotated[str | None, typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")] = None,
+    name: Annotated[str | None, typer.Option(help="The dataset's name in the schema (default: the first CSV's file or folder name).")] = None,
     margin: Annotated[float, typer.Option(min=0.0, help="Widen each numeric range by this fraction of its width on both sides.")] = 0.0,
     max_categories: Annotated[int, typer.Option(min=2, help="A text column with more distinct values is refused as a feature.")] = MAX_CATEGORIES,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
@@ -163,3 +184,55 @@ def infer(
         "Review it, mark the immutable and increase-only features, then point params.yaml's ingest.schema_path at it.",
         highlight=False,
     )
+
+
+def _said(release: production.Release) -> str:
+    return f"{release.model} (bento {release.bento}), by {release.by} at {release.at}: {release.reason}" + (f"; replaced {release.previous}" if release.previous else "")
+
+
+def _registry_call(call: Callable[[], production.Release], done: str) -> None:
+    go_offline()
+    try:
+        release = call()
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    err.print(f"{done} {escape(_said(release))}", highlight=False)
+
+
+@production_app.command("show")
+def production_show(params: ParamsOption = Path("params.yaml"), history: bool = typer.Option(False, help="Every change, oldest first.")) -> None:
+    """The production model and bento, and how they got there."""
+    registry = production.load_registry(_settings(params).root)
+    if registry.current is None:
+        raise _refuse("no model is in production yet: the first model `dvc repro` packages is promoted, or run genre production promote <model>")
+    for release in registry.history if history else [registry.current]:
+        typer.echo(_said(release))
+
+
+@production_app.command("promote")
+def production_promote(
+    model: Annotated[str, typer.Argument(help="A model version in the BentoML store, e.g. genre-recourse:abc123 (bentoml models list).")],
+    params: ParamsOption = Path("params.yaml"),
+    reason: str = typer.Option("promoted by hand", help="Why, for the record."),
+) -> None:
+    """Make MODEL (and the newest bento built for it) production."""
+    root = _settings(params).root
+    _registry_call(lambda: production.promote(root, model, by="hand", reason=reason), "production is now")
+
+
+@production_app.command("rollback")
+def production_rollback(params: ParamsOption = Path("params.yaml"), reason: str = typer.Option("rolled back by hand", help="Why, for the record.")) -> None:
+    """Make production the model the current one replaced."""
+    root = _settings(params).root
+    _registry_call(lambda: production.rollback(root, reason), "production is now")
+
+
+@production_app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yaml")) -> None:
+    """Serve the production bento with ``bentoml serve`` (further options, e.g. --port 3000, are passed on)."""
+    go_offline()
+    release = production.production(_settings(params).root)
+    if release is None:
+        raise _refuse("no model is in production yet: run dvc repro, or genre production promote <model>")
+    err.print(f"serving {escape(_said(release))}", highlight=False)
+    os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])

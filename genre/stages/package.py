@@ -1,5 +1,7 @@
 """Stage 6, package: the trained model into BentoML's model store, the service into a bento, and
-the bento into one portable file (``data/package/genre-recourse.bento``) that DVC tracks.
+the bento into one portable file (``data/package/genre-recourse.bento``) that DVC tracks. The
+first model a project packages becomes production; later ones wait to be promoted
+(``genre.serving.production``).
 
 The bundle is loaded back before the model is committed to the store, so a model that the service
 could not load never gets a version there. Store locations follow ``BENTOML_HOME`` (BentoML reads
@@ -27,6 +29,7 @@ from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
 from genre.serving.bundle import load_bundle, write_bundle
+from genre.serving.production import production, promote
 from genre.settings import Settings
 
 BENTOFILE = "bentofile.yaml"
@@ -123,10 +126,14 @@ def run(settings: Settings) -> dict[str, Any]:
     model = save_model(settings)
     bento = build_bento(settings, model)
     export_bento(bento.tag, paths.bento)
+    first = production(paths.root) is None
+    if first:  # nothing serves yet: this model, past evaluate's floors, is the first production
+        promote(paths.root, str(model.tag), by="first model", reason="no model was in production; this one passed evaluate's floors")
     metrics: dict[str, Any] = {
         "model_tag": str(model.tag),
         "bento_tag": str(bento.tag),
         "bento_bytes": paths.bento.stat().st_size,
+        "promoted": first,  # later models reach production only through `genre production promote`
     }
     write_json(paths.metrics("package"), metrics)
     return metrics

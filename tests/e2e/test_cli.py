@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -18,7 +21,7 @@ def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
 
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
 
     assert result.exit_code == 1, result.output
     for expected in ("line 4: age", "line 7: sex", "line 9: hours-per-week"):
@@ -45,7 +48,7 @@ def test_a_hostile_header_is_reported_on_one_line_each(fast_project, tmp_path) -
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
 
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
 
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
@@ -59,7 +62,7 @@ def test_a_missing_column_is_said_once_for_the_file(fast_project, tmp_path) -> N
     applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(5).drop(columns=["income", "age"])
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml")])
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
     assert result.exit_code == 2
     assert result.output.strip() == "column 'age' is missing from the file; every applicant needs it"
     assert not out.exists()
@@ -72,5 +75,26 @@ def test_outside_the_project_it_says_where_it_looked_for_params(tmp_path, monkey
     assert result.exit_code == 2
     assert result.output.strip() == (
         f"no params file at {tmp_path / 'params.yaml'}: run this in the pipeline's project folder, "
-        "or pass --params path/to/params.yaml (or --model-dir with a model bundle)"
+        "or pass --params path/to/params.yaml (or, for recourse, --model-dir with a model bundle)"
     )
+
+
+def test_by_default_it_answers_with_the_production_model_and_says_so(fast_project, tmp_path) -> None:
+    """What the service deploys: the model ``registry/production.json`` names (the project's own
+    BentoML store, so in a process of the project's environment)."""
+    tags = json.loads(Artifacts(fast_project.root).metrics("package").read_text())
+    applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(4).drop(columns=["income"])
+    src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
+    applicants.to_csv(src, index=False)
+    done = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"answered by {tags['model_tag']} (production)" in done.stderr
+    workspace = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(tmp_path / "w.csv"), "--workspace")
+    assert "answered by the pipeline's latest artifacts (--workspace)" in workspace.stderr
+    assert (tmp_path / "w.csv").read_text() == out.read_text()  # the same model here: production is the only one
+
+    (tmp_path / "bare").mkdir()
+    shutil.copy(fast_project.root / "params.yaml", tmp_path / "bare/params.yaml")  # a project nothing was promoted in
+    refused = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(tmp_path / "x.csv"), "--params", str(tmp_path / "bare/params.yaml"))
+    assert refused.returncode == 2 and refused.stderr.strip().startswith("no model is in production yet: run dvc repro")
+    assert not (tmp_path / "x.csv").exists()

@@ -97,7 +97,7 @@ def test_the_cli_and_the_packaged_model_answer_for_it(own_run: OwnRun, tmp_path)
     denied = raw[own_run.estimator.predict_proba(raw)[:, 1] <= 0.5].head(10)
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     denied.to_csv(src, index=False)
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(own_run.root / "params.yaml")])
+    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(own_run.root / "params.yaml"), "--workspace"])
     assert result.exit_code == 0, result.output
     answered = pd.read_csv(out)
     found = answered[answered["status"] == "found"]

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 BLOCK = re.compile(r"(?:<!-- commands: (?P<id>[\w-]+) -->\n)?```bash\n(?P<body>.*?)```", re.DOTALL)
 TRAILING_COMMENT = re.compile(r"\s+# .*$")
-RUN_HERE = {"own-dataset", "inspect", "schedule", "cli", "serve", "request", "store", "rollback"}
+RUN_HERE = {"own-dataset", "inspect", "schedule", "cli", "serve", "request", "store", "rollback", "production"}
 RAW = REPO.parent / "shared/datasets/adult-raw"  # the UCI Adult data as published: the README's own-dataset example
 RAW_ROWS = {"train": 3000, "test": 1000}  # a sample, so the run stays short
 NOT_RUN_HERE = {"setup-pipeline", "setup-tests", "docker"}
@@ -268,6 +268,38 @@ def test_the_rollback_recipe_restores_and_serves_the_earlier_bento(project, tags
     background.append(server)
     server.wait_for(lambda: _ready(port))
     assert server.stop_with(signal.SIGINT) == []
+    assert not listening(int(port))
+
+
+def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_project, tmp_path, background) -> None:
+    """The first packaged model is production; a later one waits until promoted; rollback returns
+    to the one it replaced; ``genre production serve`` serves production, not the store's latest."""
+    project = fast_project.copy_to(tmp_path / "project")
+    metrics = project.root / "metrics/package.json"
+    first = json.loads(metrics.read_text())
+    assert first["promoted"]
+    shell(project, "python -m flows.package")  # a second version, as the next run would make
+    second = json.loads(metrics.read_text())
+    assert not second["promoted"] and second["model_tag"] != first["model_tag"]
+    show, promote, rollback, serve = block("production")
+    assert shell(project, show).stdout.startswith(f"{first['model_tag']} (bento {first['bento_tag']}), by first model")
+    promoted = shell(project, fill(promote, **{"<version>": second["model_tag"].split(":")[1]})).stderr
+    assert f"production is now {second['model_tag']} (bento {second['bento_tag']}), by hand" in promoted
+    assert f"checked by hand; replaced {first['model_tag']}" in promoted
+    again = project.run("genre", "production", "promote", second["model_tag"])
+    assert again.returncode == 2 and again.stderr.strip() == f"{second['model_tag']} is production already"
+    assert f"production is now {first['model_tag']} (bento {first['bento_tag']}), by rollback" in shell(project, rollback).stderr
+    refused = project.run(*rollback.split())
+    assert refused.returncode == 2 and refused.stderr.strip() == f"nothing to roll back to: {first['model_tag']} was the first in production"
+
+    port = str(free_port())
+    server = Background(project, serve.replace("3000", port), project.env, tmp_path / "serve.log")
+    background.append(server)
+    server.wait_for(lambda: _ready(port))
+    [curl] = block("request")
+    answer = json.loads(shell(project, fill(curl).replace("3000", port)).stdout)
+    assert answer["model_version"] == first["model_tag"]  # production, not the newer second
+    assert server.stop_with(signal.SIGTERM) == []
     assert not listening(int(port))
 
 
