@@ -200,6 +200,15 @@ class ScheduleSettings(_Section):
         return cron
 
 
+class DriftSettings(_Section):
+    """When a batch of new applicants counts as drifted from the training data (genre.retraining.drift)."""
+
+    alpha: float = Field(0.01, gt=0, lt=1)  # Benjamini-Hochberg level over the features' two-sample tests ...
+    max_psi: float = Field(0.2, gt=0)  # ... and the population stability index a feature must also reach
+    max_label_shift: float = Field(0.1, gt=0, le=1)  # the favourable-label rate may move this much (absolute)
+    max_approval_shift: float = Field(0.1, gt=0, le=1)  # and the classifier's approval rate on the batch
+
+
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
 
@@ -215,6 +224,7 @@ class Settings(_Section):
     serve: ServeSettings = ServeSettings()
     package: PackageSettings = PackageSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    drift: DriftSettings = DriftSettings()
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

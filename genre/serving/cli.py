@@ -1,5 +1,7 @@
 """``genre``: the command line. ``genre recourse`` answers a CSV of applicants in raw units;
-``genre schema infer`` writes a first schema for a CSV of one's own.
+``genre schema infer`` writes a first schema for a CSV of one's own; ``genre production`` shows,
+promotes, rolls back and serves the production model; ``genre data drift`` checks a batch of new
+data against the training data.
 
 Rows that do not match the schema are reported by line and field and come back marked invalid;
 the valid rows are still answered, and the exit code says whether every row was valid.
@@ -12,20 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from genre.artifacts.atomic import write_with
+from genre.artifacts.atomic import write_json, write_with
 from genre.artifacts.paths import Artifacts
+from genre.data.datasets import read_raw
+from genre.data.drift import drift_report
 from genre.data.inference import (
     MAX_CATEGORIES,
     InferenceError,
     infer_schema,
     schema_yaml,
 )
+from genre.data.missing import apply_missing
+from genre.data.validation import validate_frame
 from genre.messages import InputError, one_line
+from genre.models.classifiers import DECISION_THRESHOLD
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
 from genre.serving import production
@@ -42,6 +50,8 @@ schema_app = typer.Typer(add_completion=False, help="The dataset schema: what ea
 app.add_typer(schema_app, name="schema")
 production_app = typer.Typer(add_completion=False, help="Which model version is production: show, promote, roll back, serve it.")
 app.add_typer(production_app, name="production")
+data_app = typer.Typer(add_completion=False, help="New data: is a batch fit to train on?")
+app.add_typer(data_app, name="data")
 ParamsOption = Annotated[Path, typer.Option(help="params.yaml of the project.")]
 
 
@@ -236,3 +246,34 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
         raise _refuse("no model is in production yet: run dvc repro, or genre production promote <model>")
     err.print(f"serving {escape(_said(release))}", highlight=False)
     os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])
+
+
+@data_app.command("drift")
+def data_drift(
+    batch: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of new labelled applicants, the training data's columns.")],
+    params: ParamsOption = Path("params.yaml"),
+    report: Annotated[Path | None, typer.Option(dir_okay=False, help="Write the whole report here (JSON).")] = None,
+    workspace: Annotated[bool, typer.Option(help="Judge approvals with the pipeline's latest artifacts, not the production model.")] = False,
+) -> None:
+    """Validate BATCH against the schema, then compare it with the training data (drift section of
+    params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if the batch cannot be used."""
+    go_offline()
+    engine, source = _engine(params, None, workspace)
+    settings, schema = _settings(params), engine.pre.schema
+    try:
+        frame = read_raw(batch, schema)
+        validate_frame(frame, schema).raise_for_failures(one_line(str(batch), 300))
+        reference = read_raw(Artifacts(settings.root).train_csv, schema)
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    frame, _ = apply_missing(schema, frame, engine.pre.fills)
+    approval = [float(np.mean(engine.scorer.predict_proba(engine.pre.transform(f)) > DECISION_THRESHOLD)) for f in (reference, frame)]
+    result = drift_report(reference, frame, schema, (approval[0], approval[1]), settings.drift)
+    if report is not None:
+        write_json(report, {"batch": str(batch), "rows": len(frame), "reference_rows": len(reference), "approvals_by": source, **result.to_json()})
+    lines = result.drifted
+    err.print(f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} training rows, approvals by {escape(source)}: " + ("drifted" if lines else "no drift"), highlight=False)
+    for line in lines:
+        err.print(f"drifted: {escape(line)}", highlight=False)
+    if lines:
+        raise typer.Exit(code=1)

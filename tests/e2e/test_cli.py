@@ -98,3 +98,17 @@ def test_by_default_it_answers_with_the_production_model_and_says_so(fast_projec
     refused = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(tmp_path / "x.csv"), "--params", str(tmp_path / "bare/params.yaml"))
     assert refused.returncode == 2 and refused.stderr.strip().startswith("no model is in production yet: run dvc repro")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_data_drift_passes_a_sample_of_the_data_and_stops_inverted_labels(fast_project, tmp_path) -> None:
+    """``genre data drift`` as an operator runs it before retraining on a new batch."""
+    test = pd.read_csv(Artifacts(fast_project.root).test_csv)
+    same, inverted = tmp_path / "same.csv", tmp_path / "inverted.csv"
+    test.to_csv(same, index=False)
+    test.assign(income=1 - test["income"]).to_csv(inverted, index=False)
+    kept = fast_project.run("genre", "data", "drift", str(same), "--report", str(tmp_path / "same.json"))
+    assert kept.returncode == 0 and kept.stderr.strip().endswith("(production): no drift"), kept.stderr[-2000:]
+    assert json.loads((tmp_path / "same.json").read_text())["drifted"] == []
+    stopped = fast_project.run("genre", "data", "drift", str(inverted))
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert stopped.stderr.splitlines()[1].startswith("drifted: favourable-label rate 0.")
