@@ -15,7 +15,8 @@ direction of every dependency can be read off the tree (``tests/code/test_layout
 * ``serving``: the model bundle, input checks, answers in raw units, the BentoML service and the CLI;
 * ``stages``: the six pipeline stages, one module per DVC stage and Prefect flow;
 * ``retraining``: what unattended retraining adds around the stages: one run at a time, and the
-  figures that decide whether a retrained model may replace production.
+  figures that decide whether a retrained model may replace production;
+* ``cli``: the ``genre`` command, over all of it.
 
 The research benchmark (Wachter, DiCE, the paper's table) lives outside, in ``research``.
 """

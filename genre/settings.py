@@ -175,6 +175,8 @@ class ServeSettings(_Section):
     max_batch: PositiveInt = 1000
     max_alternatives: PositiveInt = 5
     max_body_bytes: PositiveInt = 4_000_000
+    answer_log: str | None = None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
+    answer_log_days: PositiveInt = 30  # ... deleted after this many days
 
 
 class PackageSettings(_Section):
@@ -209,6 +211,17 @@ class DriftSettings(_Section):
     max_approval_shift: float = Field(0.1, gt=0, le=1)  # and the classifier's approval rate on the batch
 
 
+class GateSettings(_Section):
+    """When a challenger may replace the production model (genre.retraining.gate)."""
+
+    applicants: PositiveInt = 200  # the gate set: held-out applicants the champion denies, a fixed random subset
+    seed: int = 0
+    score_tolerance: float = Field(0.02, ge=0)  # the challenger's score may be this much below the champion's
+    min_promises_kept: float = Field(0.95, ge=0, le=1)  # share of the champion's recourses the challenger must still accept
+    group_gap_tolerance: float = Field(0.05, ge=0)  # how much wider a group gap may grow
+    promise_days: PositiveInt = 30  # issued recourses (the answer log) this recent are promises to keep
+
+
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
 
@@ -225,6 +238,7 @@ class Settings(_Section):
     package: PackageSettings = PackageSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     drift: DriftSettings = DriftSettings()
+    gate: GateSettings = GateSettings()
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

@@ -52,6 +52,7 @@ from genre.messages import escaped, one_line
 from genre.offline import go_offline
 from genre.processes import die_with_parent
 from genre.recourse.engine import RecourseEngine, Rule, Status
+from genre.serving.answer_log import AnswerLog
 from genre.serving.answers import answer
 from genre.serving.applicants import FieldError, check_applicants
 from genre.serving.bundle import load_bundle, load_serve_settings
@@ -426,6 +427,7 @@ class RecourseService:
         self.model_version = str(stored.tag)
         self.engine: RecourseEngine = load_bundle(Path(stored.path))
         self.limits = load_serve_settings(Path(stored.path))
+        self.answer_log = AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
         answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())
 
@@ -440,9 +442,12 @@ class RecourseService:
         for given, filled in zip(answers, imputed, strict=True):
             given["imputed"] = filled
         try:
-            return [Answer.model_validate(a) for a in answers]
+            given = [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
             raise RuntimeError("an answer does not fit the response model") from exc
+        if self.answer_log is not None:  # the promises made, for the retraining gate (personal data: see the module)
+            self.answer_log.append(self.model_version, [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)])
+        return given
 
     @bentoml.api(route="/recourse")
     async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:

@@ -61,7 +61,7 @@ def model_metadata(schema: DatasetSchema, settings: Settings) -> dict[str, Any]:
         "features": schema.feature_names,
         "immutable": [name for name, spec in schema.features.items() if spec.immutable],
         "recourse": settings.recourse.model_dump(),
-        "serve": settings.serve.model_dump(),
+        "serve": settings.serve.model_dump(exclude_none=True),  # BentoML metadata holds no None: an unset answer_log is left out
         "schema": schema.model_dump(mode="json", exclude_defaults=True),
     }
 

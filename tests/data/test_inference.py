@@ -16,7 +16,7 @@ from genre.data.datasets import read_raw
 from genre.data.inference import InferenceError, infer_schema, schema_yaml
 from genre.data.schema import DatasetSchema, SchemaError, load_schema
 from genre.data.validation import validate_frame
-from genre.serving.cli import app
+from genre.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = REPO / "data/raw/adult"

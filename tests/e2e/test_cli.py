@@ -9,7 +9,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
-from genre.serving.cli import app
+from genre.cli import app
 
 
 def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -> None:

@@ -20,7 +20,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.schema import load_schema
 from genre.serving.bundle import engine_from_artifacts
-from genre.serving.cli import app
+from genre.cli import app
 from genre.settings import load_settings
 from research.lender_model import fit_lender_model
 

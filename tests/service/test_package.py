@@ -65,7 +65,7 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
     assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), "threshold": used}
-    assert model.info.metadata["serve"] == project.serve.model_dump()
+    assert model.info.metadata["serve"] == project.serve.model_dump(exclude_none=True)
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
     assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}

@@ -7,12 +7,14 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from genre.recourse.engine import DECISION_THRESHOLD
+from genre.serving.answer_log import log_files
 from genre.serving.answers import answer
 from genre.serving.bundle import load_serve_settings
 from genre.settings import ServeSettings
@@ -65,6 +67,22 @@ def test_denied_applicant_gets_a_recourse_they_could_act_on(client, engine, mode
     assert result["status"] == "found"
     assert result["probability_before"] <= DECISION_THRESHOLD
     check_recourse(result, good, engine.settings.threshold)
+
+
+def test_every_answer_issued_is_in_the_answer_log_with_the_model_that_gave_it(client, model_tag, denied, limits):
+    """With serve.answer_log set: one line per answer, the applicant as sent and the answer as given;
+    a request refused with a 400 issued nothing, so it logs nothing."""
+    def lines() -> list[str]:
+        return [line for day in log_files(Path(limits.answer_log)) for line in day.read_text().splitlines()]
+
+    before = len(lines())
+    batch = client.post("/recourse_batch", json={"applicants": denied[:3]}).json()
+    assert client.post("/recourse", json={"applicant": {**denied[0], "age": 300}}).status_code == 400
+    logged = [json.loads(line) for line in lines()[before:]]
+    assert [e["applicant"] for e in logged] == denied[:3]
+    assert {e["model_version"] for e in logged} == {model_tag}
+    assert [{k: e[k] for k in batch["answers"][0]} for e in logged] == batch["answers"]
+    assert {oct(day.stat().st_mode & 0o777) for day in log_files(Path(limits.answer_log))} == {"0o600"}  # personal data: the owner's alone
 
 
 def test_accepted_applicant_needs_no_recourse(client, accepted):

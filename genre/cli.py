@@ -36,6 +36,7 @@ from genre.messages import InputError, one_line
 from genre.models.classifiers import DECISION_THRESHOLD
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
+from genre.retraining.gate import Rule, compare, write_record
 from genre.serving import production
 from genre.serving.answers import answer
 from genre.serving.applicants import check_applicants
@@ -224,10 +225,49 @@ def production_promote(
     model: Annotated[str, typer.Argument(help="A model version in the BentoML store, e.g. genre-recourse:abc123 (bentoml models list).")],
     params: ParamsOption = Path("params.yaml"),
     reason: str = typer.Option("promoted by hand", help="Why, for the record."),
+    gate: bool = typer.Option(False, help="Only if MODEL passes the gate against production (params.yaml gate); the decision is recorded."),
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
-    root = _settings(params).root
-    _registry_call(lambda: production.promote(root, model, by="hand", reason=reason), "production is now")
+    settings = _settings(params)
+    if gate:
+        record, passed = _gated(settings, model)
+        if not passed:
+            raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
+        reason = f"passed the gate (record: {record})"
+    _registry_call(lambda: production.promote(settings.root, model, by="gate" if gate else "hand", reason=reason), "production is now")
+
+
+@production_app.command("compare")
+def production_compare(
+    model: Annotated[str, typer.Argument(help="The challenger: a model version in the BentoML store.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Judge MODEL against production on the gate set, rule by rule, and record it; production is not changed."""
+    _, passed = _gated(_settings(params), model, decision="compared")
+    if not passed:
+        raise typer.Exit(code=1)
+
+
+def _gated(settings: Settings, challenger_tag: str, decision: str | None = None) -> tuple[Path, bool]:
+    """Production against ``challenger_tag`` under the gate's rules: each printed, the whole
+    recorded under registry/decisions/; -> (the record, whether every rule passed)."""
+    go_offline()
+    try:
+        release = production.production(settings.root)
+        if release is None:
+            raise InputError("no model is in production to compare with: promote one first")
+        challenger_tag, _ = production.served_by(challenger_tag)
+        champion, challenger = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger_tag))
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
+    comparison = compare(settings, champion, challenger, log)
+    verdict = decision or ("promoted" if comparison["passed"] else "refused")
+    record = write_record(settings.root, comparison, release.model, challenger_tag, verdict)
+    for rule in comparison["rules"]:
+        typer.echo(Rule(**rule).said())
+    err.print(f"{challenger_tag} against production {release.model}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(str(record))}", highlight=False)
+    return record, comparison["passed"]
 
 
 @production_app.command("rollback")

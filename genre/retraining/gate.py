@@ -1,0 +1,191 @@
+"""Champion against challenger: may a retrained model replace the one in production?
+
+Both are judged by the same judges, the ground-truth forest and plausibility model of the newest
+data (the project's workspace), on the same gate set: the held-out applicants the champion turns
+down, a fixed random subset. Each model answers them in its own feature space; the answers are
+judged in the workspace's. Beside the protocol's figures, two that recourse tools do not report:
+
+* **promises kept**: of the recourses the champion gives on the gate set, and of those production
+  actually issued (the service's answer log, when it keeps one), the share the challenger's
+  classifier still accepts at its own threshold. A retrained model that turns down people who did
+  what we told them has broken a promise (recourse invalidation under model updates);
+* **group gaps** (``genre.evaluation.group_gap``): a challenger must not widen them.
+
+The rules and their tolerances are the ``gate`` section of ``params.yaml``; each is reported with
+its value, its limit and its verdict, and the challenger is promoted only if every rule passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from genre.artifacts.atomic import write_json, write_text
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import load_prepared
+from genre.data.preprocessing import Preprocessor
+from genre.evaluation.group_gap import GAP_FIGURES, group_gaps
+from genre.evaluation.metrics import Judges, fit_plausibility
+from genre.models.classifiers import DECISION_THRESHOLD
+from genre.recourse.engine import RecourseEngine
+from genre.serving.answer_log import read_answers
+from genre.settings import Settings
+
+DECISIONS = Path("registry/decisions")  # under the project's root: every gate decision, JSON and markdown
+SHOWN = ("score", "validity_rf", "lof", "cost", "found_rate", "immutable_violations")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    value: float | None
+    limit: float
+    passed: bool
+
+    def said(self) -> str:
+        return f"{'pass' if self.passed else 'FAIL'} {self.name}: {_shown(self.value)} (limit {self.limit:.4g})"
+
+
+class _Seen:
+    """A contender's classifier over rows of the workspace's feature space: each model has its
+    own (ranges fitted on its own data), so a row is taken to raw units and into the model's."""
+
+    score_in_one_call = False
+
+    def __init__(self, engine: RecourseEngine, space: Preprocessor) -> None:
+        self.engine, self.space = engine, space
+        self.auto_threshold = engine.settings.threshold
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.engine.scorer.predict_proba(self.engine.pre.transform(self.space.inverse_transform(x)))
+
+    def scorer(self) -> _Seen:
+        return self
+
+
+def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | None:
+    """Share of issued recourses (raw rows) the challenger's classifier accepts above its
+    threshold; None when none were issued."""
+    if issued.empty:
+        return None
+    prob = challenger.scorer.predict_proba(challenger.pre.transform(issued))
+    return float(np.mean(prob > challenger.settings.threshold))
+
+
+def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, seed: int, min_group: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The engine's answers to the gate set, judged in the workspace's feature space (its own
+    classifier for validity under h), and the recourses it gave (raw rows)."""
+    space = judges.pre
+    judges = replace(judges, classifier=_Seen(engine, space))
+    batch = engine.recourse(engine.pre.transform(gate_rows), seed=seed)
+    answered = engine.pre.inverse_transform(batch.x_plus)
+    x, x_plus = space.transform(gate_rows), space.transform(answered)
+    served = batch.status != "not_found"  # approved outright (the challenger may) is served too
+    figures = judges.score(x, x_plus, batch.seconds, served)
+    figures["group_gap"] = group_gaps(space, x, judges.per_row(x, x_plus), served, min_group)
+    return figures, answered[batch.found].reset_index(drop=True)
+
+
+def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEngine, log_dir: Path | None) -> dict[str, Any]:
+    """Both models on the gate set, the promises kept, and every rule with its verdict."""
+    cfg = settings.gate
+    paths = Artifacts(settings.root)
+    data = load_prepared(paths)
+    forest = joblib.load(paths.ground_truth)
+    space = data.preprocessor
+    judges = Judges(space, forest, _Seen(challenger, space), fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, settings.evaluate.lof_neighbors))
+    applicants = data.test_raw[space.schema.feature_names]
+    denied = np.flatnonzero(champion.scorer.predict_proba(champion.pre.transform(applicants)) <= DECISION_THRESHOLD)
+    rows = np.sort(np.random.default_rng(cfg.seed).choice(denied, size=min(cfg.applicants, len(denied)), replace=False))
+    gate_rows = applicants.iloc[rows].reset_index(drop=True)
+
+    champion_figures, champion_given = _judged(champion, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
+    challenger_figures, _ = _judged(challenger, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
+    issued = _issued(log_dir, cfg.promise_days, space) if log_dir is not None else pd.DataFrame()
+    kept = {"gate_set": promises_kept(champion_given, challenger), "issued": promises_kept(issued, challenger), "issued_count": len(issued)}
+    rules = _rules(champion_figures, challenger_figures, kept, settings)
+    return {
+        "gate_set": len(gate_rows),
+        "figures": {"champion": champion_figures, "challenger": challenger_figures},
+        "promises_kept": kept,
+        "rules": [rule.__dict__ for rule in rules],
+        "passed": all(rule.passed for rule in rules),
+    }
+
+
+def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
+    """The recourses production issued in the last ``days`` days (the service's answer log)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    given = [entry["recourse"] for entry in read_answers(log_dir, since) if entry.get("status") == "found"]
+    return pd.DataFrame(given, columns=space.schema.feature_names) if given else pd.DataFrame()
+
+
+def _rules(champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings) -> list[Rule]:
+    cfg = settings.gate
+    rules = [
+        Rule("score not below the champion's minus gate.score_tolerance", challenger["score"], champion["score"] - cfg.score_tolerance, challenger["score"] >= champion["score"] - cfg.score_tolerance),
+        Rule("found rate at least evaluate.min_found_rate", challenger["found_rate"], settings.evaluate.min_found_rate, challenger["found_rate"] >= settings.evaluate.min_found_rate),
+        Rule("immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0),
+    ]
+    for where in ("gate_set", "issued"):
+        value = kept[where]
+        rules.append(Rule(f"promises kept ({where.replace('_', ' ')})", value, cfg.min_promises_kept, value is None or value >= cfg.min_promises_kept))
+    for feature, gaps in challenger["group_gap"].items():
+        for figure in GAP_FIGURES:
+            before, after = champion["group_gap"].get(feature, {}).get("gap", {}).get(figure), gaps["gap"][figure]
+            if before is not None and after is not None:
+                rules.append(Rule(f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance", after, before + cfg.group_gap_tolerance, after <= before + cfg.group_gap_tolerance))
+    return rules
+
+
+def write_record(root: Path, comparison: dict[str, Any], champion: str, challenger: str, decision: str) -> Path:
+    """The decision, as JSON and as a page a person reads, under ``registry/decisions/``; the
+    records accumulate, one pair per gate decision."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {"time": stamp, "champion": champion, "challenger": challenger, "decision": decision, **comparison}
+    folder = Path(root) / DECISIONS
+    write_json(folder / f"{stamp}.json", record)
+    write_text(folder / f"{stamp}.md", _page(record))
+    return folder / f"{stamp}.json"
+
+
+def _page(record: dict[str, Any]) -> str:
+    figures = record["figures"]
+    kept = record["promises_kept"]
+    lines = [
+        f"# Gate decision {record['time']}: {record['decision']}",
+        "",
+        (
+            f"Production `{record['champion']}` (champion) against `{record['challenger']}` (challenger), on {record['gate_set']} "
+            "held-out applicants production denies, judged by the newest data's forest and plausibility model."
+        ),
+        "",
+        "| figure | champion | challenger |",
+        "|---|---|---|",
+        *(f"| {name} | {figures['champion'][name]:.4g} | {figures['challenger'][name]:.4g} |" for name in SHOWN),
+        f"| promises kept (gate set) | | {_shown(kept['gate_set'])} |",
+        f"| promises kept (issued, {kept['issued_count']} in the answer log) | | {_shown(kept['issued'])} |",
+        "",
+        "## Rules",
+        "",
+        *(f"- {Rule(**rule).said()}" for rule in record["rules"]),
+        "",
+        "## Group gaps (largest difference between groups)",
+        "",
+        "| feature | figure | champion | challenger |",
+        "|---|---|---|---|",
+    ]
+    for feature, gaps in figures["challenger"]["group_gap"].items():
+        before = figures["champion"]["group_gap"].get(feature, {}).get("gap", {})
+        lines += [f"| {feature} | {figure} | {_shown(before.get(figure))} | {_shown(gaps['gap'][figure])} |" for figure in GAP_FIGURES]
+    return "\n".join(lines) + "\n"
+
+
+def _shown(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4g}"

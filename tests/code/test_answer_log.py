@@ -1,0 +1,41 @@
+"""The service's answer log: one JSON line per answer in a file per UTC day, whole lines under
+concurrent requests, and days past the retention period deleted."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from genre.serving.answer_log import AnswerLog, log_files
+
+
+def test_lines_are_appended_to_todays_file_and_old_days_are_forgotten(tmp_path: Path) -> None:
+    today = datetime.now(UTC)
+    recent, stale = (today - timedelta(days=2)).strftime("%Y-%m-%d"), (today - timedelta(days=40)).strftime("%Y-%m-%d")
+    for day in (recent, stale):
+        (tmp_path / f"answers-{day}.jsonl").write_text('{"time": "then"}\n')
+    log = AnswerLog(tmp_path, keep_days=30)
+    log.append("genre-recourse:v1", [{"applicant": {"age": 40}, "status": "found"}, {"applicant": {"age": 50}, "status": "not_needed"}])
+    assert [p.name for p in log_files(tmp_path)] == [f"answers-{recent}.jsonl", f"answers-{today:%Y-%m-%d}.jsonl"]
+    lines = [json.loads(line) for line in log_files(tmp_path)[-1].read_text().splitlines()]
+    assert [(e["model_version"], e["applicant"]["age"], e["status"]) for e in lines] == [("genre-recourse:v1", 40, "found"), ("genre-recourse:v1", 50, "not_needed")]
+    assert datetime.fromisoformat(lines[0]["time"]) >= today - timedelta(seconds=5)
+
+
+def test_concurrent_requests_never_interleave_a_line(tmp_path: Path) -> None:
+    log = AnswerLog(tmp_path / "answers", keep_days=1)
+
+    def requests(worker: int) -> None:
+        for i in range(50):
+            log.append("m:v", [{"applicant": {"id": f"{worker}-{i}", "text": "x" * 5000}}])
+
+    threads = [threading.Thread(target=requests, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [day] = log_files(tmp_path / "answers")
+    ids = [json.loads(line)["applicant"]["id"] for line in day.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"{w}-{i}" for w in range(8) for i in range(50))

@@ -1,0 +1,58 @@
+"""The gate as an operator runs it: ``genre production promote MODEL --gate`` refuses a worse
+challenger (production untouched, answering exactly as before) and promotes one that keeps up."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import yaml
+
+from genre.artifacts.paths import Artifacts
+
+
+def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_project, tmp_path) -> None:
+    project = fast_project.copy_to(tmp_path / "project")
+    registry = project.root / "registry/production.json"
+    production_before = registry.read_text()
+    first = json.loads(Artifacts(project.root).metrics("package").read_text())["model_tag"]
+    applicants = pd.read_csv(Artifacts(project.root).test_csv).head(20).drop(columns=["income"])
+    applicants.to_csv(tmp_path / "applicants.csv", index=False)
+    before = project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "before.csv"))
+    assert before.returncode == 0, before.stderr[-2000:]
+
+    # A worse model: one candidate per applicant and no retrieval (evaluate's floor lowered so it gets packaged).
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    good = yaml.safe_dump(params, sort_keys=False)
+    params["recourse"].update(n_candidates=1, retrieved=0)
+    params["evaluate"]["min_found_rate"] = 0.0
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repro = project.run("dvc", "repro")
+    assert repro.returncode == 0, repro.stdout[-3000:]
+    worse = json.loads(Artifacts(project.root).metrics("package").read_text())
+    assert not worse["promoted"]
+
+    refused = project.run("genre", "production", "promote", worse["model_tag"], "--gate")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"refused by the gate: {worse['model_tag']} stays out of production (record: ")
+    assert any(line.startswith("FAIL score not below the champion's") for line in refused.stdout.splitlines()), refused.stdout
+    assert registry.read_text() == production_before
+    [record] = (project.root / "registry/decisions").glob("*.json")
+    decided = json.loads(record.read_text())
+    assert (decided["decision"], decided["champion"], decided["challenger"]) == ("refused", first, worse["model_tag"])
+    assert decided["figures"]["challenger"]["score"] < decided["figures"]["champion"]["score"] - 0.02
+    assert (project.root / "registry/decisions" / f"{record.stem}.md").read_text().startswith(f"# Gate decision {record.stem}: refused")
+    after = project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "after.csv"))
+    assert after.returncode == 0 and (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
+
+    # The same artifacts packaged with the project's settings keep up with production: promoted.
+    (project.root / "params.yaml").write_text(good)
+    packaged = project.run("python", "-m", "flows.package")
+    assert packaged.returncode == 0, packaged.stderr[-3000:]
+    keeps_up = json.loads(Artifacts(project.root).metrics("package").read_text())["model_tag"]
+    promoted = project.run("genre", "production", "promote", keeps_up, "--gate")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr[-2000:]
+    assert not [line for line in promoted.stdout.splitlines() if line.startswith("FAIL")]
+    current = json.loads(registry.read_text())["current"]
+    assert (current["model"], current["by"], current["previous"]) == (keeps_up, "gate", first)
+    assert current["reason"].startswith("passed the gate (record: ")
