@@ -79,21 +79,27 @@ def _settings(params: Path) -> Settings:
         raise _refuse(str(exc)) from None
 
 
-def _engine(params: Path, model_dir: Path | None, workspace: bool) -> tuple[RecourseEngine, str]:
-    """The engine that answers, and what it is: a bundle folder, the pipeline's latest artifacts,
-    or (the default) the production model, the one the service deploys."""
-    if model_dir is not None:
-        return load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
-    settings = _settings(params)
-    if workspace:
-        return engine_from_artifacts(Artifacts(settings.root), settings.recourse), "the pipeline's latest artifacts (--workspace)"
+def _production(settings: Settings, hint: str = "") -> production.Release:
+    """The production release, or exit 2 with one line: none yet, or a record that cannot be read."""
     try:
         release = production.production(settings.root)
     except InputError as exc:
         raise _refuse(str(exc)) from None
     if release is None:
-        raise _refuse("no model is in production yet: run dvc repro (its first model is promoted), or pass --workspace to answer from the pipeline's latest artifacts")
-    return load_bundle(production.model_path(release.model)), f"{release.model} (production)"
+        raise _refuse(f"no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>{hint}")
+    return release
+
+
+def _engine(settings: Settings, workspace: bool) -> tuple[RecourseEngine, str]:
+    """The engine that answers, and what it is: the pipeline's latest artifacts, or (the default)
+    the production model, the one the service deploys."""
+    if workspace:
+        return engine_from_artifacts(Artifacts(settings.root), settings.recourse), "the pipeline's latest artifacts (--workspace)"
+    release = _production(settings, "; or pass --workspace to answer from the pipeline's latest artifacts")
+    try:
+        return load_bundle(production.model_path(release.model)), f"{release.model} (production)"
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
 
 
 def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[str]]:
@@ -135,7 +141,10 @@ def recourse(
 ) -> None:
     """Answer every applicant in INPUT with the production model; invalid rows are listed by line and field, and the exit code is 1."""
     go_offline()
-    engine, source = _engine(params, model_dir, workspace)
+    if model_dir is not None:
+        engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
+    else:
+        engine, source = _engine(_settings(params), workspace)
     raw = pd.read_csv(input, dtype=str, keep_default_na=False)
     out, problems = build_output(engine, raw, seed)
     write_with(output, lambda tmp: out.to_csv(tmp, index=False))
@@ -213,9 +222,9 @@ def _registry_call(call: Callable[[], production.Release], done: str) -> None:
 @production_app.command("show")
 def production_show(params: ParamsOption = Path("params.yaml"), history: bool = typer.Option(False, help="Every change, oldest first.")) -> None:
     """The production model and bento, and how they got there."""
-    registry = production.load_registry(_settings(params).root)
-    if registry.current is None:
-        raise _refuse("no model is in production yet: the first model `dvc repro` packages is promoted, or run genre production promote <model>")
+    settings = _settings(params)
+    _production(settings)  # or one line saying why there is none
+    registry = production.load_registry(settings.root)
     for release in registry.history if history else [registry.current]:
         typer.echo(_said(release))
 
@@ -252,10 +261,8 @@ def _gated(settings: Settings, challenger_tag: str, decision: str | None = None)
     """Production against ``challenger_tag`` under the gate's rules: each printed, the whole
     recorded under registry/decisions/; -> (the record, whether every rule passed)."""
     go_offline()
+    release = _production(settings)
     try:
-        release = production.production(settings.root)
-        if release is None:
-            raise InputError("no model is in production to compare with: promote one first")
         challenger_tag, _ = production.served_by(challenger_tag)
         champion, challenger = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger_tag))
     except InputError as exc:
@@ -281,9 +288,7 @@ def production_rollback(params: ParamsOption = Path("params.yaml"), reason: str 
 def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yaml")) -> None:
     """Serve the production bento with ``bentoml serve`` (further options, e.g. --port 3000, are passed on)."""
     go_offline()
-    release = production.production(_settings(params).root)
-    if release is None:
-        raise _refuse("no model is in production yet: run dvc repro, or genre production promote <model>")
+    release = _production(_settings(params))
     err.print(f"serving {escape(_said(release))}", highlight=False)
     os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])
 
@@ -298,8 +303,9 @@ def data_drift(
     """Validate BATCH against the schema, then compare it with the training data (drift section of
     params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if the batch cannot be used."""
     go_offline()
-    engine, source = _engine(params, None, workspace)
-    settings, schema = _settings(params), engine.pre.schema
+    settings = _settings(params)
+    engine, source = _engine(settings, workspace)
+    schema = engine.pre.schema
     try:
         frame = read_raw(batch, schema)
         validate_frame(frame, schema).raise_for_failures(one_line(str(batch), 300))

@@ -40,9 +40,10 @@ class Judges:
             "sparsity": changed(x, x_plus).sum(axis=1).astype(float),
         }
 
-    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray) -> dict[str, float]:
+    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray, rows: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+        """The protocol's means; ``rows`` is ``per_row(x, x_plus)`` where the caller already has it."""
         out: dict[str, float] = {}
-        for name, values in self.per_row(x, x_plus).items():
+        for name, values in (self.per_row(x, x_plus) if rows is None else rows).items():
             out[name] = float(values.mean())
             out[f"{name}_std"] = float(values.std())
         out["score"] = out["validity_rf"] + out["lof"] - out["cost"] / x.shape[1]

@@ -87,8 +87,9 @@ def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, see
     answered = engine.pre.inverse_transform(batch.x_plus)
     x, x_plus = space.transform(gate_rows), space.transform(answered)
     served = batch.status != "not_found"  # approved outright (the challenger may) is served too
-    figures = judges.score(x, x_plus, batch.seconds, served)
-    figures["group_gap"] = group_gaps(space, x, judges.per_row(x, x_plus), served, min_group)
+    rows = judges.per_row(x, x_plus)
+    figures = judges.score(x, x_plus, batch.seconds, served, rows)
+    figures["group_gap"] = group_gaps(space, x, rows, served, min_group)
     return figures, answered[batch.found].reset_index(drop=True)
 
 

@@ -102,19 +102,20 @@ def run(settings: Settings) -> dict[str, Any]:
     pre, engine, judges, x = ev.data.preprocessor, ev.engine, ev.judges, ev.x
     sampled = engine.recourse(x, seed=cfg.seed)
     nnr_plus, nnr_found, nnr_seconds = ev.nnr(x)
+    genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus), judges.per_row(x, nnr_plus)  # each judged once: means and group gaps
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
         "genre": {
-            **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found),
+            **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows
             "retrieved_share": float(sampled.retrieved.sum() / max(sampled.found.sum(), 1)),
         },
-        "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found),
+        "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found, nnr_rows),
         "consistency": consistency(settings, engine, ev.data, ev.x_targets),
         "factuals": len(x),
         "group_gap": {
-            method: group_gaps(pre, x, judges.per_row(x, x_plus), found, cfg.min_group_factuals)
-            for method, x_plus, found in (("genre", sampled.x_plus, sampled.found), ("nnr", nnr_plus, nnr_found))
+            "genre": group_gaps(pre, x, genre_rows, sampled.found, cfg.min_group_factuals),
+            "nnr": group_gaps(pre, x, nnr_rows, nnr_found, cfg.min_group_factuals),
         },
     }
 

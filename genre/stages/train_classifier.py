@@ -58,7 +58,8 @@ def run(settings: Settings) -> dict[str, Any]:
     # trains on one thread; it replaces the old forest only once the stage has succeeded.
     with atomic_path(paths.ground_truth) as forest_tmp, ThreadPoolExecutor(max_workers=1) as writer:
         dumping = writer.submit(joblib.dump, forest, forest_tmp, compress=3)
-        classifier, training, judged_by = _classifier(data, labels, own, read_seconds, cfg)
+        observed = {"train": y_train_obs, "test": y_test_obs}
+        classifier, training, judged_by = _classifier(data, labels, observed, own, read_seconds, cfg)
         labels["pairs"] = judged_by["train"]
         h_test = classifier.predict_proba(data.x_test)
         h_train = classifier.predict_proba(data.x_train)
@@ -82,13 +83,13 @@ def run(settings: Settings) -> dict[str, Any]:
 
 
 def _classifier(
-    data: PreparedData, labels: dict[str, np.ndarray], own: OwnModel | None, read_seconds: float, cfg: ClassifierSettings
+    data: PreparedData, labels: dict[str, np.ndarray], observed: dict[str, np.ndarray], own: OwnModel | None, read_seconds: float, cfg: ClassifierSettings
 ) -> tuple[MLPClassifier | OwnModel, dict[str, Any], dict[str, np.ndarray]]:
     """h, what its training metrics say, and the labels it answers to: the protocol's MLP learns
     the forest's sampled labels (and pairs use them); a lender's model answers to the data's own."""
     if own is not None:
         training = {"model": str(cfg.model), "trusted_types": cfg.trusted_types, "seconds": round(read_seconds, 1)}  # reading and trying the file
-        return own, training, {"train": data.observed_labels("train"), "test": data.observed_labels("test")}
+        return own, training, observed
     started = time.perf_counter()
     classifier = train_mlp(data.x_train, labels["train"], cfg)
     batch_size, lr = batch_and_lr(len(data.x_train), cfg)
