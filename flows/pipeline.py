@@ -1,5 +1,6 @@
-"""The whole pipeline as one Prefect flow, each stage a subflow: for Prefect-only runs and the
-scheduled retraining deployment (``dvc repro`` runs the same stage flows one by one)."""
+"""The whole pipeline as one Prefect flow, each stage a subflow, for Prefect-only runs (``dvc
+repro`` runs the same stage flows one by one; scheduled retraining, ``flows.retrain``, runs
+``dvc repro`` so that ``dvc.lock`` records it)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Scheduled retraining: serve the pipeline flow as a Prefect deployment on a cron schedule.
+"""Scheduled retraining: serve the retraining flow (``flows.retrain``: new data, a challenger,
+the gate) as a Prefect deployment on a cron schedule.
 
 ``python -m flows.schedule [params.yaml]`` is the one command. Prefect's temporary in-process
 server cannot run schedules, so unless the user has pointed PREFECT_API_URL at a server of their
@@ -16,7 +17,7 @@ import threading
 
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.pipeline import pipeline
+from flows.retrain import retrain
 from flows.server import prefect_api
 from flows.stage import checked_settings
 from genre.offline import go_offline
@@ -24,9 +25,9 @@ from genre.settings import load_settings
 
 
 def deployment(params: str = "params.yaml") -> RunnerDeployment:
-    """The retraining deployment: the pipeline flow, its params file and the cron from params.yaml."""
+    """The retraining deployment: the retraining flow, its params file and the cron from params.yaml."""
     cfg = load_settings(params).schedule
-    return pipeline.to_deployment(name=cfg.deployment_name, cron=cfg.cron, parameters={"params": params})
+    return retrain.to_deployment(name=cfg.deployment_name, cron=cfg.cron, parameters={"params": params})
 
 
 STOP_GRACE_S = 30.0  # after Ctrl-C or SIGTERM, how long Prefect's runner gets to pause the schedule
@@ -77,7 +78,7 @@ def main() -> None:
     """Serve until Ctrl-C or SIGTERM, either of which stops it cleanly, even while it starts."""
     go_offline()
     params = sys.argv[1] if len(sys.argv) > 1 else "params.yaml"
-    name = f"{pipeline.name}/{checked_settings(params).schedule.deployment_name}"
+    name = f"{retrain.name}/{checked_settings(params).schedule.deployment_name}"
     with prefect_api():
         serve_until_stopped(deployment(params))
     print(f"stopped serving {name}", flush=True)

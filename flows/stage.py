@@ -18,16 +18,18 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
-from prefect import Flow, flow
+from prefect import Flow, flow, tags
 from prefect.states import Failed, State
 
+from flows.abandoned import close_abandoned, project_tag
 from flows.server import prefect_api
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
-from genre.retraining.lock import run_lock
+from genre.retraining.lock import OWNER_ENV, run_lock
 from genre.settings import Settings, SettingsError, load_settings
 
 TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
@@ -67,15 +69,30 @@ def checked_settings(params: str) -> Settings:
         sys.exit(str(exc))
 
 
+def _close_abandoned(root: Path) -> None:
+    """The project's runs a killed process left RUNNING, marked Crashed, if no run holds the lock
+    (one that does will refuse this process anyway)."""
+    try:
+        with run_lock(root):
+            closed = close_abandoned(project_tag(root))
+    except InputError:
+        return
+    if closed:
+        print(f"marked {closed} abandoned run(s) of this project Crashed: their processes had been killed", file=sys.stderr)
+
+
 def main(stage: Flow[[str], Any]) -> None:
     """Entry point: ``python -m flows.<stage> [params.yaml]``."""
     entered = time.time()
     go_offline()
     params = sys.argv[1] if len(sys.argv) > 1 else "params.yaml"
-    checked_settings(params)
+    root = checked_settings(params).root
     with prefect_api():
         api_ready = time.time()
-        state = stage(params, return_state=True)
+        if OWNER_ENV not in os.environ:  # a stage a retraining run started: the run closed them
+            _close_abandoned(root)
+        with tags(project_tag(root)):
+            state = stage(params, return_state=True)
     if os.environ.get(TIMINGS_ENV):
         record = {
             "flow": stage.name,

@@ -14,8 +14,9 @@ direction of every dependency can be read off the tree (``tests/code/test_layout
 * ``evaluation``: the protocol's metrics, the consistency check and the NNR baseline;
 * ``serving``: the model bundle, input checks, answers in raw units, the BentoML service and the CLI;
 * ``stages``: the six pipeline stages, one module per DVC stage and Prefect flow;
-* ``retraining``: what unattended retraining adds around the stages: one run at a time, and the
-  figures that decide whether a retrained model may replace production;
+* ``retraining``: what unattended retraining adds around the stages: new batches validated,
+  checked for drift and taken in; one run at a time; the gate that decides whether a retrained
+  model may replace production; and the record of every decision;
 * ``cli``: the ``genre`` command, over all of it.
 
 The research benchmark (Wachter, DiCE, the paper's table) lives outside, in ``research``.

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -23,25 +22,25 @@ from rich.markup import escape
 from genre.artifacts.atomic import write_json, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
-from genre.data.drift import drift_report
 from genre.data.inference import (
     MAX_CATEGORIES,
     InferenceError,
     infer_schema,
     schema_yaml,
 )
-from genre.data.missing import apply_missing
 from genre.data.validation import validate_frame
 from genre.messages import InputError, one_line
-from genre.models.classifiers import DECISION_THRESHOLD
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
-from genre.retraining.gate import Rule, compare, write_record
+from genre.retraining.gate import Rule
+from genre.retraining.intake import batch_drift, reference_rows
+from genre.retraining.run import gate_by_hand
 from genre.serving import production
 from genre.serving.answers import answer
 from genre.serving.applicants import check_applicants
 from genre.serving.bundle import engine_from_artifacts, load_bundle
 from genre.settings import Settings, SettingsError, load_settings
+from genre.stages.ingest import BATCH_MIN_ROWS
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -239,11 +238,12 @@ def production_promote(
     """Make MODEL (and the newest bento built for it) production."""
     settings = _settings(params)
     if gate:
-        record, passed = _gated(settings, model)
+        record, passed = _gated(settings, model, promote=True)
         if not passed:
             raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
-        reason = f"passed the gate (record: {record})"
-    _registry_call(lambda: production.promote(settings.root, model, by="gate" if gate else "hand", reason=reason), "production is now")
+        _registry_call(lambda: production.production(settings.root), "production is now")
+        return
+    _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
 
 
 @production_app.command("compare")
@@ -252,29 +252,25 @@ def production_compare(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Judge MODEL against production on the gate set, rule by rule, and record it; production is not changed."""
-    _, passed = _gated(_settings(params), model, decision="compared")
+    _, passed = _gated(_settings(params), model, promote=False)
     if not passed:
         raise typer.Exit(code=1)
 
 
-def _gated(settings: Settings, challenger_tag: str, decision: str | None = None) -> tuple[Path, bool]:
+def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path, bool]:
     """Production against ``challenger_tag`` under the gate's rules: each printed, the whole
     recorded under registry/decisions/; -> (the record, whether every rule passed)."""
     go_offline()
-    release = _production(settings)
+    _production(settings)
     try:
-        challenger_tag, _ = production.served_by(challenger_tag)
-        champion, challenger = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger_tag))
+        record = gate_by_hand(settings, challenger_tag, promote)
     except InputError as exc:
         raise _refuse(str(exc)) from None
-    log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
-    comparison = compare(settings, champion, challenger, log)
-    verdict = decision or ("promoted" if comparison["passed"] else "refused")
-    record = write_record(settings.root, comparison, release.model, challenger_tag, verdict)
+    comparison = record["comparison"]
     for rule in comparison["rules"]:
         typer.echo(Rule(**rule).said())
-    err.print(f"{challenger_tag} against production {release.model}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(str(record))}", highlight=False)
-    return record, comparison["passed"]
+    err.print(f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}", highlight=False)
+    return Path(record["path"]), comparison["passed"]
 
 
 @production_app.command("rollback")
@@ -300,25 +296,27 @@ def data_drift(
     report: Annotated[Path | None, typer.Option(dir_okay=False, help="Write the whole report here (JSON).")] = None,
     workspace: Annotated[bool, typer.Option(help="Judge approvals with the pipeline's latest artifacts, not the production model.")] = False,
 ) -> None:
-    """Validate BATCH against the schema, then compare it with the training data (drift section of
-    params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if the batch cannot be used."""
+    """Validate BATCH against the schema, then compare it with the rows the production model was
+    trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
+    the batch cannot be used."""
     go_offline()
     settings = _settings(params)
     engine, source = _engine(settings, workspace)
     schema = engine.pre.schema
     try:
         frame = read_raw(batch, schema)
-        validate_frame(frame, schema).raise_for_failures(one_line(str(batch), 300))
-        reference = read_raw(Artifacts(settings.root).train_csv, schema)
+        validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS).raise_for_failures(one_line(str(batch), 300))
+        if workspace:
+            reference, compared_with = read_raw(Artifacts(settings.root).train_csv, schema), "the workspace's training data"
+        else:
+            reference, compared_with = reference_rows(settings, production.production(settings.root), schema)
     except InputError as exc:
         raise _refuse(str(exc)) from None
-    frame, _ = apply_missing(schema, frame, engine.pre.fills)
-    approval = [float(np.mean(engine.scorer.predict_proba(engine.pre.transform(f)) > DECISION_THRESHOLD)) for f in (reference, frame)]
-    result = drift_report(reference, frame, schema, (approval[0], approval[1]), settings.drift)
+    result, frame = batch_drift(engine, reference, frame, settings.drift)
     if report is not None:
-        write_json(report, {"batch": str(batch), "rows": len(frame), "reference_rows": len(reference), "approvals_by": source, **result.to_json()})
+        write_json(report, {"batch": str(batch), "rows": len(frame), "reference": compared_with, "reference_rows": len(reference), "approvals_by": source, **result.to_json()})
     lines = result.drifted
-    err.print(f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} training rows, approvals by {escape(source)}: " + ("drifted" if lines else "no drift"), highlight=False)
+    err.print(f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} rows of {escape(compared_with)}, approvals by {escape(source)}: " + ("drifted" if lines else "no drift"), highlight=False)
     for line in lines:
         err.print(f"drifted: {escape(line)}", highlight=False)
     if lines:

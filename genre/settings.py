@@ -36,8 +36,11 @@ class IngestSettings(_Section):
     test_csv: Path | None = None
     schema_path: Path
     test_fraction: float = Field(0.25, gt=0, lt=1)
-    sample_rows: PositiveInt | None = None
+    sample_rows: PositiveInt | None = None  # caps the rows taken from train_csv and test_csv, not the batches
     seed: int = 0
+    # Labelled batches that passed retraining's intake (genre.retraining.intake): each file joins
+    # the training split, in name order. Under data/raw, so ingest's DVC dependency covers them.
+    batches: Path = Path("data/raw/accepted")
 
 
 class ClassifierSettings(_Section):
@@ -222,6 +225,15 @@ class GateSettings(_Section):
     promise_days: PositiveInt = 30  # issued recourses (the answer log) this recent are promises to keep
 
 
+class RetrainSettings(_Section):
+    """Where unattended retraining (flows.retrain) takes new batches from and puts the ones it
+    refuses; accepted ones move to ``ingest.batches``. Files are moved whole, never edited."""
+
+    incoming: Path = Path("data/incoming")  # new labelled CSVs, the training data's columns: taken in name order
+    quarantine: Path = Path("data/quarantine")  # batches that failed validation, each beside its report
+    held: Path = Path("data/held")  # batches that drifted, each beside its drift report and pictures, for a person to look at
+
+
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
 
@@ -239,6 +251,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     drift: DriftSettings = DriftSettings()
     gate: GateSettings = GateSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

@@ -28,6 +28,11 @@ class Artifacts:
         return self.root / "data/prepared/preprocessor.json"
 
     @property
+    def data_version(self) -> Path:
+        """Which files the prepared data came from, and their digest (genre.stages.ingest.data_version)."""
+        return self.root / "data/prepared/version.json"
+
+    @property
     def validation_dir(self) -> Path:
         return self.root / "data/validation"
 

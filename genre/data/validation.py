@@ -51,11 +51,13 @@ class ValidationReport:
             raise DataValidationError(source, self.failures)
 
 
-def build_expectations(schema: DatasetSchema) -> list[Any]:
+def build_expectations(schema: DatasetSchema, min_rows: int | None = None) -> list[Any]:
+    """The suite the schema implies; ``min_rows`` (default the schema's) is lower for a batch of
+    new rows, which joins training data that has enough of them."""
     ex = gx.expectations
     expectations: list[Any] = [
         ex.ExpectTableColumnsToMatchSet(column_set=schema.columns, exact_match=True),
-        ex.ExpectTableRowCountToBeBetween(min_value=schema.min_rows),
+        ex.ExpectTableRowCountToBeBetween(min_value=schema.min_rows if min_rows is None else min_rows),
     ]
     for name, spec in schema.features.items():
         expectations.append(ex.ExpectColumnToExist(column=name))
@@ -76,13 +78,13 @@ def build_expectations(schema: DatasetSchema) -> list[Any]:
     return expectations
 
 
-def validate_frame(frame: pd.DataFrame, schema: DatasetSchema, docs_dir: Path | None = None) -> ValidationReport:
+def validate_frame(frame: pd.DataFrame, schema: DatasetSchema, docs_dir: Path | None = None, min_rows: int | None = None) -> ValidationReport:
     """Run the schema's suite on ``frame``; optionally render GX Data Docs (static HTML) into ``docs_dir``."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = context.data_sources.add_pandas("raw").add_dataframe_asset(schema.name).add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name=f"{schema.name}_raw"))
-    for expectation in build_expectations(schema):
+    for expectation in build_expectations(schema, min_rows):
         suite.add_expectation(expectation)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{schema.name}_raw", data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")

@@ -1,1 +1,2 @@
-"""Unattended retraining: one run at a time (``lock``)."""
+"""Unattended retraining: new data in (``intake``), a challenger trained and judged (``run``,
+``gate``), every decision recorded (``record``, ``pictures``), one run at a time (``lock``)."""

@@ -26,7 +26,6 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
@@ -37,9 +36,6 @@ from genre.recourse.engine import RecourseEngine
 from genre.serving.answer_log import read_answers
 from genre.settings import Settings
 
-DECISIONS = Path("registry/decisions")  # under the project's root: every gate decision, JSON and markdown
-SHOWN = ("score", "validity_rf", "lof", "cost", "found_rate", "immutable_violations")
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -49,7 +45,7 @@ class Rule:
     passed: bool
 
     def said(self) -> str:
-        return f"{'pass' if self.passed else 'FAIL'} {self.name}: {_shown(self.value)} (limit {self.limit:.4g})"
+        return f"{'pass' if self.passed else 'FAIL'} {self.name}: {shown(self.value)} (limit {self.limit:.4g})"
 
 
 class _Seen:
@@ -78,9 +74,9 @@ def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | N
     return float(np.mean(prob > challenger.settings.threshold))
 
 
-def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, seed: int, min_group: int) -> tuple[dict[str, Any], pd.DataFrame]:
+def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, seed: int, min_group: int) -> tuple[dict[str, Any], pd.DataFrame, list[float]]:
     """The engine's answers to the gate set, judged in the workspace's feature space (its own
-    classifier for validity under h), and the recourses it gave (raw rows)."""
+    classifier for validity under h), the recourses it gave (raw rows) and their costs."""
     space = judges.pre
     judges = replace(judges, classifier=_Seen(engine, space))
     batch = engine.recourse(engine.pre.transform(gate_rows), seed=seed)
@@ -90,29 +86,39 @@ def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, see
     rows = judges.per_row(x, x_plus)
     figures = judges.score(x, x_plus, batch.seconds, served, rows)
     figures["group_gap"] = group_gaps(space, x, rows, served, min_group)
-    return figures, answered[batch.found].reset_index(drop=True)
+    return figures, answered[batch.found].reset_index(drop=True), [float(c) for c in rows["cost"][batch.found]]
 
 
-def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEngine, log_dir: Path | None) -> dict[str, Any]:
-    """Both models on the gate set, the promises kept, and every rule with its verdict."""
+def gate_set(champion: RecourseEngine, applicants: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Up to ``size`` of ``applicants`` (raw) the champion denies, a random subset in their order."""
+    denied = np.flatnonzero(champion.scorer.predict_proba(champion.pre.transform(applicants)) <= DECISION_THRESHOLD)
+    return applicants.iloc[np.sort(rng.choice(denied, size=min(size, len(denied)), replace=False))].reset_index(drop=True)
+
+
+def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEngine, log_dir: Path | None, newcomers: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Both models on the gate set (held-out applicants the champion denies, and up to as many
+    from ``newcomers``, the new batches' rows), the promises kept, and every rule with its verdict."""
     cfg = settings.gate
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
     forest = joblib.load(paths.ground_truth)
     space = data.preprocessor
     judges = Judges(space, forest, _Seen(challenger, space), fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, settings.evaluate.lof_neighbors))
-    applicants = data.test_raw[space.schema.feature_names]
-    denied = np.flatnonzero(champion.scorer.predict_proba(champion.pre.transform(applicants)) <= DECISION_THRESHOLD)
-    rows = np.sort(np.random.default_rng(cfg.seed).choice(denied, size=min(cfg.applicants, len(denied)), replace=False))
-    gate_rows = applicants.iloc[rows].reset_index(drop=True)
+    features = space.schema.feature_names
+    rng = np.random.default_rng(cfg.seed)
+    held_out = gate_set(champion, data.test_raw[features], cfg.applicants, rng)
+    new = gate_set(champion, newcomers[features], cfg.applicants, rng) if newcomers is not None and len(newcomers) else held_out.iloc[:0]
+    gate_rows = pd.concat([held_out, new], ignore_index=True)
 
-    champion_figures, champion_given = _judged(champion, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
-    challenger_figures, _ = _judged(challenger, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
+    champion_figures, champion_given, champion_costs = _judged(champion, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
+    challenger_figures, _, challenger_costs = _judged(challenger, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
     issued = _issued(log_dir, cfg.promise_days, space) if log_dir is not None else pd.DataFrame()
     kept = {"gate_set": promises_kept(champion_given, challenger), "issued": promises_kept(issued, challenger), "issued_count": len(issued)}
     rules = _rules(champion_figures, challenger_figures, kept, settings)
     return {
         "gate_set": len(gate_rows),
+        "gate_set_new": len(new),
+        "costs": {"champion": champion_costs, "challenger": challenger_costs},
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
         "rules": [rule.__dict__ for rule in rules],
@@ -145,48 +151,5 @@ def _rules(champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str,
     return rules
 
 
-def write_record(root: Path, comparison: dict[str, Any], champion: str, challenger: str, decision: str) -> Path:
-    """The decision, as JSON and as a page a person reads, under ``registry/decisions/``; the
-    records accumulate, one pair per gate decision."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    record = {"time": stamp, "champion": champion, "challenger": challenger, "decision": decision, **comparison}
-    folder = Path(root) / DECISIONS
-    write_json(folder / f"{stamp}.json", record)
-    write_text(folder / f"{stamp}.md", _page(record))
-    return folder / f"{stamp}.json"
-
-
-def _page(record: dict[str, Any]) -> str:
-    figures = record["figures"]
-    kept = record["promises_kept"]
-    lines = [
-        f"# Gate decision {record['time']}: {record['decision']}",
-        "",
-        (
-            f"Production `{record['champion']}` (champion) against `{record['challenger']}` (challenger), on {record['gate_set']} "
-            "held-out applicants production denies, judged by the newest data's forest and plausibility model."
-        ),
-        "",
-        "| figure | champion | challenger |",
-        "|---|---|---|",
-        *(f"| {name} | {figures['champion'][name]:.4g} | {figures['challenger'][name]:.4g} |" for name in SHOWN),
-        f"| promises kept (gate set) | | {_shown(kept['gate_set'])} |",
-        f"| promises kept (issued, {kept['issued_count']} in the answer log) | | {_shown(kept['issued'])} |",
-        "",
-        "## Rules",
-        "",
-        *(f"- {Rule(**rule).said()}" for rule in record["rules"]),
-        "",
-        "## Group gaps (largest difference between groups)",
-        "",
-        "| feature | figure | champion | challenger |",
-        "|---|---|---|---|",
-    ]
-    for feature, gaps in figures["challenger"]["group_gap"].items():
-        before = figures["champion"]["group_gap"].get(feature, {}).get("gap", {})
-        lines += [f"| {feature} | {figure} | {_shown(before.get(figure))} | {_shown(gaps['gap'][figure])} |" for figure in GAP_FIGURES]
-    return "\n".join(lines) + "\n"
-
-
-def _shown(value: float | None) -> str:
+def shown(value: float | None) -> str:
     return "none" if value is None else f"{value:.4g}"

@@ -4,6 +4,10 @@ Two runs of the same project at once would interleave their writes to the same a
 each package a model. The lock is an advisory ``flock`` on a file in the project: the kernel
 releases it when the process holding it ends, however it ends, so a run killed with ``kill -9``
 never leaves it stuck; the file itself only says who holds it, for the message.
+
+A retraining run holds the lock and runs ``dvc repro``, whose stages each take it again in
+processes of their own. It hands the lock down by naming itself in ``GENRE_RUN_LOCK_OWNER``: a
+process finding the lock held by that pid, which must also be its own ancestor, runs inside it.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from genre.messages import InputError
 
 LOCK_FILE = ".genre-run.lock"
+OWNER_ENV = "GENRE_RUN_LOCK_OWNER"  # the pid of a process that holds the lock for its children (flows.retrain)
 _held: dict[Path, int] = {}  # lock files this process holds, and how deep: a pipeline's stages run inside it
 
 
@@ -40,10 +47,13 @@ def run_lock(root: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
+            if _handed_down(holder):
+                yield
+                return
             raise InputError(f"another pipeline run is in progress in {Path(root).resolve()} ({holder}); start this one when it ends") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
         handle.flush()
         _held[path] = 1
         try:
@@ -51,3 +61,11 @@ def run_lock(root: Path) -> Iterator[None]:
         finally:
             del _held[path]
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _handed_down(holder: str) -> bool:
+    """Whether the lock's holder (``pid N since ...``) is the ancestor that handed it to this process."""
+    owner = os.environ.get(OWNER_ENV, "")
+    if not owner.isdigit() or not holder.startswith(f"pid {owner} "):
+        return False
+    return int(owner) in {parent.pid for parent in psutil.Process().parents()}

@@ -27,6 +27,7 @@ from genre.artifacts.atomic import write_json
 from genre.messages import InputError, one_line
 
 POINTER = Path("registry/production.json")  # under the project's root
+REFERENCE = "reference.csv.gz"  # in a model's folder: a sample of the rows it was trained on (genre.stages.package)
 By = Literal["first model", "hand", "gate", "rollback"]
 
 
@@ -88,16 +89,7 @@ def promote(root: Path, model_tag: str, by: By, reason: str) -> Release:
     model, bento = served_by(model_tag)
     if registry.current is not None and registry.current.model == model:
         raise InputError(f"{model} is production already")
-    release = Release(
-        model=model,
-        bento=bento,
-        by=by,
-        reason=reason,
-        at=_now(),
-        previous=registry.current.model if registry.current else None,
-    )
-    _save(root, Registry(current=release, history=[*registry.history, release]))
-    return release
+    return _recorded(root, registry, Release(model=model, bento=bento, by=by, reason=reason, at=_now(), previous=registry.current.model if registry.current else None))
 
 
 def rollback(root: Path, reason: str = "rolled back by hand") -> Release:
@@ -109,13 +101,17 @@ def rollback(root: Path, reason: str = "rolled back by hand") -> Release:
     if not earlier:
         raise InputError(f"registry/production.json names {registry.current.previous} as the previous production model but has no record of it")
     before = earlier[-1]
-    release = Release(model=before.model, bento=before.bento, by="rollback", reason=reason, at=_now(), previous=before.previous)
-    _save(root, Registry(current=release, history=[*registry.history, release]))
-    return release
+    return _recorded(root, registry, Release(model=before.model, bento=before.bento, by="rollback", reason=reason, at=_now(), previous=before.previous))
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _recorded(root: Path, registry: Registry, release: Release) -> Release:
+    """``release`` made production, appended to the history."""
+    _save(root, Registry(current=release, history=[*registry.history, release]))
+    return release
 
 
 def _save(root: Path, registry: Registry) -> None:

@@ -1,11 +1,13 @@
 """Stage 1, ingest: validate the raw data, keep (or make) the train/test split, fit the preprocessor.
 
 Validation runs before anything is written, so a bad delivery of data stops here with the previous
-good artifacts still in place.
+good artifacts still in place. The batches retraining accepted (``ingest.batches``) join the
+training split; the files read, in order, make the data version that every model is labelled with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
@@ -24,32 +26,67 @@ from genre.data.schema import DatasetSchema, load_schema
 from genre.data.validation import DataValidationError, validate_frame
 from genre.settings import Settings
 
+BATCH_SUFFIXES = (".csv", ".csv.gz")
+BATCH_MIN_ROWS = 1  # a batch joins training data that has the schema's min_rows already
+
+
+def batch_files(folder: Path) -> list[Path]:
+    """The CSV files in ``folder`` in name order (an absent folder holds none): the order batches
+    are taken in, so a name that starts with the date orders them by arrival."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(BATCH_SUFFIXES) and not p.name.startswith("."))
+
+
+def sources(settings: Settings) -> dict[str, Path]:
+    """Every file ingest reads, by name: ``train``, ``test`` (unless split from train) and each batch."""
+    cfg = settings.ingest
+    found = {"train": settings.resolve(cfg.train_csv)}
+    if cfg.test_csv is not None:
+        found["test"] = settings.resolve(cfg.test_csv)
+    return found | {f"batch {path.name}": path for path in batch_files(settings.resolve(cfg.batches))}
+
+
+def data_version(files: dict[str, Path], rows: dict[str, int]) -> dict[str, Any]:
+    """A digest of the bytes of every file read, in order: two runs on the same files share it,
+    and a model's label names the data it learnt from (``version`` in ``data/prepared/version.json``)."""
+    digests = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
+    whole = hashlib.sha256("".join(f"{name}:{digest};" for name, digest in digests.items()).encode()).hexdigest()
+    return {
+        "version": whole[:12],
+        "files": [{"name": name, "path": str(path), "sha256": digests[name], "rows": rows[name]} for name, path in files.items()],
+    }
+
 
 def split(
     settings: Settings, schema: DatasetSchema, report_dir: Path | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Validate every raw file (its GX results and Data Docs under ``report_dir``, written before
-    a failure is raised so that they can be kept), then return train and test."""
+    a failure is raised so that they can be kept), then return train and test, the accepted
+    batches added to train, the validation results and the data version."""
     cfg = settings.ingest
-    sources = {"train": settings.resolve(cfg.train_csv)}
-    if cfg.test_csv is not None:
-        sources["test"] = settings.resolve(cfg.test_csv)
+    files = sources(settings)
     frames, results = {}, {}
-    for name, path in sources.items():
+    for name, path in files.items():
         frame = read_raw(path, schema)
-        report = validate_frame(frame, schema, docs_dir=None if report_dir is None else report_dir / "docs" / name)
+        label = name.replace(" ", "-")
+        docs = None if report_dir is None else report_dir / "docs" / label
+        report = validate_frame(frame, schema, docs_dir=docs, min_rows=BATCH_MIN_ROWS if name.startswith("batch ") else None)
         if report_dir is not None:
-            (report_dir / f"{name}.json").write_text(json.dumps(report.result, indent=2, default=str))
+            (report_dir / f"{label}.json").write_text(json.dumps(report.result, indent=2, default=str))
         report.raise_for_failures(str(path))
         frames[name], results[name] = frame, report.result
+    version = data_version(files, {name: len(frame) for name, frame in frames.items()})
+    batches = [frames.pop(name) for name in files if name.startswith("batch ")]
     if "test" not in frames:
         shuffled = frames["train"].sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True)
         n_test = int(round(len(shuffled) * cfg.test_fraction))
         frames = {"train": shuffled.iloc[n_test:], "test": shuffled.iloc[:n_test]}
     if cfg.sample_rows is not None:
         frames = {k: f.sample(n=min(cfg.sample_rows, len(f)), random_state=cfg.seed) for k, f in frames.items()}
-    train, test = (frames[k].reset_index(drop=True)[schema.columns] for k in ("train", "test"))
-    return train, test, results
+    train = pd.concat([frames["train"], *batches], ignore_index=True)[schema.columns]
+    test = frames["test"].reset_index(drop=True)[schema.columns]
+    return train, test, results, version
 
 
 def keep_failed_report(report_dir: Path, paths: Artifacts, keep: int = 10) -> Path:
@@ -67,7 +104,7 @@ def run(settings: Settings) -> dict[str, Any]:
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
     with atomic_dir(paths.validation_dir) as tmp:
         try:
-            train, test, results = split(settings, schema, report_dir=tmp)
+            train, test, results, version = split(settings, schema, report_dir=tmp)
         except DataValidationError as refused:
             refused.report = keep_failed_report(tmp, paths)
             raise
@@ -79,8 +116,11 @@ def run(settings: Settings) -> dict[str, Any]:
     write_with(paths.test_csv, lambda tmp: test.to_csv(tmp, index=False))
     write_text(paths.schema, schema.to_yaml())
     write_text(paths.preprocessor, preprocessor.to_json())
+    write_json(paths.data_version, version)
     favourable = schema.target.favourable
     summary = {
+        "data_version": version["version"],
+        "batches": sum(name.startswith("batch ") for name in (f["name"] for f in version["files"])),
         "rows_train": len(train),
         "rows_test": len(test),
         "favourable_rate_train": float(np.mean(train[schema.target.name] == favourable)),

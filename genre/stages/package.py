@@ -3,6 +3,10 @@ the bento into one portable file (``data/package/genre-recourse.bento``) that DV
 first model a project packages becomes production; later ones wait to be promoted
 (``genre.serving.production``).
 
+Each model is labelled with the data version it learnt from and carries a sample of its training
+rows (``reference.csv.gz``): retraining checks new batches for drift against the data the
+production model was trained on, which the workspace may since have moved past.
+
 The bundle is loaded back before the model is committed to the store, so a model that the service
 could not load never gets a version there. Store locations follow ``BENTOML_HOME`` (BentoML reads
 it itself, once per process).
@@ -22,6 +26,7 @@ import bentoml
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
+from genre.data.datasets import read_raw
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
 from genre.models.classifier_file import load_classifier
@@ -29,10 +34,11 @@ from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
 from genre.serving.bundle import load_bundle, write_bundle
-from genre.serving.production import production, promote
+from genre.serving.production import REFERENCE, production, promote
 from genre.settings import Settings
 
 BENTOFILE = "bentofile.yaml"
+REFERENCE_ROWS = 20_000  # drift tests on this many rows are as sure as on millions, and the model stays small
 
 
 def schema_fingerprint(schema: DatasetSchema) -> str:
@@ -55,8 +61,9 @@ def model_labels(schema: DatasetSchema, settings: Settings) -> dict[str, str]:
     }
 
 
-def model_metadata(schema: DatasetSchema, settings: Settings) -> dict[str, Any]:
+def model_metadata(schema: DatasetSchema, settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
     return {
+        "data": data,  # the data version and the files it is made of (data/prepared/version.json)
         "dataset": schema.name,
         "features": schema.feature_names,
         "immutable": [name for name, spec in schema.features.items() if spec.immutable],
@@ -74,14 +81,17 @@ def save_model(settings: Settings) -> bentoml.Model:
     # the metadata and the bundle: what the served model applies is read without loading it.
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
     settings = settings.model_copy(update={"recourse": resolved(settings.recourse, classifier)})
+    data = json.loads(paths.data_version.read_text())
     with bentoml.models.create(
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model
-        labels=model_labels(schema, settings) | {"classifier": "own" if isinstance(classifier, OwnModel) else "mlp"},
-        metadata=model_metadata(schema, settings),
+        labels=model_labels(schema, settings) | {"classifier": "own" if isinstance(classifier, OwnModel) else "mlp", "data_version": data["version"]},
+        metadata=model_metadata(schema, settings, data),
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)
+        train = read_raw(paths.train_csv, schema)
+        train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).to_csv(folder / REFERENCE, index=False)
         load_bundle(folder)  # raises inside the context, so a broken bundle is never saved
     return model
 

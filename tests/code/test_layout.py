@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule", "drift", "gate")
+SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule", "drift", "gate", "retrain")
 # What each layer of genre may import besides itself (genre/__init__.py says why).
 MAY_IMPORT = {
     "messages": set(),

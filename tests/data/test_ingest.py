@@ -134,7 +134,7 @@ def test_split_without_test_csv_is_seeded_partition(
 ) -> None:
     """Without a test file the train file is split by test_fraction; the seed makes it reproducible."""
     settings = _project(tmp_path, samples, with_test=False, test_fraction=0.2, seed=3)
-    train, test, results = ingest.split(settings, schema)
+    train, test, results, _ = ingest.split(settings, schema)
     assert set(results) == {"train"}
     assert (len(train), len(test)) == (N_TRAIN - 60, 60)
 
@@ -142,7 +142,7 @@ def test_split_without_test_csv_is_seeded_partition(
     pd.testing.assert_frame_equal(_sorted(pd.concat([train, test])), _sorted(source))
     assert not test.equals(source.head(60).reset_index(drop=True)), "rows must be shuffled before splitting"
 
-    again_train, again_test, _ = ingest.split(settings, schema)
+    again_train, again_test, _, _ = ingest.split(settings, schema)
     pd.testing.assert_frame_equal(again_train, train)
     pd.testing.assert_frame_equal(again_test, test)
 
@@ -165,3 +165,35 @@ def test_sample_rows_caps_each_split(
     used = pd.concat([train, test]).value_counts()
     available = samples[0][schema.columns].value_counts().reindex(used.index, fill_value=0)
     assert (used <= available).all()
+
+
+def test_accepted_batches_join_the_training_split_in_name_order_and_make_a_new_data_version(
+    tmp_path: Path, samples: tuple[pd.DataFrame, pd.DataFrame], schema: DatasetSchema
+) -> None:
+    """Batches retraining accepted are validated like the raw files and appended to train (test
+    untouched); the data version changes with their bytes and names them."""
+    settings = _project(tmp_path, samples, batches=str(tmp_path / "accepted"))
+    before = ingest.run(settings)
+    version_before = json.loads(Artifacts(tmp_path).data_version.read_text())
+    assert (before["batches"], before["data_version"]) == (0, version_before["version"])
+    assert [f["name"] for f in version_before["files"]] == ["train", "test"]
+
+    extra = read_raw(ADULT / "train.csv.gz", schema).sample(40, random_state=7).reset_index(drop=True)
+    (tmp_path / "accepted").mkdir()
+    extra.iloc[20:].to_csv(tmp_path / "accepted/2026-02-batch.csv", index=False)
+    extra.iloc[:20].to_csv(tmp_path / "accepted/2026-01-batch.csv", index=False)
+    (tmp_path / "accepted/README.md").write_text("not a batch")
+    after = ingest.run(settings)
+    version = json.loads(Artifacts(tmp_path).data_version.read_text())
+    assert (after["rows_train"], after["rows_test"], after["batches"]) == (N_TRAIN + 40, N_TEST, 2)
+    assert [f["name"] for f in version["files"]] == ["train", "test", "batch 2026-01-batch.csv", "batch 2026-02-batch.csv"]
+    assert after["data_version"] == version["version"] != version_before["version"]
+    train = read_raw(Artifacts(tmp_path).train_csv, schema)
+    pd.testing.assert_frame_equal(train.tail(40).reset_index(drop=True), extra[schema.columns], check_dtype=False)
+
+    ingest.run(settings)  # the same files again: the same version
+    assert json.loads(Artifacts(tmp_path).data_version.read_text())["version"] == version["version"]
+    broken = extra.iloc[:5].assign(age=-3)
+    broken.to_csv(tmp_path / "accepted/2026-03-batch.csv", index=False)
+    with pytest.raises(DataValidationError, match="2026-03-batch.csv failed validation"):
+        ingest.run(settings)

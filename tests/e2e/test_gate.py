@@ -40,8 +40,8 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
     [record] = (project.root / "registry/decisions").glob("*.json")
     decided = json.loads(record.read_text())
     assert (decided["decision"], decided["champion"], decided["challenger"]) == ("refused", first, worse["model_tag"])
-    assert decided["figures"]["challenger"]["score"] < decided["figures"]["champion"]["score"] - 0.02
-    assert (project.root / "registry/decisions" / f"{record.stem}.md").read_text().startswith(f"# Gate decision {record.stem}: refused")
+    assert decided["comparison"]["figures"]["challenger"]["score"] < decided["comparison"]["figures"]["champion"]["score"] - 0.02
+    assert (project.root / "registry/decisions" / f"{record.stem}.md").read_text().startswith(f"# Decision {record.stem}: refused")
     after = project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "after.csv"))
     assert after.returncode == 0 and (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
 

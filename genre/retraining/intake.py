@@ -1,0 +1,155 @@
+"""New data in: the labelled batches waiting in ``retrain.incoming``, taken in name order.
+
+Each batch is read and validated with the GX suite generated from the schema; one that fails is
+moved to ``retrain.quarantine`` beside its report, and the others go on. Each that passes is
+compared with the data the production model was trained on (``genre.data.drift``); a batch that
+drifted is moved to ``retrain.held`` beside its drift report and a picture per drifted feature,
+and the run stops before any training: the batches that passed stay where they are, for the next
+run. When nothing drifted, the batches that passed move to ``ingest.batches``, where ingest makes
+them part of the training data (a new data version). Files are moved whole, never edited, and a
+file is never half in two places: each move is one rename.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from genre.artifacts.atomic import write_json, write_text
+from genre.artifacts.paths import Artifacts
+from genre.data.datasets import read_raw
+from genre.data.drift import DriftReport, drift_report
+from genre.data.missing import apply_missing
+from genre.data.schema import DatasetSchema, load_schema
+from genre.data.validation import DataValidationError, validate_frame
+from genre.messages import InputError, one_line
+from genre.models.classifiers import DECISION_THRESHOLD
+from genre.recourse.engine import RecourseEngine
+from genre.retraining.pictures import feature_picture
+from genre.serving.production import REFERENCE, Release, model_path
+from genre.settings import DriftSettings, Settings
+from genre.stages.ingest import BATCH_MIN_ROWS, batch_files
+
+# accepted: now training data; quarantined: failed validation; drifted: held for a person, the run
+# stopped; waiting: left in incoming (checked or not) because a batch of the run drifted
+Verdict = Literal["accepted", "quarantined", "drifted", "waiting"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    file: str
+    verdict: Verdict
+    rows: int
+    reason: str
+    report: str | None = None  # the validation or drift report, beside the moved file
+
+
+@dataclass(frozen=True)
+class Intake:
+    batches: list[Batch] = field(default_factory=list)
+    reference: str = ""  # what the batches were compared with
+
+    @property
+    def stopped(self) -> bool:
+        return any(b.verdict == "drifted" for b in self.batches)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [asdict(b) for b in self.batches]
+
+
+def approval_rate(engine: RecourseEngine, frame: pd.DataFrame) -> float:
+    """Share of ``frame``'s rows (raw, gaps filled) the engine's classifier approves."""
+    return float(np.mean(engine.scorer.predict_proba(engine.pre.transform(frame)) > DECISION_THRESHOLD))
+
+
+def batch_drift(engine: RecourseEngine, reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftSettings) -> tuple[DriftReport, pd.DataFrame]:
+    """A validated batch (raw) against the reference rows, its approvals by ``engine``; -> the
+    report, and the batch with its gaps handled as the engine handles them (what was compared)."""
+    batch, _ = apply_missing(engine.pre.schema, batch, engine.pre.fills)
+    rates = approval_rate(engine, reference), approval_rate(engine, batch)
+    return drift_report(reference, batch, engine.pre.schema, rates, cfg), batch
+
+
+def reference_rows(settings: Settings, release: Release | None, schema: DatasetSchema) -> tuple[pd.DataFrame | None, str]:
+    """The rows the production model was trained on (a sample kept in its folder); before any model
+    is in production, the workspace's training data; before any run, none."""
+    if release is not None:
+        kept = model_path(release.model) / REFERENCE
+        if kept.is_file():
+            return read_raw(kept, schema), f"the training data of {release.model} (production)"
+    prepared = Artifacts(settings.root).train_csv
+    if prepared.is_file():
+        return read_raw(prepared, schema), "the workspace's training data"
+    return None, "nothing: no model was trained yet"
+
+
+def take_batches(settings: Settings, production: RecourseEngine | None, reference: pd.DataFrame | None, source: str) -> Intake:
+    """Validate, check and move every waiting batch (the module's docstring); -> each one's verdict."""
+    cfg = settings.retrain
+    schema = load_schema(settings.resolve(settings.ingest.schema_path))
+    accepted_dir = settings.resolve(settings.ingest.batches)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    verdicts: list[Batch] = []
+    passed: list[tuple[Path, int]] = []
+    for path in batch_files(settings.resolve(cfg.incoming)):
+        if any(v.verdict == "drifted" for v in verdicts):
+            verdicts.append(Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted"))
+            continue
+        frame = None
+        try:
+            if (accepted_dir / path.name).exists():
+                raise InputError(f"a batch named {path.name} was accepted already; rename this one if it holds other rows")
+            frame = read_raw(path, schema)
+            report = validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS)
+            report.raise_for_failures(path.name)
+        except InputError as exc:
+            verdicts.append(_quarantine(settings.resolve(cfg.quarantine) / f"{stamp}-{path.name}", path, exc, 0 if frame is None else len(frame)))
+            continue
+        if production is None or reference is None:
+            passed.append((path, len(frame)))
+            continue
+        drift, compared = batch_drift(production, reference, frame, settings.drift)
+        if drift.drifted:
+            verdicts.append(_hold(settings.resolve(cfg.held) / f"{stamp}-{path.name}", path, compared, reference, drift, production.pre.schema, source))
+            continue
+        passed.append((path, len(frame)))
+    stopped = any(v.verdict == "drifted" for v in verdicts)
+    for path, rows in passed:
+        if stopped:
+            verdicts.append(Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted"))
+        else:
+            _move(path, accepted_dir / path.name)
+            verdicts.append(Batch(path.name, "accepted", rows, "passed validation" + ("" if reference is None else " and the drift check")))
+    return Intake(sorted(verdicts, key=lambda b: b.file), source)
+
+
+def _move(path: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, dest)  # a rename on one filesystem
+
+
+def _quarantine(dest: Path, path: Path, problem: InputError, rows: int) -> Batch:
+    lines = str(problem).splitlines()
+    _move(path, dest)
+    report = dest.with_name(dest.name + ".validation.txt")
+    write_text(report, "\n".join(lines) + "\n")
+    failures = problem.failures if isinstance(problem, DataValidationError) else lines
+    return Batch(path.name, "quarantined", rows, one_line(f"{len(failures)} problem(s), the first: {failures[0]}", 300), str(report))
+
+
+def _hold(dest: Path, path: Path, frame: pd.DataFrame, reference: pd.DataFrame, drift: DriftReport, schema: DatasetSchema, source: str) -> Batch:
+    _move(path, dest)
+    report = dest.with_name(dest.name + ".drift.json")
+    pictures = []
+    for feature in (f.feature for f in drift.features if f.drifted):
+        picture = dest.with_name(f"{dest.name}.{feature}.png")
+        feature_picture(reference, frame, feature, schema, picture)
+        pictures.append(str(picture))
+    write_json(report, {"batch": path.name, "rows": len(frame), "reference": source, "reference_rows": len(reference), "pictures": pictures, **drift.to_json()})
+    return Batch(path.name, "drifted", len(frame), one_line("drifted: " + "; ".join(drift.drifted), 300), str(report))

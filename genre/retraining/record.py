@@ -1,0 +1,112 @@
+"""Every retraining decision, kept: a JSON record and a page a person reads, under
+``registry/decisions/`` in the project. They accumulate, one pair per decision, named by time.
+
+A record says what data came in (each batch's verdict), which data versions the champion and the
+challenger learnt from, both models' figures side by side with each gate rule's value, limit and
+verdict, and the decision. Where the gate ran, the page shows the cost of recourse on the gate set
+and each immutable group's found rate, champion against challenger, as pictures beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genre.artifacts.atomic import write_json, write_text
+from genre.retraining.gate import Rule, shown
+from genre.retraining.pictures import cost_picture, group_picture
+
+DECISIONS = Path("registry/decisions")  # under the project's root
+SHOWN = ("score", "validity_rf", "lof", "cost", "found_rate", "immutable_violations")
+
+
+def record_path(root: Path, stamp: str) -> Path:
+    return Path(root) / DECISIONS / f"{stamp}.json"
+
+
+def new_stamp() -> str:
+    """A record's name: the UTC time, to the microsecond, so records sort by time."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def write_record(root: Path, record: dict[str, Any], stamp: str) -> Path:
+    """``record`` (its ``decision`` and ``reason``, and where the gate ran its ``comparison``)
+    as JSON and markdown named ``stamp``; -> the JSON's path."""
+    folder = Path(root) / DECISIONS
+    record = {"time": stamp, **record}
+    pictures = _pictures(folder, stamp, record.get("comparison"))
+    write_json(folder / f"{stamp}.json", record | {"pictures": pictures})
+    write_text(folder / f"{stamp}.md", _page(record, pictures))
+    return record_path(root, stamp)
+
+
+def read_records(root: Path) -> list[dict[str, Any]]:
+    """Every decision so far, oldest first."""
+    folder = Path(root) / DECISIONS
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def _pictures(folder: Path, stamp: str, comparison: dict[str, Any] | None) -> list[str]:
+    if not comparison:
+        return []
+    names = []
+    costs = {name: np.asarray(values) for name, values in comparison["costs"].items()}
+    cost_picture(costs, folder / f"{stamp}.cost.png")
+    names.append(f"{stamp}.cost.png")
+    figures = comparison["figures"]
+    for feature in figures["challenger"]["group_gap"]:
+        groups = {name: figures[name]["group_gap"].get(feature, {}) for name in ("champion", "challenger")}
+        group_picture(groups, "found_rate", folder / f"{stamp}.{feature}.png")
+        names.append(f"{stamp}.{feature}.png")
+    return names
+
+
+def _page(record: dict[str, Any], pictures: list[str]) -> str:
+    lines = [f"# Decision {record['time']}: {record['decision']}", "", record.get("reason", ""), ""]
+    if record.get("champion") or record.get("challenger"):
+        lines += [
+            f"- champion (production): `{record.get('champion')}`, data version {record.get('data_versions', {}).get('champion')}",
+            f"- challenger: `{record.get('challenger')}`, data version {record.get('data_versions', {}).get('challenger')}",
+            "",
+        ]
+    batches = record.get("batches", [])
+    if batches:
+        lines += ["## New data", "", "| batch | rows | verdict | why | report |", "|---|---|---|---|---|"]
+        lines += [f"| {b['file']} | {b['rows']} | {b['verdict']} | {b['reason']} | {b.get('report') or ''} |" for b in batches]
+        lines += ["", f"Compared with {record.get('reference', '')}.", ""]
+    comparison = record.get("comparison")
+    if comparison:
+        figures, kept = comparison["figures"], comparison["promises_kept"]
+        lines += [
+            "## Champion and challenger",
+            "",
+            (
+                f"On {comparison['gate_set']} applicants production denies ({comparison.get('gate_set_new', 0)} of them from the new batches), "
+                "judged by the newest data's forest and plausibility model."
+            ),
+            "",
+            "| figure | champion | challenger |",
+            "|---|---|---|",
+            *(f"| {name} | {figures['champion'][name]:.4g} | {figures['challenger'][name]:.4g} |" for name in SHOWN),
+            f"| promises kept (gate set) | | {shown(kept['gate_set'])} |",
+            f"| promises kept (issued, {kept['issued_count']} in the answer log) | | {shown(kept['issued'])} |",
+            "",
+            "## Rules",
+            "",
+            *(f"- {Rule(**rule).said()}" for rule in comparison["rules"]),
+            "",
+            "## Group gaps (largest difference between groups)",
+            "",
+            "| feature | figure | champion | challenger |",
+            "|---|---|---|---|",
+        ]
+        for feature, gaps in figures["challenger"]["group_gap"].items():
+            before = figures["champion"]["group_gap"].get(feature, {}).get("gap", {})
+            lines += [f"| {feature} | {figure} | {shown(before.get(figure))} | {shown(gaps['gap'][figure])} |" for figure in gaps["gap"]]
+        lines += ["", *(f"![{name}]({name})" for name in pictures)]
+    return "\n".join(lines).rstrip() + "\n"
+
