@@ -74,19 +74,22 @@ def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | N
     return float(np.mean(prob > challenger.settings.threshold))
 
 
-def _judged(engine: RecourseEngine, gate_rows: pd.DataFrame, judges: Judges, seed: int, min_group: int) -> tuple[dict[str, Any], pd.DataFrame, list[float]]:
-    """The engine's answers to the gate set, judged in the workspace's feature space (its own
-    classifier for validity under h), the recourses it gave (raw rows) and their costs."""
+def _answered(engine: RecourseEngine, gate_rows: pd.DataFrame, seed: int) -> tuple[Any, pd.DataFrame]:
+    """The engine's answers to the gate set, and its recourses (or the applicant) in raw units."""
+    batch = engine.recourse(engine.pre.transform(gate_rows), seed=seed)
+    return batch, engine.pre.inverse_transform(batch.x_plus)
+
+
+def _judged(engine: RecourseEngine, found: np.ndarray, seconds: float, answered: pd.DataFrame, gate_rows: pd.DataFrame, judges: Judges, min_group: int) -> tuple[dict[str, Any], list[float]]:
+    """The answers to ``gate_rows`` judged in the workspace's feature space (the engine's own
+    classifier for validity under h); -> the figures and the costs of the recourses found."""
     space = judges.pre
     judges = replace(judges, classifier=_Seen(engine, space))
-    batch = engine.recourse(engine.pre.transform(gate_rows), seed=seed)
-    answered = engine.pre.inverse_transform(batch.x_plus)
     x, x_plus = space.transform(gate_rows), space.transform(answered)
-    served = batch.status != "not_found"  # approved outright (the challenger may) is served too
     rows = judges.per_row(x, x_plus)
-    figures = judges.score(x, x_plus, batch.seconds, served, rows)
-    figures["group_gap"] = group_gaps(space, x, rows, served, min_group)
-    return figures, answered[batch.found].reset_index(drop=True), [float(c) for c in rows["cost"][batch.found]]
+    figures = judges.score(x, x_plus, seconds, found, rows)
+    figures["group_gap"] = group_gaps(space, x, rows, found, min_group)
+    return figures, [float(c) for c in rows["cost"][found]]
 
 
 def gate_set(champion: RecourseEngine, applicants: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -110,14 +113,26 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
     new = gate_set(champion, newcomers[features], cfg.applicants, rng) if newcomers is not None and len(newcomers) else held_out.iloc[:0]
     gate_rows = pd.concat([held_out, new], ignore_index=True)
 
-    champion_figures, champion_given, champion_costs = _judged(champion, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
-    challenger_figures, _, challenger_costs = _judged(challenger, gate_rows, judges, cfg.seed, settings.evaluate.min_group_factuals)
+    answers = {name: _answered(engine, gate_rows, cfg.seed) for name, engine in (("champion", champion), ("challenger", challenger))}
+    # Recourse is compared where both models deny: an applicant the challenger approves outright
+    # needs none from it (counted apart), and would enter its figures at cost 0, judged as denied.
+    both = np.logical_and.reduce([batch.status != "not_needed" for batch, _ in answers.values()])
+    judged = {}
+    for name, engine in (("champion", champion), ("challenger", challenger)):
+        batch, answered = answers[name]
+        kept_rows = [frame[both].reset_index(drop=True) for frame in (answered, gate_rows)]
+        judged[name] = _judged(engine, batch.found[both], batch.seconds, *kept_rows, judges, settings.evaluate.min_group_factuals)
+    (champion_figures, champion_costs), (challenger_figures, challenger_costs) = judged["champion"], judged["challenger"]
+    champion_batch, champion_answers = answers["champion"]
+    champion_given = champion_answers[champion_batch.found].reset_index(drop=True)  # every promise it made, both-denied or not
     issued = _issued(log_dir, cfg.promise_days, space) if log_dir is not None else pd.DataFrame()
     kept = {"gate_set": promises_kept(champion_given, challenger), "issued": promises_kept(issued, challenger), "issued_count": len(issued)}
     rules = _rules(champion_figures, challenger_figures, kept, settings)
     return {
         "gate_set": len(gate_rows),
         "gate_set_new": len(new),
+        "judged": int(both.sum()),
+        "approved_outright": int(np.sum(answers["challenger"][0].status == "not_needed")),
         "costs": {"champion": champion_costs, "challenger": challenger_costs},
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,

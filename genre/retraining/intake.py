@@ -98,7 +98,7 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
     verdicts: list[Batch] = []
     passed: list[tuple[Path, int]] = []
     for path in batch_files(settings.resolve(cfg.incoming)):
-        if any(v.verdict == "drifted" for v in verdicts):
+        if Intake(verdicts).stopped:
             verdicts.append(Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted"))
             continue
         frame = None
@@ -119,7 +119,7 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
             verdicts.append(_hold(settings.resolve(cfg.held) / f"{stamp}-{path.name}", path, compared, reference, drift, production.pre.schema, source))
             continue
         passed.append((path, len(frame)))
-    stopped = any(v.verdict == "drifted" for v in verdicts)
+    stopped = Intake(verdicts).stopped
     for path, rows in passed:
         if stopped:
             verdicts.append(Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted"))
@@ -130,21 +130,22 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
 
 
 def _move(path: Path, dest: Path) -> None:
+    """The last step for each batch, after its report is written: a run killed before it leaves the
+    batch in incoming for the next run, never a batch set aside without its report."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(path, dest)  # a rename on one filesystem
 
 
 def _quarantine(dest: Path, path: Path, problem: InputError, rows: int) -> Batch:
     lines = str(problem).splitlines()
-    _move(path, dest)
     report = dest.with_name(dest.name + ".validation.txt")
     write_text(report, "\n".join(lines) + "\n")
+    _move(path, dest)
     failures = problem.failures if isinstance(problem, DataValidationError) else lines
     return Batch(path.name, "quarantined", rows, one_line(f"{len(failures)} problem(s), the first: {failures[0]}", 300), str(report))
 
 
 def _hold(dest: Path, path: Path, frame: pd.DataFrame, reference: pd.DataFrame, drift: DriftReport, schema: DatasetSchema, source: str) -> Batch:
-    _move(path, dest)
     report = dest.with_name(dest.name + ".drift.json")
     pictures = []
     for feature in (f.feature for f in drift.features if f.drifted):
@@ -152,4 +153,5 @@ def _hold(dest: Path, path: Path, frame: pd.DataFrame, reference: pd.DataFrame, 
         feature_picture(reference, frame, feature, schema, picture)
         pictures.append(str(picture))
     write_json(report, {"batch": path.name, "rows": len(frame), "reference": source, "reference_rows": len(reference), "pictures": pictures, **drift.to_json()})
+    _move(path, dest)
     return Batch(path.name, "drifted", len(frame), one_line("drifted: " + "; ".join(drift.drifted), 300), str(report))

@@ -85,7 +85,8 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             "## Champion and challenger",
             "",
             (
-                f"On {comparison['gate_set']} applicants production denies ({comparison.get('gate_set_new', 0)} of them from the new batches), "
+                f"On the {comparison['judged']} of {comparison['gate_set']} applicants production denies ({comparison['gate_set_new']} of them "
+                f"from the new batches) that the challenger denies too ({comparison['approved_outright']} it approves outright), "
                 "judged by the newest data's forest and plausibility model."
             ),
             "",
