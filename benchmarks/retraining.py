@@ -10,7 +10,7 @@ written beside them: no corrupted or drifted batch's rows and no refused model e
 production, every promotion kept at least ``gate.min_promises_kept`` of its predecessor's
 promises, and each run's time against 10 minutes.
 
-Usage: ``python benchmarks/retraining.py [--weeks 3] [--keep]``
+Usage: ``python benchmarks/retraining.py [--weeks 5] [--machine "2 cores, idle"]``
 Writes ``reports/retraining.json`` and ``reports/retraining.md``.
 """
 
@@ -133,7 +133,8 @@ def checks(root: Path, runs: list[dict[str, Any]], min_kept: float, bad_files: s
     return {
         "no_bad_batch_in_production": not (data_files & bad_files),
         "no_refused_model_in_production": not (ever_production & refused),
-        "promotions_keep_promises": all(k is not None and k >= min_kept for k in kept),
+        "gated_promotions": len(kept),
+        "promotions_keep_promises": all(k is not None and k >= min_kept for k in kept) if kept else None,  # None: no promotion to check
         "min_promises_kept": min(kept) if kept else None,
         "longest_run_seconds": max(r["seconds"] for r in runs),
         "runs_within_10_minutes": all(r["seconds"] <= TARGET_SECONDS for r in runs),
@@ -146,19 +147,27 @@ def page(report: dict[str, Any]) -> str:
         "",
         f"{report['machine']}. Base {report['base_rows']} rows; weekly batches of {BATCH_ROWS}. One run of `python -m flows.retrain` per week.",
         "",
-        "| run | batches | decision | champion score | challenger score | promises kept | seconds | reason |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | batches | decision | judged (approved outright) | champion score / validity / LOF / cost | challenger score / validity / LOF / cost | promises kept | seconds | reason |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         batches = ", ".join(f"{b['file']}: {b['verdict']}" for b in r["batches"]) or "none"
         champion, challenger = r["champion"] or {}, r["challenger"] or {}
-        kept = challenger.get("promises_kept")
+        judged = f"{r['judged']} ({r['approved_outright']})" if r["judged"] is not None else ""
         lines.append(
-            f"| {r['run']} | {batches} | {r['decision']} | {champion.get('score', float('nan')):.4f} | {challenger.get('score', float('nan')):.4f} | "
-            f"{'' if kept is None else f'{kept:.3f}'} | {r['seconds']:.0f} | {r['reason'][:160]} |"
+            f"| {r['run']} | {batches} | {r['decision']} | {judged} | {_figures(champion)} | {_figures(challenger)} | "
+            f"{_cell(challenger.get('promises_kept'), 3)} | {r['seconds']:.0f} | {r['reason'][:200]} |"
         )
     lines += ["", "## Targets", "", *(f"- {name}: {value}" for name, value in report["checks"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _figures(side: dict[str, Any]) -> str:
+    return " / ".join(_cell(side.get(k), 3) for k in ("score", "validity_rf", "lof", "cost")) if side else ""
 
 
 ENV: dict[str, str] = {}
@@ -168,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=5)
     parser.add_argument("--root", type=Path, default=REPO / "reports/tmp/retraining")
+    parser.add_argument("--machine", default=f"{os.cpu_count()} cores", help="The machine and how busy it was, for the report.")
     args = parser.parse_args()
     ENV.update(scratch_project(args.root))
     root = args.root
@@ -200,6 +210,8 @@ def main() -> None:
             "reason": record.get("reason", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""),
             "champion_tag": record.get("champion"),
             "challenger_tag": record.get("challenger"),
+            "judged": (record.get("comparison") or {}).get("judged"),
+            "approved_outright": (record.get("comparison") or {}).get("approved_outright"),
             "champion": figures(record.get("comparison"), "champion"),
             "challenger": figures(record.get("comparison"), "challenger"),
             "exit": done.returncode,
@@ -209,7 +221,7 @@ def main() -> None:
         print(f"run {number}: {result['decision']} in {seconds:.0f} s: {result['reason'][:200]}", flush=True)
     with_params(root, base_params, {})
     report = {
-        "machine": f"{os.cpu_count()} cores",
+        "machine": args.machine,
         "base_rows": len(base),
         "runs": results,
         "checks": checks(root, results, min_kept, bad_files),
