@@ -332,7 +332,7 @@ def test_scheduled_retraining_serves_and_stops_cleanly(project, tmp_path, backgr
     assert schedule.stop_with(sig) == []
     assert schedule.process.returncode == 0
     text = log.read_text()
-    assert "stopped serving genre-pipeline/genre-retrain" in text
+    assert "stopped serving genre-retrain/genre-retrain" in text
     assert "Traceback" not in text and "Exception ignored" not in text, text[-3000:]
 
 

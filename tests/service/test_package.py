@@ -3,6 +3,7 @@ machine with nothing but an empty BentoML home can import and serve from its own
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -15,10 +16,11 @@ import pytest
 
 from genre.artifacts.paths import Artifacts
 from genre.data.schema import load_schema
+from genre.serving.production import REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
-ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt"]
+ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/prepared/version.json", "data/prepared/train.csv", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt"]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,10 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
     assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}
+    version = json.loads(Artifacts(project.root).data_version.read_text())  # the data it learnt from, and a sample of it for drift checks
+    assert model.info.labels["data_version"] == version["version"] and model.info.metadata["data"] == version
+    with Artifacts(project.root).train_csv.open() as rows, gzip.open(Path(model.path) / REFERENCE, "rt") as kept:
+        assert sum(1 for _ in kept) - 1 == min(package.REFERENCE_ROWS, sum(1 for _ in rows) - 1)
 
 
 def test_bento_records_the_model_it_was_built_with(packaged):
