@@ -38,6 +38,7 @@ from genre.retraining.record import new_stamp, read_records, record_path, write_
 from genre.serving import production
 from genre.serving.bundle import load_bundle
 from genre.settings import Settings
+from genre.stages.ingest import batch_files
 
 PENDING = Path("registry/pending-intake.json")  # batches taken since the last decision
 LOGS = Path("registry/logs")  # each run's dvc repro output
@@ -50,6 +51,8 @@ class TrainingFailed(InputError):
 def take_new_data(settings: Settings) -> dict[str, Any]:
     """Step 1: every waiting batch validated, checked for drift against production's training
     data and moved; a drifted one ends the run with a record. -> the intake, as JSON."""
+    if not batch_files(settings.resolve(settings.retrain.incoming)):  # the usual week without data: nothing to load
+        return {"batches": [], "stopped": False, "reference": ""}
     release = production.production(settings.root)
     engine = load_bundle(production.model_path(release.model)) if release is not None else None
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
