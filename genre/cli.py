@@ -32,8 +32,9 @@ from genre.data.validation import validate_frame
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
 from genre.recourse.engine import RecourseEngine
-from genre.retraining.gate import Rule
-from genre.retraining.intake import batch_drift, reference_rows
+from genre.retraining.gate import Rule, shown
+from genre.retraining.intake import batch_drift, reference_rows, release_held
+from genre.retraining.lock import run_lock
 from genre.retraining.run import gate_by_hand
 from genre.serving import production
 from genre.serving.answers import answer
@@ -269,6 +270,8 @@ def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path
     comparison = record["comparison"]
     for rule in comparison["rules"]:
         typer.echo(Rule(**rule).said())
+    for row in comparison["promises_by_margin"]:
+        typer.echo(f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}")
     err.print(f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}", highlight=False)
     return Path(record["path"]), comparison["passed"]
 
@@ -287,6 +290,23 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
     release = _production(_settings(params))
     err.print(f"serving {escape(_said(release))}", highlight=False)
     os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])
+
+
+@data_app.command("release")
+def data_release(
+    batch: Annotated[Path, typer.Argument(help="A batch held for drift: its CSV in retrain.held (data/held/<time>-<name>).")],
+    reason: Annotated[str, typer.Option(help="Why the change is real and may be trained on, for the record.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Put a batch held for drift back in incoming: the next retraining run validates it as ever
+    and trains on it without a drift check (for exactly these bytes; recorded in registry/released/)."""
+    settings = _settings(params)
+    try:
+        with run_lock(settings.root):  # not while a run is taking batches
+            waiting = release_held(settings, batch, reason)
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    err.print(f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} for the next retraining run, its drift check waived", highlight=False)
 
 
 @data_app.command("drift")

@@ -117,6 +117,9 @@ class RecourseSettings(_Section):
     temperature: float = Field(0.5, gt=0)
     # auto: the paper's 0.9, or lower where denied training rows cannot reach it (genre.recourse.threshold)
     threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
+    # a recourse is issued only where P_h(x+) exceeds threshold + margin: headroom so that the next,
+    # retrained model still accepts it (the gate's promises kept, and its table by margin)
+    margin: float = Field(0.02, ge=0, lt=1)
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
     selection: Literal["cheapest", "most_confident"] = "cheapest"
@@ -223,6 +226,7 @@ class GateSettings(_Section):
     min_promises_kept: float = Field(0.95, ge=0, le=1)  # share of the champion's recourses the challenger must still accept
     group_gap_tolerance: float = Field(0.05, ge=0)  # how much wider a group gap may grow
     promise_days: PositiveInt = 30  # issued recourses (the answer log) this recent are promises to keep
+    margins: list[Annotated[float, Field(ge=0, lt=1)]] = [0.0, 0.02, 0.05]  # the champion re-answers the gate set at each recourse.margin: promises kept by margin
 
 
 class RetrainSettings(_Section):

@@ -71,6 +71,7 @@ def make_project(root: Path, run: DatasetRun, base_params: dict[str, Any], seed:
         "train_classifier": {"seed": seed},
         "train_generator": {"cvae": {"seed": seed}, "transformer": {"seed": seed}},
         "evaluate": {"seed": seed},
+        "recourse": {"margin": 0.0},  # the paper's protocol: accepted above the threshold, no headroom for a retrained model
     }
     for layer in (run.overrides, seeded, extra):
         merge_overrides(params, layer)

@@ -3,7 +3,7 @@
 Every candidate is projected onto real values, has its immutable (and per-request frozen) features
 copied from the factual and its increase-/decrease-only features held on the allowed side, before
 the classifier sees it. A candidate is accepted only if the classifier's probability clears the
-threshold; if none does, the factual is reported as not found rather than answered invalidly.
+threshold plus the margin (``issue_bar``); if none does, the factual is reported as not found rather than answered invalidly.
 
 Candidates are ranked once per factual (accepted ones first, in the selection rule's order); the
 pick is the first of the ranking and alternatives, when asked for, are the next accepted
@@ -181,17 +181,25 @@ def ranked(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, prob: np.nd
     return Ranking(candidates, prob, costs, prob > threshold, rule)
 
 
+def issue_bar(settings: RecourseSettings) -> float:
+    """What a candidate's probability must exceed to be issued (``settings`` resolved): the
+    threshold, plus the margin that leaves a retrained model room to still accept it."""
+    return float(settings.threshold) + settings.margin
+
+
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
     """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
-    if settings.threshold != "auto":
-        return settings
-    if classifier.auto_threshold is None:
-        raise InputError(
-            "recourse.threshold is auto, but the classifier approves no training row (h > 0.5), so no threshold "
-            "can be derived and no recourse found: see the positive rates in metrics/train_classifier.json, or "
-            "set recourse.threshold to a number"
-        )
-    return settings.model_copy(update={"threshold": classifier.auto_threshold})
+    if settings.threshold == "auto":
+        if classifier.auto_threshold is None:
+            raise InputError(
+                "recourse.threshold is auto, but the classifier approves no training row (h > 0.5), so no threshold "
+                "can be derived and no recourse found: see the positive rates in metrics/train_classifier.json, or "
+                "set recourse.threshold to a number"
+            )
+        settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
+    if issue_bar(settings) >= 1:
+        raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
+    return settings
 
 
 class RecourseEngine:
@@ -226,10 +234,10 @@ class RecourseEngine:
         need = ~sampled.accepted.any(axis=1) if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
         block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
         if not need.any():  # nothing to score: the block is the factuals themselves, never accepted
-            return ranked(self.pre, x, block, np.zeros(valid.shape), cfg.threshold, cfg.selection)
-        near, valid[need] = nearest_accepted(x[need], self.accepted.above(cfg.threshold), self.pre, cfg.retrieved)
+            return ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), cfg.selection)
+        near, valid[need] = nearest_accepted(x[need], self.accepted.above(issue_bar(cfg)), self.pre, cfg.retrieved)
         block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
-        more = select(self.pre, self.scorer, x, block, cfg.threshold, cfg.selection)
+        more = select(self.pre, self.scorer, x, block, issue_bar(cfg), cfg.selection)
         return replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0))  # an empty slot is never "most confident"
 
     def _sampled(
@@ -242,11 +250,11 @@ class RecourseEngine:
             prob_before = self.scorer.predict_proba(x)
             denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
             cands = self.candidates(x[denied], cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
-            return prob_before, denied, select(self.pre, self.scorer, x[denied], cands, cfg.threshold, cfg.selection)
+            return prob_before, denied, select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection)
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
         prob = self.scorer.predict_proba(np.concatenate([x[:, None, :], cands], axis=1))
         denied = np.flatnonzero(prob[:, 0] <= DECISION_THRESHOLD)
-        return prob[:, 0], denied, ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], cfg.threshold, cfg.selection)
+        return prob[:, 0], denied, ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection)
 
     def recourse(
         self,

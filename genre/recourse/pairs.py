@@ -2,8 +2,9 @@
 
 Sources are rows h does not confidently accept; targets are rows h confidently accepts and the
 world labels favourable. Each source keeps its K cheapest *admissible* targets (same immutable
-values, moves only in allowed directions) weighted by exp(-lam * cost). Distances are computed a
-chunk of sources at a time, so memory is O(chunk x targets), never O(N^2).
+values, moves only in allowed directions) weighted by exp(-lam * cost). A source is compared only
+with the targets of its own immutable group, and a chunk of sources at a time, so memory is
+O(chunk x targets), never O(N^2), and the work shrinks with every immutable feature.
 """
 
 from __future__ import annotations
@@ -74,27 +75,51 @@ def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> t
     return ok
 
 
+def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
+    """Each source's and each target's partition: rows with equal immutable values share one (all
+    rows one, where nothing is immutable). A source is admissible only to targets of its own
+    partition, so each is searched on its own: the work is the sum of the partitions' sources x
+    targets, not all sources x all targets."""
+    cols = pre.immutable
+    if not cols.any():
+        return np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
+    _, ids = np.unique(np.concatenate([x_src[:, cols], x_tgt[:, cols]]), axis=0, return_inverse=True)
+    return ids[: len(x_src)], ids[len(x_src) :]
+
+
 def pairing_distribution(
     x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int
 ) -> PairingDistribution:
+    """Q for every source: its ``k`` cheapest admissible targets, searched a chunk of sources at a
+    time within the source's immutable partition (``immutable_groups``); the admissibility mask
+    excludes the other partitions' targets, so the answer is the same without them."""
     k = min(k, len(x_tgt))
-    src, tgt = torch.from_numpy(np.asarray(x_src, np.float32)), torch.from_numpy(np.asarray(x_tgt, np.float32))
-    neighbours = np.zeros((len(src), k), dtype=np.int64)
-    probs = np.zeros((len(src), k), dtype=np.float32)
-    nearest = np.full(len(src), np.inf)
+    x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
+    neighbours = np.zeros((len(x_src), k), dtype=np.int64)
+    probs = np.zeros((len(x_src), k), dtype=np.float32)
+    nearest = np.full(len(x_src), np.inf)
     if k == 0:
-        return PairingDistribution(neighbours, probs, np.zeros(len(src), dtype=bool), nearest)
-    for start in range(0, len(src), chunk_size):
-        chunk = src[start : start + chunk_size]
-        cost = pairwise_recourse_cost(chunk, tgt, pre)
-        cost = torch.where(admissible(chunk, tgt, pre), cost, torch.full_like(cost, torch.inf))
-        values, index = torch.topk(cost, k, dim=1, largest=False)
-        weights = torch.softmax(-lam * values.double(), dim=1)
-        weights = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0)
-        rows = slice(start, start + len(chunk))
-        neighbours[rows] = index.numpy()
-        probs[rows] = weights.float().numpy()
-        nearest[rows] = values[:, 0].double().numpy()
+        return PairingDistribution(neighbours, probs, np.zeros(len(x_src), dtype=bool), nearest)
+    if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
+        src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
+    else:
+        src_group, tgt_group = immutable_groups(x_src, x_tgt, pre)
+    for group in np.unique(src_group):
+        members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
+        if not len(candidates):
+            continue  # no target keeps these immutable values: these sources have none
+        tgt, kept = torch.from_numpy(x_tgt[candidates]), min(k, len(candidates))
+        for start in range(0, len(members), chunk_size):
+            rows = members[start : start + chunk_size]
+            chunk = torch.from_numpy(x_src[rows])
+            cost = pairwise_recourse_cost(chunk, tgt, pre)
+            cost = torch.where(admissible(chunk, tgt, pre), cost, torch.full_like(cost, torch.inf))
+            values, index = torch.topk(cost, kept, dim=1, largest=False)
+            weights = torch.softmax(-lam * values.double(), dim=1)
+            weights = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0)
+            neighbours[rows, :kept] = candidates[index.numpy()]
+            probs[rows, :kept] = weights.float().numpy()
+            nearest[rows] = values[:, 0].double().numpy()
     return PairingDistribution(neighbours, probs, np.isfinite(nearest), nearest)
 
 

@@ -11,6 +11,11 @@ judged in the workspace's. Beside the protocol's figures, two that recourse tool
   what we told them has broken a promise (recourse invalidation under model updates);
 * **group gaps** (``genre.evaluation.group_gap``): a challenger must not widen them.
 
+Promises are kept more often when recourses are issued with headroom above the threshold
+(``recourse.margin``), at some cost to the person. So that an operator can choose it on evidence,
+the gate also answers its set with the champion at each of ``gate.margins`` and reports, per
+margin, the found rate, the mean cost and the share of those recourses the challenger accepts.
+
 The rules and their tolerances are the ``gate`` section of ``params.yaml``; each is reported with
 its value, its limit and its verdict, and the challenger is promoted only if every rule passes.
 """
@@ -32,7 +37,7 @@ from genre.data.preprocessing import Preprocessor
 from genre.evaluation.group_gap import GAP_FIGURES, group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.recourse.engine import RecourseEngine
+from genre.recourse.engine import RecourseEngine, issue_bar
 from genre.serving.answer_log import read_answers
 from genre.settings import Settings
 
@@ -72,6 +77,22 @@ def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | N
         return None
     prob = challenger.scorer.predict_proba(challenger.pre.transform(issued))
     return float(np.mean(prob > challenger.settings.threshold))
+
+
+def promises_by_margin(champion: RecourseEngine, challenger: RecourseEngine, gate_rows: pd.DataFrame, margins: list[float], seed: int) -> list[dict[str, Any]]:
+    """The champion's answers to ``gate_rows`` issued at each margin (its own among them, and none
+    whose bar reaches 1) -> per margin the found rate, the mean cost of the recourses found (the
+    champion's own cost units) and the share the challenger accepts."""
+    table = []
+    for margin in sorted({*margins, champion.settings.margin}):
+        cfg = champion.settings.model_copy(update={"margin": margin})
+        if issue_bar(cfg) >= 1:
+            continue
+        batch = champion.recourse(champion.pre.transform(gate_rows), settings=cfg, seed=seed)
+        given = champion.pre.inverse_transform(batch.x_plus)[batch.found].reset_index(drop=True)
+        cost = float(batch.cost[batch.found].mean()) if batch.found.any() else None
+        table.append({"margin": margin, "found_rate": float(batch.found.mean()), "cost": cost, "promises_kept": promises_kept(given, challenger)})
+    return table
 
 
 def _answered(engine: RecourseEngine, gate_rows: pd.DataFrame, seed: int) -> tuple[Any, pd.DataFrame]:
@@ -136,6 +157,7 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
         "costs": {"champion": champion_costs, "challenger": challenger_costs},
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
+        "promises_by_margin": promises_by_margin(champion, challenger, gate_rows, cfg.margins, cfg.seed),
         "rules": [rule.__dict__ for rule in rules],
         "passed": all(rule.passed for rule in rules),
     }

@@ -8,10 +8,17 @@ and the run stops before any training: the batches that passed stay where they a
 run. When nothing drifted, the batches that passed move to ``ingest.batches``, where ingest makes
 them part of the training data (a new data version). Files are moved whole, never edited, and a
 file is never half in two places: each move is one rename.
+
+Drift is a question for a person, not a verdict: one who has looked at a held batch and judged the
+change real (a new branch, a new product) releases it (``release_held``, ``genre data release``). It
+goes back to incoming under its own name, and the next run validates it as ever but waives its
+drift check, for exactly those bytes; the release is recorded under ``registry/released/``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,11 +41,13 @@ from genre.recourse.engine import RecourseEngine
 from genre.retraining.pictures import feature_picture
 from genre.serving.production import REFERENCE, Release, model_path
 from genre.settings import DriftSettings, Settings
-from genre.stages.ingest import BATCH_MIN_ROWS, batch_files
+from genre.stages.ingest import BATCH_MIN_ROWS, BATCH_SUFFIXES, batch_files
 
 # accepted: now training data; quarantined: failed validation; drifted: held for a person, the run
 # stopped; waiting: left in incoming (checked or not) because a batch of the run drifted
 Verdict = Literal["accepted", "quarantined", "drifted", "waiting"]
+RELEASED = Path("registry/released")  # under the project's root: one record per held batch a person released
+STAMP = "%Y%m%dT%H%M%SZ"  # the prefix a held or quarantined batch's name gets: when it was set aside
 
 
 @dataclass(frozen=True)
@@ -94,9 +103,9 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
     cfg = settings.retrain
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
     accepted_dir = settings.resolve(settings.ingest.batches)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime(STAMP)
     verdicts: list[Batch] = []
-    passed: list[tuple[Path, int]] = []
+    passed: list[tuple[Path, int, str]] = []
     for path in batch_files(settings.resolve(cfg.incoming)):
         if Intake(verdicts).stopped:
             verdicts.append(Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted"))
@@ -111,22 +120,57 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
         except InputError as exc:
             verdicts.append(_quarantine(settings.resolve(cfg.quarantine) / f"{stamp}-{path.name}", path, exc, 0 if frame is None else len(frame)))
             continue
-        if production is None or reference is None:
-            passed.append((path, len(frame)))
+        waived = released(settings, path)
+        if production is None or reference is None or waived is not None:
+            checked = "" if reference is None else " and the drift check" if waived is None else f"; drift check waived, released by hand {waived['time']}: {waived['reason']}"
+            passed.append((path, len(frame), "passed validation" + checked))
             continue
         drift, compared = batch_drift(production, reference, frame, settings.drift)
         if drift.drifted:
             verdicts.append(_hold(settings.resolve(cfg.held) / f"{stamp}-{path.name}", path, compared, reference, drift, production.pre.schema, source))
             continue
-        passed.append((path, len(frame)))
+        passed.append((path, len(frame), "passed validation and the drift check"))
     stopped = Intake(verdicts).stopped
-    for path, rows in passed:
+    for path, rows, why in passed:
         if stopped:
             verdicts.append(Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted"))
         else:
             _move(path, accepted_dir / path.name)
-            verdicts.append(Batch(path.name, "accepted", rows, "passed validation" + ("" if reference is None else " and the drift check")))
+            verdicts.append(Batch(path.name, "accepted", rows, why))
     return Intake(sorted(verdicts, key=lambda b: b.file), source)
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def release_held(settings: Settings, held: Path, reason: str) -> Path:
+    """Put a batch held for drift back in incoming, under the name it arrived with, its drift
+    check waived for exactly these bytes; -> where it now waits. The record is written before
+    the move, so a release killed half-way is simply released again."""
+    held_dir = settings.resolve(settings.retrain.held).resolve()
+    held = held.resolve()
+    stamp, _, name = held.name.partition("-")
+    if held.parent != held_dir or not held.is_file() or not name.endswith(BATCH_SUFFIXES):
+        raise InputError(f"{held.name}: not a batch held in {settings.retrain.held} (the batch's CSV, not its report or pictures)")
+    incoming, accepted = settings.resolve(settings.retrain.incoming), settings.resolve(settings.ingest.batches)
+    for folder in (incoming, accepted):
+        if (folder / name).exists():
+            raise InputError(f"{held.name}: a batch named {name} is in {folder} already; rename one of them")
+    record = {"file": name, "held_as": held.name, "held_since": stamp, "sha256": _digest(held), "reason": reason, "time": datetime.now(UTC).strftime(STAMP)}
+    write_json(settings.root / RELEASED / f"{name}.json", record)
+    _move(held, incoming / name)
+    return incoming / name
+
+
+def released(settings: Settings, path: Path) -> dict[str, Any] | None:
+    """The release record of the batch at ``path``, if a person released exactly these bytes."""
+    record = settings.root / RELEASED / f"{path.name}.json"
+    if not record.is_file():
+        return None
+    said = json.loads(record.read_text())
+    return said if said.get("sha256") == _digest(path) else None
 
 
 def _move(path: Path, dest: Path) -> None:

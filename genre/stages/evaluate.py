@@ -20,7 +20,7 @@ from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.recourse.engine import RecourseEngine
+from genre.recourse.engine import RecourseEngine, issue_bar
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Settings
@@ -83,7 +83,7 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
-    accepted = engine.accepted.above(engine.settings.threshold)  # the pool the engine loaded
+    accepted = engine.accepted.above(issue_bar(engine.settings))  # NNR answers from the rows GenRe could issue
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
     return Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows)
 
@@ -105,6 +105,7 @@ def run(settings: Settings) -> dict[str, Any]:
     genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus), judges.per_row(x, nnr_plus)  # each judged once: means and group gaps
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
+        "margin": engine.settings.margin,
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows
@@ -134,7 +135,7 @@ def run(settings: Settings) -> dict[str, Any]:
         status=sampled.status, cost=sampled.cost, prob_before=sampled.prob_before, prob_after=sampled.prob_after
     )
     write_with(paths.recourses, lambda tmp: table.to_csv(tmp, index=False))
-    failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), engine.settings.threshold, cfg.min_found_rate)
+    failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), issue_bar(engine.settings), cfg.min_found_rate)
     metrics.update(training_rows_above_threshold=len(ev.x_accepted), passed=not failures)
     write_json(paths.metrics("evaluate"), metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why
     if failures:
@@ -146,7 +147,7 @@ def gate(found_rate: float, accepted: int, threshold: float, floor: float) -> li
     """Why this model must not be served, if it must not: recourse it could rarely give."""
     failures = []
     if accepted == 0:
-        failures.append(f"no training row clears the threshold {threshold:.3f} (recourse.threshold), so no recourse can be shown to reach it")
+        failures.append(f"no training row clears the threshold {threshold:.3f} (recourse.threshold + recourse.margin), so no recourse can be shown to reach it")
     if found_rate < floor:
         failures.append(f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})")
     return failures

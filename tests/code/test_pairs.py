@@ -7,7 +7,12 @@ import pytest
 
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema
-from genre.recourse.pairs import pairing_distribution, split_sources_targets
+from genre.recourse import pairs
+from genre.recourse.pairs import (
+    immutable_groups,
+    pairing_distribution,
+    split_sources_targets,
+)
 
 
 def _pre(direction: str | None = None) -> Preprocessor:
@@ -87,7 +92,10 @@ def test_sampling_follows_q() -> None:
     draws = q.sample(np.random.default_rng(3), n=40_000)
     rows = np.flatnonzero(q.has_target)
     for i, row in enumerate(rows):
-        for j, p in zip(q.neighbours[row], q.probs[row]):
+        want: dict[int, float] = {}
+        for j, p in zip(q.neighbours[row], q.probs[row]):  # padding slots (probability 0) may repeat an index
+            want[int(j)] = want.get(int(j), 0.0) + float(p)
+        for j, p in want.items():
             assert np.mean(draws[i] == j) == pytest.approx(p, abs=0.01)
 
 
@@ -97,3 +105,20 @@ def test_sources_and_targets_follow_the_definition() -> None:
     sources, targets = split_sources_targets(h, labels, gamma=0.7)
     assert sources.tolist() == [0, 1]
     assert targets.tolist() == [2, 4]
+
+
+def test_each_source_is_compared_only_with_targets_of_its_own_immutable_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work is the sum over immutable groups of sources x targets, not all of them; Q is the
+    definition's (test_matches_brute_force) whatever the groups."""
+    rng = np.random.default_rng(4)
+    pre = _pre()
+    src, tgt = _random_points(rng, 40), _random_points(rng, 60)
+    compared = []
+    real = pairs.pairwise_recourse_cost
+    monkeypatch.setattr(pairs, "pairwise_recourse_cost", lambda a, b, p: compared.append(len(a) * len(b)) or real(a, b, p))
+    q = pairing_distribution(src, tgt, pre, lam=5.0, k=50, chunk_size=7)
+    per_group = sum(np.sum(src[:, 2] == g) * np.sum(tgt[:, 2] == g) for g in (0.0, 1.0))
+    assert sum(compared) == per_group < len(src) * len(tgt)
+    assert np.all(tgt[q.neighbours[:, 0], 2] == src[:, 2])  # the nearest keeps the immutable value
+    src_group, tgt_group = immutable_groups(src, tgt, pre)
+    assert len(np.unique(src_group)) == 2 and all(set(tgt[tgt_group == g, 2]) == set(src[src_group == g, 2]) for g in np.unique(src_group))

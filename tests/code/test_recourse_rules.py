@@ -3,12 +3,18 @@ selection under the acceptance threshold (with a stand-in classifier, so each ca
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 import torch
 
 from genre.data.preprocessing import Preprocessor
+from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier
-from genre.recourse.engine import make_actionable, select
+from genre.recourse.engine import RecourseEngine, make_actionable, select
+from genre.retraining.gate import promises_by_margin
+from genre.settings import RecourseSettings
 
 
 class FirstFeatureClassifier(MLPClassifier):
@@ -89,3 +95,37 @@ def test_cost_weights_steer_the_choice(pre: Preprocessor) -> None:
         assert accepted[0]
         np.testing.assert_allclose(x_plus[0], cands[0, expected])
         assert abs(cost[0] - price) < 1e-5
+
+
+class _Fixed:
+    """A stand-in generator that proposes the same candidates to every factual: age 9 or age 10."""
+
+    def propose(self, x: np.ndarray, n: int, temperature: float, seed: int) -> np.ndarray:
+        return np.tile(np.array([[0.9, 0.5, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0]], dtype=np.float32), (len(x), 1, 1))
+
+
+def _margined(pre: Preprocessor, margin: float) -> RecourseEngine:
+    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0))
+
+
+def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Preprocessor) -> None:
+    x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
+    cheap = _margined(pre, 0.0).recourse(x)  # age 9 (h = 0.9) clears 0.85 and is the cheaper
+    assert cheap.status[0] == "found" and cheap.x_plus[0, 0] == pytest.approx(0.9)
+    headroom = _margined(pre, 0.1).recourse(x)  # 0.9 does not clear 0.95: age 10 it is
+    assert headroom.status[0] == "found" and headroom.x_plus[0, 0] == pytest.approx(1.0) and headroom.prob_after[0] > 0.95
+    assert headroom.cost[0] > cheap.cost[0]
+    with pytest.raises(InputError, match="recourse.margin"):
+        _margined(pre, 0.15)  # 0.85 + 0.15 reaches 1: nothing could ever be issued
+
+
+def test_the_gate_shows_what_each_margin_buys_in_promises_and_costs(pre: Preprocessor) -> None:
+    """A challenger that accepts only age 10: the age-9 recourses of margin 0 are all broken
+    promises, margin 0.1's all kept, each at the cost the champion's own answers show."""
+    challenger = SimpleNamespace(pre=pre, scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.6)), settings=SimpleNamespace(threshold=0.8))
+    applicants = pre.inverse_transform(np.array([[0.1, 0.5, 0.0, 0.0], [0.3, 0.2, 1.0, 0.5]], dtype=np.float32))
+    table = promises_by_margin(_margined(pre, 0.0), challenger, applicants, [0.1], seed=0)
+    assert [row["margin"] for row in table] == [0.0, 0.1]  # the champion's own margin is always shown
+    assert [row["found_rate"] for row in table] == [1.0, 1.0]
+    assert [row["promises_kept"] for row in table] == [0.0, 1.0]
+    assert table[1]["cost"] - table[0]["cost"] == pytest.approx(0.1)  # one more year of age, in scaled units

@@ -1,7 +1,7 @@
 """Unattended retraining as the schedule runs it (``python -m flows.retrain``), on a copy of the
 fast project: new batches in (a corrupted one quarantined, the rest trained on), a worse
 challenger refused with production untouched, a drifted batch stopping the run before any
-training, a second run refused while one holds the lock, and a run killed with -9 mid-training
+training and taken by the next intake once a person releases it, a second run refused while one holds the lock, and a run killed with -9 mid-training
 that the next run finishes without redoing the finished stages or leaving anything RUNNING."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ STATES = (  # the states of a project's flow runs, as the Prefect API reports th
     "with get_client(sync_client=True) as c:\n"
     "    print(sorted({r.state_type.value for r in c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])))}))"
 )
+INTAKE = "import json; from genre.retraining.run import take_new_data; from genre.settings import load_settings; print(json.dumps(take_new_data(load_settings())))"
 ADULT_TRAIN = Path(__file__).resolve().parents[2] / "data/raw/adult/train.csv.gz"
 
 
@@ -109,6 +110,20 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     assert (incoming / "2026-01-26.csv").is_file()  # waits for the next run
     assert (root / "dvc.lock").read_text() == lock_before
     assert (root / "registry/production.json").read_text() == production_before
+
+    # A person who judged the change real releases the held batch: the next intake takes it, drift check waived.
+    wrong = project.run("genre", "data", "release", str(incoming / "2026-01-26.csv"), "--reason", "looked at it")
+    assert wrong.returncode == 2 and "not a batch held in data/held" in wrong.stderr and "Traceback" not in wrong.stderr
+    held_bytes = held.read_bytes()
+    released = project.run("genre", "data", "release", str(held), "--reason", "the new branch's older customers")
+    assert released.returncode == 0, released.stderr[-3000:]
+    assert (incoming / "2026-01-19.csv").read_bytes() == held_bytes and not held.exists()
+    taken = project.run("python", "-c", INTAKE)
+    assert taken.returncode == 0, taken.stderr[-3000:]
+    verdicts = {b["file"]: (b["verdict"], b["reason"]) for b in json.loads(taken.stdout)["batches"]}
+    assert verdicts["2026-01-26.csv"][0] == "accepted"
+    assert verdicts["2026-01-19.csv"][0] == "accepted" and "drift check waived" in verdicts["2026-01-19.csv"][1] and "older customers" in verdicts["2026-01-19.csv"][1]
+    assert (root / "data/raw/accepted/2026-01-19.csv").read_bytes() == held_bytes
 
 
 def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_project, tmp_path) -> None:
