@@ -60,11 +60,24 @@ class ClassifierSettings(_Section):
     trusted_types: list[str] = []  # types of that file skops does not trust by default, vouched for by the user
 
 
+class ApproximateSettings(_Section):
+    """``synthesize_pairs.mode: approximate``: an inverted-file index per immutable group
+    (genre.recourse.neighbours); the recall it costs is measured on every run."""
+
+    lists: PositiveInt | Literal["auto"] = "auto"  # inverted lists per group's index; auto: sqrt(targets)
+    probe: PositiveInt = 16  # lists each source searches
+    oversample: float = Field(2.0, ge=1)  # nearest targets asked per source, x k, before the inadmissible are dropped
+    recall_sources: PositiveInt = 500  # sources also searched exactly, for the recall reported in the metrics
+    seed: int = 0  # which sources those are
+
+
 class PairSettings(_Section):
     gamma: float = Field(0.7, gt=0, lt=1)
     lam: float = Field(5.0, gt=0)
     k: PositiveInt = 1000
     chunk_size: PositiveInt = 2048
+    mode: Literal["exact", "approximate"] = "exact"  # approximate: for partitions too large to compare every source with every target
+    approximate: ApproximateSettings = ApproximateSettings()
 
 
 class CVAESettings(_Section):

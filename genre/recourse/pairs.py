@@ -18,9 +18,8 @@ import torch
 
 from genre.artifacts.atomic import write_with
 from genre.data.preprocessing import Preprocessor
-from genre.recourse.cost import pairwise_recourse_cost
-
-_TOLERANCE = 1e-6
+from genre.recourse.neighbours import TopK, approximate_top_k, exact_top_k
+from genre.settings import ApproximateSettings
 
 
 @dataclass(frozen=True)
@@ -55,26 +54,6 @@ def split_sources_targets(h_prob: np.ndarray, labels: np.ndarray, gamma: float) 
     return sources, targets
 
 
-def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> torch.Tensor:
-    """[c, d] x [T, d] -> [c, T] bool: target keeps the immutables, respects every direction and
-    moves no feature further than its max_change."""
-    ok = torch.ones(len(x_src), len(x_tgt), dtype=torch.bool)
-    immutable = torch.from_numpy(pre.immutable)
-    if immutable.any():
-        diff = (x_src[:, None, immutable] - x_tgt[None, :, immutable]).abs()
-        ok &= (diff <= _TOLERANCE).all(-1)
-    for sign in (1, -1):
-        cols = torch.from_numpy(pre.direction == sign)
-        if cols.any():
-            step = sign * (x_tgt[None, :, cols] - x_src[:, None, cols])
-            ok &= (step >= -_TOLERANCE).all(-1)
-    limited = torch.from_numpy(np.isfinite(pre.max_step))
-    if limited.any():
-        reach = torch.from_numpy(pre.max_step[np.isfinite(pre.max_step)].astype(np.float32))
-        ok &= ((x_tgt[None, :, limited] - x_src[:, None, limited]).abs() <= reach + _TOLERANCE).all(-1)
-    return ok
-
-
 def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
     """Each source's and each target's partition: rows with equal immutable values share one (all
     rows one, where nothing is immutable). A source is admissible only to targets of its own
@@ -87,19 +66,16 @@ def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) ->
     return ids[: len(x_src)], ids[len(x_src) :]
 
 
-def pairing_distribution(
-    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int
-) -> PairingDistribution:
-    """Q for every source: its ``k`` cheapest admissible targets, searched a chunk of sources at a
-    time within the source's immutable partition (``immutable_groups``); the admissibility mask
-    excludes the other partitions' targets, so the answer is the same without them."""
-    k = min(k, len(x_tgt))
+def cheapest_targets(
+    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, approximate: ApproximateSettings | None = None
+) -> TopK:
+    """Every source's ``k`` cheapest admissible targets (indices into ``x_tgt``), searched within
+    the source's immutable partition (``immutable_groups``): exactly, or with ``approximate``
+    where a partition holds more targets than a source would ask the index for."""
     x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
-    neighbours = np.zeros((len(x_src), k), dtype=np.int64)
-    probs = np.zeros((len(x_src), k), dtype=np.float32)
-    nearest = np.full(len(x_src), np.inf)
-    if k == 0:
-        return PairingDistribution(neighbours, probs, np.zeros(len(x_src), dtype=bool), nearest)
+    costs, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int64)
+    if k == 0 or len(x_src) == 0:
+        return costs, index
     if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
         src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
     else:
@@ -108,19 +84,42 @@ def pairing_distribution(
         members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
         if not len(candidates):
             continue  # no target keeps these immutable values: these sources have none
-        tgt, kept = torch.from_numpy(x_tgt[candidates]), min(k, len(candidates))
-        for start in range(0, len(members), chunk_size):
-            rows = members[start : start + chunk_size]
-            chunk = torch.from_numpy(x_src[rows])
-            cost = pairwise_recourse_cost(chunk, tgt, pre)
-            cost = torch.where(admissible(chunk, tgt, pre), cost, torch.full_like(cost, torch.inf))
-            values, index = torch.topk(cost, kept, dim=1, largest=False)
-            weights = torch.softmax(-lam * values.double(), dim=1)
-            weights = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0)
-            neighbours[rows, :kept] = candidates[index.numpy()]
-            probs[rows, :kept] = weights.float().numpy()
-            nearest[rows] = values[:, 0].double().numpy()
+        kept = min(k, len(candidates))
+        if approximate is not None and len(candidates) > approximate.oversample * kept:
+            found = approximate_top_k(x_src[members], x_tgt[candidates], pre, kept, chunk_size, approximate)
+        else:
+            found = exact_top_k(x_src[members], x_tgt[candidates], pre, kept, chunk_size)
+        costs[members, :kept], index[members, :kept] = found[0], candidates[found[1]]
+    return costs, index
+
+
+def pairing_distribution(
+    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int, approximate: ApproximateSettings | None = None
+) -> PairingDistribution:
+    """Q for every source over its ``k`` cheapest admissible targets (``cheapest_targets``),
+    weighted exp(-lam * cost); a source with none has has_target False and weights 0."""
+    k = min(k, len(x_tgt))
+    costs, neighbours = cheapest_targets(x_src, x_tgt, pre, k, chunk_size, approximate)
+    probs = np.zeros(costs.shape, dtype=np.float32)
+    for start in range(0, len(costs), chunk_size):  # in chunks: float64 weights of every pair at once would double the memory
+        values = torch.from_numpy(costs[start : start + chunk_size]).double()
+        weights = torch.softmax(-lam * values, dim=1)
+        probs[start : start + len(values)] = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0).float().numpy()
+    nearest = costs[:, 0].astype(np.float64) if k else np.full(len(costs), np.inf)
     return PairingDistribution(neighbours, probs, np.isfinite(nearest), nearest)
+
+
+def recall(approximate: PairingDistribution, exact: PairingDistribution) -> dict[str, float]:
+    """How much of the exact Q an approximate one (the same sources) holds: the share of the exact
+    top-k targets it found, and the share of the exact Q's probability mass on them."""
+    hits = mass = 0.0
+    for row in np.flatnonzero(exact.has_target):
+        wanted = exact.probs[row] > 0
+        found = np.isin(exact.neighbours[row], approximate.neighbours[row][approximate.probs[row] > 0]) & wanted
+        hits += found.sum() / wanted.sum()
+        mass += exact.probs[row][found].sum()
+    rows = max(int(exact.has_target.sum()), 1)
+    return {"top_k": float(hits / rows), "mass": float(mass / rows)}
 
 
 def save_pairs(path: Path, sources: np.ndarray, targets: np.ndarray, q: PairingDistribution) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from genre.data.preprocessing import Preprocessor
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.recourse.pairs import admissible
+from genre.recourse.neighbours import admissible
 
 PAPER_THRESHOLD = 0.9  # the paper's recourse threshold: kept wherever the denied can reach it
 REACH_SHARE = 0.9  # auto leaves at least this share of the sampled denied rows a reachable row above it

@@ -10,10 +10,19 @@ import numpy as np
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_labels, load_prepared
+from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifier_file import load_classifier
-from genre.recourse.pairs import pairing_distribution, save_pairs, split_sources_targets
-from genre.settings import Settings
+from genre.recourse.pairs import PairingDistribution, pairing_distribution, recall, save_pairs, split_sources_targets
+from genre.settings import PairSettings, Settings
+
+
+def sampled_recall(q: PairingDistribution, x_sources: np.ndarray, x_targets: np.ndarray, pre: Preprocessor, cfg: PairSettings) -> dict[str, float | int]:
+    """What the approximate search missed, on a seeded sample of sources searched exactly too."""
+    rng = np.random.default_rng(cfg.approximate.seed)
+    rows = np.sort(rng.choice(len(x_sources), size=min(cfg.approximate.recall_sources, len(x_sources)), replace=False))
+    exact = pairing_distribution(x_sources[rows], x_targets, pre, cfg.lam, q.neighbours.shape[1], cfg.chunk_size)
+    return {"sources": len(rows), **recall(q.restrict(rows), exact)}
 
 
 def run(settings: Settings) -> dict[str, Any]:
@@ -25,9 +34,9 @@ def run(settings: Settings) -> dict[str, Any]:
 
     started = time.perf_counter()
     sources, targets = split_sources_targets(h, labels, cfg.gamma)
-    q = pairing_distribution(
-        data.x_train[sources], data.x_train[targets], data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size
-    )
+    approximate = cfg.approximate if cfg.mode == "approximate" else None
+    x_sources, x_targets = data.x_train[sources], data.x_train[targets]
+    q = pairing_distribution(x_sources, x_targets, data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size, approximate)
     seconds = time.perf_counter() - started
     if q.has_target.sum() < 2:  # the generator cannot learn (or validate) from fewer
         best = float(h[labels == 1].max()) if (labels == 1).any() else float("nan")
@@ -49,6 +58,9 @@ def run(settings: Settings) -> dict[str, Any]:
         "effective_neighbours_mean": float(effective.mean()) if len(effective) else 0.0,
         "nearest_cost_mean": float(q.nearest_cost[q.has_target].mean()) if q.has_target.any() else float("nan"),
         "seconds": round(seconds, 2),
+        "mode": cfg.mode,
     }
+    if approximate is not None:
+        metrics["recall"] = sampled_recall(q, x_sources, x_targets, data.preprocessor, cfg)
     write_json(paths.metrics("synthesize_pairs"), metrics)
     return metrics

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import FeatureSpec
 from genre.recourse.engine import make_actionable
-from genre.recourse.pairs import admissible
+from genre.recourse.neighbours import admissible
 
 
 def limited(pre: Preprocessor, **limits: float) -> Preprocessor:
