@@ -13,7 +13,7 @@ from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
 from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.recourse.cost import recourse_cost
-from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine
+from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine, issue_bar
 from genre.serving.answers import answer
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
@@ -40,7 +40,7 @@ def test_found_recourse_flips_the_classifier(engine: RecourseEngine, denied: np.
     batch = engine.recourse(denied)
     assert batch.found.mean() > 0.5, "the fast model should find most recourses"
     prob = engine.classifier.predict_proba(batch.x_plus[batch.found])
-    assert np.all(prob > engine.settings.threshold)
+    assert np.all(prob > issue_bar(engine.settings))  # the threshold and the margin above it
     assert np.all(batch.prob_before <= DECISION_THRESHOLD)
 
 
@@ -81,7 +81,7 @@ def test_increase_only_is_respected(engine: RecourseEngine, denied: np.ndarray) 
 
 
 def test_not_found_is_never_presented_as_a_recourse(engine: RecourseEngine, fast_project) -> None:
-    strict = engine.settings.model_copy(update={"threshold": 0.999999, "n_candidates": 2})
+    strict = engine.settings.model_copy(update={"threshold": 0.999999, "margin": 0.0, "n_candidates": 2})
     test = load_prepared(Artifacts(fast_project.root)).test_raw
     answers = answer(engine, test[engine.pre.schema.feature_names].head(30), settings=strict)
     statuses = {a["status"] for a in answers}
@@ -121,10 +121,10 @@ def test_bfloat16_sampling_keeps_every_promise(engine: RecourseEngine, denied: n
 def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine, denied: np.ndarray, retrieval: str) -> None:
     """Wherever NNR answers (an admissible training row above the same threshold), the engine
     answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates."""
-    pool = engine.accepted.above(engine.settings.threshold)
+    pool = engine.accepted.above(issue_bar(engine.settings))  # NNR at the bar the engine issues at, as evaluate judges it
     nnr_plus, nnr_found, _ = nearest_neighbour_recourse(denied, pool, engine.pre, chunk_size=2048)
     assert nnr_found.any()
-    both = nnr_found & (engine.scorer.predict_proba(nnr_plus) > engine.settings.threshold)  # scored as the engine scores
+    both = nnr_found & (engine.scorer.predict_proba(nnr_plus) > issue_bar(engine.settings))  # scored as the engine scores
     batch = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieval": retrieval}))
     sampled_only = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieved": 0}))
 
