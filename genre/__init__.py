@@ -7,6 +7,7 @@ direction of every dependency can be read off the tree (``tests/code/test_layout
 * ``messages``, ``processes``, ``strict_yaml``, ``settings``, ``offline``: quoting foreign text in
   one line, child processes that die with their parent, reading YAML strictly, the one typed
   settings object, the run-time switches;
+* ``parallel``: where per-chunk work runs (here, or on a Dask cluster), chosen in ``params.yaml``;
 * ``artifacts``: where each stage writes, and how (atomically, torch modules without pickle);
 * ``data``: the data contract: schema, its Great Expectations suite, the scaled feature space;
 * ``models``: the classifier h, the ground-truth forest, the generators R(x+ | x-) and their training;

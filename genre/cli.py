@@ -9,7 +9,10 @@ the valid rows are still answered, and the exit code says whether every row was 
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +21,9 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from genre.artifacts.atomic import write_json, write_with
+from genre.artifacts.atomic import atomic_path, write_json, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
 from genre.data.inference import (
@@ -31,6 +35,7 @@ from genre.data.inference import (
 from genre.data.validation import validate_frame
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
+from genre.parallel import chunk_runner
 from genre.recourse.engine import RecourseEngine
 from genre.retraining.gate import Rule, shown
 from genre.retraining.intake import batch_drift, reference_rows, release_held
@@ -40,7 +45,7 @@ from genre.serving import production
 from genre.serving.answers import answer
 from genre.serving.applicants import check_applicants
 from genre.serving.bundle import engine_from_artifacts, load_bundle
-from genre.settings import Settings, SettingsError, load_settings
+from genre.settings import RunnerSettings, Settings, SettingsError, load_settings
 from genre.stages.ingest import BATCH_MIN_ROWS
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
@@ -102,12 +107,19 @@ def _engine(settings: Settings, workspace: bool) -> tuple[RecourseEngine, str]:
         raise _refuse(str(exc)) from None
 
 
-def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, list[str]]:
-    """-> (one output row per input row, the problems of the invalid rows)."""
+def missing_columns(engine: RecourseEngine, columns: list[str]) -> list[str]:
+    """Problems of the file as a whole, said once, not once per row: features it lacks."""
     schema = engine.pre.schema
-    absent = [name for name in schema.feature_names if name not in raw.columns and name not in engine.pre.fills]
-    if absent:  # a problem of the file, said once, not once per row
-        raise _refuse("\n".join(f"column {one_line(repr(name))} is missing from the file; every applicant needs it" for name in absent))
+    absent = [name for name in schema.feature_names if name not in columns and name not in engine.pre.fills]
+    return [f"column {one_line(repr(name))} is missing from the file; every applicant needs it" for name in absent]
+
+
+def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_line: int = 2) -> tuple[pd.DataFrame, list[str]]:
+    """-> (one output row per input row, the problems of the invalid rows, by line of the file:
+    ``raw``'s first row is on ``first_line``). A chunk of a file is answered as the whole would be:
+    each applicant's draws are seeded by its own values."""
+    raw = raw.reset_index(drop=True)
+    schema = engine.pre.schema
     valid, kept, errors, imputed = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills)
     answers = dict(zip(kept, answer(engine, valid, seed=seed)))
     out = raw.copy()
@@ -124,10 +136,44 @@ def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int) -> tuple[
         out.loc[row, "imputed"] = ";".join(filled)
     messages = []
     for e in errors:
-        line = f"line {e.row + 2}: {e.field}: {e.problem}"
+        line = f"line {e.row + first_line}: {e.field}: {e.problem}"
         out.loc[e.row, "error"] = "; ".join(filter(None, [out.loc[e.row, "error"], f"{e.field}: {e.problem}"]))
         messages.append(line)
     return out, messages
+
+
+def _data_lines(path: Path) -> int:
+    """Rows in a CSV, for the progress bar: its lines less the header (a quoted line break
+    counts twice; the bar is a guide, the answers are counted as they are written)."""
+    lines = 0
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)
+
+
+def _answer_file(engine: RecourseEngine, input: Path, tmp: Path, seed: int, runner: RunnerSettings) -> tuple[Counter[str], list[str]]:
+    """Every row of ``input`` answered into ``tmp``, ``runner.chunk_rows`` rows at a time: a
+    chunk is read, answered (here, or on the Dask cluster ``runner`` names) and appended, so
+    neither file is ever whole in memory. -> (rows per status, the invalid rows' problems)."""
+    counts: Counter[str] = Counter()
+    problems: list[str] = []
+    chunks = pd.read_csv(input, dtype=str, keep_default_na=False, chunksize=runner.chunk_rows)
+    first = next(chunks, None)
+    if first is None:
+        first = pd.read_csv(input, dtype=str, keep_default_na=False)  # a header alone: no rows to answer
+    if missing := missing_columns(engine, list(first.columns)):
+        raise _refuse("\n".join(missing))
+    calls = ({"engine": engine, "raw": chunk, "seed": seed, "first_line": 2 + i * runner.chunk_rows} for i, chunk in enumerate(itertools.chain([first], chunks)))
+    columns = [TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar, chunk_runner(runner, "recourse-chunk") as mapper, tmp.open("w", newline="") as out:
+        rows = bar.add_task("answering", total=_data_lines(input))
+        for i, (answered, said) in enumerate(mapper(build_output, calls)):
+            answered.to_csv(out, index=False, header=i == 0)
+            counts.update(answered["status"])
+            problems += said
+            bar.advance(rows, len(answered))
+    return counts, problems
 
 
 @app.command()
@@ -137,25 +183,27 @@ def recourse(
     params: Annotated[Path, typer.Option(help="params.yaml of the pipeline whose trained model to use.")] = Path("params.yaml"),
     model_dir: Annotated[Path | None, typer.Option(help="A model bundle folder instead (e.g. a BentoML model's path).")] = None,
     workspace: Annotated[bool, typer.Option(help="Answer from the pipeline's latest artifacts, not the production model.")] = False,
+    chunk_rows: Annotated[int | None, typer.Option(min=1, help="Rows read, answered and written at a time (default: runner.chunk_rows in params.yaml).")] = None,
     seed: int = 0,
 ) -> None:
-    """Answer every applicant in INPUT with the production model; invalid rows are listed by line and field, and the exit code is 1."""
+    """Answer every applicant in INPUT with the production model, a chunk of rows at a time (on
+    the runner params.yaml names); invalid rows are listed by line and field, and the exit code is 1."""
     go_offline()
     if model_dir is not None:
         engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
+        runner = load_settings(params).runner if params.is_file() else RunnerSettings()
     else:
-        engine, source = _engine(_settings(params), workspace)
-    raw = pd.read_csv(input, dtype=str, keep_default_na=False)
-    out, problems = build_output(engine, raw, seed)
-    write_with(output, lambda tmp: out.to_csv(tmp, index=False))
-    counts = out["status"].value_counts().to_dict()
-    err.print(f"wrote {len(out)} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        settings = _settings(params)
+        (engine, source), runner = _engine(settings, workspace), settings.runner
+    if chunk_rows is not None:
+        runner = runner.model_copy(update={"chunk_rows": chunk_rows})
+    with atomic_path(output) as tmp:  # a refused or failed file leaves any earlier output as it was
+        counts, problems = _answer_file(engine, input, tmp, seed, runner)
+    err.print(f"wrote {counts.total()} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for line in problems:  # quoted names and values are escaped already; the markup escape keeps rich from reading them
         err.print(f"[red]invalid[/red] {escape(line)}", highlight=False)
     if problems:
         raise typer.Exit(code=1)
-
-
 
 
 @schema_app.command("infer")

@@ -251,6 +251,29 @@ class RetrainSettings(_Section):
     held: Path = Path("data/held")  # batches that drifted, each beside its drift report and pictures, for a person to look at
 
 
+class RunnerSettings(_Section):
+    """Where the per-chunk work runs (genre.parallel): pair synthesis per immutable group, the
+    evaluation's recourse sampling and the batch CLI per block of applicants. The figures do not
+    depend on it: every piece is computed as it would be in one piece."""
+
+    kind: Literal["inprocess", "dask"] = "inprocess"
+    address: str | None = None  # dask: an existing cluster's scheduler (tcp://host:8786); null starts a local cluster
+    workers: PositiveInt = 2  # a local cluster's worker processes; each immutable group's sources are split in this many parts
+    threads_per_worker: PositiveInt = 1
+    chunk_rows: PositiveInt = 10_000  # applicants per piece: evaluation's recourse sampling, the batch CLI (read and written a chunk at a time)
+
+    @property
+    def parts(self) -> int:
+        """Pieces each immutable group's sources are split into: one here, one per worker on Dask."""
+        return 1 if self.kind == "inprocess" else self.workers
+
+    @property
+    def in_flight(self) -> int:
+        """Pieces submitted and not yet collected: enough to keep every worker busy, few enough
+        that a stream of chunks is never all in memory."""
+        return 2 if self.kind == "inprocess" else 2 * self.workers * self.threads_per_worker
+
+
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
 
@@ -269,6 +292,7 @@ class Settings(_Section):
     drift: DriftSettings = DriftSettings()
     gate: GateSettings = GateSettings()
     retrain: RetrainSettings = RetrainSettings()
+    runner: RunnerSettings = RunnerSettings()
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from genre.messages import InputError
 from genre.models.accepted import AcceptedRows
 from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
+from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.retrieval import nearest_accepted
 from genre.settings import RecourseSettings
@@ -67,6 +68,15 @@ class RecourseBatch:
     @property
     def found(self) -> np.ndarray:
         return self.status == "found"
+
+    @classmethod
+    def joined(cls, pieces: list[RecourseBatch]) -> RecourseBatch:
+        """Batches of consecutive applicants as one, in order; the seconds are the pieces' sum."""
+        if len(pieces) == 1:
+            return pieces[0]
+        rows = [np.concatenate([getattr(p, name) for p in pieces]) for name in ("x", "x_plus", "status", "prob_before", "prob_after", "cost")]
+        more = Alternatives(*(np.concatenate([getattr(p.alternatives, name) for p in pieces]) for name in ("x_plus", "valid", "prob", "cost")))
+        return cls(*rows, sum(p.seconds for p in pieces), more, np.concatenate([p.retrieved for p in pieces]))
 
 
 def make_actionable(
@@ -290,6 +300,18 @@ class RecourseEngine:
         alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
         retrieved = _scatter(ranking.pick >= cfg.n_candidates, denied, np.zeros(n_rows, bool)) & (status == "found")
         return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found), retrieved)
+
+
+def _answer_piece(engine: RecourseEngine, x: np.ndarray, options: dict[str, Any]) -> RecourseBatch:
+    return engine.recourse(x, **options)
+
+
+def recourse_in_pieces(engine: RecourseEngine, x: np.ndarray, mapper: Mapper, rows_per_piece: int, **options: Any) -> RecourseBatch:
+    """``engine.recourse(x, **options)``, asked ``rows_per_piece`` applicants at a time through
+    ``mapper`` (``genre.parallel``) and joined. The answers are the one call's: each applicant's
+    draws are seeded by its own values (``row_draws``), never by its place in a batch."""
+    calls = ({"engine": engine, "x": x[start : start + rows_per_piece], "options": options} for start in range(0, max(len(x), 1), rows_per_piece))
+    return RecourseBatch.joined(list(mapper(_answer_piece, calls)))
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray, base: np.ndarray) -> np.ndarray:

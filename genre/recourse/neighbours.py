@@ -21,7 +21,7 @@ from genre.data.preprocessing import Preprocessor
 from genre.recourse.cost import pairwise_recourse_cost
 from genre.settings import ApproximateSettings
 
-TopK = tuple[np.ndarray, np.ndarray]  # [S, k] float32 costs (inf: no admissible target there) and int64 target indices
+TopK = tuple[np.ndarray, np.ndarray]  # [S, k] float32 costs (inf: no admissible target there) and int32 target indices
 
 
 _TOLERANCE = 1e-6
@@ -66,7 +66,7 @@ def cost_embedding(x: np.ndarray, pre: Preprocessor) -> np.ndarray:
 def exact_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int) -> TopK:
     """Every source against every target, a chunk of sources at a time: memory O(chunk x targets)."""
     tgt = torch.from_numpy(x_tgt)
-    values, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int64)
+    values, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
     for start in range(0, len(x_src), chunk_size):
         chunk = torch.from_numpy(x_src[start : start + chunk_size])
         cost = pairwise_recourse_cost(chunk, tgt, pre)
@@ -90,7 +90,7 @@ def approximate_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k
     index.cp.min_points_per_centroid = 1  # small groups: train on what there is, quietly
     index.train(embedded)
     index.add(embedded)
-    values, found = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int64)
+    values, found = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
     pending, asked, probe = np.arange(len(x_src)), min(len(x_tgt), math.ceil(cfg.oversample * k)), cfg.probe
     while len(pending):
         index.nprobe = min(probe, index.nlist)

@@ -18,6 +18,7 @@ import torch
 
 from genre.artifacts.atomic import write_with
 from genre.data.preprocessing import Preprocessor
+from genre.parallel import Mapper, serial
 from genre.recourse.neighbours import TopK, approximate_top_k, exact_top_k
 from genre.settings import ApproximateSettings
 
@@ -26,8 +27,8 @@ from genre.settings import ApproximateSettings
 class PairingDistribution:
     """Row r of ``neighbours``/``probs`` is Q(. | source r) over target rows; padding has prob 0."""
 
-    neighbours: np.ndarray  # [S, K] int64 indices into the target matrix
-    probs: np.ndarray  # [S, K] float32, each row sums to 1 or is all zero
+    neighbours: np.ndarray  # [S, K] int32 indices into the target matrix
+    probs: np.ndarray  # [S, K] float16, each row sums to 1 (to float16 rounding) or is all zero
     has_target: np.ndarray  # [S] bool: False where no admissible target exists
     nearest_cost: np.ndarray  # [S] cost of the cheapest admissible target (inf if none)
 
@@ -66,47 +67,74 @@ def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) ->
     return ids[: len(x_src)], ids[len(x_src) :]
 
 
+def group_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, approximate: ApproximateSettings | None) -> TopK:
+    """One piece of ``cheapest_targets``: sources of one immutable group against its targets,
+    exactly, or with ``approximate`` where the group holds more targets than a source would ask
+    the index for."""
+    if approximate is not None and len(x_tgt) > approximate.oversample * k:
+        return approximate_top_k(x_src, x_tgt, pre, k, chunk_size, approximate)
+    return exact_top_k(x_src, x_tgt, pre, k, chunk_size)
+
+
 def cheapest_targets(
-    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, approximate: ApproximateSettings | None = None
+    x_src: np.ndarray,
+    x_tgt: np.ndarray,
+    pre: Preprocessor,
+    k: int,
+    chunk_size: int,
+    approximate: ApproximateSettings | None = None,
+    mapper: Mapper = serial,
+    parts: int = 1,
 ) -> TopK:
     """Every source's ``k`` cheapest admissible targets (indices into ``x_tgt``), searched within
-    the source's immutable partition (``immutable_groups``): exactly, or with ``approximate``
-    where a partition holds more targets than a source would ask the index for."""
+    the source's immutable partition (``immutable_groups``). Each partition's sources are split in
+    ``parts`` pieces and the pieces handed to ``mapper`` (``genre.parallel``): each piece is
+    searched as it would be alone, so the result is the same however the work is spread."""
     x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
-    costs, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int64)
+    costs, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
     if k == 0 or len(x_src) == 0:
         return costs, index
     if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
         src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
     else:
         src_group, tgt_group = immutable_groups(x_src, x_tgt, pre)
+    pieces = []  # (source rows, candidate targets, k kept)
     for group in np.unique(src_group):
         members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
-        if not len(candidates):
-            continue  # no target keeps these immutable values: these sources have none
-        kept = min(k, len(candidates))
-        if approximate is not None and len(candidates) > approximate.oversample * kept:
-            found = approximate_top_k(x_src[members], x_tgt[candidates], pre, kept, chunk_size, approximate)
-        else:
-            found = exact_top_k(x_src[members], x_tgt[candidates], pre, kept, chunk_size)
-        costs[members, :kept], index[members, :kept] = found[0], candidates[found[1]]
+        if len(candidates):  # else no target keeps these immutable values: these sources have none
+            pieces += [(rows, candidates, min(k, len(candidates))) for rows in np.array_split(members, min(parts, len(members)))]
+    calls = ({"x_src": x_src[rows], "x_tgt": x_tgt[candidates], "pre": pre, "k": kept, "chunk_size": chunk_size, "approximate": approximate} for rows, candidates, kept in pieces)
+    for (rows, candidates, kept), found in zip(pieces, mapper(group_top_k, calls), strict=True):
+        costs[rows, :kept], index[rows, :kept] = found[0], candidates[found[1]]
     return costs, index
 
 
 def pairing_distribution(
-    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int, approximate: ApproximateSettings | None = None
+    x_src: np.ndarray,
+    x_tgt: np.ndarray,
+    pre: Preprocessor,
+    lam: float,
+    k: int,
+    chunk_size: int,
+    approximate: ApproximateSettings | None = None,
+    mapper: Mapper = serial,
+    parts: int = 1,
 ) -> PairingDistribution:
     """Q for every source over its ``k`` cheapest admissible targets (``cheapest_targets``),
     weighted exp(-lam * cost); a source with none has has_target False and weights 0."""
     k = min(k, len(x_tgt))
-    costs, neighbours = cheapest_targets(x_src, x_tgt, pre, k, chunk_size, approximate)
+    costs, neighbours = cheapest_targets(x_src, x_tgt, pre, k, chunk_size, approximate, mapper, parts)
     probs = np.zeros(costs.shape, dtype=np.float32)
     for start in range(0, len(costs), chunk_size):  # in chunks: float64 weights of every pair at once would double the memory
         values = torch.from_numpy(costs[start : start + chunk_size]).double()
         weights = torch.softmax(-lam * values, dim=1)
         probs[start : start + len(values)] = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0).float().numpy()
     nearest = costs[:, 0].astype(np.float64) if k else np.full(len(costs), np.inf)
-    return PairingDistribution(neighbours, probs, np.isfinite(nearest), nearest)
+    probs16 = probs.astype(np.float16)  # half the memory and file; a weight is a sampling chance, 3 digits are plenty
+    # Only the neighbours that carry mass: columns past the last weight float16 keeps are dropped
+    # (each row's are sorted by cost, so its weights only fall along it).
+    width = int(np.flatnonzero((probs16 > 0).any(axis=0)).max(initial=0)) + 1 if k else 0
+    return PairingDistribution(neighbours[:, :width], probs16[:, :width], np.isfinite(nearest), nearest)
 
 
 def recall(approximate: PairingDistribution, exact: PairingDistribution) -> dict[str, float]:
@@ -117,7 +145,7 @@ def recall(approximate: PairingDistribution, exact: PairingDistribution) -> dict
         wanted = exact.probs[row] > 0
         found = np.isin(exact.neighbours[row], approximate.neighbours[row][approximate.probs[row] > 0]) & wanted
         hits += found.sum() / wanted.sum()
-        mass += exact.probs[row][found].sum()
+        mass += exact.probs[row][found].sum(dtype=np.float64)
     rows = max(int(exact.has_target.sum()), 1)
     return {"top_k": float(hits / rows), "mass": float(mass / rows)}
 
@@ -126,7 +154,7 @@ def save_pairs(path: Path, sources: np.ndarray, targets: np.ndarray, q: PairingD
     arrays = {
         "sources": sources,
         "targets": targets,
-        "neighbours": q.neighbours.astype(np.int32),
+        "neighbours": q.neighbours,
         "probs": q.probs,
         "has_target": q.has_target,
         "nearest_cost": q.nearest_cost,
@@ -137,5 +165,5 @@ def save_pairs(path: Path, sources: np.ndarray, targets: np.ndarray, q: PairingD
 def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, PairingDistribution]:
     """Source and target row indices of the training split, and Q over targets."""
     with np.load(path) as s:
-        q = PairingDistribution(s["neighbours"].astype(np.int64), s["probs"], s["has_target"], s["nearest_cost"])
+        q = PairingDistribution(s["neighbours"], s["probs"], s["has_target"], s["nearest_cost"])
         return s["sources"], s["targets"], q

@@ -20,7 +20,8 @@ from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.recourse.engine import RecourseEngine, issue_bar
+from genre.parallel import chunk_runner
+from genre.recourse.engine import RecourseEngine, issue_bar, recourse_in_pieces
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Settings
@@ -100,7 +101,8 @@ def run(settings: Settings) -> dict[str, Any]:
     paths = Artifacts(settings.root)
     ev = prepare_evaluation(settings)
     pre, engine, judges, x = ev.data.preprocessor, ev.engine, ev.judges, ev.x
-    sampled = engine.recourse(x, seed=cfg.seed)
+    with chunk_runner(settings.runner, "recourse-piece") as mapper:
+        sampled = recourse_in_pieces(engine, x, mapper, settings.runner.chunk_rows, seed=cfg.seed)
     nnr_plus, nnr_found, nnr_seconds = ev.nnr(x)
     genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus), judges.per_row(x, nnr_plus)  # each judged once: means and group gaps
     metrics: dict[str, Any] = {

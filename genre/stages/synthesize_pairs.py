@@ -13,6 +13,7 @@ from genre.data.datasets import load_labels, load_prepared
 from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifier_file import load_classifier
+from genre.parallel import chunk_runner
 from genre.recourse.pairs import PairingDistribution, pairing_distribution, recall, save_pairs, split_sources_targets
 from genre.settings import PairSettings, Settings
 
@@ -36,7 +37,8 @@ def run(settings: Settings) -> dict[str, Any]:
     sources, targets = split_sources_targets(h, labels, cfg.gamma)
     approximate = cfg.approximate if cfg.mode == "approximate" else None
     x_sources, x_targets = data.x_train[sources], data.x_train[targets]
-    q = pairing_distribution(x_sources, x_targets, data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size, approximate)
+    with chunk_runner(settings.runner, "pairs-piece") as mapper:
+        q = pairing_distribution(x_sources, x_targets, data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, settings.runner.parts)
     seconds = time.perf_counter() - started
     if q.has_target.sum() < 2:  # the generator cannot learn (or validate) from fewer
         best = float(h[labels == 1].max()) if (labels == 1).any() else float("nan")
@@ -59,6 +61,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "nearest_cost_mean": float(q.nearest_cost[q.has_target].mean()) if q.has_target.any() else float("nan"),
         "seconds": round(seconds, 2),
         "mode": cfg.mode,
+        "runner": settings.runner.kind,
     }
     if approximate is not None:
         metrics["recall"] = sampled_recall(q, x_sources, x_targets, data.preprocessor, cfg)

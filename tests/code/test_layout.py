@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule", "drift", "gate", "retrain")
+SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule", "drift", "gate", "retrain", "runner")
 # What each layer of genre may import besides itself (genre/__init__.py says why).
 MAY_IMPORT = {
     "messages": set(),
@@ -23,15 +23,16 @@ MAY_IMPORT = {
     "strict_yaml": {"messages"},
     "settings": {"messages", "strict_yaml"},
     "offline": set(),
+    "parallel": {"settings"},
     "artifacts": set(),
     "data": {"messages", "strict_yaml", "settings", "artifacts"},
     "models": {"messages", "strict_yaml", "settings", "artifacts", "data"},
-    "recourse": {"messages", "strict_yaml", "settings", "artifacts", "data", "models"},
-    "evaluation": {"messages", "strict_yaml", "settings", "artifacts", "data", "models", "recourse"},
-    "serving": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse"},
-    "stages": {"messages", "strict_yaml", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
-    "cli": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages", "retraining"},
-    "retraining": {"messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages"},
+    "recourse": {"parallel", "messages", "strict_yaml", "settings", "artifacts", "data", "models"},
+    "evaluation": {"parallel", "messages", "strict_yaml", "settings", "artifacts", "data", "models", "recourse"},
+    "serving": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse"},
+    "stages": {"parallel", "messages", "strict_yaml", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
+    "cli": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages", "retraining"},
+    "retraining": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages"},
 }
 
 

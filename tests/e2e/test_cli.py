@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pandas as pd
+import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
@@ -112,3 +113,26 @@ def test_data_drift_passes_a_sample_of_the_data_and_stops_inverted_labels(fast_p
     stopped = fast_project.run("genre", "data", "drift", str(inverted))
     assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
     assert stopped.stderr.splitlines()[1].startswith("drifted: favourable-label rate 0.")
+
+
+def test_a_file_larger_than_a_chunk_gives_the_rows_of_one_chunk(fast_project, tmp_path) -> None:
+    """Read, answered and written 7 rows at a time, on a 2-worker local Dask cluster, the file's
+    answers are the one-chunk, in-process ones, row for row, and the bad rows keep their lines."""
+    applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(40).drop(columns=["income"]).astype(object)
+    applicants.loc[3, "age"] = 300
+    applicants.loc[30, "sex"] = "Robot"
+    src = tmp_path / "applicants.csv"
+    applicants.to_csv(src, index=False)
+    params = fast_project.root / "params.yaml"
+    whole = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(tmp_path / "whole.csv"), "--params", str(params), "--workspace"])
+
+    # the same project, its runner a local Dask cluster and its chunks 7 rows
+    dask = yaml.safe_load(params.read_text()) | {"root": str(fast_project.root), "runner": {"kind": "dask", "workers": 2, "chunk_rows": 7}}
+    (tmp_path / "dask.yaml").write_text(yaml.safe_dump(dask))
+    chunked = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(tmp_path / "chunked.csv"), "--params", str(tmp_path / "dask.yaml"), "--workspace"])
+
+    assert whole.exit_code == chunked.exit_code == 1, (whole.output, chunked.output)
+    for output in (whole.output, chunked.output):
+        assert "line 5: age" in output and "line 32: sex" in output, output
+    assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert len(pd.read_csv(tmp_path / "chunked.csv")) == 40

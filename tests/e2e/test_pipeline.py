@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -155,3 +156,22 @@ def test_approximate_pairs_say_what_they_missed_of_the_exact_ones(fast_project, 
     assert metrics["mode"] == "approximate" and metrics["recall"]["sources"] == 150
     assert metrics["recall"]["top_k"] >= 0.95 and metrics["recall"]["mass"] >= 0.95, metrics["recall"]
     assert json.loads(Artifacts(project.root).metrics("synthesize_pairs").read_text()) == metrics
+
+
+def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp_path) -> None:
+    """The synthesize_pairs flow, run as DVC runs it but with ``runner: dask``: its pieces are
+    Prefect tasks on a 2-worker local Dask cluster (prefect-dask), and the pairs file holds exactly
+    the arrays the in-process ``dvc repro`` wrote."""
+    project = fast_project.copy_to(tmp_path / "project")
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    merge_overrides(params, {"runner": {"kind": "dask", "workers": 2}})
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = project.run("python", "-m", "flows.synthesize_pairs")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pairs-piece" in done.stdout + done.stderr  # the pieces ran as Prefect tasks
+    metrics = json.loads(Artifacts(project.root).metrics("synthesize_pairs").read_text())
+    assert metrics["runner"] == "dask"
+    with np.load(Artifacts(fast_project.root).pairs) as before, np.load(Artifacts(project.root).pairs) as after:
+        assert set(before.files) == set(after.files)
+        for name in before.files:
+            np.testing.assert_array_equal(before[name], after[name], err_msg=name)
