@@ -1,20 +1,29 @@
-"""Millions of applicants: how pair synthesis grows with the data, exact against approximate.
+"""Millions of applicants: how every stage grows with the data, and pair synthesis exact against
+approximate, in-process against a local Dask cluster.
 
 The data are Adult-shaped rows at each size (``research.scale_data.adult_like``: Adult's training
-rows resampled, numeric features smoothed); the workspace's classifier (run ``dvc repro`` first)
-scores them, and ``synthesize_pairs.gamma`` splits them into sources and targets as the stage does.
-Each (size, mode) runs in a fresh process, so its peak memory is its own: pair synthesis with
-``synthesize_pairs.mode`` exact and approximate, at params.yaml's k, lam and chunk size; the
-approximate run's recall of the exact top-k is measured as the stage measures it (a sample of
-sources searched exactly). Exact is not run above ``--exact-max`` rows (its time grows with
-sources x targets); the report says so and what the growth measured predicts.
+rows resampled, numeric features smoothed).
 
-This is the pair-synthesis part of issue 14's benchmark; the other stages are still to be added.
+Pairs: the workspace's classifier (run ``dvc repro`` first) scores the rows, and
+``synthesize_pairs.gamma`` splits them into sources and targets as the stage does. Each (size,
+mode) runs in a fresh process, so its peak memory is its own: pair synthesis exact, approximate,
+and approximate on a 2-worker local Dask cluster (``runner.kind: dask``; its peak is the driver
+process's, the workers' is not in it), at params.yaml's k, lam and chunk size; the approximate
+runs' recall of the exact top-k is measured as the stage measures it. Exact is not run above
+``--exact-max`` rows (its time grows with sources x targets); the report says so and what the
+growth measured predicts.
 
-Usage: ``python benchmarks/scale.py [--sizes 10000 100000 1000000] [--exact-max 100000] [--machine "2 cores, idle"]``
-Writes ``reports/scale.json`` ({"sizes": {"<rows>": {"sources", "targets", "pairs": {"exact":
-{"seconds", "peak_mib"} or {"not_run"}, "approximate": {"seconds", "peak_mib", "recall"}}}},
-"exponents": {"pairs_exact", "pairs_approximate"}}) and ``reports/scale.md``.
+Stages: at each of ``--stage-sizes`` a scratch project (the code, Adult's schema, the rows as its
+training CSV, params.yaml with ``synthesize_pairs.mode: approximate``) runs its six stages one
+after another, each ``python -m flows.<stage>`` as DVC runs it, under ``/usr/bin/time``: its wall
+seconds and peak memory. All stages share one local Prefect server, started before the first.
+
+Usage: ``python benchmarks/scale.py [--sizes 10000 100000 1000000] [--stage-sizes 10000 100000]
+[--exact-max 100000] [--machine "2 cores, idle"]``. Writes ``reports/scale.json`` ({"sizes":
+{"<rows>": {"stages": {"<stage>": {"seconds", "peak_mib"}}, "pairs": {"exact": {"seconds",
+"peak_mib"} or {"not_run"}, "approximate": {"seconds", "peak_mib", "recall"}, "approximate_dask":
+{...}}}}, "exponents": {"<stage or pairs mode>": e}}), ``reports/scale.md`` and the log-log plot
+``reports/scale.png``.
 """
 
 from __future__ import annotations
@@ -22,21 +31,29 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import os
 import resource
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
-from genre.artifacts.atomic import write_json, write_text
+from flows.server import DEFAULT_START_TIMEOUT_S, SharedServer
+from genre.artifacts.atomic import write_json, write_text, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
 from genre.data.preprocessing import Preprocessor
 from genre.models.classifier_file import load_classifier
 from genre.models.threads import torch_threads
 from genre.recourse.pairs import pairing_distribution, split_sources_targets
-from genre.settings import load_settings
+from genre.parallel import chunk_runner
+from genre.settings import RunnerSettings, load_settings
 from genre.stages.synthesize_pairs import sampled_recall
 from research.scale_data import adult_like
 
@@ -61,9 +78,11 @@ def measure(size: int, mode: str, seed: int) -> dict[str, Any]:
         h = load_classifier(paths.classifier, pre).predict_proba(x)
     sources, targets = split_sources_targets(h, labels, cfg.gamma)
     before = _peak_mib()
-    approximate = cfg.approximate if mode == "approximate" else None
+    approximate = cfg.approximate if mode.startswith("approximate") else None
+    runner = RunnerSettings(kind="dask", workers=2) if mode.endswith("dask") else RunnerSettings()
     started = time.perf_counter()
-    q = pairing_distribution(x[sources], x[targets], pre, cfg.lam, cfg.k, cfg.chunk_size, approximate)
+    with chunk_runner(runner, "pairs-piece") as mapper:
+        q = pairing_distribution(x[sources], x[targets], pre, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, runner.parts)
     out: dict[str, Any] = {"sources": len(sources), "targets": len(targets), "seconds": round(time.perf_counter() - started, 2), "peak_mib": round(_peak_mib(), 1), "peak_mib_before": round(before, 1)}
     if approximate is not None:
         out["recall"] = sampled_recall(q, x[sources], x[targets], pre, cfg)
@@ -82,21 +101,87 @@ def exponent(sizes: list[int], seconds: list[float]) -> float | None:
     return round(math.log(seconds[-1] / seconds[-2]) / math.log(sizes[-1] / sizes[-2]), 2)
 
 
+STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
+MODES = ("exact", "approximate", "approximate_dask")
+
+
+def scratch_project(root: Path, size: int, seed: int) -> None:
+    """A project whose training CSV is ``size`` Adult-shaped rows (a quarter held out as its test
+    split, as ingest splits a CSV without one), pairs searched approximately."""
+    for folder in ("genre", "flows", "models"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = load_settings(REPO / "params.yaml")
+    schema_path = settings.resolve(settings.ingest.schema_path)
+    pre_schema = Preprocessor.load(Artifacts(settings.root).preprocessor).schema
+    (root / "data/raw/scale").mkdir(parents=True)
+    shutil.copy(schema_path, root / "data/raw/scale/schema.yaml")
+    adult_like(read_raw(settings.resolve(settings.ingest.train_csv), pre_schema), pre_schema, size, seed).to_csv(root / "data/raw/scale/train.csv", index=False)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["ingest"].update(train_csv="data/raw/scale/train.csv", test_csv=None, schema_path="data/raw/scale/schema.yaml")
+    params["synthesize_pairs"]["mode"] = "approximate"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
+
+
+def run_stages(size: int, seed: int, scratch: Path, api_url: str) -> dict[str, dict[str, float]]:
+    """Each stage of a scratch project at ``size`` rows: wall seconds and peak MiB (``/usr/bin/time``)."""
+    root = scratch / f"rows-{size}"
+    scratch_project(root, size, seed)
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(scratch / "prefect"), "BENTOML_HOME": str(root / ".bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    out = {}
+    for stage in STAGES:
+        done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-m", f"flows.{stage}"], cwd=root, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{stage} at {size} rows failed:\n{done.stderr[-3000:]}")
+        seconds, kib = done.stderr.strip().splitlines()[-1].split()[1:]
+        out[stage] = {"seconds": float(seconds), "peak_mib": round(int(kib) / 1024, 1)}
+        print(f"{size:>9} rows, stage {stage:<17}: {out[stage]}", flush=True)
+    return out
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for size, entry in report["sizes"].items():
+        for name, figures in [*entry.get("stages", {}).items(), *((f"pairs {m}", f) for m, f in entry["pairs"].items())]:
+            if "seconds" in figures:
+                series.setdefault(name, ([], []))[0].append(int(size))
+                series[name][1].append(figures["seconds"])
+    for name, (sizes, seconds) in series.items():
+        ax.loglog(sizes, seconds, marker="o", linestyle="--" if name.startswith("pairs") else "-", label=name)
+    ax.set_xlabel("rows")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"genre at scale ({report['machine']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], help="sizes pair synthesis runs at")
+    parser.add_argument("--stage-sizes", nargs="*", type=int, default=[10_000, 100_000], help="sizes the six stages run at")
     parser.add_argument("--exact-max", type=int, default=100_000, help="largest size exact mode is run at")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--machine", default="unnamed machine")
     args = parser.parse_args()
 
     report: dict[str, Any] = {"machine": args.machine, "sizes": {}}
-    timed: dict[str, tuple[list[int], list[float]]] = {"exact": ([], []), "approximate": ([], [])}
+    timed: dict[str, tuple[list[int], list[float]]] = {}
+    for size in sorted(set(args.sizes) | set(args.stage_sizes)):
+        report["sizes"][str(size)] = {"pairs": {}}
     for size in args.sizes:
-        entry: dict[str, Any] = {"pairs": {}}
-        for mode in ("exact", "approximate"):
+        entry = report["sizes"][str(size)]
+        for mode in MODES:
             if mode == "exact" and size > args.exact_max:
-                sizes, seconds = timed["exact"]
+                sizes, seconds = timed.get("pairs_exact", ([], []))
                 guess = exponent(sizes, seconds)
                 predicted = seconds[-1] * (size / sizes[-1]) ** guess if guess is not None else None
                 entry["pairs"]["exact"] = {"not_run": f"above --exact-max {args.exact_max}" + (f"; the growth measured (exponent {guess}) predicts {predicted / 60:.0f} minutes" if predicted else "")}
@@ -104,25 +189,52 @@ def main() -> None:
             result = _in_own_process(size, mode, args.seed)
             entry.update(sources=result.pop("sources"), targets=result.pop("targets"))
             entry["pairs"][mode] = result
-            timed[mode][0].append(size)
-            timed[mode][1].append(result["seconds"])
-            print(f"{size:>9} rows, {mode:<11}: {result}", flush=True)
-        report["sizes"][str(size)] = entry
-    report["exponents"] = {f"pairs_{mode}": exponent(*timed[mode]) for mode in timed}
+            timed.setdefault(f"pairs_{mode}", ([], []))
+            timed[f"pairs_{mode}"][0].append(size)
+            timed[f"pairs_{mode}"][1].append(result["seconds"])
+            print(f"{size:>9} rows, {mode:<16}: {result}", flush=True)
+    if args.stage_sizes:
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
+            shared = SharedServer(Path(scratch) / "prefect")
+            with shared.client(DEFAULT_START_TIMEOUT_S) as url:
+                for size in args.stage_sizes:
+                    report["sizes"][str(size)]["stages"] = stages = run_stages(size, args.seed, Path(scratch), url)
+                    for stage, figures in stages.items():
+                        timed.setdefault(stage, ([], []))
+                        timed[stage][0].append(size)
+                        timed[stage][1].append(figures["seconds"])
+            shared.stop()
+    report["exponents"] = {name: exponent(*series) for name, series in timed.items()}
     write_json(REPO / "reports/scale.json", report)
+    plot(report, REPO / "reports/scale.png")
     lines = [
-        "# Pair synthesis at scale (`benchmarks/scale.py`)",
+        "# genre at scale (`benchmarks/scale.py`)",
         "",
-        f"Adult-shaped rows (resampled, numeric features smoothed), the workspace's classifier, params.yaml's k, lam, chunk size; {args.machine}.",
+        f"Adult-shaped rows (resampled, numeric features smoothed); {args.machine}.",
         "",
-        "| rows | sources x targets | exact s | exact peak MiB | approximate s | approximate peak MiB | recall (top-k / mass) |",
-        "|---|---|---|---|---|---|---|",
+        "## Pair synthesis (the workspace's classifier; params.yaml's k, lam, chunk size)",
+        "",
+        "| rows | sources x targets | exact s | exact peak MiB | approximate s | peak MiB | recall (top-k / mass) | on 2 Dask workers s | driver peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for size, entry in report["sizes"].items():
-        exact, approx = entry["pairs"].get("exact", {}), entry["pairs"]["approximate"]
+        pairs = entry["pairs"]
+        if "approximate" not in pairs:
+            continue
+        exact, approx, dask = pairs.get("exact", {}), pairs["approximate"], pairs.get("approximate_dask", {})
         shown = (f"{exact['seconds']}", f"{exact['peak_mib']}") if "seconds" in exact else (exact.get("not_run", ""), "")
         recall = approx["recall"]
-        lines.append(f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} | {recall['top_k']:.3f} / {recall['mass']:.3f} |")
+        lines.append(
+            f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} "
+            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {dask.get('seconds', '')} | {dask.get('peak_mib', '')} |"
+        )
+    staged = [(size, entry["stages"]) for size, entry in report["sizes"].items() if "stages" in entry]
+    if staged:
+        lines += ["", "## The six stages (seconds / peak MiB, each stage's own process)", "", "| stage | " + " | ".join(f"{int(size):,} rows" for size, _ in staged) + " | exponent |", "|---|" + "---|" * (len(staged) + 1)]
+        for stage in STAGES:
+            lines.append(f"| {stage} | " + " | ".join(f"{st[stage]['seconds']} / {st[stage]['peak_mib']}" for _, st in staged) + f" | {report['exponents'].get(stage)} |")
+        totals = [sum(v["seconds"] for v in st.values()) for _, st in staged]
+        lines.append("| all | " + " | ".join(f"{t:.1f}" for t in totals) + " | |")
     lines += ["", "Growth exponents between the two largest sizes measured: " + ", ".join(f"{k} {v}" for k, v in report["exponents"].items()) + "."]
     write_text(REPO / "reports/scale.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -64,7 +64,9 @@ class ApproximateSettings(_Section):
     """``synthesize_pairs.mode: approximate``: an inverted-file index per immutable group
     (genre.recourse.neighbours); the recall it costs is measured on every run."""
 
-    lists: PositiveInt | Literal["auto"] = "auto"  # inverted lists per group's index; auto: sqrt(targets)
+    # inverted lists per group's index; auto: targets x probe / (2 x asked), so the probed lists hold
+    # about twice what a source asks for and a search reads about as many targets however many there are
+    lists: PositiveInt | Literal["auto"] = "auto"
     probe: PositiveInt = 16  # lists each source searches
     oversample: float = Field(2.0, ge=1)  # nearest targets asked per source, x k, before the inadmissible are dropped
     recall_sources: PositiveInt = 500  # sources also searched exactly, for the recall reported in the metrics
@@ -145,6 +147,7 @@ class EvaluateSettings(_Section):
     n_factuals: PositiveInt = 200
     seed: int = 0
     lof_neighbors: PositiveInt = 5
+    plausibility_rows: PositiveInt = 200_000  # LOF is fitted on at most this many favourable rows (a seeded sample past it)
     consistency_sources: PositiveInt = 100
     consistency_samples: PositiveInt = 50
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]

@@ -14,9 +14,14 @@ from genre.models.ground_truth import positive_probability
 from genre.recourse.cost import changed, cost, recourse_cost
 
 
-def fit_plausibility(x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighbors: int) -> LocalOutlierFactor:
-    """LOF novelty detector over the rows the world calls favourable: 'looks like an accepted applicant'."""
+def fit_plausibility(x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighbors: int, max_rows: int | None = None, seed: int = 0) -> LocalOutlierFactor:
+    """LOF novelty detector over the rows the world calls favourable: 'looks like an accepted
+    applicant'. Past ``max_rows`` of them it is fitted on a seeded sample of that many: LOF's
+    neighbour search grows faster than the rows, and a sample that large describes the density as
+    well (``n_samples_fit_`` says how many it saw)."""
     positive = x_all[positive_probability(forest, x_all) > 0.5]
+    if max_rows is not None and len(positive) > max_rows:
+        positive = positive[np.sort(np.random.default_rng(seed).choice(len(positive), size=max_rows, replace=False))]
     return LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit(positive)
 
 

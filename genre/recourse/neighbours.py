@@ -4,9 +4,11 @@ approximately where the group is too large to compare every source with every ta
 Exact: every source against every target, a chunk of sources at a time (``torch.topk`` over the
 masked cost). Approximate: an inverted-file index (faiss ``IndexIVFFlat``, metric L1) over the
 targets in ``cost_embedding``, where the L1 distance between two rows *is* their recourse cost;
-each source asks it for ``oversample`` x k nearest, the inadmissible ones (directions,
-max_change) are dropped, and the k nearest of the rest are kept, at the index's distance (the
-cost, to float32 rounding). What that misses of the exact top-k is measured on every run
+each source asks it for ``oversample`` x k nearest from ``probe`` lists, the lists sized (by
+default) so the probed ones hold about twice that: a search reads about the same number of
+targets however many the group holds, so the work grows with the sources, not sources x targets.
+The inadmissible ones (directions, max_change) are dropped, and the k nearest of the rest are
+kept, at the index's distance (the cost, to float32 rounding). What that misses of the exact top-k is measured on every run
 (``genre.recourse.pairs.recall``) and reported.
 """
 
@@ -84,14 +86,15 @@ def approximate_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k
     import faiss  # only this mode needs it: the exact path imports nothing more
 
     embedded = cost_embedding(x_tgt, pre)
-    lists = cfg.lists if cfg.lists != "auto" else max(1, int(math.sqrt(len(x_tgt))))
+    asked = min(len(x_tgt), math.ceil(cfg.oversample * k))
+    lists = cfg.lists if cfg.lists != "auto" else max(1, round(len(x_tgt) * cfg.probe / (2 * asked)))
     quantizer = faiss.IndexFlat(embedded.shape[1], faiss.METRIC_L1)
     index = faiss.IndexIVFFlat(quantizer, embedded.shape[1], min(lists, len(x_tgt)), faiss.METRIC_L1)
     index.cp.min_points_per_centroid = 1  # small groups: train on what there is, quietly
     index.train(embedded)
     index.add(embedded)
     values, found = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
-    pending, asked, probe = np.arange(len(x_src)), min(len(x_tgt), math.ceil(cfg.oversample * k)), cfg.probe
+    pending, probe = np.arange(len(x_src)), cfg.probe
     while len(pending):
         index.nprobe = min(probe, index.nlist)
         exhaustive = asked == len(x_tgt) and index.nprobe == index.nlist

@@ -19,8 +19,12 @@ import torch
 from genre.artifacts.atomic import write_with
 from genre.data.preprocessing import Preprocessor
 from genre.parallel import Mapper, serial
-from genre.recourse.neighbours import TopK, approximate_top_k, exact_top_k
+from genre.recourse.neighbours import approximate_top_k, exact_top_k
 from genre.settings import ApproximateSettings
+
+
+_SAMPLE_BLOCK = 8192  # sources drawn for at once
+_CUMULATIVE_CACHE = 1 << 26  # source x neighbour weights whose cumulative (8 bytes each, 512 MB) is kept between draws
 
 
 @dataclass(frozen=True)
@@ -35,17 +39,32 @@ class PairingDistribution:
     def restrict(self, rows: np.ndarray) -> PairingDistribution:
         return PairingDistribution(self.neighbours[rows], self.probs[rows], self.has_target[rows], self.nearest_cost[rows])
 
-    @cached_property
-    def _cumulative(self) -> torch.Tensor:
-        cumulative = torch.from_numpy(self.probs[self.has_target].astype(np.float64)).cumsum(dim=1)
+    def _cumulative(self, rows: np.ndarray) -> torch.Tensor:
+        """Each row's cumulative weights, float64, scaled to end at 1 (row by row: the same
+        figures whichever rows are asked together)."""
+        cumulative = torch.from_numpy(self.probs[rows].astype(np.float64)).cumsum(dim=1)
         return cumulative / cumulative[:, -1:]
+
+    @cached_property
+    def _kept_cumulative(self) -> torch.Tensor | None:
+        """Every source's cumulative weights, built once where they fit _CUMULATIVE_CACHE
+        (training draws again each epoch); None where they do not, and each draw builds them a
+        block at a time."""
+        rows = np.flatnonzero(self.has_target)
+        return self._cumulative(rows) if len(rows) * self.probs.shape[1] <= _CUMULATIVE_CACHE else None
 
     def sample(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
         """Draw ``n`` target indices per source that has a target -> [S_with_target, n]."""
-        cumulative = self._cumulative
-        u = torch.from_numpy(rng.random((len(cumulative), n)))
-        picks = torch.searchsorted(cumulative, u, right=True).clamp(max=cumulative.shape[1] - 1).numpy()
-        return np.take_along_axis(self.neighbours[self.has_target], picks, axis=1)
+        rows = np.flatnonzero(self.has_target)
+        u = torch.from_numpy(rng.random((len(rows), n)))
+        out = np.empty((len(rows), n), dtype=self.neighbours.dtype)
+        kept = self._kept_cumulative
+        for start in range(0, len(rows), _SAMPLE_BLOCK):
+            block = slice(start, start + _SAMPLE_BLOCK)
+            cumulative = kept[block] if kept is not None else self._cumulative(rows[block])
+            picks = torch.searchsorted(cumulative, u[block], right=True).clamp(max=cumulative.shape[1] - 1).numpy()
+            out[block] = np.take_along_axis(self.neighbours[rows[block]], picks, axis=1)
+        return out
 
 
 def split_sources_targets(h_prob: np.ndarray, labels: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -67,46 +86,28 @@ def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) ->
     return ids[: len(x_src)], ids[len(x_src) :]
 
 
-def group_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, approximate: ApproximateSettings | None) -> TopK:
-    """One piece of ``cheapest_targets``: sources of one immutable group against its targets,
+def weights(costs: np.ndarray, lam: float, chunk_size: int) -> np.ndarray:
+    """[S, k] costs (inf: no target there) -> Q's weights, exp(-lam * cost) over each row, as
+    float16 (a weight is a sampling chance: three digits are plenty, at half the memory)."""
+    probs = np.zeros(costs.shape, dtype=np.float16)
+    for start in range(0, len(costs), chunk_size):  # in chunks: float64 weights of every pair at once would take 8x the memory
+        values = torch.from_numpy(costs[start : start + chunk_size]).double()
+        chunk = torch.softmax(-lam * values, dim=1)
+        probs[start : start + len(values)] = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, chunk), nan=0.0).float().numpy()
+    return probs
+
+
+def group_pairs(
+    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int, approximate: ApproximateSettings | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One piece of ``pairing_distribution``: sources of one immutable group against its targets,
     exactly, or with ``approximate`` where the group holds more targets than a source would ask
-    the index for."""
+    the index for -> (neighbours, weights, nearest cost). The costs stay inside the piece."""
     if approximate is not None and len(x_tgt) > approximate.oversample * k:
-        return approximate_top_k(x_src, x_tgt, pre, k, chunk_size, approximate)
-    return exact_top_k(x_src, x_tgt, pre, k, chunk_size)
-
-
-def cheapest_targets(
-    x_src: np.ndarray,
-    x_tgt: np.ndarray,
-    pre: Preprocessor,
-    k: int,
-    chunk_size: int,
-    approximate: ApproximateSettings | None = None,
-    mapper: Mapper = serial,
-    parts: int = 1,
-) -> TopK:
-    """Every source's ``k`` cheapest admissible targets (indices into ``x_tgt``), searched within
-    the source's immutable partition (``immutable_groups``). Each partition's sources are split in
-    ``parts`` pieces and the pieces handed to ``mapper`` (``genre.parallel``): each piece is
-    searched as it would be alone, so the result is the same however the work is spread."""
-    x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
-    costs, index = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
-    if k == 0 or len(x_src) == 0:
-        return costs, index
-    if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
-        src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
+        costs, index = approximate_top_k(x_src, x_tgt, pre, k, chunk_size, approximate)
     else:
-        src_group, tgt_group = immutable_groups(x_src, x_tgt, pre)
-    pieces = []  # (source rows, candidate targets, k kept)
-    for group in np.unique(src_group):
-        members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
-        if len(candidates):  # else no target keeps these immutable values: these sources have none
-            pieces += [(rows, candidates, min(k, len(candidates))) for rows in np.array_split(members, min(parts, len(members)))]
-    calls = ({"x_src": x_src[rows], "x_tgt": x_tgt[candidates], "pre": pre, "k": kept, "chunk_size": chunk_size, "approximate": approximate} for rows, candidates, kept in pieces)
-    for (rows, candidates, kept), found in zip(pieces, mapper(group_top_k, calls), strict=True):
-        costs[rows, :kept], index[rows, :kept] = found[0], candidates[found[1]]
-    return costs, index
+        costs, index = exact_top_k(x_src, x_tgt, pre, k, chunk_size)
+    return index, weights(costs, lam, chunk_size), costs[:, 0].astype(np.float64)
 
 
 def pairing_distribution(
@@ -120,21 +121,31 @@ def pairing_distribution(
     mapper: Mapper = serial,
     parts: int = 1,
 ) -> PairingDistribution:
-    """Q for every source over its ``k`` cheapest admissible targets (``cheapest_targets``),
-    weighted exp(-lam * cost); a source with none has has_target False and weights 0."""
+    """Q for every source over its ``k`` cheapest admissible targets, weighted exp(-lam * cost);
+    a source with none has has_target False and weights 0.
+
+    Sources are searched within their immutable partition (``immutable_groups``), each partition's
+    sources split in ``parts`` pieces handed to ``mapper`` (``genre.parallel``); each piece is
+    computed as it would be alone, so Q is the same however the work is spread. Only the
+    neighbours that carry mass are kept: columns past the last weight float16 holds are dropped
+    (each row's neighbours are sorted by cost, so its weights only fall along it)."""
+    x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
     k = min(k, len(x_tgt))
-    costs, neighbours = cheapest_targets(x_src, x_tgt, pre, k, chunk_size, approximate, mapper, parts)
-    probs = np.zeros(costs.shape, dtype=np.float32)
-    for start in range(0, len(costs), chunk_size):  # in chunks: float64 weights of every pair at once would double the memory
-        values = torch.from_numpy(costs[start : start + chunk_size]).double()
-        weights = torch.softmax(-lam * values, dim=1)
-        probs[start : start + len(values)] = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, weights), nan=0.0).float().numpy()
-    nearest = costs[:, 0].astype(np.float64) if k else np.full(len(costs), np.inf)
-    probs16 = probs.astype(np.float16)  # half the memory and file; a weight is a sampling chance, 3 digits are plenty
-    # Only the neighbours that carry mass: columns past the last weight float16 keeps are dropped
-    # (each row's are sorted by cost, so its weights only fall along it).
-    width = int(np.flatnonzero((probs16 > 0).any(axis=0)).max(initial=0)) + 1 if k else 0
-    return PairingDistribution(neighbours[:, :width], probs16[:, :width], np.isfinite(nearest), nearest)
+    neighbours, probs, nearest = np.zeros((len(x_src), k), dtype=np.int32), np.zeros((len(x_src), k), dtype=np.float16), np.full(len(x_src), np.inf)
+    if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
+        src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
+    else:
+        src_group, tgt_group = immutable_groups(x_src, x_tgt, pre)
+    pieces = []  # (source rows, candidate targets, k kept)
+    for group in np.unique(src_group) if k else []:
+        members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
+        if len(candidates):  # else no target keeps these immutable values: these sources have none
+            pieces += [(rows, candidates, min(k, len(candidates))) for rows in np.array_split(members, min(parts, len(members)))]
+    calls = ({"x_src": x_src[rows], "x_tgt": x_tgt[candidates], "pre": pre, "lam": lam, "k": kept, "chunk_size": chunk_size, "approximate": approximate} for rows, candidates, kept in pieces)
+    for (rows, candidates, kept), (index, weight, cheapest) in zip(pieces, mapper(group_pairs, calls), strict=True):
+        neighbours[rows, :kept], probs[rows, :kept], nearest[rows] = candidates[index], weight, cheapest
+    width = int(np.flatnonzero((probs > 0).any(axis=0)).max(initial=0)) + 1 if k else 0
+    return PairingDistribution(neighbours[:, :width], probs[:, :width], np.isfinite(nearest), nearest)
 
 
 def recall(approximate: PairingDistribution, exact: PairingDistribution) -> dict[str, float]:

@@ -127,7 +127,7 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
     data = load_prepared(paths)
     forest = joblib.load(paths.ground_truth)
     space = data.preprocessor
-    judges = Judges(space, forest, _Seen(challenger, space), fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, settings.evaluate.lof_neighbors))
+    judges = Judges(space, forest, _Seen(challenger, space), fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, settings.evaluate.lof_neighbors, settings.evaluate.plausibility_rows, settings.evaluate.seed))
     features = space.schema.feature_names
     rng = np.random.default_rng(cfg.seed)
     held_out = gate_set(champion, data.test_raw[features], cfg.applicants, rng)

@@ -81,7 +81,7 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     data = load_prepared(paths)
     engine = engine_from_artifacts(paths, settings.recourse)
     forest = joblib.load(paths.ground_truth)
-    plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors)
+    plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors, cfg.plausibility_rows, cfg.seed)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
     accepted = engine.accepted.above(issue_bar(engine.settings))  # NNR answers from the rows GenRe could issue
@@ -115,6 +115,8 @@ def run(settings: Settings) -> dict[str, Any]:
         },
         "nnr": judges.score(x, nnr_plus, nnr_seconds, nnr_found, nnr_rows),
         "consistency": consistency(settings, engine, ev.data, ev.x_targets),
+        # LOF judges plausibility from at most evaluate.plausibility_rows favourable rows: how many it saw
+        "plausibility_rows": int(judges.lof.n_samples_fit_),
         "factuals": len(x),
         "group_gap": {
             "genre": group_gaps(pre, x, genre_rows, sampled.found, cfg.min_group_factuals),

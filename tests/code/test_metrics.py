@@ -58,3 +58,17 @@ def test_judges_score_hand_computed() -> None:
     assert out["sparsity"] == pytest.approx(1.5)
     assert out["found_rate"] == 0.5 and out["seconds_per_recourse"] == 1.0
     assert out["score"] == pytest.approx(out["validity_rf"] + out["lof"] - out["cost"] / 2)
+
+
+def test_plausibility_past_its_row_cap_is_fitted_on_a_seeded_sample() -> None:
+    """LOF sees every favourable row up to ``max_rows``, a seeded sample of that many past it, and
+    still tells a favourable-looking row from one far outside the data."""
+    rng = np.random.default_rng(0)
+    grid = np.column_stack([rng.random(3000), rng.integers(0, 2, 3000)])
+    forest = CalibratedClassifierCV(LogisticRegression(C=1e4), cv=3).fit(grid, (grid[:, 0] > 0.5).astype(int))
+    favourable = int((forest.predict_proba(grid)[:, 1] > 0.5).sum())  # the world's favourable rows: about half
+    assert 1000 < favourable < 2000 and fit_plausibility(grid, forest, n_neighbors=5).n_samples_fit_ == favourable
+    capped = fit_plausibility(grid, forest, n_neighbors=5, max_rows=300, seed=1)
+    assert capped.n_samples_fit_ == 300
+    assert (capped._fit_X == fit_plausibility(grid, forest, n_neighbors=5, max_rows=300, seed=1)._fit_X).all()
+    assert list(capped.predict(np.array([[0.8, 1.0], [9.0, 1.0]]))) == [1, -1]

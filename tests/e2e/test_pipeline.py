@@ -39,6 +39,7 @@ def test_evaluation_reports_genre_beside_nnr(fast_project) -> None:
         assert 0.0 <= metrics[method]["validity_rf"] <= 1.0
     consistency = metrics["consistency"]
     assert consistency["sources"] > 0
+    assert 0 < metrics["plausibility_rows"] <= load_settings(fast_project.root / "params.yaml").evaluate.plausibility_rows
     assert consistency["energy_generator_vs_q"] > consistency["energy_q_vs_q_floor"]
 
 
