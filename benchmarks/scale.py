@@ -19,7 +19,7 @@ after another, each ``python -m flows.<stage>`` as DVC runs it, under ``/usr/bin
 seconds and peak memory. All stages share one local Prefect server, started before the first.
 
 Usage: ``python benchmarks/scale.py [--sizes 10000 100000 1000000] [--stage-sizes 10000 100000]
-[--exact-max 100000] [--machine "2 cores, idle"]``. Writes ``reports/scale.json`` ({"sizes":
+[--exact-max 100000] [--dask-max 100000] [--machine "2 cores, idle"]``. Writes ``reports/scale.json`` ({"sizes":
 {"<rows>": {"stages": {"<stage>": {"seconds", "peak_mib"}}, "pairs": {"exact": {"seconds",
 "peak_mib"} or {"not_run"}, "approximate": {"seconds", "peak_mib", "recall"}, "approximate_dask":
 {...}}}}, "exponents": {"<stage or pairs mode>": e}}), ``reports/scale.md`` and the log-log plot
@@ -29,6 +29,7 @@ Usage: ``python benchmarks/scale.py [--sizes 10000 100000 1000000] [--stage-size
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing
 import os
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +92,9 @@ def measure(size: int, mode: str, seed: int) -> dict[str, Any]:
 
 
 def _in_own_process(size: int, mode: str, seed: int) -> dict[str, Any]:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(measure, (size, mode, seed))
+    # not multiprocessing.Pool: its workers are daemons, which may not start a Dask cluster's processes
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, size, mode, seed).result()
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float | None:
@@ -139,6 +142,15 @@ def run_stages(size: int, seed: int, scratch: Path, api_url: str) -> dict[str, d
     return out
 
 
+def exact_prediction(sizes: list[int], seconds: list[float], size: int) -> str:
+    """What exact mode would take at ``size``: its work is sources x targets, both in proportion
+    to the rows, so it grows with the square of them (the exponent measured between small sizes
+    is flattened by fixed costs)."""
+    if not sizes:
+        return ""
+    return f"; its work is sources x targets, so the {sizes[-1]:,}-row run predicts {seconds[-1] * (size / sizes[-1]) ** 2 / 60:.0f} minutes"
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -169,9 +181,14 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], help="sizes pair synthesis runs at")
     parser.add_argument("--stage-sizes", nargs="*", type=int, default=[10_000, 100_000], help="sizes the six stages run at")
     parser.add_argument("--exact-max", type=int, default=100_000, help="largest size exact mode is run at")
+    parser.add_argument("--dask-max", type=int, default=100_000, help="largest size the Dask run is made at (each worker holds its pieces' results, and the driver all of them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--machine", default="unnamed machine")
+    parser.add_argument("--render", action="store_true", help="only write scale.md and scale.png again from reports/scale.json")
     args = parser.parse_args()
+    if args.render:
+        render(json.loads((REPO / "reports/scale.json").read_text()))
+        return
 
     report: dict[str, Any] = {"machine": args.machine, "sizes": {}}
     timed: dict[str, tuple[list[int], list[float]]] = {}
@@ -180,11 +197,12 @@ def main() -> None:
     for size in args.sizes:
         entry = report["sizes"][str(size)]
         for mode in MODES:
+            if mode == "approximate_dask" and size > args.dask_max:
+                entry["pairs"][mode] = {"not_run": f"above --dask-max {args.dask_max}"}
+                continue
             if mode == "exact" and size > args.exact_max:
                 sizes, seconds = timed.get("pairs_exact", ([], []))
-                guess = exponent(sizes, seconds)
-                predicted = seconds[-1] * (size / sizes[-1]) ** guess if guess is not None else None
-                entry["pairs"]["exact"] = {"not_run": f"above --exact-max {args.exact_max}" + (f"; the growth measured (exponent {guess}) predicts {predicted / 60:.0f} minutes" if predicted else "")}
+                entry["pairs"]["exact"] = {"not_run": f"above --exact-max {args.exact_max}" + exact_prediction(sizes, seconds, size)}
                 continue
             result = _in_own_process(size, mode, args.seed)
             entry.update(sources=result.pop("sources"), targets=result.pop("targets"))
@@ -206,11 +224,16 @@ def main() -> None:
             shared.stop()
     report["exponents"] = {name: exponent(*series) for name, series in timed.items()}
     write_json(REPO / "reports/scale.json", report)
+    render(report)
+
+
+def render(report: dict[str, Any]) -> None:
+    """``reports/scale.md`` and ``scale.png`` from a report (``--render``: from the last JSON)."""
     plot(report, REPO / "reports/scale.png")
     lines = [
         "# genre at scale (`benchmarks/scale.py`)",
         "",
-        f"Adult-shaped rows (resampled, numeric features smoothed); {args.machine}.",
+        f"Adult-shaped rows (resampled, numeric features smoothed); {report['machine']}.",
         "",
         "## Pair synthesis (the workspace's classifier; params.yaml's k, lam, chunk size)",
         "",
@@ -226,7 +249,7 @@ def main() -> None:
         recall = approx["recall"]
         lines.append(
             f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} "
-            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {dask.get('seconds', '')} | {dask.get('peak_mib', '')} |"
+            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {dask.get('seconds', dask.get('not_run', ''))} | {dask.get('peak_mib', '')} |"
         )
     staged = [(size, entry["stages"]) for size, entry in report["sizes"].items() if "stages" in entry]
     if staged:

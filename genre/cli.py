@@ -197,8 +197,11 @@ def recourse(
         (engine, source), runner = _engine(settings, workspace), settings.runner
     if chunk_rows is not None:
         runner = runner.model_copy(update={"chunk_rows": chunk_rows})
-    with atomic_path(output) as tmp:  # a refused or failed file leaves any earlier output as it was
-        counts, problems = _answer_file(engine, input, tmp, seed, runner)
+    try:
+        with atomic_path(output) as tmp:  # a refused or failed file leaves any earlier output as it was
+            counts, problems = _answer_file(engine, input, tmp, seed, runner)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:  # the file, not our code: one line
+        raise _refuse(f"{one_line(str(input), 300)} cannot be read as CSV: {one_line(str(exc), 300)}") from None
     err.print(f"wrote {counts.total()} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for line in problems:  # quoted names and values are escaped already; the markup escape keeps rich from reading them
         err.print(f"[red]invalid[/red] {escape(line)}", highlight=False)

@@ -136,3 +136,19 @@ def test_a_file_larger_than_a_chunk_gives_the_rows_of_one_chunk(fast_project, tm
         assert "line 5: age" in output and "line 32: sex" in output, output
     assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert len(pd.read_csv(tmp_path / "chunked.csv")) == 40
+
+
+def test_a_file_that_is_not_csv_is_refused_in_one_line_and_nothing_is_written(fast_project, tmp_path) -> None:
+    """An empty file, and a file whose rows break the CSV format past the first chunk: one line,
+    exit 2, and an output written earlier is left as it was."""
+    out = tmp_path / "recourses.csv"
+    out.write_text("an earlier answer\n")
+    header = pd.read_csv(Artifacts(fast_project.root).test_csv).head(12).drop(columns=["income"])
+    broken = tmp_path / "broken.csv"
+    broken.write_text(header.to_csv(index=False) + 'x,"never closed\n')
+    (tmp_path / "empty.csv").write_text("")
+    for src in (tmp_path / "empty.csv", broken):
+        result = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace", "--chunk-rows", "5"])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "cannot be read as CSV" in result.output, result.output
+        assert out.read_text() == "an earlier answer\n"
