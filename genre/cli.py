@@ -191,7 +191,7 @@ def recourse(
     go_offline()
     if model_dir is not None:
         engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
-        runner = load_settings(params).runner if params.is_file() else RunnerSettings()
+        runner = _settings(params).runner if params.is_file() else RunnerSettings()  # where the chunks run, if a project says
     else:
         settings = _settings(params)
         (engine, source), runner = _engine(settings, workspace), settings.runner
