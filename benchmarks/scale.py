@@ -83,11 +83,13 @@ def measure(size: int, mode: str, seed: int) -> dict[str, Any]:
     approximate = cfg.approximate if mode.startswith("approximate") else None
     runner = RunnerSettings(kind="dask", workers=2) if mode.endswith("dask") else RunnerSettings()
     started = time.perf_counter()
-    with chunk_runner(runner, "pairs-piece") as mapper:
-        q = pairing_distribution(x[sources], x[targets], pre, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, runner.parts)
-    out: dict[str, Any] = {"sources": len(sources), "targets": len(targets), "seconds": round(time.perf_counter() - started, 2), "peak_mib": round(_peak_mib(), 1), "peak_mib_before": round(before, 1)}
-    if approximate is not None:
-        out["recall"] = sampled_recall(q, x[sources], x[targets], pre, cfg)
+    with tempfile.TemporaryDirectory(dir=REPO / "reports") as folder, chunk_runner(runner, "pairs-piece") as mapper:  # Q written as the stage writes it
+        q = pairing_distribution(x[sources], x[targets], pre, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, runner.parts, runner.chunk_rows, Path(folder))
+        seconds = round(time.perf_counter() - started, 2)
+        out: dict[str, Any] = {"sources": len(sources), "targets": len(targets), "seconds": seconds, "peak_mib": round(_peak_mib(), 1), "peak_mib_before": round(before, 1)}
+        out["pairs_bytes"] = sum(file.stat().st_size for file in Path(folder).iterdir())
+        if approximate is not None:
+            out["recall"] = sampled_recall(q, x[sources], x[targets], pre, cfg)
     return out
 
 
@@ -102,6 +104,18 @@ def exponent(sizes: list[int], seconds: list[float]) -> float | None:
     if len(sizes) < 2:
         return None
     return round(math.log(seconds[-1] / seconds[-2]) / math.log(sizes[-1] / sizes[-2]), 2)
+
+
+def timed_series(report: dict[str, Any]) -> dict[str, tuple[list[int], list[float]]]:
+    """Each stage's and pair mode's (sizes, seconds), by size, over what the report measured."""
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for size in sorted(report["sizes"], key=int):
+        entry = report["sizes"][size]
+        for name, figures in [*entry.get("stages", {}).items(), *((f"pairs_{mode}", f) for mode, f in entry["pairs"].items())]:
+            if "seconds" in figures:
+                series.setdefault(name, ([], []))[0].append(int(size))
+                series[name][1].append(figures["seconds"])
+    return series
 
 
 STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
@@ -158,13 +172,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    series: dict[str, tuple[list[int], list[float]]] = {}
-    for size, entry in report["sizes"].items():
-        for name, figures in [*entry.get("stages", {}).items(), *((f"pairs {m}", f) for m, f in entry["pairs"].items())]:
-            if "seconds" in figures:
-                series.setdefault(name, ([], []))[0].append(int(size))
-                series[name][1].append(figures["seconds"])
-    for name, (sizes, seconds) in series.items():
+    for name, (sizes, seconds) in timed_series(report).items():
         ax.loglog(sizes, seconds, marker="o", linestyle="--" if name.startswith("pairs") else "-", label=name)
     ax.set_xlabel("rows")
     ax.set_ylabel("seconds")
@@ -185,15 +193,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--machine", default="unnamed machine")
     parser.add_argument("--render", action="store_true", help="only write scale.md and scale.png again from reports/scale.json")
+    parser.add_argument("--merge", action="store_true", help="keep what reports/scale.json holds of sizes and modes not run now (measure 1M on its own)")
     args = parser.parse_args()
     if args.render:
         render(json.loads((REPO / "reports/scale.json").read_text()))
         return
 
-    report: dict[str, Any] = {"machine": args.machine, "sizes": {}}
-    timed: dict[str, tuple[list[int], list[float]]] = {}
+    report: dict[str, Any] = json.loads((REPO / "reports/scale.json").read_text()) if args.merge else {"sizes": {}}
+    report["machine"] = args.machine
     for size in sorted(set(args.sizes) | set(args.stage_sizes)):
-        report["sizes"][str(size)] = {"pairs": {}}
+        report["sizes"].setdefault(str(size), {"pairs": {}})
+    report["sizes"] = dict(sorted(report["sizes"].items(), key=lambda item: int(item[0])))
     for size in args.sizes:
         entry = report["sizes"][str(size)]
         for mode in MODES:
@@ -201,28 +211,21 @@ def main() -> None:
                 entry["pairs"][mode] = {"not_run": f"above --dask-max {args.dask_max}"}
                 continue
             if mode == "exact" and size > args.exact_max:
-                sizes, seconds = timed.get("pairs_exact", ([], []))
+                sizes, seconds = timed_series(report).get("pairs_exact", ([], []))
                 entry["pairs"]["exact"] = {"not_run": f"above --exact-max {args.exact_max}" + exact_prediction(sizes, seconds, size)}
                 continue
             result = _in_own_process(size, mode, args.seed)
             entry.update(sources=result.pop("sources"), targets=result.pop("targets"))
             entry["pairs"][mode] = result
-            timed.setdefault(f"pairs_{mode}", ([], []))
-            timed[f"pairs_{mode}"][0].append(size)
-            timed[f"pairs_{mode}"][1].append(result["seconds"])
             print(f"{size:>9} rows, {mode:<16}: {result}", flush=True)
     if args.stage_sizes:
         with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
             shared = SharedServer(Path(scratch) / "prefect")
             with shared.client(DEFAULT_START_TIMEOUT_S) as url:
                 for size in args.stage_sizes:
-                    report["sizes"][str(size)]["stages"] = stages = run_stages(size, args.seed, Path(scratch), url)
-                    for stage, figures in stages.items():
-                        timed.setdefault(stage, ([], []))
-                        timed[stage][0].append(size)
-                        timed[stage][1].append(figures["seconds"])
+                    report["sizes"][str(size)]["stages"] = run_stages(size, args.seed, Path(scratch), url)
             shared.stop()
-    report["exponents"] = {name: exponent(*series) for name, series in timed.items()}
+    report["exponents"] = {name: exponent(*series) for name, series in timed_series(report).items()}
     write_json(REPO / "reports/scale.json", report)
     render(report)
 
@@ -237,8 +240,8 @@ def render(report: dict[str, Any]) -> None:
         "",
         "## Pair synthesis (the workspace's classifier; params.yaml's k, lam, chunk size)",
         "",
-        "| rows | sources x targets | exact s | exact peak MiB | approximate s | peak MiB | recall (top-k / mass) | on 2 Dask workers s | driver peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rows | sources x targets | exact s | exact peak MiB | approximate s | peak MiB | recall (top-k / mass) | Q on disk MB | on 2 Dask workers s | driver peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size, entry in report["sizes"].items():
         pairs = entry["pairs"]
@@ -249,7 +252,7 @@ def render(report: dict[str, Any]) -> None:
         recall = approx["recall"]
         lines.append(
             f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} "
-            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {dask.get('seconds', dask.get('not_run', ''))} | {dask.get('peak_mib', '')} |"
+            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {approx.get('pairs_bytes', 0) / 1e6:.0f} | {dask.get('seconds', dask.get('not_run', ''))} | {dask.get('peak_mib', '')} |"
         )
     staged = [(size, entry["stages"]) for size, entry in report["sizes"].items() if "stages" in entry]
     if staged:

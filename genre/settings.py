@@ -53,6 +53,7 @@ class ClassifierSettings(_Section):
     rf_n_estimators: PositiveInt = 100
     rf_cv_folds: int = Field(5, ge=2)
     rf_random_state: int = 42
+    rf_max_rows: PositiveInt = 100_000  # the forest fits a seeded sample past this (genre.models.ground_truth)
     seed: int = 0
     # The lender's own model instead of the MLP: a skops file in models/ whose predict_proba takes
     # the raw feature columns (genre.models.own_model). null: train the protocol's MLP.
@@ -92,6 +93,7 @@ class CVAESettings(_Section):
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
     min_steps_per_epoch: PositiveInt = 50  # genre.models.training.fit_pairs: small data gets several passes per epoch
+    max_steps_per_epoch: PositiveInt = 1000  # ... and large data a seeded sample of sources per epoch (1M rows: 40% of them)
     min_val_pairs: PositiveInt = 1000  # ... and several fixed partners per held-out source
     seed: int = 0
 
@@ -111,6 +113,7 @@ class TransformerSettings(_Section):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     sharpen: float = Field(5.0, gt=0)  # the engine's temperature divides it: 5 / 0.5 = the authors' logits x 10
     min_steps_per_epoch: PositiveInt = 50
+    max_steps_per_epoch: PositiveInt = 1000
     min_val_pairs: PositiveInt = 1000
     seed: int = 0
 

@@ -62,7 +62,7 @@ class Artifacts:
     # synthesize_pairs
     @property
     def pairs(self) -> Path:
-        return self.root / "data/pairs/pairs.npz"
+        return self.root / "data/pairs/q"
 
     # train_generator
     @property

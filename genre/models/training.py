@@ -43,6 +43,8 @@ class LoopSettings(Protocol):
     @property
     def min_steps_per_epoch(self) -> int: ...
     @property
+    def max_steps_per_epoch(self) -> int: ...
+    @property
     def min_val_pairs(self) -> int: ...
     @property
     def seed(self) -> int: ...
@@ -93,9 +95,11 @@ def fit_pairs(
     Scaled to the data: an epoch is at least ``cfg.min_steps_per_epoch`` optimiser steps (on a
     small dataset several passes, each with freshly drawn partners), so that ``epochs`` and
     ``patience`` mean as much training on 800 rows as on 36,000 (where one pass is already ~95
-    steps and nothing changes); and each held-out source gets as many fixed partners as it takes
-    to reach ``cfg.min_val_pairs`` validation pairs, so early stopping follows Q and not the
-    noise of a few dozen pairs.
+    steps and nothing changes); at most ``cfg.max_steps_per_epoch`` steps, on a fresh seeded sample
+    of sources where one pass would take more (millions of rows: an epoch, and its draws from Q,
+    stay the same size, so early stopping checks as often); and each held-out source gets as many
+    fixed partners as it takes to reach ``cfg.min_val_pairs`` validation pairs, so early stopping
+    follows Q and not the noise of a few dozen pairs.
     """
     if len(x_sources) < 2:
         raise ValueError(f"{name}: need at least 2 sources with an admissible target to train and validate, got {len(x_sources)}")
@@ -108,7 +112,8 @@ def fit_pairs(
     xt = torch.from_numpy(np.asarray(x_targets, np.float32))
     per_source = max(1, math.ceil(cfg.min_val_pairs / n_val))
     val_minus, val_plus = xs[val_rows].repeat_interleave(per_source, dim=0), xt[q_val.sample(rng, per_source).reshape(-1)]
-    passes = max(1, math.ceil(cfg.min_steps_per_epoch / math.ceil(len(train_rows) / cfg.batch_size)))
+    per_pass = min(len(train_rows), cfg.max_steps_per_epoch * cfg.batch_size)  # sources a pass trains on
+    passes = max(1, math.ceil(cfg.min_steps_per_epoch / math.ceil(per_pass / cfg.batch_size)))
 
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history = TrainingHistory()
@@ -118,11 +123,14 @@ def fit_pairs(
         task = progress.add_task("epochs", total=cfg.epochs, status="")
         for epoch in range(cfg.epochs):
             model.train()
-            x_minus = xs[train_rows]
             running = 0.0
             for _ in range(passes):
-                x_plus = xt[q_train.sample(rng)[:, 0]]
-                perm = torch.from_numpy(rng.permutation(len(train_rows)))
+                if per_pass < len(train_rows):
+                    chosen = np.sort(rng.choice(len(train_rows), size=per_pass, replace=False))
+                    x_minus, x_plus = xs[train_rows[chosen]], xt[q_train.restrict(chosen).sample(rng)[:, 0]]
+                else:
+                    x_minus, x_plus = xs[train_rows], xt[q_train.sample(rng)[:, 0]]
+                perm = torch.from_numpy(rng.permutation(per_pass))
                 for batch in perm.split(cfg.batch_size):
                     loss = row_loss(x_plus[batch], x_minus[batch]).mean()
                     optimiser.zero_grad()
@@ -132,7 +140,7 @@ def fit_pairs(
             model.eval()
             torch.manual_seed(cfg.seed + 1)
             val = mean_loss(row_loss, val_plus, val_minus)
-            history.train_loss.append(running / (passes * len(train_rows)))
+            history.train_loss.append(running / (passes * per_pass))
             history.val_loss.append(val)
             if val < best_val - _MIN_IMPROVEMENT:
                 best_val, best_state, waited, history.best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch

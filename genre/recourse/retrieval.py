@@ -34,7 +34,8 @@ def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int,
     # A near-zero lam: the weights only mark which neighbours are admissible (an inadmissible or
     # padding slot has weight 0), and flat weights cannot underflow to 0 for a far admissible one.
     q = pairing_distribution(x, pool, pre, lam=1e-3, k=k, chunk_size=chunk_size)
-    width = q.neighbours.shape[1]  # fewer than k when the pool is smaller
-    valid[:, :width] = q.probs > 0
-    out[:, :width] = np.where(valid[:, :width, None], pool[q.neighbours], out[:, :width])
+    neighbours, weights = q.dense()
+    width = neighbours.shape[1]  # fewer than k when the pool is smaller
+    valid[:, :width] = weights > 0
+    out[:, :width] = np.where(valid[:, :width, None], pool[neighbours], out[:, :width])
     return out, valid

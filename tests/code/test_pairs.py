@@ -65,8 +65,9 @@ def test_matches_brute_force(direction: str | None, k: int) -> None:
     src, tgt = _random_points(rng, 23), _random_points(rng, 31)
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=k, chunk_size=4)
     expected = _brute_force(src, tgt, pre, lam=5.0, k=k)
+    neighbours, probs = q.dense()
     for row, want in enumerate(expected):
-        got = {int(j): float(p) for j, p in zip(q.neighbours[row], q.probs[row]) if p > 0}
+        got = {int(j): float(p) for j, p in zip(neighbours[row], probs[row]) if p > 0}
         kept = {j: w for j, w in want.items() if np.float16(w) > 0}  # Q is held in float16: a weight below its range goes, with its neighbour
         assert q.has_target[row] == bool(want)
         assert set(got) == set(kept)
@@ -90,35 +91,50 @@ def test_pieces_give_the_pairs_of_one_piece() -> None:
     one = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16)
     split = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16, mapper=mapper, parts=3)
     assert len(handed) == 6 and sum(handed) == len(src)  # 2 immutable groups x 3 pieces
-    for name in ("neighbours", "probs", "has_target", "nearest_cost"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(split, name), err_msg=name)
+    for a, b in zip((*one.dense(), one.has_target, one.nearest_cost), (*split.dense(), split.has_target, split.nearest_cost)):
+        np.testing.assert_array_equal(a, b)
+    capped = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16, piece_rows=10)
+    for a, b in zip((*one.dense(), one.nearest_cost), (*capped.dense(), capped.nearest_cost)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_only_the_neighbours_that_carry_mass_are_kept() -> None:
-    """A sharp Q (large lam) puts no float16-representable weight past its first neighbours: those
-    columns are dropped, compactly stored (int32, float16), and every row's weights still sum to 1."""
+    """A sharp Q (large lam) puts no float16-representable weight past a source's first
+    neighbours: each row is stored only that long, compactly (int32, float16), and every row's
+    weights still sum to 1."""
     rng = np.random.default_rng(5)
     pre = _pre()
     src, tgt = _random_points(rng, 40), _random_points(rng, 400)
     q = pairing_distribution(src, tgt, pre, lam=400.0, k=100, chunk_size=16)
-    assert q.neighbours.dtype == np.int32 and q.probs.dtype == np.float16
-    assert 1 <= q.probs.shape[1] < 100 and (q.probs[:, -1] > 0).any()
-    np.testing.assert_allclose(q.probs.astype(np.float64).sum(axis=1), 1.0, atol=5e-3)
-    wide = pairing_distribution(src, tgt, pre, lam=400.0, k=q.probs.shape[1], chunk_size=16)
-    np.testing.assert_array_equal(q.neighbours, wide.neighbours)
+    assert q.stored.neighbours.dtype == np.int32 and q.stored.weights.dtype == np.float16
+    lengths = np.diff(q.stored.offsets)[q.rows]
+    assert 1 <= lengths.min() < lengths.max() < 100 and q.stored.offsets[-1] == lengths.sum()
+    assert np.all(q.stored.weights > 0)
+    neighbours, probs = q.dense()
+    np.testing.assert_allclose(probs.astype(np.float64).sum(axis=1), 1.0, atol=5e-3)
+    wide = pairing_distribution(src, tgt, pre, lam=400.0, k=probs.shape[1], chunk_size=16)
+    np.testing.assert_array_equal(neighbours, wide.dense()[0])
 
 
-def test_draws_built_a_block_at_a_time_are_the_kept_ones(monkeypatch) -> None:
-    """Where Q's cumulative weights are too many to keep between epochs, each draw builds them a
-    few sources at a time: the same draws, from the same generator, as with them kept."""
+def test_draws_built_a_block_at_a_time_are_the_kept_ones(monkeypatch, tmp_path) -> None:
+    """Where Q's cumulative weights are too many to keep between epochs, each draw reads them a
+    few stored rows at a time, from memory or from the pairs folder on disk, and for a narrowed Q
+    (training's sources, shuffled): the same draws, from the same generator, as with them kept."""
     rng = np.random.default_rng(6)
-    q = pairing_distribution(_random_points(rng, 50), _random_points(rng, 60), _pre("increase"), lam=3.0, k=20, chunk_size=16)
-    kept = q.sample(np.random.default_rng(0), 3)
+    src, tgt = _random_points(rng, 50), _random_points(rng, 60)
+    q = pairing_distribution(src, tgt, _pre("increase"), lam=3.0, k=20, chunk_size=16)
+    shuffled = np.random.default_rng(1).permutation(50)[:40]
+    kept, kept_narrow = q.sample(np.random.default_rng(0), 3), q.restrict(shuffled).sample(np.random.default_rng(0), 3)
+    written = pairing_distribution(src, tgt, _pre("increase"), lam=3.0, k=20, chunk_size=16, piece_rows=9, folder=tmp_path)
+    pairs.save_pairs(tmp_path, np.arange(50), np.arange(60), written)
     monkeypatch.setattr(pairs, "_CUMULATIVE_CACHE", 0)
     monkeypatch.setattr(pairs, "_SAMPLE_BLOCK", 7)
-    fresh = pairs.PairingDistribution(q.neighbours, q.probs, q.has_target, q.nearest_cost)
-    np.testing.assert_array_equal(fresh.sample(np.random.default_rng(0), 3), kept)
-    assert fresh._kept_cumulative is None
+    _, _, on_disk = pairs.load_pairs(tmp_path)
+    assert isinstance(on_disk.stored.weights, type(tmp_path))  # read from the file, a block at a time
+    for fresh in (pairs.PairingDistribution(q.stored, q.rows, q.nearest_cost), on_disk):
+        np.testing.assert_array_equal(fresh.sample(np.random.default_rng(0), 3), kept)
+        np.testing.assert_array_equal(fresh.restrict(shuffled).sample(np.random.default_rng(0), 3), kept_narrow)
+        assert fresh._kept_cumulative is None
 
 
 def test_source_without_admissible_target_is_flagged_not_nan() -> None:
@@ -127,8 +143,23 @@ def test_source_without_admissible_target_is_flagged_not_nan() -> None:
     tgt = np.array([[0.9, 0.9, 0.0, 0.0], [0.1, 0.1, 0.0, 1.0]], dtype=np.float32)  # other group only
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=2, chunk_size=8)
     assert not q.has_target[0]
-    assert np.all(q.probs[0] == 0) and not np.isnan(q.probs).any()
+    probs = q.dense()[1]
+    assert np.all(probs[0] == 0) and not np.isnan(probs).any()
     assert q.sample(np.random.default_rng(0)).shape == (0, 1)
+
+
+def test_sources_of_a_group_no_target_shares_have_none(tmp_path) -> None:
+    """Past one chunk sources are grouped: a group with no target at all (or no targets at all)
+    leaves its sources without neighbours, on disk as in memory."""
+    rng = np.random.default_rng(8)
+    pre = _pre()
+    src, tgt = _random_points(rng, 30), _random_points(rng, 20)
+    tgt[:, 2] = 0.0  # no target in group 1
+    for targets, folder in ((tgt, None), (tgt, tmp_path), (tgt[:0], None)):
+        q = pairing_distribution(src, targets, pre, lam=5.0, k=5, chunk_size=8, folder=folder)
+        assert np.array_equal(q.has_target, (src[:, 2] == 0.0) & (len(targets) > 0))
+        assert q.sample(np.random.default_rng(0)).shape == (int(q.has_target.sum()), 1)
+        assert np.all(q.dense()[1][~q.has_target] == 0)
 
 
 def test_sampling_follows_q() -> None:
@@ -139,9 +170,10 @@ def test_sampling_follows_q() -> None:
     q = pairing_distribution(src, tgt, pre, lam=2.0, k=12, chunk_size=8)
     draws = q.sample(np.random.default_rng(3), n=40_000)
     rows = np.flatnonzero(q.has_target)
+    neighbours, probs = q.dense()
     for i, row in enumerate(rows):
         want: dict[int, float] = {}
-        for j, p in zip(q.neighbours[row], q.probs[row]):  # padding slots (probability 0) may repeat an index
+        for j, p in zip(neighbours[row], probs[row]):  # padding slots (probability 0) may repeat an index
             want[int(j)] = want.get(int(j), 0.0) + float(p)
         for j, p in want.items():
             assert np.mean(draws[i] == j) == pytest.approx(p, abs=0.01)
@@ -167,7 +199,7 @@ def test_each_source_is_compared_only_with_targets_of_its_own_immutable_group(mo
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=50, chunk_size=7)
     per_group = sum(np.sum(src[:, 2] == g) * np.sum(tgt[:, 2] == g) for g in (0.0, 1.0))
     assert sum(compared) == per_group < len(src) * len(tgt)
-    assert np.all(tgt[q.neighbours[:, 0], 2] == src[:, 2])  # the nearest keeps the immutable value
+    assert np.all(tgt[q.dense()[0][:, 0], 2] == src[:, 2])  # the nearest keeps the immutable value
     src_group, tgt_group = immutable_groups(src, tgt, pre)
     assert len(np.unique(src_group)) == 2 and all(set(tgt[tgt_group == g, 2]) == set(src[src_group == g, 2]) for g in np.unique(src_group))
 
@@ -207,3 +239,23 @@ def test_approximate_pairs_recall_at_least_095_of_the_exact_top_k(probe: int) ->
     found = recall(approx, exact)
     assert found["top_k"] >= 0.95 and found["mass"] >= 0.95, found
     assert found["top_k"] < 1.0 or probe > 2  # 2 of 75 lists: it did approximate
+
+
+def test_a_groups_pieces_share_its_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's sources split in pieces of 25 (as ``runner.chunk_rows`` caps them at scale) search
+    the index built for their group's first piece, not one each, and find what one piece finds."""
+    import faiss
+
+    rng = np.random.default_rng(7)
+    pre = _pre()
+    src, tgt = _random_points(rng, 200), _random_points(rng, 600)
+    knobs = ApproximateSettings(lists=6, probe=2)
+    whole = pairing_distribution(src, tgt, pre, lam=5.0, k=10, chunk_size=64, approximate=knobs)
+    built = []
+    real = faiss.IndexIVFFlat
+    monkeypatch.setattr(faiss, "IndexIVFFlat", lambda *args: built.append(args) or real(*args))
+    monkeypatch.setattr(neighbours, "_BUILT", {})
+    pieces = pairing_distribution(src, tgt, pre, lam=5.0, k=10, chunk_size=64, approximate=knobs, piece_rows=25)
+    assert len(built) == 2  # one per immutable group, for its 4 or so pieces
+    for a, b in zip((*whole.dense(), whole.nearest_cost), (*pieces.dense(), pieces.nearest_cost)):
+        np.testing.assert_array_equal(a, b)

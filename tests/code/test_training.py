@@ -1,6 +1,7 @@
 """The generators' shared training loop scales an epoch to the data: on a small dataset an epoch
 is several passes (``min_steps_per_epoch`` optimiser steps at least) and validation holds enough
-fixed pairs (``min_val_pairs``); on a large one both are what they always were."""
+fixed pairs (``min_val_pairs``); on a large one both are what they always were, and on a very
+large one an epoch is a sample of at most ``max_steps_per_epoch`` steps."""
 
 from __future__ import annotations
 
@@ -55,3 +56,11 @@ def test_an_epoch_is_scaled_to_the_data(sources: int, passes: int, val_pairs: in
 def test_one_pass_per_epoch_when_asked() -> None:
     steps, validation = counted_fit(100, min_steps_per_epoch=1, min_val_pairs=1)
     assert sum(steps) == 90 and sum(validation) == 10
+
+
+def test_a_large_epoch_is_a_sample_of_at_most_max_steps() -> None:
+    """Millions of sources: an epoch is ``max_steps_per_epoch`` steps on a fresh sample of them,
+    partners drawn for that sample only."""
+    steps, validation = counted_fit(20_000, min_steps_per_epoch=5, max_steps_per_epoch=10, min_val_pairs=1000)
+    assert len(steps) == 10 and sum(steps) == 640
+    assert sum(validation) == 2000

@@ -120,11 +120,11 @@ def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(n
     assert written["genre"] == genre
 
     # A gamma no training row clears: one line saying what to change, the last pairs kept.
-    pairs = Artifacts(tmp_path).pairs.read_bytes()
+    pairs = {file.name: file.read_bytes() for file in Artifacts(tmp_path).pairs.iterdir()}
     unreachable = settings.model_copy(update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update={"gamma": 0.9999})})
     with pytest.raises(InputError, match=r"^synthesize_pairs: 0 of \d+ sources have an admissible target, .* lower synthesize_pairs.gamma"):
         synthesize_pairs.run(unreachable)
-    assert Artifacts(tmp_path).pairs.read_bytes() == pairs
+    assert {file.name: file.read_bytes() for file in Artifacts(tmp_path).pairs.iterdir()} == pairs
 
     # What the CLI and the service answer from: a denied applicant as the lender's file holds it,
     # a gap included where the data had gaps, gets a recourse that keeps every marked feature.
