@@ -264,13 +264,14 @@ class RunnerSettings(_Section):
 
     kind: Literal["inprocess", "dask"] = "inprocess"
     address: str | None = None  # dask: an existing cluster's scheduler (tcp://host:8786); null starts a local cluster
-    workers: PositiveInt = 2  # a local cluster's worker processes; each immutable group's sources are split in this many parts
+    workers: PositiveInt = 2  # a local cluster's worker processes; each immutable group's sources are split in at least this many parts
     threads_per_worker: PositiveInt = 1
-    chunk_rows: PositiveInt = 10_000  # applicants per piece: evaluation's recourse sampling, the batch CLI (read and written a chunk at a time)
+    chunk_rows: PositiveInt = 10_000  # applicants per piece: pair sources, evaluation's recourse sampling, the batch CLI (read and written a chunk at a time)
 
     @property
     def parts(self) -> int:
-        """Pieces each immutable group's sources are split into: one here, one per worker on Dask."""
+        """Pieces each immutable group's sources are split into at least: one here, one per worker on Dask
+        (pair synthesis also caps a piece at chunk_rows sources)."""
         return 1 if self.kind == "inprocess" else self.workers
 
     @property
