@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -159,17 +160,29 @@ def test_approximate_pairs_say_what_they_missed_of_the_exact_ones(fast_project, 
     assert json.loads(Artifacts(project.root).metrics("synthesize_pairs").read_text()) == metrics
 
 
-def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp_path) -> None:
+@pytest.mark.parametrize("cluster", ["local", "existing"])
+def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp_path, cluster: str) -> None:
     """The synthesize_pairs flow, run as DVC runs it but with ``runner: dask``: its pieces are
-    Prefect tasks on a 2-worker local Dask cluster (prefect-dask), and the pairs file holds exactly
-    the arrays the in-process ``dvc repro`` wrote."""
+    Prefect tasks on a 2-worker local Dask cluster (prefect-dask) the stage starts, or on a cluster
+    already running, reached by its scheduler's ``runner.address``; either way the pairs hold
+    exactly the arrays the in-process ``dvc repro`` wrote."""
+    from distributed import LocalCluster
+
     project = fast_project.copy_to(tmp_path / "project")
     params = yaml.safe_load((project.root / "params.yaml").read_text())
-    merge_overrides(params, {"runner": {"kind": "dask", "workers": 2}})
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    done = project.run("python", "-m", "flows.synthesize_pairs")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "pairs-piece" in done.stdout + done.stderr  # the pieces ran as Prefect tasks
+    with contextlib.ExitStack() as stack:
+        runner: dict[str, object] = {"kind": "dask", "workers": 2}
+        if cluster == "existing":  # its workers import this package as installed, as a real cluster's would
+            existing = stack.enter_context(LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None))
+            runner["address"] = existing.scheduler_address
+        merge_overrides(params, {"runner": runner})
+        (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        done = project.run("python", "-m", "flows.synthesize_pairs")
+        assert done.returncode == 0, done.stderr[-3000:]
+        if cluster == "existing":  # the pieces (group_pairs calls) ran there; their task logs are the cluster's
+            assert "group_pairs" in existing.scheduler.task_prefixes, list(existing.scheduler.task_prefixes)
+        else:
+            assert "pairs-piece" in done.stdout + done.stderr  # the pieces ran as Prefect tasks
     metrics = json.loads(Artifacts(project.root).metrics("synthesize_pairs").read_text())
     assert metrics["runner"] == "dask"
     before, after = load_pairs(Artifacts(fast_project.root).pairs), load_pairs(Artifacts(project.root).pairs)
