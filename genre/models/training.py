@@ -114,6 +114,7 @@ def fit_pairs(
     val_minus, val_plus = xs[val_rows].repeat_interleave(per_source, dim=0), xt[q_val.sample(rng, per_source).reshape(-1)]
     per_pass = min(len(train_rows), cfg.max_steps_per_epoch * cfg.batch_size)  # sources a pass trains on
     passes = max(1, math.ceil(cfg.min_steps_per_epoch / math.ceil(per_pass / cfg.batch_size)))
+    x_train = xs[train_rows]  # every pass's sources, where a pass takes them all
 
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history = TrainingHistory()
@@ -129,7 +130,7 @@ def fit_pairs(
                     chosen = np.sort(rng.choice(len(train_rows), size=per_pass, replace=False))
                     x_minus, x_plus = xs[train_rows[chosen]], xt[q_train.restrict(chosen).sample(rng)[:, 0]]
                 else:
-                    x_minus, x_plus = xs[train_rows], xt[q_train.sample(rng)[:, 0]]
+                    x_minus, x_plus = x_train, xt[q_train.sample(rng)[:, 0]]
                 perm = torch.from_numpy(rng.permutation(per_pass))
                 for batch in perm.split(cfg.batch_size):
                     loss = row_loss(x_plus[batch], x_minus[batch]).mean()

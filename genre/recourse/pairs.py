@@ -111,6 +111,11 @@ class PairingDistribution:
     def has_target(self) -> np.ndarray:
         return np.isfinite(self.nearest_cost)
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """[S] how many neighbours each source's row keeps (0: none)."""
+        return np.diff(self.stored.offsets)[self.rows]
+
     def restrict(self, rows: np.ndarray) -> PairingDistribution:
         return PairingDistribution(self.stored, self.rows[rows], self.nearest_cost[rows])
 
@@ -138,7 +143,7 @@ class PairingDistribution:
     def dense(self) -> tuple[np.ndarray, np.ndarray]:
         """Every source's neighbours and weights as [S, w] matrices padded with weight 0 (small Q:
         a request's retrieval, the recall check, tests)."""
-        width = int(np.diff(self.stored.offsets)[self.rows].max(initial=0)) if len(self.rows) else 0
+        width = int(self.lengths.max(initial=0))
         neighbours, weights = np.zeros((len(self.rows), width), np.int32), np.zeros((len(self.rows), width), np.float16)
         for positions, block_neighbours, block_weights in self.blocks():
             neighbours[positions, : block_neighbours.shape[1]], weights[positions, : block_weights.shape[1]] = block_neighbours, block_weights
@@ -156,8 +161,7 @@ class PairingDistribution:
         """The sources' cumulative weights, built once where they fit _CUMULATIVE_CACHE (training
         draws again each epoch); None where they do not, and each draw reads them a block at a time."""
         rows = np.flatnonzero(self.has_target)
-        weights = int(np.diff(self.stored.offsets)[self.rows[rows]].sum())
-        return list(self._cumulative(rows)) if weights <= _CUMULATIVE_CACHE else None
+        return list(self._cumulative(rows)) if int(self.lengths[rows].sum()) <= _CUMULATIVE_CACHE else None
 
     def sample(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
         """Draw ``n`` target indices per source that has a target -> [S_with_target, n]."""
@@ -284,10 +288,9 @@ def recall(approximate: PairingDistribution, exact: PairingDistribution) -> dict
 def save_pairs(folder: Path, sources: np.ndarray, targets: np.ndarray, q: PairingDistribution) -> None:
     """The pairs artifact, a folder: ``index.npz`` (source and target row indices of the training
     split, each source's stored row and nearest cost, the rows' offsets) beside the two flat files
-    of ``StoredRows``; Q stored in memory is written out here, Q written to ``folder`` already is."""
-    if isinstance(q.stored.neighbours, np.ndarray) and isinstance(q.stored.weights, np.ndarray):
-        for name, values in ((_NEIGHBOURS, q.stored.neighbours), (_WEIGHTS, q.stored.weights)):
-            (folder / name).write_bytes(values.astype(_ON_DISK[name], copy=False).tobytes())
+    of ``StoredRows``, which ``pairing_distribution(folder=folder)`` wrote as it computed Q."""
+    if q.stored.neighbours != folder / _NEIGHBOURS:
+        raise ValueError(f"save_pairs: Q's rows are not in {folder}: compute it with pairing_distribution(..., folder={folder})")
     arrays = {"sources": sources, "targets": targets, "rows": q.rows, "nearest_cost": q.nearest_cost, "offsets": q.stored.offsets}
     write_with(folder / _INDEX, lambda tmp: np.savez(tmp.open("wb"), **arrays))
 

@@ -65,7 +65,7 @@ def _check_enough(q: PairingDistribution, h: np.ndarray, labels: np.ndarray, sou
 
 
 def _metrics(q: PairingDistribution, sources: int, targets: int, seconds: float, settings: Settings) -> dict[str, Any]:
-    effective, lengths = q.effective_neighbours(), np.diff(q.stored.offsets)[q.rows[q.has_target]]
+    effective, lengths = q.effective_neighbours(), q.lengths[q.has_target]
     return {
         "sources": sources,
         "targets": targets,
