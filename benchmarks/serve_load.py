@@ -254,15 +254,23 @@ def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, An
             "n_candidates": engine.settings.n_candidates,
             "precision": engine.settings.precision,
             "batch_repeats": BATCH_REPEATS,
+            "coalesce_ms": settings.serve.coalesce_ms,
         },
     }
+
+
+def served_with(settings: Any, args: argparse.Namespace) -> Any:
+    """``settings`` with ``--coalesce-ms`` in place of params.yaml's, where given."""
+    if args.coalesce_ms is None:
+        return settings
+    return settings.model_copy(update={"serve": settings.serve.model_copy(update={"coalesce_ms": args.coalesce_ms})})
 
 
 def measure_own_model(home: Path, args: argparse.Namespace) -> dict[str, Any]:
     from genre.offline import go_offline
 
     go_offline()
-    return measure(own_model_project(home / "own-model-project"), home, args)
+    return measure(served_with(own_model_project(home / "own-model-project"), args), home, args)
 
 
 def main() -> None:
@@ -270,6 +278,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
+    parser.add_argument("--coalesce-ms", type=float, help="serve.coalesce_ms for both models (default: params.yaml's)")
     parser.add_argument("--own-model", action="store_true", help="also serve a lender's gradient-boosted model trained on the same data, and compare")
     args = parser.parse_args()
 
@@ -280,7 +289,7 @@ def main() -> None:
         from genre.settings import load_settings
 
         go_offline()
-        report = measure(load_settings(REPO / "params.yaml"), home, args)
+        report = measure(served_with(load_settings(REPO / "params.yaml"), args), home, args)
         if args.own_model:
             # In a fresh process: BentoML resolves the service's model once per process, so a
             # second build here would record the first model in the second bento.

@@ -202,6 +202,7 @@ class ServeSettings(_Section):
     max_body_bytes: PositiveInt = 4_000_000
     answer_log: str | None = None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
     answer_log_days: PositiveInt = 30  # ... deleted after this many days
+    coalesce_ms: float = Field(1.0, ge=0, le=100)  # single requests arriving this close share one model call (0: each alone)
 
 
 class PackageSettings(_Section):

@@ -19,6 +19,9 @@ Why the pieces look the way they do:
 * ``/recourse`` is a coroutine, answered on the event loop: one applicant is about two
   milliseconds of CPU, less than handing the request to a worker thread and back costs, and the
   GIL lets one request compute at a time anyway (measured: 251 against 192 requests/s).
+  Requests with the same options that arrive within ``serve.coalesce_ms`` of each other are
+  answered in one engine call (``genre.serving.coalesce``): a lender's own model costs per call
+  more than per row.
   ``/recourse_batch``, up to a few tenths of a second, runs in BentoML's thread pool, so it does
   not hold up the event loop, health checks included.
 * Limits (``serve`` in params.yaml) travel in the model bundle, so a bento is rolled out and back
@@ -33,7 +36,8 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +60,7 @@ from genre.serving.answer_log import AnswerLog
 from genre.serving.answers import answer
 from genre.serving.applicants import FieldError, check_applicants
 from genre.serving.bundle import load_bundle, load_serve_settings
+from genre.serving.coalesce import Coalescer
 
 MODEL_NAME = "genre-recourse"
 MODEL_TAG = f"{MODEL_NAME}:latest"
@@ -174,6 +179,15 @@ class RecourseResponse(Answer):
 class BatchResponse(BaseModel):
     model_version: str = Field(description="The model that answered, as name:version in the BentoML store.")
     answers: list[Answer] = Field(description="One per applicant, in request order.")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One /recourse request whose applicant passed the checks, waiting to be answered."""
+
+    request: RecourseRequest
+    frame: pd.DataFrame
+    imputed: list[list[str]]
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -427,16 +441,23 @@ class RecourseService:
         self.model_version = str(stored.tag)
         self.engine: RecourseEngine = load_bundle(Path(stored.path))
         self.limits = load_serve_settings(Path(stored.path))
+        window = self.limits.coalesce_ms / 1000
+        self.coalescer = Coalescer(self._coalesced, window, self.limits.max_batch) if window else None
         self.answer_log = AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
         answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())
 
-    def _answer(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> list[Answer]:
+    def _checked(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> tuple[pd.DataFrame, list[list[str]]]:
+        """The applicants as a frame, and per row the features imputed; or the 400 naming every problem."""
         schema = self.engine.pre.schema
         frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=self.engine.pre.fills)
         problems = field_problems(errors, where, by_row) + option_problems(options, schema, self.limits.max_alternatives)
         if problems:
             raise invalid(problems, where[0])
+        return frame, imputed
+
+    def _issued(self, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options) -> list[Answer]:
+        """Checked applicants answered in one engine call, and logged as issued."""
         settings = self.engine.settings.model_copy(update={"selection": options.selection or self.engine.settings.selection})
         answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives, max_change=options.max_change)
         for given, filled in zip(answers, imputed, strict=True):
@@ -449,10 +470,20 @@ class RecourseService:
             self.answer_log.append(self.model_version, [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)])
         return given
 
+    def _coalesced(self, _: Hashable, requests: Sequence[Checked]) -> list[Answer]:
+        """Single requests with the same options, checked one by one, answered as one batch."""
+        frame = pd.concat([checked.frame for checked in requests], ignore_index=True)
+        imputed = [filled for checked in requests for filled in checked.imputed]
+        return self._issued([checked.request.applicant for checked in requests], frame, imputed, requests[0].request)
+
     @bentoml.api(route="/recourse")
     async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
         """Recourse for one applicant in raw units, or HTTP 400 naming every bad field."""
-        [result] = self._answer([request.applicant], request, ("applicant",), by_row=False)
+        frame, imputed = self._checked([request.applicant], request, ("applicant",), by_row=False)
+        if self.coalescer is None:
+            [result] = self._issued([request.applicant], frame, imputed, request)
+        else:
+            result = await self.coalescer.submit(request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed))
         return RecourseResponse(model_version=self.model_version, **dict(result))
 
     @bentoml.api(route="/recourse_batch")
@@ -462,7 +493,7 @@ class RecourseService:
         limit, given = self.limits.max_batch, len(request.applicants)
         if given > limit:
             raise invalid([(("applicants",), f"at most {limit} applicants per request (serve.max_batch), got {given}")], "applicants")
-        answers = self._answer(request.applicants, request, ("applicants",), by_row=True)
+        answers = self._issued(request.applicants, *self._checked(request.applicants, request, ("applicants",), by_row=True), request)
         return BatchResponse(model_version=self.model_version, answers=answers)
 
 

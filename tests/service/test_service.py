@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,24 @@ def test_service_answers_exactly_what_the_library_answers(client, engine, model_
     assert body["answers"] == [{**a, "imputed": []} for a in json.loads(json.dumps(expected))]  # nothing was missing
     alone = one(client, denied[1], alternatives=2).json()
     assert {k: v for k, v in alone.items() if k != "model_version"} == body["answers"][1]
+
+
+def test_requests_sent_together_are_answered_together_as_if_alone(client, engine, denied, caplog):
+    """Single requests arriving within serve.coalesce_ms share one engine call per options group;
+    each gets exactly the answer it gets alone, and a bad one among them is refused alone."""
+    caplog.set_level(logging.DEBUG, logger="bentoml.genre.serving.coalesce")
+    bodies = [{"applicant": a, "alternatives": 1} for a in denied] + [{"applicant": {**denied[0], "age": 300}, "alternatives": 1}]
+    bodies += [{"applicant": a} for a in denied[:2]]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        responses = list(pool.map(lambda body: client.post("/recourse", json=body), bodies))
+    assert [r.status_code for r in responses] == [200] * len(denied) + [400] + [200, 200], [r.text for r in responses]
+    assert list(problems(responses[len(denied)])) == [("applicant", "age")]
+    frame = pd.DataFrame(denied, columns=engine.pre.schema.feature_names)
+    expected = json.loads(json.dumps(answer(engine, frame, alternatives=1) + answer(engine, frame.head(2))))
+    given = [r.json() for i, r in enumerate(responses) if i != len(denied)]
+    assert [{k: v for k, v in g.items() if k != "model_version"} for g in given] == [{**a, "imputed": []} for a in expected]
+    sizes = [int(r.getMessage().split()[0]) for r in caplog.records if r.getMessage().endswith("requests answered in one call")]
+    assert sum(sizes) == len(denied) + 2 and max(sizes) > 1, sizes
 
 
 # -- options -------------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Single requests that arrive together answered in one model call.
+
+A lender's own model pays for every call, not for every row: a scikit-learn pipeline validates
+and encodes its frame each time it is asked, so one applicant's 300 candidates cost a gradient-
+boosted pipeline about 6.5 ms and two applicants' 600 about 7.7 ms. Requests that arrive within a
+short window of the first waiting one are therefore answered together, grouped by their options
+(a group is one engine call), each caller getting its own answer. What a caller gets does not
+depend on who it was grouped with: every applicant's draws are seeded by its own values and the
+classifier scores each row alone (``RecourseEngine``), and each request is checked on its own
+before it waits, so a bad one is refused alone.
+
+Everything runs on the service's event loop, like a lone request: the window only lets requests
+that are already on their way be read before the group is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(f"bentoml.{__name__}")  # under BentoML's tree, like the service's own lines
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Coalescer(Generic[Item, Result]):
+    """``await submit(key, item)`` -> ``answer(key, items)[i]`` for this item, where ``items`` are
+    the ones submitted under the same ``key`` within ``window_s`` of the first waiting one (at most
+    ``max_items`` in one call; a full group is answered at once). An exception from ``answer``
+    reaches every caller of that group and no other."""
+
+    def __init__(self, answer: Callable[[Hashable, Sequence[Item]], Sequence[Result]], window_s: float, max_items: int) -> None:
+        self.answer, self.window_s, self.max_items = answer, window_s, max_items
+        self.waiting: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.calls = 0  # groups answered: how many model calls the coalesced requests took
+
+    async def submit(self, key: Hashable, item: Item) -> Result:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        group = self.waiting.setdefault(key, [])
+        group.append((item, future))
+        if len(group) >= self.max_items:
+            self._answer(key, self.waiting.pop(key))
+        elif self.timer is None:
+            self.timer = loop.call_later(self.window_s, self.flush)
+        return await future
+
+    def flush(self) -> None:
+        """Answer every waiting group now (the window's end)."""
+        self.timer = None
+        waiting, self.waiting = self.waiting, {}
+        for key, group in waiting.items():
+            self._answer(key, group)
+
+    def _answer(self, key: Hashable, group: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        self.calls += 1
+        logger.debug("%d requests answered in one call", len(group))
+        try:
+            results = self.answer(key, [item for item, _ in group])
+        except Exception as exc:  # noqa: BLE001 -- handed to each waiting caller, whose request then fails with it
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            if not future.done():  # a caller that went away was cancelled
+                future.set_result(result)

@@ -1,0 +1,87 @@
+"""Single requests answered together: one call per options group, each caller its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Sequence
+
+import pytest
+
+from genre.serving.coalesce import Coalescer
+
+
+class Recorder:
+    """An answer function that records its calls and doubles each item (refusing ``"bad"`` keys)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Hashable, list[int]]] = []
+
+    def __call__(self, key: Hashable, items: Sequence[int]) -> list[int]:
+        self.calls.append((key, list(items)))
+        if key == "bad":
+            raise RuntimeError("the model failed")
+        return [2 * item for item in items]
+
+
+def run(coalescer: Coalescer, requests: list[tuple[str, int]]) -> list[object]:
+    async def together() -> list[object]:
+        return await asyncio.gather(*(coalescer.submit(key, item) for key, item in requests), return_exceptions=True)
+
+    return asyncio.run(together())
+
+
+def test_requests_arriving_together_share_one_call_per_options_group() -> None:
+    answer = Recorder()
+    coalescer = Coalescer(answer, window_s=0.01, max_items=100)
+    results = run(coalescer, [("a", 1), ("b", 2), ("a", 3), ("a", 4), ("b", 5)])
+    assert results == [2, 4, 6, 8, 10]  # each caller gets its own item's answer
+    assert sorted(answer.calls) == [("a", [1, 3, 4]), ("b", [2, 5])]
+    assert coalescer.calls == 2
+
+
+def test_a_full_group_is_answered_without_waiting_for_the_window() -> None:
+    answer = Recorder()
+    coalescer = Coalescer(answer, window_s=60.0, max_items=2)  # the window would outlast the test
+
+    async def two() -> list[int]:
+        return await asyncio.wait_for(asyncio.gather(coalescer.submit("a", 1), coalescer.submit("a", 2)), timeout=5)
+
+    assert asyncio.run(two()) == [2, 4]
+    assert answer.calls == [("a", [1, 2])]
+
+
+def test_requests_after_the_window_are_answered_in_a_later_call() -> None:
+    answer = Recorder()
+    coalescer = Coalescer(answer, window_s=0.005, max_items=100)
+
+    async def apart() -> list[int]:
+        first = await coalescer.submit("a", 1)
+        second = await coalescer.submit("a", 2)
+        return [first, second]
+
+    assert asyncio.run(apart()) == [2, 4]
+    assert answer.calls == [("a", [1]), ("a", [2])]
+
+
+def test_a_failing_group_fails_its_own_callers_only() -> None:
+    answer = Recorder()
+    results = run(Coalescer(answer, window_s=0.01, max_items=100), [("bad", 1), ("a", 2), ("bad", 3)])
+    assert isinstance(results[0], RuntimeError) and isinstance(results[2], RuntimeError)
+    assert results[1] == 4
+
+
+def test_a_caller_that_went_away_does_not_break_the_others() -> None:
+    answer = Recorder()
+    coalescer = Coalescer(answer, window_s=0.02, max_items=100)
+
+    async def one_leaves() -> int:
+        leaving = asyncio.create_task(coalescer.submit("a", 1))
+        staying = asyncio.create_task(coalescer.submit("a", 2))
+        await asyncio.sleep(0)
+        leaving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        return await staying
+
+    assert asyncio.run(one_leaves()) == 4
+    assert answer.calls == [("a", [1, 2])]
