@@ -130,6 +130,9 @@ class GeneratorSettings(_Section):
     transformer: TransformerSettings = TransformerSettings()
 
 
+Rule = Literal["auto", "cheapest", "balanced", "most_confident"]  # which accepted candidate is the answer (genre.recourse.engine)
+
+
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 300
     temperature: float = Field(0.5, gt=0)
@@ -140,7 +143,8 @@ class RecourseSettings(_Section):
     margin: float = Field(0.02, ge=0, lt=1)
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
-    selection: Literal["cheapest", "most_confident"] = "cheapest"
+    # balanced: the highest probability - cost / d; auto: cheapest at the paper's threshold, balanced below it
+    selection: Rule = "cheapest"
     # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
     # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
     precision: Literal["float32", "bfloat16"] = "float32"

@@ -29,10 +29,10 @@ from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.retrieval import nearest_accepted
-from genre.settings import RecourseSettings
+from genre.recourse.threshold import PAPER_THRESHOLD
+from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
-Rule = Literal["cheapest", "most_confident"]
 
 
 @dataclass(frozen=True)
@@ -98,21 +98,31 @@ def make_actionable(
     return out.clamp_(lower, upper).numpy()
 
 
-def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
-    """The rule's key, smaller is better; rejected candidates after every accepted one."""
-    return np.where(accepted, costs if rule == "cheapest" else -prob, np.inf)
+def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
+    """The rule's key, smaller is better; rejected candidates after every accepted one.
+
+    ``balanced`` is the protocol's score (validity + plausibility - cost / d) with the
+    classifier's probability standing in for validity: the cheapest candidates sit just past the
+    threshold, where a classifier that cannot be very sure (one ``threshold: auto`` brought down)
+    is most often wrong about the world, and a little more cost buys a surer answer.
+    """
+    if rule == "auto":
+        raise ValueError("selection auto is resolved with the threshold (resolved()) before candidates are ranked")
+    key = {"cheapest": costs, "most_confident": -prob, "balanced": costs / n_features - prob}[rule]
+    return np.where(accepted, key, np.inf)
 
 
-def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
-    """[N, n] candidate indices per factual, best first: the accepted ones cheapest (or most
-    confident) first, then the rest most confident first. Ties keep sampling order."""
-    return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule)), axis=-1)
+def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int = 1) -> np.ndarray:
+    """[N, n] candidate indices per factual, best first: the accepted ones in the rule's order
+    (``_primary``; ``n_features`` is d, for ``balanced``), then the rest most confident first.
+    Ties keep sampling order."""
+    return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule, n_features)), axis=-1)
 
 
-def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule) -> np.ndarray:
+def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int = 1) -> np.ndarray:
     """[N] ``rank(...)[:, 0]`` without sorting: the pick alone is an argmin (first of equals, as
     the stable sort keeps them), and most requests want only the pick."""
-    best = np.argmin(_primary(prob, costs, accepted, rule), axis=-1)
+    best = np.argmin(_primary(prob, costs, accepted, rule, n_features), axis=-1)
     return np.where(accepted.any(axis=-1), best, np.argmax(prob, axis=-1))
 
 
@@ -157,7 +167,7 @@ class Ranking:
 
     @cached_property
     def order(self) -> np.ndarray:
-        return rank(self.prob, self.costs, self.accepted, self.rule)
+        return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
@@ -172,7 +182,7 @@ class Ranking:
     @cached_property
     def pick(self) -> np.ndarray:
         """[N] the chosen candidate's index per factual."""
-        return first_ranked(self.prob, self.costs, self.accepted, self.rule)
+        return first_ranked(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
 
     def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
@@ -198,7 +208,9 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
-    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
+    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with,
+    and ``selection: auto`` by ``cheapest`` where the threshold is the paper's (the classifier can
+    be that sure) or ``balanced`` where it is lower."""
     if settings.threshold == "auto":
         if classifier.auto_threshold is None:
             raise InputError(
@@ -207,6 +219,8 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
                 "set recourse.threshold to a number"
             )
         settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
+    if settings.selection == "auto":
+        settings = settings.model_copy(update={"selection": "cheapest" if float(settings.threshold) >= PAPER_THRESHOLD else "balanced"})
     if issue_bar(settings) >= 1:
         raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
     return settings

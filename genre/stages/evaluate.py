@@ -108,6 +108,7 @@ def run(settings: Settings) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
         "margin": engine.settings.margin,
+        "selection": engine.settings.selection,  # selection auto resolved with the threshold
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows

@@ -28,6 +28,13 @@ def test_most_confident_ranking():
     assert rank(PROB, COST, ACCEPTED, "most_confident")[0].tolist() == [1, 3, 0, 5, 2, 4]
 
 
+def test_balanced_ranking_buys_confidence_with_cost_per_feature():
+    """probability - cost / d: with one feature 0.4 of cost outweighs 0.08 of probability, with ten it does not."""
+    prob, cost = np.array([[0.91, 0.99, 0.5]]), np.array([[0.1, 0.5, 0.0]])
+    assert rank(prob, cost, prob > 0.9, "balanced", n_features=1)[0].tolist() == [0, 1, 2]
+    assert rank(prob, cost, prob > 0.9, "balanced", n_features=10)[0].tolist() == [1, 0, 2]
+
+
 def test_ties_keep_sampling_order():
     prob, cost = np.full((1, 4), 0.95), np.full((1, 4), 0.5)
     assert rank(prob, cost, prob > 0.9, "cheapest")[0].tolist() == [0, 1, 2, 3]
@@ -38,7 +45,7 @@ def test_no_accepted_candidate_ranks_the_most_confident_first():
     assert rank(prob, np.array([[0.1, 0.9, 0.5]]), prob > 0.9, "cheapest")[0].tolist() == [1, 2, 0]
 
 
-@pytest.mark.parametrize("rule", ["cheapest", "most_confident"])
+@pytest.mark.parametrize("rule", ["cheapest", "most_confident", "balanced"])
 def test_the_pick_without_sorting_is_the_first_of_the_ranking(rule):
     """Coarse values make ties common; a third of the rows have no accepted candidate."""
     rng = np.random.default_rng(0)
