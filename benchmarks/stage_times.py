@@ -8,7 +8,8 @@ the wall time is DVC's own (hashing, locking, starting processes) and the proces
 
 Per stage it reports the process start and imports (until the flow module's ``main`` runs),
 the wait for the Prefect API (the shared local server: started by the first stage, reused by the
-others), Prefect's bookkeeping around the flow run, and the work itself. The Prefect home is a
+others; the stage's own library is imported meanwhile, see ``flows.stage.stage_flow``), Prefect's
+bookkeeping around the flow run, and the work itself. The Prefect home is a
 fresh one unless ``--prefect-home`` names one, so the first stage pays for creating Prefect's
 database as a new user's does; with ``PREFECT_API_URL`` set, that server is used instead. Prints a
 table and writes ``reports/stage_times.json``.

@@ -1,9 +1,8 @@
 """Prefect flow of the evaluate stage (``python -m flows.evaluate``)."""
 
 from flows.stage import main, stage_flow
-from genre.stages import evaluate
 
-evaluate_flow = stage_flow("evaluate", evaluate.run)
+evaluate_flow = stage_flow("evaluate", "genre.stages.evaluate")
 
 if __name__ == "__main__":
     main(evaluate_flow)

@@ -1,9 +1,8 @@
 """Prefect flow of the ingest stage (``python -m flows.ingest``)."""
 
 from flows.stage import main, stage_flow
-from genre.stages import ingest
 
-ingest_flow = stage_flow("ingest", ingest.run)
+ingest_flow = stage_flow("ingest", "genre.stages.ingest")
 
 if __name__ == "__main__":
     main(ingest_flow)

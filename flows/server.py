@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -83,8 +83,9 @@ class SharedServer:
         return alive
 
     @contextmanager
-    def client(self, start_timeout: float) -> Iterator[str]:
-        """Register this process, start the server unless one is up, and yield its API URL."""
+    def client(self, start_timeout: float, while_starting: Callable[[], None] = lambda: None) -> Iterator[str]:
+        """Register this process, start the server unless one is up, and yield its API URL once it
+        answers; ``while_starting`` runs meanwhile (a new server takes seconds to answer)."""
         registration = self.clients / str(os.getpid())
         with self.locked():
             registration.write_text("")
@@ -92,6 +93,7 @@ class SharedServer:
             if running is None or not is_alive(running.pid):
                 running = self._start()
         try:
+            while_starting()
             _wait_healthy(running.url, running.pid, start_timeout, self.log)
             yield running.url
         finally:
@@ -129,17 +131,19 @@ class SharedServer:
 
 
 @contextmanager
-def prefect_api() -> Iterator[str]:
-    """The Prefect API this process's flows report to, for as long as the block runs."""
+def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[str]:
+    """The Prefect API this process's flows report to, for as long as the block runs;
+    ``while_starting`` runs before the first flow can, while a local server starts."""
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     configured = PREFECT_API_URL.value()
     if configured:
+        while_starting()
         yield configured
         return
     # Prefect's own setting for how long to wait for a server, with a default that suits a busy machine.
     timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", DEFAULT_START_TIMEOUT_S))
-    with SharedServer(PREFECT_HOME.value()).client(timeout) as url:
+    with SharedServer(PREFECT_HOME.value()).client(timeout, while_starting) as url:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
 

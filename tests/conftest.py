@@ -47,10 +47,14 @@ FAST_PARAMS = {
 }
 
 
+NAMED_IMPORTS = ("stage_flow", "import_module")  # calls that import a module given by name
+
+
 class ImportGraph:
     """The project's modules and the project modules each one imports, read from the source: every
-    ``import`` statement, those inside functions included, so a lazy import counts like any other.
-    ``from pkg import mod`` counts as importing ``mod``."""
+    ``import`` statement, those inside functions included, so a lazy import counts like any other,
+    and every module named by a string to a call in ``NAMED_IMPORTS``. ``from pkg import mod``
+    counts as importing ``mod``."""
 
     def __init__(self, root: Path, packages: tuple[str, ...] = ("genre", "flows", "research")) -> None:
         self.root, self.packages = root, packages
@@ -78,7 +82,10 @@ class ImportGraph:
     def imports(self, name: str) -> set[str]:
         found = set()
         for node in ast.walk(self.tree(name)):
-            if isinstance(node, ast.Import):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in NAMED_IMPORTS:
+                # a module named by a string and imported by that call (flows.stage.stage_flow)
+                found.update(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+            elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module)
