@@ -29,7 +29,6 @@ from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.retrieval import nearest_accepted
-from genre.recourse.threshold import PAPER_THRESHOLD
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
@@ -209,8 +208,8 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
     """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with,
-    and ``selection: auto`` by ``cheapest`` where the threshold is the paper's (the classifier can
-    be that sure) or ``balanced`` where it is lower."""
+    and ``selection: auto`` by ``balanced`` where that threshold is below ``balanced_below`` (a
+    classifier that is never that sure) and ``cheapest`` elsewhere."""
     if settings.threshold == "auto":
         if classifier.auto_threshold is None:
             raise InputError(
@@ -220,7 +219,7 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
             )
         settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
     if settings.selection == "auto":
-        settings = settings.model_copy(update={"selection": "cheapest" if float(settings.threshold) >= PAPER_THRESHOLD else "balanced"})
+        settings = settings.model_copy(update={"selection": "balanced" if float(settings.threshold) < settings.balanced_below else "cheapest"})
     if issue_bar(settings) >= 1:
         raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
     return settings

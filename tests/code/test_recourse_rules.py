@@ -57,9 +57,11 @@ def test_most_confident_rule(pre: Preprocessor) -> None:
     assert accepted[0]
 
 
-def test_auto_selection_is_cheapest_at_the_papers_threshold_and_balanced_below() -> None:
+def test_auto_selection_is_balanced_below_balanced_below_and_cheapest_elsewhere() -> None:
     assert resolved(RecourseSettings(threshold=0.9, selection="auto"), None).selection == "cheapest"
+    assert resolved(RecourseSettings(threshold=0.85, selection="auto"), None).selection == "cheapest"
     assert resolved(RecourseSettings(threshold=0.7, selection="auto"), None).selection == "balanced"
+    assert resolved(RecourseSettings(threshold=0.85, selection="auto", balanced_below=0.9), None).selection == "balanced"
     assert resolved(RecourseSettings(threshold=0.7, selection="cheapest"), None).selection == "cheapest"  # a rule set is kept
 
 
