@@ -130,7 +130,7 @@ class GeneratorSettings(_Section):
     transformer: TransformerSettings = TransformerSettings()
 
 
-Rule = Literal["auto", "cheapest", "balanced", "most_confident"]  # which accepted candidate is the answer (genre.recourse.engine)
+Rule = Literal["cheapest", "balanced", "most_confident"]  # which accepted candidate is the answer (genre.recourse.engine)
 
 
 class RecourseSettings(_Section):
@@ -143,11 +143,9 @@ class RecourseSettings(_Section):
     margin: float = Field(0.02, ge=0, lt=1)
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
-    # balanced: the highest probability - cost / d; auto: balanced where the threshold is below
-    # balanced_below, cheapest elsewhere. On the 95/5 HELOC (threshold 0.60-0.73) balanced scored 1.782
-    # against 1.674; on Adult with a person's limits (0.85-0.87) 1.547 against 1.720 (seed 0)
+    # balanced: the highest probability - cost / d, the protocol's score with h for validity; evaluate
+    # reports every rule's figures (metrics/evaluate.json: selection_rules) to choose by
     selection: Rule = "cheapest"
-    balanced_below: float = Field(0.8, ge=0, le=1)
     # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
     # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
     precision: Literal["float32", "bfloat16"] = "float32"

@@ -101,12 +101,12 @@ def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Ru
     """The rule's key, smaller is better; rejected candidates after every accepted one.
 
     ``balanced`` is the protocol's score (validity + plausibility - cost / d) with the
-    classifier's probability standing in for validity: the cheapest candidates sit just past the
-    threshold, where a classifier that cannot be very sure (one ``threshold: auto`` brought down)
-    is most often wrong about the world, and a little more cost buys a surer answer.
+    classifier's probability standing in for validity and plausibility left out: the cheapest
+    candidates sit just past the threshold, where a classifier that cannot be very sure (one
+    ``threshold: auto`` brought down) is most often wrong about the world, and a little more cost
+    buys a surer answer; where plausibility is what the cheapest answers have and the surer ones
+    lack (Adult), it costs more than it buys.
     """
-    if rule == "auto":
-        raise ValueError("selection auto is resolved with the threshold (resolved()) before candidates are ranked")
     key = {"cheapest": costs, "most_confident": -prob, "balanced": costs / n_features - prob}[rule]
     return np.where(accepted, key, np.inf)
 
@@ -207,9 +207,7 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
-    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with,
-    and ``selection: auto`` by ``balanced`` where that threshold is below ``balanced_below`` (a
-    classifier that is never that sure) and ``cheapest`` elsewhere."""
+    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
     if settings.threshold == "auto":
         if classifier.auto_threshold is None:
             raise InputError(
@@ -218,8 +216,6 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
                 "set recourse.threshold to a number"
             )
         settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
-    if settings.selection == "auto":
-        settings = settings.model_copy(update={"selection": "balanced" if float(settings.threshold) < settings.balanced_below else "cheapest"})
     if issue_bar(settings) >= 1:
         raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
     return settings

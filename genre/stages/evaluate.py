@@ -5,7 +5,7 @@ budget, and the consistency check."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import joblib
 import numpy as np
@@ -24,7 +24,9 @@ from genre.parallel import chunk_runner
 from genre.recourse.engine import RecourseEngine, issue_bar, recourse_in_pieces
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
-from genre.settings import Settings
+from genre.settings import Rule, Settings
+
+SWEPT = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")  # the figures of each sweep point and selection rule
 
 
 def choose_factuals(h_test: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -108,7 +110,9 @@ def run(settings: Settings) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
         "margin": engine.settings.margin,
-        "selection": engine.settings.selection,  # selection auto resolved with the threshold
+        "selection": engine.settings.selection,
+        # every selection rule on the same factuals, the one in use among them: what to choose by
+        "selection_rules": {rule: {k: scored[k] for k in SWEPT} for rule, scored in ((r, score_at(ev, selection=r)) for r in get_args(Rule))},
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows
@@ -130,7 +134,7 @@ def run(settings: Settings) -> dict[str, Any]:
         rows = []
         for value in values:
             scored = score_at(ev, **{key: value})
-            rows.append({key: value, **{k: scored[k] for k in ("cost", "validity_rf", "validity_h", "lof", "score")}})
+            rows.append({key: value, **{k: scored[k] for k in SWEPT}})
         frame = pd.DataFrame(rows)
         write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))
 

@@ -12,7 +12,7 @@ import torch
 from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier
-from genre.recourse.engine import RecourseEngine, make_actionable, resolved, select
+from genre.recourse.engine import RecourseEngine, make_actionable, select
 from genre.retraining.gate import promises_by_margin
 from genre.settings import RecourseSettings
 
@@ -55,14 +55,6 @@ def test_most_confident_rule(pre: Preprocessor) -> None:
     x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident").best()
     np.testing.assert_allclose(x_plus[0], cands[0, 0])
     assert accepted[0]
-
-
-def test_auto_selection_is_balanced_below_balanced_below_and_cheapest_elsewhere() -> None:
-    assert resolved(RecourseSettings(threshold=0.9, selection="auto"), None).selection == "cheapest"
-    assert resolved(RecourseSettings(threshold=0.85, selection="auto"), None).selection == "cheapest"
-    assert resolved(RecourseSettings(threshold=0.7, selection="auto"), None).selection == "balanced"
-    assert resolved(RecourseSettings(threshold=0.85, selection="auto", balanced_below=0.9), None).selection == "balanced"
-    assert resolved(RecourseSettings(threshold=0.7, selection="cheapest"), None).selection == "cheapest"  # a rule set is kept
 
 
 def test_no_candidate_clearing_the_threshold_is_not_accepted(pre: Preprocessor) -> None:

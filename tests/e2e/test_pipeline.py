@@ -44,6 +44,16 @@ def test_evaluation_reports_genre_beside_nnr(fast_project) -> None:
     assert consistency["energy_generator_vs_q"] > consistency["energy_q_vs_q_floor"]
 
 
+def test_evaluation_scores_every_selection_rule_on_the_same_factuals(fast_project) -> None:
+    """The rule in use gives exactly the figures reported for GenRe; each rule picks differently."""
+    metrics = json.loads(Artifacts(fast_project.root).metrics("evaluate").read_text())
+    rules = metrics["selection_rules"]
+    assert set(rules) == {"cheapest", "balanced", "most_confident"}
+    in_use = rules[metrics["selection"]]
+    assert {k: in_use[k] for k in in_use} == {k: metrics["genre"][k] for k in in_use}
+    assert rules["cheapest"]["cost"] < rules["most_confident"]["cost"]
+
+
 def test_second_repro_is_a_no_op_and_metrics_show(fast_project) -> None:
     again = fast_project.run("dvc", "repro")
     assert again.returncode == 0, again.stderr
