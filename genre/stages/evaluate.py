@@ -1,6 +1,6 @@
 """Stage 5, evaluate: the protocol's metrics for GenRe and NNR on the same factuals, the gaps
 between the groups of each immutable feature, the cost/validity trade-off over the sampling
-budget, and the consistency check."""
+budget, GenRe's figures under each selection rule, and the consistency check."""
 
 from __future__ import annotations
 
