@@ -107,7 +107,12 @@ def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Ru
     buys a surer answer; where plausibility is what the cheapest answers have and the surer ones
     lack (Adult), it costs more than it buys.
     """
-    key = {"cheapest": costs, "most_confident": -prob, "balanced": costs / n_features - prob}[rule]
+    if rule == "cheapest":
+        key = costs
+    elif rule == "most_confident":
+        key = -prob
+    else:
+        key = costs / n_features - prob
     return np.where(accepted, key, np.inf)
 
 
