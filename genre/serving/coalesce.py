@@ -36,7 +36,6 @@ class Coalescer(Generic[Item, Result]):
         self.answer, self.window_s, self.max_items = answer, window_s, max_items
         self.waiting: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = {}
         self.timer: asyncio.TimerHandle | None = None
-        self.calls = 0  # groups answered: how many model calls the coalesced requests took
 
     async def submit(self, key: Hashable, item: Item) -> Result:
         loop = asyncio.get_running_loop()
@@ -57,7 +56,6 @@ class Coalescer(Generic[Item, Result]):
             self._answer(key, group)
 
     def _answer(self, key: Hashable, group: list[tuple[Item, asyncio.Future[Result]]]) -> None:
-        self.calls += 1
         logger.debug("%d requests answered in one call", len(group))
         try:
             results = self.answer(key, [item for item, _ in group])

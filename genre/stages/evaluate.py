@@ -98,6 +98,11 @@ def score_at(ev: Evaluation, **recourse: float) -> dict[str, float]:
     return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
 
 
+def swept(scored: dict[str, float]) -> dict[str, float]:
+    """The figures a sweep point or a selection rule is reported with."""
+    return {k: scored[k] for k in SWEPT}
+
+
 def run(settings: Settings) -> dict[str, Any]:
     cfg = settings.evaluate
     paths = Artifacts(settings.root)
@@ -112,7 +117,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "margin": engine.settings.margin,
         "selection": engine.settings.selection,
         # every selection rule on the same factuals, the one in use among them: what to choose by
-        "selection_rules": {rule: {k: scored[k] for k in SWEPT} for rule, scored in ((r, score_at(ev, selection=r)) for r in get_args(Rule))},
+        "selection_rules": {rule: swept(score_at(ev, selection=rule)) for rule in get_args(Rule)},
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows
@@ -133,8 +138,7 @@ def run(settings: Settings) -> dict[str, Any]:
     for plot, (key, values) in sweeps.items():
         rows = []
         for value in values:
-            scored = score_at(ev, **{key: value})
-            rows.append({key: value, **{k: scored[k] for k in SWEPT}})
+            rows.append({key: value, **swept(score_at(ev, **{key: value}))})
         frame = pd.DataFrame(rows)
         write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))
 
