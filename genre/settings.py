@@ -143,9 +143,11 @@ class RecourseSettings(_Section):
     margin: float = Field(0.02, ge=0, lt=1)
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
-    # balanced: the highest probability - cost / d, the protocol's score with h for validity; evaluate
-    # reports every rule's figures (metrics/evaluate.json: selection_rules) to choose by
-    selection: Rule = "cheapest"
+    # balanced: the highest probability - cost / d, the protocol's score with h for validity. auto:
+    # the rule with the best score on denied training applicants, chosen by evaluate
+    # (data/evaluation/selection.json) and packaged with the model; metrics/evaluate.json's
+    # selection_rules gives every rule's figures on the test factuals
+    selection: Rule | Literal["auto"] = "auto"
     # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
     # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
     precision: Literal["float32", "bfloat16"] = "float32"
@@ -158,6 +160,7 @@ class EvaluateSettings(_Section):
     plausibility_rows: PositiveInt = 200_000  # LOF is fitted on at most this many favourable rows (a seeded sample past it)
     consistency_sources: PositiveInt = 100
     consistency_samples: PositiveInt = 50
+    selection_applicants: PositiveInt = 200  # denied training rows (a seeded sample) that recourse.selection: auto is chosen on
     sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
     min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged

@@ -74,6 +74,11 @@ class Artifacts:
     def recourses(self) -> Path:
         return self.root / "data/evaluation/recourses.csv"
 
+    @property
+    def selection(self) -> Path:
+        """The selection rule evaluate chose (``recourse.selection: auto``) and each rule's score."""
+        return self.root / "data/evaluation/selection.json"
+
     # package
     @property
     def bento(self) -> Path:

@@ -13,6 +13,7 @@ get there rather than the same way with slightly different numbers.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -212,7 +213,8 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
-    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with."""
+    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with
+    (``selection: auto`` must have been replaced by the chosen rule already: ``chosen_rule``)."""
     if settings.threshold == "auto":
         if classifier.auto_threshold is None:
             raise InputError(
@@ -221,6 +223,11 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
                 "set recourse.threshold to a number"
             )
         settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
+    if settings.selection == "auto":
+        raise InputError(
+            "recourse.selection is auto, and no rule has been chosen for this model yet: evaluate chooses it "
+            "(data/evaluation/selection.json; `dvc repro evaluate`), or set recourse.selection to a rule"
+        )
     if issue_bar(settings) >= 1:
         raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
     return settings
@@ -236,6 +243,12 @@ class RecourseEngine:
         self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
         self.settings = resolved(settings, classifier)
         self.scorer = classifier.scorer()  # one whose answers do not depend on the rest of the batch
+
+    def with_settings(self, settings: RecourseSettings) -> RecourseEngine:
+        """The same models answering by other settings, without loading them again."""
+        other = copy.copy(self)
+        other.settings = resolved(settings, self.classifier)
+        return other
 
     def candidates(
         self,

@@ -39,8 +39,16 @@ def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator
     return RecourseEngine(pre, load_classifier(classifier, pre), load_generator(generator), settings, pool)
 
 
+def chosen_rule(paths: Artifacts, settings: RecourseSettings) -> RecourseSettings:
+    """``settings`` with ``selection: auto`` replaced by the rule evaluate chose for these models
+    (left as it is before evaluate has chosen: the engine then says so)."""
+    if settings.selection == "auto" and paths.selection.is_file():
+        return settings.model_copy(update={"selection": json.loads(paths.selection.read_text())["rule"]})
+    return settings
+
+
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:
-    return _load_engine(paths.preprocessor, paths.classifier, paths.accepted, paths.generator, settings)
+    return _load_engine(paths.preprocessor, paths.classifier, paths.accepted, paths.generator, chosen_rule(paths, settings))
 
 
 def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:

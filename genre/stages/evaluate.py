@@ -1,10 +1,11 @@
 """Stage 5, evaluate: the protocol's metrics for GenRe and NNR on the same factuals, the gaps
 between the groups of each immutable feature, the cost/validity trade-off over the sampling
-budget, GenRe's figures under each selection rule, and the consistency check."""
+budget, GenRe's figures under each selection rule, the consistency check, and (``recourse.selection:
+auto``) the selection rule the model is packaged with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 import joblib
@@ -19,13 +20,14 @@ from genre.evaluation.consistency import mean_energy_distance
 from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.messages import InputError
-from genre.models.classifiers import DECISION_THRESHOLD
+from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.parallel import chunk_runner
 from genre.recourse.engine import RecourseEngine, issue_bar, recourse_in_pieces
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Rule, Settings
 
+POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: the cost is the same at any data size
 SWEPT = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")  # the figures of each sweep point and selection rule
 
 
@@ -68,6 +70,8 @@ class Evaluation:
     # that its found rate means what GenRe's does (a recourse above the same threshold).
     x_accepted: np.ndarray
     factual_rows: np.ndarray
+    x_chooser: np.ndarray  # the selection applicants: denied training rows (selection_applicants)
+    selection: dict[str, Any]  # choose_rule's: the rule the engine answers by, and each rule's score
 
     def nnr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         return nearest_neighbour_recourse(x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size)
@@ -77,25 +81,55 @@ class Evaluation:
         return self.data.x_test[self.factual_rows]
 
 
+def selection_applicants(x_train: np.ndarray, classifier: Classifier, n: int, seed: int) -> np.ndarray:
+    """Denied training rows, up to ``n`` of a seeded pool of ``POOL_PER_APPLICANT * n``: whom the
+    rule is chosen for, so that the test factuals the metrics report play no part in the choice."""
+    pool = x_train[np.sort(np.random.default_rng(seed).choice(len(x_train), size=min(len(x_train), POOL_PER_APPLICANT * n), replace=False))]
+    return pool[choose_factuals(classifier.predict_proba(pool), n, seed)]
+
+
 def prepare_evaluation(settings: Settings) -> Evaluation:
+    """Everything the methods are judged with, and the engine answering by the rule in use (under
+    ``selection: auto``, the one ``choose_rule`` finds best; never one an earlier run chose)."""
     cfg = settings.evaluate
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
-    engine = engine_from_artifacts(paths, settings.recourse)
+    provisional = settings.recourse.model_copy(update={"selection": "cheapest"}) if settings.recourse.selection == "auto" else settings.recourse
+    engine = engine_from_artifacts(paths, provisional)
     forest = joblib.load(paths.ground_truth)
     plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors, cfg.plausibility_rows, cfg.seed)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
     accepted = engine.accepted.above(issue_bar(engine.settings))  # NNR answers from the rows GenRe could issue
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
-    return Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows)
+    chooser = selection_applicants(data.x_train, engine.classifier, cfg.selection_applicants, cfg.seed)
+    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows, chooser, {})
+    selection = choose_rule(ev)
+    return replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})), selection=selection)
 
 
-def score_at(ev: Evaluation, **recourse: float) -> dict[str, float]:
+def judged(ev: Evaluation, x: np.ndarray, **recourse: Any) -> dict[str, float]:
+    """GenRe judged on ``x`` with some of the engine's recourse settings changed."""
+    batch = ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+    return ev.judges.score(x, batch.x_plus, batch.seconds, batch.found)
+
+
+def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
     """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
     of a sweep over candidates, temperature and the like."""
-    batch = ev.engine.recourse(ev.x, settings=ev.settings.recourse.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
-    return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
+    return judged(ev, ev.x, **recourse)
+
+
+def choose_rule(ev: Evaluation) -> dict[str, Any]:
+    """Each selection rule's score (the protocol's) for the selection applicants, and the rule to
+    answer by: the best of them under ``recourse.selection: auto`` (the first on a tie), else the
+    one set. Which rule scores best depends on the data: the cheapest answer sits just past the
+    threshold, where a classifier that cannot be very sure is most often wrong about the world,
+    and on such data a surer one is worth its cost (own_model's heloc_imbalanced; on Adult it
+    is not). So it is measured for each model rather than fixed for all."""
+    scores = {rule: judged(ev, ev.x_chooser, selection=rule)["score"] for rule in get_args(Rule)}
+    wanted = ev.settings.recourse.selection
+    return {"rule": max(scores, key=scores.__getitem__) if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(ev.x_chooser), "scores": scores}
 
 
 def swept(scored: dict[str, float]) -> dict[str, float]:
@@ -116,6 +150,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "threshold": engine.settings.threshold,
         "margin": engine.settings.margin,
         "selection": engine.settings.selection,
+        "selection_chosen_on": {k: v for k, v in ev.selection.items() if k != "rule"},  # the training applicants' scores per rule
         # every selection rule on the same factuals, the one in use among them: what to choose by
         "selection_rules": {rule: swept(score_at(ev, selection=rule)) for rule in get_args(Rule)},
         "genre": {
@@ -148,6 +183,7 @@ def run(settings: Settings) -> dict[str, Any]:
         status=sampled.status, cost=sampled.cost, prob_before=sampled.prob_before, prob_after=sampled.prob_after
     )
     write_with(paths.recourses, lambda tmp: table.to_csv(tmp, index=False))
+    write_json(paths.selection, ev.selection)  # what package carries into the bundle
     failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), issue_bar(engine.settings), cfg.min_found_rate)
     metrics.update(training_rows_above_threshold=len(ev.x_accepted), passed=not failures)
     write_json(paths.metrics("evaluate"), metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why

@@ -33,7 +33,7 @@ from genre.models.classifier_file import load_classifier
 from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
-from genre.serving.bundle import load_bundle, write_bundle
+from genre.serving.bundle import chosen_rule, load_bundle, write_bundle
 from genre.serving.production import REFERENCE, production, promote
 from genre.settings import Settings
 
@@ -77,10 +77,11 @@ def save_model(settings: Settings) -> bentoml.Model:
     """Bundle the trained artifacts into a new version of the model in the store."""
     paths = Artifacts(settings.root)
     schema = load_schema(paths.schema)
-    # The threshold as a number (``auto`` resolved by the classifier it came with), in the labels,
-    # the metadata and the bundle: what the served model applies is read without loading it.
+    # The threshold as a number (``auto`` resolved by the classifier it came with) and the selection
+    # rule evaluate chose, in the labels, the metadata and the bundle: what the served model applies
+    # is read without loading it.
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
-    settings = settings.model_copy(update={"recourse": resolved(settings.recourse, classifier)})
+    settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
     with bentoml.models.create(
         name=settings.package.model_name,

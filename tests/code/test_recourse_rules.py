@@ -105,7 +105,7 @@ class _Fixed:
 
 
 def _margined(pre: Preprocessor, margin: float) -> RecourseEngine:
-    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0))
+    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0, selection="cheapest"))
 
 
 def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Preprocessor) -> None:

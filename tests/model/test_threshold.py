@@ -71,8 +71,8 @@ def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do(
     classifier = MLPClassifier(3, [4], auto_threshold=None)
     with pytest.raises(InputError, match="approves no training row.*set recourse.threshold to a number"):
         resolved(RecourseSettings(threshold="auto"), classifier)
-    assert resolved(RecourseSettings(threshold=0.8), classifier).threshold == 0.8
-    assert resolved(RecourseSettings(), MLPClassifier(3, [4], auto_threshold=0.72)).threshold == 0.72
+    assert resolved(RecourseSettings(threshold=0.8, selection="cheapest"), classifier).threshold == 0.8
+    assert resolved(RecourseSettings(selection="cheapest"), MLPClassifier(3, [4], auto_threshold=0.72)).threshold == 0.72
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(800, 64), (16_383, 64), (16_384, 128), (32_768, 256), (1_000_000, 256)])
