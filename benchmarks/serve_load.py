@@ -82,14 +82,15 @@ def build(settings: Any) -> tuple[str, str, Path]:
 
 def own_model_project(root: Path) -> Any:
     """This checkout's prepared data and params with a lender's gradient-boosted model
-    (``research.lender_model``) in place of the MLP, trained through the pipeline's stages from
-    train_classifier on: the same data and generator settings, another classifier."""
+    (``research.lender_model``) in place of the MLP, trained and evaluated through the pipeline's
+    stages from train_classifier on (evaluate chooses its selection rule): the same data and
+    generator settings, another classifier."""
     import skops.io
     import yaml
 
     from genre.data.schema import load_schema
     from genre.settings import load_settings
-    from genre.stages import synthesize_pairs, train_classifier, train_generator
+    from genre.stages import evaluate, synthesize_pairs, train_classifier, train_generator
     from research.lender_model import fit_lender_model
 
     for rel in ("data/prepared", "genre"):
@@ -102,7 +103,7 @@ def own_model_project(root: Path) -> Any:
     params["train_classifier"].update(model="models/lender.skops", trusted_types=skops.io.get_untrusted_types(file=root / "models/lender.skops"))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     settings = load_settings(root / "params.yaml")
-    for stage in (train_classifier, synthesize_pairs, train_generator):
+    for stage in (train_classifier, synthesize_pairs, train_generator, evaluate):
         stage.run(settings)
     return settings
 

@@ -117,7 +117,8 @@ def methods(transformer: Any) -> dict[str, Method]:
     return {
         "genre_cvae": generative(lambda ev: ev.engine),
         "genre_transformer": generative(
-            lambda ev: RecourseEngine(ev.engine.pre, ev.engine.classifier, transformer, ev.settings.recourse)
+            # the CVAE's settings as evaluate resolved them: its threshold, and its rule where selection is auto
+            lambda ev: RecourseEngine(ev.engine.pre, ev.engine.classifier, transformer, ev.engine.settings)
         ),
         "nnr": lambda ev, x: ev.nnr(x),
         "wachter": lambda ev, x: wachter_recourse(x, ev.engine.pre, ev.engine.classifier, ev.settings.wachter),

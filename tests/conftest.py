@@ -39,6 +39,7 @@ FAST_PARAMS = {
     "recourse": {"n_candidates": 50, "threshold": 0.7},  # auto gives 0.87 on this sample, where 50 candidates find too few
     "evaluate": {
         "n_factuals": 50,
+        "selection_applicants": 100,
         "consistency_sources": 20,
         "consistency_samples": 20,
         "sweep_candidates": [1, 10],

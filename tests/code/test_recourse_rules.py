@@ -3,17 +3,21 @@ selection under the acceptance threshold (with a stand-in classifier, so each ca
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from genre.artifacts.paths import Artifacts
 from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier
-from genre.recourse.engine import RecourseEngine, make_actionable, select
+from genre.recourse.engine import RecourseEngine, make_actionable, resolved, select
 from genre.retraining.gate import promises_by_margin
+from genre.serving.bundle import chosen_rule
 from genre.settings import RecourseSettings
 
 
@@ -129,3 +133,15 @@ def test_the_gate_shows_what_each_margin_buys_in_promises_and_costs(pre: Preproc
     assert [row["found_rate"] for row in table] == [1.0, 1.0]
     assert [row["promises_kept"] for row in table] == [0.0, 1.0]
     assert table[1]["cost"] - table[0]["cost"] == pytest.approx(0.1)  # one more year of age, in scaled units
+
+
+def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) -> None:
+    """No engine guesses a rule: before evaluate has chosen one, ``selection: auto`` is refused."""
+    paths, auto = Artifacts(tmp_path), RecourseSettings(threshold=0.8)
+    assert auto.selection == "auto" and chosen_rule(paths, auto) == auto
+    with pytest.raises(InputError, match="recourse.selection is auto"):
+        resolved(chosen_rule(paths, auto), FirstFeatureClassifier())
+    paths.selection.parent.mkdir(parents=True)
+    paths.selection.write_text(json.dumps({"rule": "balanced"}))
+    assert resolved(chosen_rule(paths, auto), FirstFeatureClassifier()).selection == "balanced"
+    assert chosen_rule(paths, auto.model_copy(update={"selection": "most_confident"})).selection == "most_confident"  # a rule set is kept

@@ -54,6 +54,21 @@ def test_evaluation_scores_every_selection_rule_on_the_same_factuals(fast_projec
     assert rules["cheapest"]["cost"] < rules["most_confident"]["cost"]
 
 
+def test_auto_selection_answers_by_the_rule_best_for_training_applicants(fast_project) -> None:
+    """Chosen on denied training rows, reported with their scores, and answered by wherever the
+    pipeline's artifacts answer (the packaged model carries it: tests/service/test_package.py)."""
+    paths = Artifacts(fast_project.root)
+    settings = load_settings(fast_project.root / "params.yaml")
+    metrics = json.loads(paths.metrics("evaluate").read_text())
+    chosen = json.loads(paths.selection.read_text())
+    scores = chosen["scores"]
+    assert settings.recourse.selection == "auto" and chosen["auto"]
+    assert chosen["applicants"] == settings.evaluate.selection_applicants
+    assert metrics["selection"] == chosen["rule"] == max(scores, key=scores.__getitem__)
+    assert metrics["selection_chosen_on"]["scores"] == scores
+    assert engine_from_artifacts(paths, settings.recourse).settings.selection == chosen["rule"]
+
+
 def test_second_repro_is_a_no_op_and_metrics_show(fast_project) -> None:
     again = fast_project.run("dvc", "repro")
     assert again.returncode == 0, again.stderr

@@ -20,7 +20,7 @@ from genre.serving.production import REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
-ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/prepared/version.json", "data/prepared/train.csv", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt"]
+ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/prepared/version.json", "data/prepared/train.csv", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt", "data/evaluation/selection.json"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,9 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.labels["threshold"] == str(used)
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
-    assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), "threshold": used}
+    chosen = json.loads(Artifacts(project.root).selection.read_text())["rule"]  # selection: auto, the rule evaluate chose
+    assert project.recourse.selection == "auto" and model.info.labels["selection"] == chosen
+    assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), "threshold": used, "selection": chosen}
     assert model.info.metadata["serve"] == project.serve.model_dump(exclude_none=True)
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
