@@ -21,7 +21,7 @@ Two workloads: the test split's rows as they come (the classifier approves some 
 nothing is sampled for an approved applicant) and only the applicants it turns down (the people
 who ask for recourse; every one of them costs the full candidate budget).
 
-Prints and writes ``reports/serve_load.json``:
+Prints and writes ``reports/serve_load.json`` (or ``--out``):
 ``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
 "denied_share"}, "all_denied": {"single": {...}, "batch": {..., "library_seconds_by_setting"}}, "setup": {...}}``:
 the first two on test rows, ``all_denied`` the same on denied applicants only, with the library
@@ -56,7 +56,6 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "reports" / "serve_load.json"
 BATCH_SIZE = 1000
 BATCH_REPEATS = 7
 READY_WITHIN_S = 180
@@ -280,6 +279,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
     parser.add_argument("--coalesce-ms", type=float, help="serve.coalesce_ms for both models (default: params.yaml's)")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "serve_load.json", help="where the JSON report goes")
     parser.add_argument("--own-model", action="store_true", help="also serve a lender's gradient-boosted model trained on the same data, and compare")
     args = parser.parse_args()
 
@@ -303,8 +303,8 @@ def main() -> None:
             }
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 
