@@ -117,14 +117,14 @@ def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Ru
     return np.where(accepted, key, np.inf)
 
 
-def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int = 1) -> np.ndarray:
+def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
     """[N, n] candidate indices per factual, best first: the accepted ones in the rule's order
     (``_primary``; ``n_features`` is d, for ``balanced``), then the rest most confident first.
     Ties keep sampling order."""
     return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule, n_features)), axis=-1)
 
 
-def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int = 1) -> np.ndarray:
+def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
     """[N] ``rank(...)[:, 0]`` without sorting: the pick alone is an argmin (first of equals, as
     the stable sort keeps them), and most requests want only the pick."""
     best = np.argmin(_primary(prob, costs, accepted, rule, n_features), axis=-1)

@@ -120,8 +120,8 @@ class Options(BaseModel):
     )
     selection: Rule | None = Field(
         None,
-        description="Which accepted candidate to return: the cheapest or the most confident; "
-        "left out, the model's own rule (recourse.selection when it was packaged).",
+        description="Which accepted candidate to return: the cheapest, the most confident, or balanced (the highest probability minus cost per feature); "
+        "left out, the model's own rule (the one evaluate chose under recourse.selection: auto, or the one set, when it was packaged).",
     )
 
 
