@@ -37,7 +37,7 @@ from genre.data.preprocessing import Preprocessor
 from genre.evaluation.group_gap import GAP_FIGURES, group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.recourse.engine import RecourseEngine, issue_bar
+from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar
 from genre.serving.answer_log import read_answers
 from genre.settings import Settings
 
@@ -79,16 +79,22 @@ def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | N
     return float(np.mean(prob > challenger.settings.threshold))
 
 
-def promises_by_margin(champion: RecourseEngine, challenger: RecourseEngine, gate_rows: pd.DataFrame, margins: list[float], seed: int) -> list[dict[str, Any]]:
+def promises_by_margin(
+    champion: RecourseEngine, challenger: RecourseEngine, gate_rows: pd.DataFrame, margins: list[float], seed: int, own: RecourseBatch | None = None
+) -> list[dict[str, Any]]:
     """The champion's answers to ``gate_rows`` issued at each margin (its own among them, and none
     whose bar reaches 1) -> per margin the found rate, the mean cost of the recourses found (the
-    champion's own cost units) and the share the challenger accepts."""
+    champion's own cost units) and the share the challenger accepts. ``own``: its answers at its
+    own margin, where the caller has them already (the same, with the same seed)."""
     table = []
     for margin in sorted({*margins, champion.settings.margin}):
         cfg = champion.settings.model_copy(update={"margin": margin})
         if issue_bar(cfg) >= 1:
             continue
-        batch = champion.recourse(champion.pre.transform(gate_rows), settings=cfg, seed=seed)
+        if own is not None and margin == champion.settings.margin:
+            batch = own
+        else:
+            batch = champion.recourse(champion.pre.transform(gate_rows), settings=cfg, seed=seed)
         given = champion.pre.inverse_transform(batch.x_plus)[batch.found].reset_index(drop=True)
         cost = float(batch.cost[batch.found].mean()) if batch.found.any() else None
         table.append({"margin": margin, "found_rate": float(batch.found.mean()), "cost": cost, "promises_kept": promises_kept(given, challenger)})
@@ -157,7 +163,7 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
         "costs": {"champion": champion_costs, "challenger": challenger_costs},
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
-        "promises_by_margin": promises_by_margin(champion, challenger, gate_rows, cfg.margins, cfg.seed),
+        "promises_by_margin": promises_by_margin(champion, challenger, gate_rows, cfg.margins, cfg.seed, champion_batch),
         "rules": [rule.__dict__ for rule in rules],
         "passed": all(rule.passed for rule in rules),
     }

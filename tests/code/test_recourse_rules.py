@@ -128,7 +128,10 @@ def test_the_gate_shows_what_each_margin_buys_in_promises_and_costs(pre: Preproc
     promises, margin 0.1's all kept, each at the cost the champion's own answers show."""
     challenger = SimpleNamespace(pre=pre, scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.6)), settings=SimpleNamespace(threshold=0.8))
     applicants = pre.inverse_transform(np.array([[0.1, 0.5, 0.0, 0.0], [0.3, 0.2, 1.0, 0.5]], dtype=np.float32))
-    table = promises_by_margin(_margined(pre, 0.0), challenger, applicants, [0.1], seed=0)
+    champion = _margined(pre, 0.0)
+    table = promises_by_margin(champion, challenger, applicants, [0.1], seed=0)
+    own = champion.recourse(pre.transform(applicants), seed=0)  # what the gate has already
+    assert promises_by_margin(champion, challenger, applicants, [0.1], seed=0, own=own) == table
     assert [row["margin"] for row in table] == [0.0, 0.1]  # the champion's own margin is always shown
     assert [row["found_rate"] for row in table] == [1.0, 1.0]
     assert [row["promises_kept"] for row in table] == [0.0, 1.0]
