@@ -126,10 +126,12 @@ def choose_rule(ev: Evaluation) -> dict[str, Any]:
     one set. Which rule scores best depends on the data: the cheapest answer sits just past the
     threshold, where a classifier that cannot be very sure is most often wrong about the world,
     and on such data a surer one is worth its cost (own_model's heloc_imbalanced; on Adult it
-    is not). So it is measured for each model rather than fixed for all."""
-    scores = {rule: judged(ev, ev.x_chooser, selection=rule)["score"] for rule in get_args(Rule)}
+    is not). So it is measured for each model rather than fixed for all; where the classifier
+    denies no training row to measure it on, auto takes the paper's rule, the cheapest."""
+    scores = {rule: judged(ev, ev.x_chooser, selection=rule)["score"] for rule in get_args(Rule)} if len(ev.x_chooser) else {}
     wanted = ev.settings.recourse.selection
-    return {"rule": max(scores, key=scores.__getitem__) if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(ev.x_chooser), "scores": scores}
+    best = max(scores, key=scores.__getitem__) if scores else "cheapest"
+    return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(ev.x_chooser), "scores": scores}
 
 
 def swept(scored: dict[str, float]) -> dict[str, float]:

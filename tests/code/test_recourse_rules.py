@@ -19,6 +19,7 @@ from genre.recourse.engine import RecourseEngine, make_actionable, resolved, sel
 from genre.retraining.gate import promises_by_margin
 from genre.serving.bundle import chosen_rule
 from genre.settings import RecourseSettings
+from genre.stages.evaluate import choose_rule
 
 
 class FirstFeatureClassifier(MLPClassifier):
@@ -148,3 +149,8 @@ def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) 
     paths.selection.write_text(json.dumps({"rule": "balanced"}))
     assert resolved(chosen_rule(paths, auto), FirstFeatureClassifier()).selection == "balanced"
     assert chosen_rule(paths, auto.model_copy(update={"selection": "most_confident"})).selection == "most_confident"  # a rule set is kept
+
+
+def test_auto_selection_with_no_denied_training_applicant_takes_the_cheapest() -> None:
+    ev = SimpleNamespace(x_chooser=np.zeros((0, 4), dtype=np.float32), settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
+    assert choose_rule(ev) == {"rule": "cheapest", "auto": True, "applicants": 0, "scores": {}}
