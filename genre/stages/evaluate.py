@@ -70,7 +70,6 @@ class Evaluation:
     # that its found rate means what GenRe's does (a recourse above the same threshold).
     x_accepted: np.ndarray
     factual_rows: np.ndarray
-    x_chooser: np.ndarray  # the selection applicants: denied training rows (selection_applicants)
     selection: dict[str, Any]  # choose_rule's: the rule the engine answers by, and each rule's score
 
     def nnr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -102,9 +101,8 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
     accepted = engine.accepted.above(issue_bar(engine.settings))  # NNR answers from the rows GenRe could issue
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
-    chooser = selection_applicants(data.x_train, engine.classifier, cfg.selection_applicants, cfg.seed)
-    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows, chooser, {})
-    selection = choose_rule(ev)
+    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows, {})
+    selection = choose_rule(ev, selection_applicants(data.x_train, engine.classifier, cfg.selection_applicants, cfg.seed))
     return replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})), selection=selection)
 
 
@@ -120,18 +118,18 @@ def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
     return judged(ev, ev.x, **recourse)
 
 
-def choose_rule(ev: Evaluation) -> dict[str, Any]:
-    """Each selection rule's score (the protocol's) for the selection applicants, and the rule to
+def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
+    """Each selection rule's score (the protocol's) for ``x``, the selection applicants, and the rule to
     answer by: the best of them under ``recourse.selection: auto`` (the first on a tie), else the
     one set. Which rule scores best depends on the data: the cheapest answer sits just past the
     threshold, where a classifier that cannot be very sure is most often wrong about the world,
     and on such data a surer one is worth its cost (own_model's heloc_imbalanced; on Adult it
     is not). So it is measured for each model rather than fixed for all; where the classifier
     denies no training row to measure it on, auto takes the paper's rule, the cheapest."""
-    scores = {rule: judged(ev, ev.x_chooser, selection=rule)["score"] for rule in get_args(Rule)} if len(ev.x_chooser) else {}
+    scores = {rule: judged(ev, x, selection=rule)["score"] for rule in get_args(Rule)} if len(x) else {}
     wanted = ev.settings.recourse.selection
     best = max(scores, key=scores.__getitem__) if scores else "cheapest"
-    return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(ev.x_chooser), "scores": scores}
+    return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(x), "scores": scores}
 
 
 def swept(scored: dict[str, float]) -> dict[str, float]:

@@ -152,5 +152,5 @@ def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) 
 
 
 def test_auto_selection_with_no_denied_training_applicant_takes_the_cheapest() -> None:
-    ev = SimpleNamespace(x_chooser=np.zeros((0, 4), dtype=np.float32), settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
-    assert choose_rule(ev) == {"rule": "cheapest", "auto": True, "applicants": 0, "scores": {}}
+    ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
+    assert choose_rule(ev, np.zeros((0, 4), dtype=np.float32)) == {"rule": "cheapest", "auto": True, "applicants": 0, "scores": {}}
