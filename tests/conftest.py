@@ -107,6 +107,16 @@ class ImportGraph:
         return {str(self.modules[n].relative_to(self.root)) for n in names}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the fast project runs in one pytest-xdist worker (``--dist loadgroup``): the
+    project is built once (a minute of ``dvc repro``), not once per worker, and no two workers run
+    DVC in the same project at once. The other worker takes the rest of the suite meanwhile."""
+    for item in items:
+        if "fast_project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("fast_project"))
+
+
 @pytest.fixture(scope="session")
 def import_graph() -> ImportGraph:
     return ImportGraph(REPO)

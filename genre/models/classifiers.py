@@ -21,7 +21,7 @@ class Classifier(Protocol):
     Either the protocol's MLP (below) or the lender's own model (``genre.models.own_model``)."""
 
     @property
-    def auto_threshold(self) -> float | None: ...
+    def reachable(self) -> float | None: ...
 
     # True where a call costs more than its rows (a lender's pipeline checks and encodes its input
     # on every call): the engine then scores the factuals and all their candidates in one call.
@@ -33,14 +33,14 @@ class Classifier(Protocol):
 
 
 class MLPClassifier(nn.Module):
-    """``auto_threshold`` (see ``genre.recourse.threshold``) travels with the weights, so that every
-    engine built from this file (evaluation, CLI, bento) resolves ``auto`` to the same value."""
+    """``reachable`` (``genre.recourse.threshold.reachable_score``) travels with the weights, so that
+    every engine built from this file (evaluation, CLI, bento) resolves ``auto`` to the same value."""
 
     score_in_one_call = False  # a call costs its rows: nothing is sampled for an approved factual
 
-    def __init__(self, n_features: int, hidden: list[int], auto_threshold: float | None = None) -> None:
+    def __init__(self, n_features: int, hidden: list[int], reachable: float | None = None) -> None:
         super().__init__()
-        self.config = {"n_features": n_features, "hidden": list(hidden), "auto_threshold": auto_threshold}
+        self.config = {"n_features": n_features, "hidden": list(hidden), "reachable": reachable}
         layers: list[nn.Module] = []
         width = n_features
         for h in hidden:
@@ -50,12 +50,12 @@ class MLPClassifier(nn.Module):
         self.net = nn.Sequential(*layers)
 
     @property
-    def auto_threshold(self) -> float | None:
-        return self.config["auto_threshold"]
+    def reachable(self) -> float | None:
+        return self.config["reachable"]
 
-    @auto_threshold.setter
-    def auto_threshold(self, value: float | None) -> None:
-        self.config["auto_threshold"] = value  # saved with the weights
+    @reachable.setter
+    def reachable(self, value: float | None) -> None:
+        self.config["reachable"] = value  # saved with the weights
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)

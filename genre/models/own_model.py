@@ -43,15 +43,15 @@ class OwnModel:
     """A fitted estimator, read from skops bytes, scoring scaled rows.
 
     ``trusted`` is the list of types the user vouched for (saved with the model, so the bundle
-    loads it the same way); ``auto_threshold`` is ``recourse.threshold: auto`` resolved for this
-    model, as for the MLP."""
+    loads it the same way); ``reachable`` is what ``recourse.threshold: auto`` resolves from for
+    this model, as for the MLP."""
 
     # A scikit-learn pipeline validates and encodes its frame on every call: on a histogram-gradient-
     # boosting pipeline about 15 ms a call, 0.02 ms a row, so a request is one call, not three.
     score_in_one_call = True
 
-    def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], auto_threshold: float | None = None) -> None:
-        self.payload, self.pre, self.trusted, self.auto_threshold = payload, pre, list(trusted), auto_threshold
+    def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], reachable: float | None = None) -> None:
+        self.payload, self.pre, self.trusted, self.reachable = payload, pre, list(trusted), reachable
         self.estimator = _load_estimator(payload, self.trusted)
         self.positive = _positive_column(self.estimator, pre)
         self.columns = _columns(self.estimator, pre)
@@ -63,7 +63,7 @@ class OwnModel:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"trusted": self.trusted, "auto_threshold": self.auto_threshold}
+        return {"trusted": self.trusted, "reachable": self.reachable}
 
     def raw(self, x: np.ndarray) -> Any:
         """Scaled rows [n, d] as the raw frame the estimator was fitted on (its column order)."""

@@ -30,6 +30,7 @@ from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.retrieval import nearest_accepted
+from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
@@ -213,16 +214,18 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
-    """``settings`` with ``threshold: auto`` replaced by the value the classifier was saved with
-    (``selection: auto`` must have been replaced by the chosen rule already: ``chosen_rule``)."""
+    """``settings`` with ``threshold: auto`` resolved from the score the classifier was saved with
+    (``genre.recourse.threshold``; ``selection: auto`` must have been replaced by the chosen rule
+    already: ``chosen_rule``)."""
     if settings.threshold == "auto":
-        if classifier.auto_threshold is None:
+        threshold = auto_threshold(classifier.reachable, settings.margin)
+        if threshold is None:
             raise InputError(
                 "recourse.threshold is auto, but the classifier approves no training row (h > 0.5), so no threshold "
                 "can be derived and no recourse found: see the positive rates in metrics/train_classifier.json, or "
                 "set recourse.threshold to a number"
             )
-        settings = settings.model_copy(update={"threshold": classifier.auto_threshold})
+        settings = settings.model_copy(update={"threshold": threshold})
     if settings.selection == "auto":
         raise InputError(
             "recourse.selection is auto, and no rule has been chosen for this model yet: evaluate chooses it "

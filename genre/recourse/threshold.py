@@ -5,8 +5,11 @@ directions and limits. How sure the classifier is of its surest rows says nothin
 COMPAS a tenth of the approved rows scored above 0.87, yet for four denied applicants in five no
 admissible accepted row did, and neither GenRe nor NNR could answer them. So ``auto`` asks the
 training rows directly: for a sample of the denied ones, the best score among the approved rows
-each could move to; it keeps the paper's 0.9 where nearly all of them can reach it, and else comes
-down to the score that keeps ``REACH_SHARE`` of them able to.
+each could move to. The score ``REACH_SHARE`` of them can clear is what a classifier is saved with
+(``reachable_score``); ``auto`` is the paper's 0.9 where that leaves room for ``recourse.margin``
+above it, and else that score less the margin, so the bar a recourse must clear (threshold plus
+margin) stays one most of the denied can reach. (Coming down by the threshold alone left COMPAS's
+bar above what four in five denied applicants could reach once a margin was added.)
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ def best_reachable(x_denied: np.ndarray, x_approved: np.ndarray, h_approved: np.
     return best
 
 
-def reachable_threshold(x_train: np.ndarray, h_train: np.ndarray, pre: Preprocessor, seed: int) -> float | None:
-    """``auto`` for a classifier with these training-row scores (see the module). None when it
-    approves no training row at all: no threshold can then be cleared."""
+def reachable_score(x_train: np.ndarray, h_train: np.ndarray, pre: Preprocessor, seed: int) -> float | None:
+    """A score just below what ``REACH_SHARE`` of the sampled denied rows can reach (see the
+    module), for a classifier with these training-row scores. None when it approves no training
+    row at all: no threshold can then be cleared."""
     approved = h_train > DECISION_THRESHOLD
     if not approved.any():
         return None
@@ -48,7 +52,13 @@ def reachable_threshold(x_train: np.ndarray, h_train: np.ndarray, pre: Preproces
     reach = best[np.isfinite(best)]
     if len(reach) == 0:  # no denied row (or none with any admissible approved row): the approved rows alone
         reach = h_train[approved]
-    # Acceptance is h > t and many denied rows share one best row: t sits just below the score
-    # that the REACH_SHARE-th of them reaches, so ties at that score stay reachable.
+    # Acceptance is h > t and many denied rows share one best row: the score sits just below the
+    # one that the REACH_SHARE-th of them reaches, so ties at that score stay reachable.
     kth = np.sort(reach)[int(np.floor((1 - REACH_SHARE) * len(reach)))]
-    return float(min(PAPER_THRESHOLD, kth - _BELOW))
+    return float(kth - _BELOW)
+
+
+def auto_threshold(reachable: float | None, margin: float) -> float | None:
+    """What ``recourse.threshold: auto`` resolves to for a classifier saved with ``reachable``
+    (``reachable_score``), so that threshold + ``margin`` is at most that score."""
+    return None if reachable is None else min(PAPER_THRESHOLD, reachable - margin)

@@ -61,7 +61,7 @@ class _Seen:
 
     def __init__(self, engine: RecourseEngine, space: Preprocessor) -> None:
         self.engine, self.space = engine, space
-        self.auto_threshold = engine.settings.threshold
+        self.reachable = engine.classifier.reachable
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.engine.scorer.predict_proba(self.engine.pre.transform(self.space.inverse_transform(x)))

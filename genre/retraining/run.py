@@ -83,9 +83,7 @@ def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) 
 
 def judge_challenger(settings: Settings, challenger: str) -> dict[str, Any]:
     """Step 3: the decision on ``challenger`` (promoted, refused or unchanged), recorded."""
-    release = production.production(settings.root)
-    if release is None:
-        raise InputError("no model is in production, and the package stage promotes the first: see registry/production.json")
+    release = _in_production(settings, "no model is in production, and the package stage promotes the first: see registry/production.json")
     judged = any(r.get("challenger") == challenger and r["decision"] in ("promoted", "refused") for r in read_records(settings.root))
     if release.model == challenger and release.by == "first model" and not judged:
         return _decide(settings, "promoted", "the first model: it passed evaluate's floors, and the package stage promoted it", "", None, challenger)
@@ -97,11 +95,17 @@ def judge_challenger(settings: Settings, challenger: str) -> dict[str, Any]:
 def gate_by_hand(settings: Settings, challenger: str, promote: bool) -> dict[str, Any]:
     """``genre production compare`` (``promote=False``) and ``promote --gate``: ``challenger``
     against production, recorded, and promoted if asked and every rule passes."""
-    release = production.production(settings.root)
-    if release is None:
-        raise InputError("no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>")
+    release = _in_production(settings, "no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>")
     challenger, _ = production.served_by(challenger)
     return _gated(settings, release, challenger, promote=promote, by_hand=True)
+
+
+def _in_production(settings: Settings, if_none: str) -> production.Release:
+    """The release in production, or ``if_none`` for the user: a gate needs a champion."""
+    release = production.production(settings.root)
+    if release is None:
+        raise InputError(if_none)
+    return release
 
 
 def _gated(settings: Settings, release: production.Release, challenger: str, promote: bool, by_hand: bool) -> dict[str, Any]:

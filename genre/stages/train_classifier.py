@@ -29,7 +29,7 @@ from genre.models.ground_truth import (
     sample_labels,
 )
 from genre.models.own_model import OwnModel, read_model_file
-from genre.recourse.threshold import reachable_threshold
+from genre.recourse.threshold import reachable_score
 from genre.settings import ClassifierSettings, Settings
 
 
@@ -63,7 +63,7 @@ def run(settings: Settings) -> dict[str, Any]:
         labels["pairs"] = judged_by["train"]
         h_test = classifier.predict_proba(data.x_test)
         h_train = classifier.predict_proba(data.x_train)
-        classifier.auto_threshold = reachable_threshold(data.x_train, h_train, data.preprocessor, cfg.seed)
+        classifier.reachable = reachable_score(data.x_train, h_train, data.preprocessor, cfg.seed)
         dumping.result()
         write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
         save_classifier(classifier, paths.classifier)
@@ -71,7 +71,10 @@ def run(settings: Settings) -> dict[str, Any]:
     metrics = {
         "classifier": _scores(judged_by["test"], h_test),
         "ground_truth": _scores(y_test_obs, p_test),
-        "auto_threshold": classifier.auto_threshold,  # null: it approves no training row (evaluation then fails)
+        # What 90% of the sampled denied training rows can reach (threshold auto: at most this less
+        # recourse.margin, and at most 0.9; metrics/evaluate.json has the value used); null: h
+        # approves no training row (evaluation then fails).
+        "reachable_score": classifier.reachable,
         "training": training,
         "positive_rate": {
             "sampled_labels_train": float(labels["train"].mean()),

@@ -138,12 +138,12 @@ def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path)
     frame = raw_rows(pre, 300)
     x = pre.transform(frame)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
-    own = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload), auto_threshold=0.81)
-    mlp = MLPClassifier(4, [3], auto_threshold=0.9)
+    own = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload), reachable=0.81)
+    mlp = MLPClassifier(4, [3], reachable=0.95)
     for classifier in (own, mlp):
         save_classifier(classifier, tmp_path / "classifier.pt")
         loaded = load_classifier(tmp_path / "classifier.pt", pre)
-        assert type(loaded) is type(classifier) and loaded.auto_threshold == classifier.auto_threshold
+        assert type(loaded) is type(classifier) and loaded.reachable == classifier.reachable
         np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
 
 

@@ -11,7 +11,7 @@ from genre.data.schema import DatasetSchema
 from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier, batch_and_lr
 from genre.recourse.engine import resolved
-from genre.recourse.threshold import REACH_SHARE, best_reachable, reachable_threshold
+from genre.recourse.threshold import REACH_SHARE, auto_threshold, best_reachable, reachable_score
 from genre.settings import ClassifierSettings, RecourseSettings
 
 
@@ -48,7 +48,9 @@ def test_auto_keeps_the_papers_threshold_where_the_denied_can_reach_it() -> None
     x = np.vstack([_rows(rng, 300, 0), _rows(rng, 300, 1)])
     x[:, 1] = np.where(np.arange(600) % 2 == 0, 0.0, 1.0)  # denied rows start at the bottom of "up"
     h = np.where(np.arange(600) % 2 == 0, 0.2, 0.97)
-    assert reachable_threshold(x, h, _pre(), seed=0) == 0.9
+    reachable = reachable_score(x, h, _pre(), seed=0)
+    assert reachable == pytest.approx(0.97, abs=1e-5) and auto_threshold(reachable, 0.02) == 0.9 == auto_threshold(reachable, 0.05)
+    assert auto_threshold(reachable, 0.1) == pytest.approx(0.87, abs=1e-5)  # 0.9 + 0.1 is past what they reach: the bar stays at 0.97
 
 
 def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> None:
@@ -58,21 +60,25 @@ def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> No
     x = np.vstack([_rows(rng, 400, 0), _rows(rng, 400, 1)])
     approved = rng.random(800) < 0.5
     h = np.where(approved, np.where(x[:, 2] == 0, rng.uniform(0.91, 0.99, 800), rng.uniform(0.55, 0.7, 800)), rng.uniform(0, 0.5, 800))
-    threshold = reachable_threshold(x, h, pre, seed=0)
-    assert threshold is not None and 0.5 < threshold < 0.7
+    score = reachable_score(x, h, pre, seed=0)
+    assert score is not None and 0.5 < score < 0.7
     best = best_reachable(x[~approved], x[approved], h[approved], pre)
     reachable = best[np.isfinite(best)]
-    assert (reachable > threshold).mean() >= REACH_SHARE - 0.01  # most can reach it ...
-    assert (reachable > threshold + 0.02).mean() < REACH_SHARE  # ... and it is as high as that allows
+    assert (reachable > score).mean() >= REACH_SHARE - 0.01  # most can reach it ...
+    assert (reachable > score + 0.02).mean() < REACH_SHARE  # ... and it is as high as that allows
+    for margin in (0.0, 0.02, 0.05):  # auto leaves the margin below that score: the bar is what most can reach
+        threshold = auto_threshold(score, margin)
+        assert threshold == pytest.approx(score - margin)
+        assert resolved(RecourseSettings(selection="cheapest", margin=margin), MLPClassifier(3, [4], reachable=score)).threshold == threshold
 
 
 def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do() -> None:
-    assert reachable_threshold(np.zeros((50, 3)), np.full(50, 0.4), _pre(), seed=0) is None
-    classifier = MLPClassifier(3, [4], auto_threshold=None)
+    assert reachable_score(np.zeros((50, 3)), np.full(50, 0.4), _pre(), seed=0) is None
+    classifier = MLPClassifier(3, [4], reachable=None)
     with pytest.raises(InputError, match="approves no training row.*set recourse.threshold to a number"):
         resolved(RecourseSettings(threshold="auto"), classifier)
     assert resolved(RecourseSettings(threshold=0.8, selection="cheapest"), classifier).threshold == 0.8
-    assert resolved(RecourseSettings(selection="cheapest"), MLPClassifier(3, [4], auto_threshold=0.72)).threshold == 0.72
+    assert resolved(RecourseSettings(selection="cheapest", margin=0.02), MLPClassifier(3, [4], reachable=0.72)).threshold == pytest.approx(0.70)
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(800, 64), (16_383, 64), (16_384, 128), (32_768, 256), (1_000_000, 256)])

@@ -16,6 +16,7 @@ import pytest
 
 from genre.artifacts.paths import Artifacts
 from genre.data.schema import load_schema
+from genre.recourse.threshold import auto_threshold
 from genre.serving.production import REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
@@ -61,8 +62,9 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     model = bentoml.models.get(packaged["model_tag"])
     schema = load_schema(Artifacts(project.root).schema)
     assert model.info.labels["dataset"] == schema.name
-    auto = torch.load(Artifacts(project.root).classifier, weights_only=True)["config"]["auto_threshold"]
-    used = auto if project.recourse.threshold == "auto" else project.recourse.threshold  # auto: the classifier's own
+    reachable = torch.load(Artifacts(project.root).classifier, weights_only=True)["config"]["reachable"]
+    auto = auto_threshold(reachable, project.recourse.margin)  # auto: from the classifier's own score
+    used = auto if project.recourse.threshold == "auto" else project.recourse.threshold
     assert model.info.labels["threshold"] == str(used)
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
