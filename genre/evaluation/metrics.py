@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.neighbors import LocalOutlierFactor
@@ -23,6 +25,11 @@ def fit_plausibility(x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighb
     if max_rows is not None and len(positive) > max_rows:
         positive = positive[np.sort(np.random.default_rng(seed).choice(len(positive), size=max_rows, replace=False))]
     return LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit(positive)
+
+
+def protocol_score(validity: Any, lof: Any, cost: Any, n_features: int) -> Any:
+    """The paper's score, validity + LOF - cost / d: of means, or row by row (arrays)."""
+    return validity + lof - cost / n_features
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Judges:
         for name, values in (self.per_row(x, x_plus) if rows is None else rows).items():
             out[name] = float(values.mean())
             out[f"{name}_std"] = float(values.std())
-        out["score"] = out["validity_rf"] + out["lof"] - out["cost"] / x.shape[1]
+        out["score"] = protocol_score(out["validity_rf"], out["lof"], out["cost"], x.shape[1])
         out["immutable_violations"] = int(changed(x[:, self.pre.immutable], x_plus[:, self.pre.immutable]).any(axis=1).sum())
         out["found_rate"] = float(np.mean(found))
         out["seconds_per_recourse"] = seconds / max(len(x), 1)

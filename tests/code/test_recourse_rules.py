@@ -19,6 +19,7 @@ from genre.recourse.engine import RecourseEngine, make_actionable, resolved, sel
 from genre.retraining.gate import promises_by_margin
 from genre.serving.bundle import chosen_rule
 from genre.settings import RecourseSettings
+from genre.stages import evaluate
 from genre.stages.evaluate import choose_rule
 
 
@@ -153,4 +154,25 @@ def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) 
 
 def test_auto_selection_with_no_denied_training_applicant_takes_the_cheapest() -> None:
     ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
-    assert choose_rule(ev, np.zeros((0, 4), dtype=np.float32)) == {"rule": "cheapest", "auto": True, "applicants": 0, "scores": {}}
+    assert choose_rule(ev, np.zeros((0, 4), dtype=np.float32)) == {
+        "rule": "cheapest", "auto": True, "applicants": 0, "scores": {}, "standard_errors_ahead_of_cheapest": {}
+    }
+
+
+@pytest.mark.parametrize(("lead", "chosen"), [(0.005, "cheapest"), (0.05, "balanced")])
+def test_auto_selection_leaves_the_cheapest_only_for_a_rule_clearly_ahead(monkeypatch, lead: float, chosen: str) -> None:
+    """The best mean on 200 applicants wins only if it beats the cheapest by two standard errors of
+    the paired difference: a lead within the noise (HELOC: 0.005) keeps the paper's rule."""
+    rng = np.random.default_rng(0)
+    cheapest = rng.choice([1.0, 2.0], size=200) - rng.uniform(0, 0.3, 200)
+    noise = rng.normal(0, 0.1, 200)  # the rules answer each applicant a little differently
+    rows = {"cheapest": cheapest, "balanced": cheapest + lead + noise - noise.mean(), "most_confident": cheapest - 0.1}
+    monkeypatch.setattr(evaluate, "row_scores", lambda ev, x, selection: rows[selection])
+    ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
+    result = choose_rule(ev, np.zeros((200, 4), dtype=np.float32))
+    assert max(result["scores"], key=result["scores"].__getitem__) == "balanced"  # the best mean either way ...
+    assert result["rule"] == chosen  # ... answered by only when clearly ahead
+    ahead = result["standard_errors_ahead_of_cheapest"]["balanced"]
+    assert (ahead >= evaluate.CLEARLY_BETTER) == (chosen == "balanced") and result["standard_errors_ahead_of_cheapest"]["most_confident"] < 0
+    fixed = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8, selection="most_confident")))
+    assert choose_rule(fixed, np.zeros((200, 4), dtype=np.float32))["rule"] == "most_confident"  # a rule set is kept
