@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -107,14 +108,12 @@ class ImportGraph:
         return {str(self.modules[n].relative_to(self.root)) for n in names}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test on the fast project runs in one pytest-xdist worker (``--dist loadgroup``): the
-    project is built once (a minute of ``dvc repro``), not once per worker, and no two workers run
-    DVC in the same project at once. The other worker takes the rest of the suite meanwhile."""
-    for item in items:
-        if "fast_project" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("fast_project"))
+    """Refuse tests that share a node id: pytest-xdist (the suite's two workers) runs only the
+    first of them, and the others would pass by never running."""
+    repeated = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
+    if repeated:
+        raise pytest.UsageError(f"tests share a node id, so pytest-xdist would run only one of each: {repeated}")
 
 
 @pytest.fixture(scope="session")

@@ -22,17 +22,29 @@ from genre.serving.service import RecourseService
 # The spec is built from the request and response models, so it is read without a running server.
 # Only the recourse endpoints are fuzzed: the health checks take no input, and /metrics needs the
 # Prometheus set-up of `bentoml serve` (tests/service/test_serve.py calls it there).
-API = schemathesis.openapi.from_dict(RecourseService.openapi_spec.asdict()).include(method="POST")
+# One test per endpoint: schemathesis gives the tests it parametrizes one node id, and pytest-xdist
+# runs only the first of tests that share an id.
+API = schemathesis.openapi.from_dict(RecourseService.openapi_spec.asdict())
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-@API.parametrize()
-@FAST
-def test_no_request_makes_the_service_fail(case, app, client):
+def no_server_error(case: Any, app: Any) -> None:
     """Schemathesis generates bodies from the OpenAPI spec (the documented examples, then valid and
     invalid variations); ``client`` has loaded the model, and requests reach the same app without
     starting it again."""
     case.call_and_validate(session=ASGIClient(app), base_url="http://testserver", checks=[not_a_server_error])
+
+
+@API.include(method="POST", path="/recourse").parametrize()
+@FAST
+def test_no_single_request_makes_the_service_fail(case, app, client):
+    no_server_error(case, app)
+
+
+@API.include(method="POST", path="/recourse_batch").parametrize()
+@FAST
+def test_no_batch_request_makes_the_service_fail(case, app, client):
+    no_server_error(case, app)
 
 
 def applicants(schema: DatasetSchema) -> st.SearchStrategy[dict[str, Any]]:
