@@ -136,7 +136,8 @@ Rule = Literal["cheapest", "balanced", "most_confident"]  # which accepted candi
 class RecourseSettings(_Section):
     n_candidates: PositiveInt = 300
     temperature: float = Field(0.5, gt=0)
-    # auto: the paper's 0.9, or lower where denied training rows cannot reach it (genre.recourse.threshold)
+    # auto: the paper's 0.9, or lower where denied training rows cannot reach it plus the margin
+    # (genre.recourse.threshold: threshold + margin at most what 90% of them can reach)
     threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
     # a recourse is issued only where P_h(x+) exceeds threshold + margin: headroom so that the next,
     # retrained model still accepts it (the gate's promises kept, and its table by margin)
@@ -144,7 +145,8 @@ class RecourseSettings(_Section):
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
     retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
     # balanced: the highest probability - cost / d, the protocol's score with h for validity. auto:
-    # the rule with the best score on denied training applicants, chosen by evaluate
+    # the rule with the best score on denied training applicants where it beats cheapest by two
+    # standard errors, else cheapest, chosen by evaluate
     # (data/evaluation/selection.json) and packaged with the model; metrics/evaluate.json's
     # selection_rules gives every rule's figures on the test factuals
     selection: Rule | Literal["auto"] = "auto"
