@@ -14,6 +14,7 @@ while ``dvc repro`` runs the stages exactly as a user's would.
 from __future__ import annotations
 
 import ast
+import gc
 import importlib
 import importlib.util
 import json
@@ -153,6 +154,10 @@ def main(stage: Flow[[str], Any]) -> None:
         }
         with open(os.environ[TIMINGS_ENV], "a") as out:
             out.write(json.dumps(record) + "\n")
+    # The interpreter's last garbage collection walks every object torch, scikit-learn, pandas and
+    # Prefect made: 0.8-1.1 s of each stage's exit, 5-6 s of a dvc repro. Frozen objects are left
+    # to the process's end; exit still runs atexit, Prefect's log and event drains, and flushes.
+    gc.freeze()
     if _refused:
         sys.exit("\n".join(_refused))
     state.result()  # anything else failed: its traceback, it is ours to fix

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from flows.abandoned import project_tag
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.models.transformer import TransformerGenerator
@@ -20,6 +23,14 @@ from genre.settings import ApproximateSettings, load_settings, merge_overrides
 from genre.stages import synthesize_pairs
 from genre.stages.evaluate import CLEARLY_BETTER
 
+LAST_RUN_LOGS = (  # the messages of the newest flow run with a tag, as the Prefect API has them
+    "import sys; from prefect.client.orchestration import get_client\n"
+    "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId\n"
+    "from prefect.client.schemas.sorting import FlowRunSort\n"
+    "with get_client(sync_client=True) as c:\n"
+    "    [run] = c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])), sort=FlowRunSort.START_TIME_DESC, limit=1)\n"
+    "    print(run.state_type.value, [log.message for log in c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))])"
+)
 STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
 METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
 
@@ -216,3 +227,14 @@ def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp
     before, after = load_pairs(Artifacts(fast_project.root).pairs), load_pairs(Artifacts(project.root).pairs)
     for a, b in zip((*before[:2], *before[2].dense(), before[2].nearest_cost), (*after[:2], *after[2].dense(), after[2].nearest_cost), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_stage_ends_fast_and_its_last_log_line_still_reaches_prefect(fast_project, tmp_path) -> None:
+    """A stage run by hand ends without the interpreter's last garbage collection
+    (``flows.stage.main``); its run is complete in the Prefect API, its log to the last line."""
+    project = fast_project.copy_to(tmp_path / "project")
+    done = project.run("python", "-m", "flows.evaluate")
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = subprocess.run([sys.executable, "-c", LAST_RUN_LOGS, project_tag(project.root)], env=project.env, capture_output=True, text=True, check=False)
+    assert logs.returncode == 0, logs.stderr[-2000:]
+    assert logs.stdout.startswith("COMPLETED") and "Finished in state Completed()" in logs.stdout, logs.stdout
