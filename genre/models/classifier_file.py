@@ -35,5 +35,5 @@ def load_classifier(path: Path, pre: Preprocessor) -> Classifier:
     if "auto_threshold" in config:  # a file from before the margin came into auto: its threshold, at most 0.9, as the score
         config["reachable"] = config.pop("auto_threshold")
     if payload.get("kind") == OWN:
-        return OwnModel(payload["skops"], pre, **payload["config"])
+        return OwnModel(payload["skops"], pre, **config)
     return module_from(MLPClassifier, payload)

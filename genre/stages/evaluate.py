@@ -22,7 +22,7 @@ from genre.evaluation.metrics import Judges, fit_plausibility, protocol_score
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.parallel import chunk_runner
-from genre.recourse.engine import RecourseEngine, issue_bar, recourse_in_pieces
+from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar, recourse_in_pieces
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Rule, Settings
@@ -111,9 +111,14 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     return replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})), selection=selection)
 
 
+def answered(ev: Evaluation, x: np.ndarray, **recourse: Any) -> RecourseBatch:
+    """GenRe's answers to ``x`` with some of the engine's recourse settings changed."""
+    return ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+
+
 def judged(ev: Evaluation, x: np.ndarray, **recourse: Any) -> dict[str, float]:
     """GenRe judged on ``x`` with some of the engine's recourse settings changed."""
-    batch = ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+    batch = answered(ev, x, **recourse)
     return ev.judges.score(x, batch.x_plus, batch.seconds, batch.found)
 
 
@@ -125,8 +130,7 @@ def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
 
 def row_scores(ev: Evaluation, x: np.ndarray, **recourse: Any) -> np.ndarray:
     """GenRe's protocol score for each row of ``x`` with some recourse settings changed."""
-    batch = ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
-    rows = ev.judges.per_row(x, batch.x_plus)
+    rows = ev.judges.per_row(x, answered(ev, x, **recourse).x_plus)
     return protocol_score(rows["validity_rf"], rows["lof"], rows["cost"], x.shape[1])
 
 
