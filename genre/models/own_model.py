@@ -14,6 +14,7 @@ type skops does not trust by default loads only once the user lists it in
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,20 @@ class OwnModel:
         self.estimator = _load_estimator(payload, self.trusted)
         self.positive = _positive_column(self.estimator, pre)
         self.columns = _columns(self.estimator, pre)
-        # One thread for the estimator's OpenMP and BLAS pools while it scores: a request's few
-        # hundred candidates are too few to share out, and on a busy 2-core machine a
-        # histogram-gradient-boosting model scoring 300 rows on every core took 566 ms against
-        # 43 ms on one (the MLP trains on one thread for the same reason).
-        self.threads = ThreadpoolController()
+
+    @cached_property
+    def threads(self) -> ThreadpoolController:
+        """One thread for the estimator's OpenMP and BLAS pools while it scores: a request's few
+        hundred candidates are too few to share out, and on a busy 2-core machine a
+        histogram-gradient-boosting model scoring 300 rows on every core took 566 ms against
+        43 ms on one (the MLP trains on one thread for the same reason)."""
+        return ThreadpoolController()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """All but the thread controller, which holds handles of the libraries loaded here (ctypes,
+        not picklable) and is built again where the model lands: a Dask worker answering a chunk
+        (``runner: dask``) gets the model pickled, from this process, never from the user's file."""
+        return {k: v for k, v in self.__dict__.items() if k != "threads"}
 
     @property
     def config(self) -> dict[str, Any]:

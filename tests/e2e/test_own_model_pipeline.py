@@ -107,3 +107,21 @@ def test_the_cli_and_the_packaged_model_answer_for_it(own_run: OwnRun, tmp_path)
 
     stored = max((own_run.root / ".bentoml/models/genre-recourse").glob("*/model.yaml"), key=lambda p: p.stat().st_mtime)
     assert yaml.safe_load(stored.read_text())["labels"]["classifier"] == "own"
+
+
+def test_the_cli_answers_for_it_on_a_dask_cluster_as_in_process(own_run: OwnRun, tmp_path) -> None:
+    """``runner: dask`` sends the engine, the lender's model in it, to the workers: the chunks'
+    answers are the in-process ones, byte for byte."""
+    raw = pd.read_csv(own_run.root / "data/prepared/test.csv").drop(columns=[TARGET]).head(12)
+    src = tmp_path / "applicants.csv"
+    raw.to_csv(src, index=False)
+    params = yaml.safe_load((own_run.root / "params.yaml").read_text())
+    outputs = []
+    for name, runner in (("inprocess", {"kind": "inprocess"}), ("dask", {"kind": "dask", "workers": 2, "chunk_rows": 5})):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(params | {"root": str(own_run.root), "runner": runner}))
+        out = tmp_path / f"{name}.csv"
+        result = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(out), "--params", str(tmp_path / f"{name}.yaml"), "--workspace"])
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert len(pd.read_csv(tmp_path / "dask.csv")) == 12

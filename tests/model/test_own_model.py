@@ -3,6 +3,8 @@ scoring the scaled rows every other model sees exactly as the estimator scores t
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,6 +99,19 @@ def test_types_skops_does_not_trust_load_only_once_vouched_for(pre) -> None:
         OwnModel(payload, pre, [TREE])  # every type it names must be vouched for
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
     assert ((model.predict_proba(pre.transform(frame)) > 0.5) == labels(frame)).mean() > 0.9
+
+
+def test_a_lender_model_travels_to_another_process_and_scores_the_same_there(pre) -> None:
+    """``runner: dask`` pickles the engine, and with it the model, to the workers: the thread
+    controller (ctypes handles of loaded libraries) stays behind and is built again there."""
+    frame = raw_rows(pre, 300)
+    payload = skops.io.dumps(boosted(frame, labels(frame)))
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    x = pre.transform(raw_rows(pre, 50, seed=2))
+    here = model.predict_proba(x)  # the controller has been built here
+    there = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(there.predict_proba(x), here)
+    assert there.threads is not model.threads
 
 
 @pytest.mark.parametrize(
