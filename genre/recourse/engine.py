@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -309,14 +310,38 @@ class RecourseEngine:
         move each (``Preprocessor.steps``; both only tighten the schema's); ``alternatives`` asks
         for up to that many further recourses for each factual that is found one."""
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
+        return self.by_rules(x, (cfg.selection,), cfg, frozen, seed, alternatives, max_step)[cfg.selection]
+
+    def by_rules(
+        self,
+        x: np.ndarray,
+        rules: Sequence[Rule],
+        settings: RecourseSettings | None = None,
+        frozen: np.ndarray | None = None,
+        seed: int = 0,
+        alternatives: int = 0,
+        max_step: np.ndarray | None = None,
+    ) -> dict[Rule, RecourseBatch]:
+        """What ``recourse`` answers with each of ``rules`` as the selection, from candidates drawn
+        and scored once: the rules only rank them differently (evaluation compares the rules on
+        the same applicants). Each batch's seconds are the drawing and scoring plus its own ranking."""
+        cfg = self.settings if settings is None else resolved(settings, self.classifier)
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before, denied, ranking = self._sampled(x, cfg, frozen, seed, max_step)
-        x_denied = x[denied]
         if cfg.retrieved and self.accepted is not None:
-            ranking = ranking.extended(self._retrieved(x_denied, ranking, cfg, frozen, max_step))
-        cands = ranking.candidates
-        n_rows = len(x)
+            ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
+        drawn = time.perf_counter() - started
+        return {rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg.n_candidates, alternatives, drawn) for rule in rules}
+
+    @staticmethod
+    def _answered(
+        x: np.ndarray, prob_before: np.ndarray, denied: np.ndarray, ranking: Ranking, n_sampled: int, alternatives: int, drawn: float
+    ) -> RecourseBatch:
+        """The batch one ranking of the denied factuals' candidates gives (candidates past
+        ``n_sampled`` are retrieved rows); ``drawn`` is what drawing and scoring them took."""
+        started = time.perf_counter()
+        x_denied, cands, n_rows = x[denied], ranking.candidates, len(x)
         x_plus, found, prob_after, cost_after = (
             _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
         )
@@ -326,9 +351,9 @@ class RecourseEngine:
         else:
             others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
         alt_x, _, alt_prob, alt_cost = ranking.take(others)
-        seconds = time.perf_counter() - started
+        seconds = drawn + time.perf_counter() - started
         alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
-        retrieved = _scatter(ranking.pick >= cfg.n_candidates, denied, np.zeros(n_rows, bool)) & (status == "found")
+        retrieved = _scatter(ranking.pick >= n_sampled, denied, np.zeros(n_rows, bool)) & (status == "found")
         return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found), retrieved)
 
 

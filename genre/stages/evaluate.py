@@ -111,27 +111,24 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     return replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})), selection=selection)
 
 
-def answered(ev: Evaluation, x: np.ndarray, **recourse: Any) -> RecourseBatch:
-    """GenRe's answers to ``x`` with some of the engine's recourse settings changed."""
-    return ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
-
-
-def judged(ev: Evaluation, x: np.ndarray, **recourse: Any) -> dict[str, float]:
-    """GenRe judged on ``x`` with some of the engine's recourse settings changed."""
-    batch = answered(ev, x, **recourse)
-    return ev.judges.score(x, batch.x_plus, batch.seconds, batch.found)
+def by_rule(ev: Evaluation, x: np.ndarray, **recourse: Any) -> dict[Rule, RecourseBatch]:
+    """GenRe's answers to ``x`` under every selection rule, with some of the engine's other
+    recourse settings changed: one drawing of candidates, ranked by each rule."""
+    settings = ev.engine.settings.model_copy(update=recourse)
+    return ev.engine.by_rules(x, get_args(Rule), settings=settings, seed=ev.settings.evaluate.seed)
 
 
 def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
     """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
     of a sweep over candidates, temperature and the like."""
-    return judged(ev, ev.x, **recourse)
+    batch = ev.engine.recourse(ev.x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
+    return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
 
 
-def row_scores(ev: Evaluation, x: np.ndarray, **recourse: Any) -> np.ndarray:
-    """GenRe's protocol score for each row of ``x`` with some recourse settings changed."""
-    rows = ev.judges.per_row(x, answered(ev, x, **recourse).x_plus)
-    return protocol_score(rows["validity_rf"], rows["lof"], rows["cost"], x.shape[1])
+def row_scores(ev: Evaluation, batch: RecourseBatch) -> np.ndarray:
+    """The protocol score of each of ``batch``'s answers."""
+    rows = ev.judges.per_row(batch.x, batch.x_plus)
+    return protocol_score(rows["validity_rf"], rows["lof"], rows["cost"], batch.x.shape[1])
 
 
 def standard_errors_ahead(rule: np.ndarray, paper: np.ndarray) -> float:
@@ -152,7 +149,7 @@ def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     about the world, and on such data a surer one is worth its cost (own_model's
     heloc_imbalanced; on Adult it is not). So it is measured for each model rather than fixed for
     all; where the classifier denies no training row to measure it on, auto takes the cheapest."""
-    per_row = {rule: row_scores(ev, x, selection=rule) for rule in get_args(Rule)} if len(x) else {}
+    per_row = {rule: row_scores(ev, batch) for rule, batch in by_rule(ev, x).items()} if len(x) else {}
     scores = {rule: float(values.mean()) for rule, values in per_row.items()}
     ahead = {rule: standard_errors_ahead(values, per_row[PAPER_RULE]) for rule, values in per_row.items() if rule != PAPER_RULE}
     best = max(scores, key=scores.__getitem__) if scores else PAPER_RULE
@@ -182,7 +179,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "selection": engine.settings.selection,
         "selection_chosen_on": {k: v for k, v in ev.selection.items() if k != "rule"},  # the training applicants' scores per rule
         # every selection rule on the same factuals, the one in use among them: what to choose by
-        "selection_rules": {rule: swept(score_at(ev, selection=rule)) for rule in get_args(Rule)},
+        "selection_rules": {rule: swept(judges.score(x, b.x_plus, b.seconds, b.found)) for rule, b in by_rule(ev, x).items()},
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows

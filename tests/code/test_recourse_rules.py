@@ -167,7 +167,8 @@ def test_auto_selection_leaves_the_cheapest_only_for_a_rule_clearly_ahead(monkey
     cheapest = rng.choice([1.0, 2.0], size=200) - rng.uniform(0, 0.3, 200)
     noise = rng.normal(0, 0.1, 200)  # the rules answer each applicant a little differently
     rows = {"cheapest": cheapest, "balanced": cheapest + lead + noise - noise.mean(), "most_confident": cheapest - 0.1}
-    monkeypatch.setattr(evaluate, "row_scores", lambda ev, x, selection: rows[selection])
+    monkeypatch.setattr(evaluate, "by_rule", lambda ev, x: {rule: rule for rule in rows})  # each rule's "batch" is its name
+    monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
     ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
     result = choose_rule(ev, np.zeros((200, 4), dtype=np.float32))
     assert max(result["scores"], key=result["scores"].__getitem__) == "balanced"  # the best mean either way ...

@@ -154,3 +154,20 @@ def test_a_feature_with_max_change_never_moves_further(engine: RecourseEngine, d
             moved = limited.inverse_transform(point)["age"].to_numpy() - before
             assert moved.min() >= 0 and moved.max() <= 5, (retrieval, moved.max())
         assert batch.found.any()
+
+
+def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: RecourseEngine, fast_project) -> None:
+    """Evaluation compares the selection rules on candidates drawn once (``by_rules``): each
+    rule's answers, alternatives and retrieved flags are exactly what answering by it gives."""
+    x = load_prepared(Artifacts(fast_project.root)).x_test[:80]  # approved ones among them: nothing drawn for those
+    compete = engine.settings.model_copy(update={"retrieval": "compete"})  # retrieved rows win under some rules
+    rules = ("cheapest", "balanced", "most_confident")
+    together = engine.by_rules(x, rules, settings=compete, seed=5, alternatives=2)
+    picks = {rule: together[rule].x_plus.tobytes() for rule in rules}
+    assert len(set(picks.values())) > 1  # the rules do rank differently here
+    for rule in rules:
+        alone = engine.recourse(x, settings=compete.model_copy(update={"selection": rule}), seed=5, alternatives=2)
+        for field in ("x_plus", "status", "prob_before", "prob_after", "cost", "retrieved"):
+            np.testing.assert_array_equal(getattr(together[rule], field), getattr(alone, field), err_msg=f"{rule}: {field}")
+        for field in ("x_plus", "valid", "prob", "cost"):
+            np.testing.assert_array_equal(getattr(together[rule].alternatives, field), getattr(alone.alternatives, field), err_msg=f"{rule}: alternatives.{field}")
