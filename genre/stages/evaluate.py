@@ -111,18 +111,20 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     return replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})), selection=selection)
 
 
-def by_rule(ev: Evaluation, x: np.ndarray, **recourse: Any) -> dict[Rule, RecourseBatch]:
-    """GenRe's answers to ``x`` under every selection rule, with some of the engine's other
-    recourse settings changed: one drawing of candidates, ranked by each rule."""
-    settings = ev.engine.settings.model_copy(update=recourse)
-    return ev.engine.by_rules(x, get_args(Rule), settings=settings, seed=ev.settings.evaluate.seed)
+def judged(ev: Evaluation, batch: RecourseBatch) -> dict[str, float]:
+    """The protocol's figures for GenRe's answers ``batch``."""
+    return ev.judges.score(batch.x, batch.x_plus, batch.seconds, batch.found)
+
+
+def by_rule(ev: Evaluation, x: np.ndarray) -> dict[Rule, RecourseBatch]:
+    """GenRe's answers to ``x`` under every selection rule: one drawing of candidates, ranked by each."""
+    return ev.engine.by_rules(x, get_args(Rule), seed=ev.settings.evaluate.seed)
 
 
 def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
     """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
     of a sweep over candidates, temperature and the like."""
-    batch = ev.engine.recourse(ev.x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed)
-    return ev.judges.score(ev.x, batch.x_plus, batch.seconds, batch.found)
+    return judged(ev, ev.engine.recourse(ev.x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed))
 
 
 def row_scores(ev: Evaluation, batch: RecourseBatch) -> np.ndarray:
@@ -179,7 +181,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "selection": engine.settings.selection,
         "selection_chosen_on": {k: v for k, v in ev.selection.items() if k != "rule"},  # the training applicants' scores per rule
         # every selection rule on the same factuals, the one in use among them: what to choose by
-        "selection_rules": {rule: swept(judges.score(x, b.x_plus, b.seconds, b.found)) for rule, b in by_rule(ev, x).items()},
+        "selection_rules": {rule: swept(judged(ev, batch)) for rule, batch in by_rule(ev, x).items()},
         "genre": {
             **judges.score(x, sampled.x_plus, sampled.seconds, sampled.found, genre_rows),
             # which candidates won: the share of found answers that are retrieved training rows
