@@ -137,3 +137,42 @@ def _columns(estimator: Any, pre: Preprocessor) -> list[str]:
     if unknown:
         raise InputError(f"train_classifier.model: the model takes columns the schema has no feature for: {one_line(', '.join(unknown))}")
     return names
+
+
+def check_every_category(model: OwnModel, base: np.ndarray) -> None:
+    """Every category the schema allows, in a column the model takes, must be one it can score: a
+    pipeline whose encoder never saw one (``OrdinalEncoder``'s default is to raise) would
+    otherwise fail on the first candidate or applicant holding it, mid-run or as an HTTP 500.
+    ``base`` is a scaled row the model scores (a training row): one probe per (feature,
+    category) is that row with the one value changed, all in one call; only if that call fails is
+    each probe tried alone, to name what the model cannot score."""
+    pre = model.pre
+    probes: list[np.ndarray] = []
+    named: list[tuple[str, str]] = []
+    for j, (name, spec) in enumerate(pre.schema.features.items()):
+        if spec.kind != "categorical" or name not in model.columns:
+            continue
+        for code, value in enumerate(spec.categories or []):
+            row = np.array(base, dtype=np.float32)
+            row[j] = (code - pre.mins[j]) / pre.ranges[j] if pre.ranges[j] else 0.0
+            probes.append(row)
+            named.append((name, value))
+    if not probes or _fails(model, np.stack(probes)) is None:
+        return
+    failing = [(pair, problem) for pair, row in zip(named, probes, strict=True) if (problem := _fails(model, row[None])) is not None]
+    if not failing:
+        return  # only the probes together failed: nothing a category can be blamed for
+    which = ", ".join(f"{name} = {value!r}" for (name, value), _ in failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+    raise InputError(
+        f"train_classifier.model: the model cannot score {which}, which the schema allows ({failing[0][1]}); refit it on data "
+        "holding every category (or with its encoder's handle_unknown set), or take the category out of the schema"
+    )
+
+
+def _fails(model: OwnModel, x: np.ndarray) -> str | None:
+    """What goes wrong when the model scores ``x`` (scaled rows), in one line; None if nothing does."""
+    try:
+        model.predict_proba(x)
+    except Exception as exc:  # noqa: BLE001 -- the user's estimator may raise anything; it is reported, not hidden
+        return one_line(f"{type(exc).__name__}: {exc}")
+    return None

@@ -28,7 +28,7 @@ from genre.models.ground_truth import (
     positive_probability,
     sample_labels,
 )
-from genre.models.own_model import OwnModel, read_model_file
+from genre.models.own_model import OwnModel, check_every_category, read_model_file
 from genre.recourse.threshold import reachable_score
 from genre.settings import ClassifierSettings, Settings
 
@@ -109,4 +109,5 @@ def own_model(settings: Settings, data: PreparedData) -> OwnModel:
         model.predict_proba(data.x_train[:100])
     except Exception as exc:  # noqa: BLE001 -- whatever the user's estimator raises on our columns is theirs to see
         raise InputError(f"train_classifier.model: {one_line(str(cfg.model))} cannot score the training rows: {one_line(str(exc), 300)}") from None
+    check_every_category(model, data.x_train[0])  # and every category the schema allows, not only those rows'
     return model

@@ -21,7 +21,7 @@ from genre.messages import InputError
 from genre.models.classifier_file import load_classifier, save_classifier
 from genre.models.classifiers import MLPClassifier
 from genre.models.generators import row_draws
-from genre.models.own_model import OwnModel, read_model_file
+from genre.models.own_model import OwnModel, check_every_category, read_model_file
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings
 
@@ -129,6 +129,23 @@ def test_a_model_that_cannot_be_used_is_one_line(pre, make, expected: str) -> No
     with pytest.raises(InputError) as refused:
         OwnModel(make(frame, labels(frame)), pre, [])
     assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_model_that_cannot_score_a_category_the_schema_allows_is_refused_when_read(pre) -> None:
+    """A lender's encoder that never saw a category raises on it by default: that is said in one
+    line when train_classifier reads the model, not as a failure on the first applicant or
+    candidate holding it; a model that handles unknown categories passes."""
+    frame = raw_rows(pre, 300)
+    unseen = frame[frame["job"] != "c"]
+    payload = skops.io.dumps(boosted(unseen, labels(unseen)))
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    base = pre.transform(unseen.head(1))[0]  # a training row it scores
+    with pytest.raises(InputError) as refused:
+        check_every_category(model, base)
+    message = str(refused.value)
+    assert message.startswith("train_classifier.model:") and "job = 'c'" in message and "'a'" not in message and "\n" not in message
+    ignoring = OwnModel(skops.io.dumps(one_hot_pipeline(unseen, labels(unseen))), pre, [])  # handle_unknown="ignore"
+    check_every_category(ignoring, base)
 
 
 def test_a_model_that_leaves_out_features_is_asked_only_for_its_own(pre) -> None:
