@@ -14,7 +14,6 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from genre.artifacts.atomic import atomic_path, write_json, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
-from genre.messages import InputError, one_line
 from genre.models.accepted import AcceptedRows
 from genre.models.classifier_file import save_classifier
 from genre.models.classifiers import (
@@ -28,7 +27,7 @@ from genre.models.ground_truth import (
     positive_probability,
     sample_labels,
 )
-from genre.models.own_model import OwnModel, check_every_category, read_model_file
+from genre.models.own_model import OwnModel, check_every_category, check_scores, read_model_file
 from genre.recourse.threshold import reachable_score
 from genre.settings import ClassifierSettings, Settings
 
@@ -105,9 +104,6 @@ def own_model(settings: Settings, data: PreparedData) -> OwnModel:
     cfg: ClassifierSettings = settings.train_classifier
     assert cfg.model is not None
     model = OwnModel(read_model_file(settings.root, cfg.model), data.preprocessor, cfg.trusted_types)
-    try:
-        model.predict_proba(data.x_train[:100])
-    except Exception as exc:  # noqa: BLE001 -- whatever the user's estimator raises on our columns is theirs to see
-        raise InputError(f"train_classifier.model: {one_line(str(cfg.model))} cannot score the training rows: {one_line(str(exc), 300)}") from None
+    check_scores(model, data.x_train[:100], str(cfg.model))
     check_every_category(model, data.x_train[0])  # and every category the schema allows, not only those rows'
     return model

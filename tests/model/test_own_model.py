@@ -21,7 +21,7 @@ from genre.messages import InputError
 from genre.models.classifier_file import load_classifier, save_classifier
 from genre.models.classifiers import MLPClassifier
 from genre.models.generators import row_draws
-from genre.models.own_model import OwnModel, check_every_category, read_model_file
+from genre.models.own_model import OwnModel, check_every_category, check_scores, read_model_file
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings
 
@@ -177,6 +177,39 @@ def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path)
         loaded = load_classifier(tmp_path / "classifier.pt", pre)
         assert type(loaded) is type(classifier) and loaded.reachable == classifier.reachable
         np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
+
+
+def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(pre, tmp_path) -> None:
+    """LightGBM fitted on category columns refuses strings: ``check_scores`` finds the form the
+    model takes, and the saved classifier (the bundle, the CLI, the service) keeps asking in it."""
+    import lightgbm
+
+    frame = raw_rows(pre, 300)
+    as_categories = frame.astype({name: pd.CategoricalDtype(pre.schema.features[name].categories) for name in CATEGORICAL})
+    estimator = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(as_categories, labels(frame))
+    payload = skops.io.dumps(estimator)
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    x = pre.transform(frame)
+    with pytest.raises(ValueError, match="categorical_feature do not match"):
+        model.predict_proba(x)  # strings, as every sklearn pipeline takes them
+    check_scores(model, x[:100], "models/lender.skops")
+    assert model.categorical
+    expected = estimator.predict_proba(as_categories)[:, 1]
+    np.testing.assert_allclose(model.predict_proba(x), expected, **CLOSE)
+    check_every_category(model, x[0])
+    save_classifier(model, tmp_path / "classifier.pt")
+    np.testing.assert_allclose(load_classifier(tmp_path / "classifier.pt", pre).predict_proba(x), expected, **CLOSE)
+
+
+def test_a_model_that_scores_neither_form_is_one_line_naming_both(pre) -> None:
+    frame = raw_rows(pre, 100)
+    model = OwnModel(skops.io.dumps(one_hot_pipeline(frame, labels(frame))), pre, [])
+    model.estimator.predict_proba = lambda rows: 1 / 0  # a model broken whatever it is given
+    with pytest.raises(InputError) as refused:
+        check_scores(model, pre.transform(frame), "models/lender.skops")
+    message = str(refused.value)
+    assert message.startswith("train_classifier.model: models/lender.skops cannot score the training rows: ZeroDivisionError")
+    assert "with pandas categoricals: ZeroDivisionError" in message and "\n" not in message and not model.categorical
 
 
 class _Jitter:
