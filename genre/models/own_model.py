@@ -14,6 +14,7 @@ type skops does not trust by default loads only once the user lists it in
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,16 @@ class OwnModel:
         with self.threads.limit(limits=1):
             prob = self.estimator.predict_proba(self.raw(flat))[:, self.positive]
         return np.asarray(prob, dtype=np.float64).reshape(x.shape[:-1])
+
+    def distributions(self) -> dict[str, str]:
+        """The installed distributions (name: version) behind the types the user vouched for, the
+        ones skops does not trust by default (LightGBM's, say): whoever serves the model must
+        install them, so the package stage adds them to the bento's Python packages."""
+        from importlib import metadata
+
+        providers = metadata.packages_distributions()
+        modules = {name.split(".")[0] for name in self.trusted} - set(sys.stdlib_module_names)
+        return {dist: metadata.version(dist) for module in sorted(modules) for dist in providers.get(module, [])}
 
     def scorer(self) -> OwnModel:
         """Its answers do not depend on the batch, so it scores answers itself (see RecourseEngine)."""

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
@@ -87,7 +90,8 @@ def save_model(settings: Settings) -> bentoml.Model:
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model
         labels=model_labels(schema, settings) | {"classifier": "own" if isinstance(classifier, OwnModel) else "mlp", "data_version": data["version"]},
-        metadata=model_metadata(schema, settings, data),
+        # what serving it needs installed beyond the service's own packages: a lender's model's libraries
+        metadata=model_metadata(schema, settings, data) | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}},
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)
@@ -97,19 +101,27 @@ def save_model(settings: Settings) -> bentoml.Model:
     return model
 
 
+def bento_packages(pinned: list[str], needed: dict[str, str]) -> list[str]:
+    """The bentofile's pins, then each distribution the model needs (``packages`` in its metadata)
+    that they do not name, at the version it was trained and tested with."""
+    named = {canonicalize_name(Requirement(line).name) for line in pinned}
+    return [*pinned, *(f"{dist}=={version}" for dist, version in sorted(needed.items()) if canonicalize_name(dist) not in named)]
+
+
 def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
     """Build from the project's bentofile; the build imports the service from ``settings.root``.
 
     The bento is labelled with the model version and data schema it serves, so ``bentoml get``
-    on a bento answers "which model, for which input" without serving it.
+    on a bento answers "which model, for which input" without serving it; its Python packages
+    are the bentofile's and those the model needs (a lender's LightGBM), so the image that
+    ``bentoml containerize`` makes of it can load the model.
     """
     root = Path(settings.root).resolve()
-    return bentoml.bentos.build_bentofile(
-        str(root / BENTOFILE),
-        build_ctx=str(root),
-        name=settings.package.bento_name,
-        labels={"model": str(model.tag), "dataset": model.info.labels["dataset"], "schema": model.info.labels["schema"]},
-    )
+    config = yaml.safe_load((root / BENTOFILE).read_text())
+    python = config.get("python") or {}
+    python = {**python, "packages": bento_packages(python.get("packages") or [], model.info.metadata.get("packages") or {})}
+    labels = {**(config.get("labels") or {}), "model": str(model.tag), "dataset": model.info.labels["dataset"], "schema": model.info.labels["schema"]}
+    return bentoml.bentos.build(**{**config, "name": settings.package.bento_name, "labels": labels, "python": python}, build_ctx=str(root))
 
 
 def export_bento(tag: bentoml.Tag | str, dest: Path) -> None:

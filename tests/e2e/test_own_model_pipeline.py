@@ -106,7 +106,11 @@ def test_the_cli_and_the_packaged_model_answer_for_it(own_run: OwnRun, tmp_path)
     np.testing.assert_allclose(own_after, found["probability_after"], atol=1e-3)
 
     stored = max((own_run.root / ".bentoml/models/genre-recourse").glob("*/model.yaml"), key=lambda p: p.stat().st_mtime)
-    assert yaml.safe_load(stored.read_text())["labels"]["classifier"] == "own"
+    info = yaml.safe_load(stored.read_text())
+    assert info["labels"]["classifier"] == "own"
+    assert set(info["metadata"]["packages"]) == {"scikit-learn"}  # the pipeline's vouched-for types: sklearn's and functools'
+    built = max((own_run.root / ".bentoml/bentos/genre-recourse-service").glob("*/env/python/requirements.txt"), key=lambda p: p.stat().st_mtime)
+    assert [line.split("==")[0] for line in built.read_text().split()].count("scikit-learn") == 1  # pinned by the bentofile already
 
 
 def test_the_cli_answers_for_it_on_a_dask_cluster_as_in_process(own_run: OwnRun, tmp_path) -> None:

@@ -201,6 +201,21 @@ def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(pre
     np.testing.assert_allclose(load_classifier(tmp_path / "classifier.pt", pre).predict_proba(x), expected, **CLOSE)
 
 
+def test_a_model_names_the_libraries_serving_it_must_install(pre) -> None:
+    """The distributions behind the types the user vouched for: what the bento must install."""
+    import lightgbm
+    import sklearn
+
+    frame = raw_rows(pre, 200)
+    for estimator, expected in (
+        (lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame.astype({n: "category" for n in CATEGORICAL}), labels(frame)), {"lightgbm": lightgbm.__version__}),
+        (boosted(frame, labels(frame)), {"scikit-learn": sklearn.__version__}),  # functools.partial among its types: the standard library
+        (one_hot_pipeline(frame, labels(frame)), {}),  # nothing beyond what skops trusts by default
+    ):
+        payload = skops.io.dumps(estimator)
+        assert OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload)).distributions() == expected
+
+
 def test_a_model_that_scores_neither_form_is_one_line_naming_both(pre) -> None:
     frame = raw_rows(pre, 100)
     model = OwnModel(skops.io.dumps(one_hot_pipeline(frame, labels(frame))), pre, [])

@@ -81,6 +81,20 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
         assert sum(1 for _ in kept) - 1 == min(package.REFERENCE_ROWS, sum(1 for _ in rows) - 1)
 
 
+def test_the_bento_installs_the_bentofiles_packages_and_what_the_model_needs(project, packaged):
+    """The MLP needs nothing more; a lender's LightGBM adds itself, and a library the bentofile
+    already pins is not named twice."""
+    import bentoml
+    import yaml
+
+    pinned = yaml.safe_load((project.root / package.BENTOFILE).read_text())["python"]["packages"]
+    bento = bentoml.bentos.get(packaged["bento_tag"])
+    assert bentoml.models.get(packaged["model_tag"]).info.metadata["packages"] == {}
+    installed = (Path(bento.path) / "env/python/requirements.txt").read_text().split()
+    assert [line for line in installed if not line.startswith("bentoml==")] == pinned  # the build adds bentoml itself
+    assert package.bento_packages(pinned, {"lightgbm": "4.7.0", "Scikit_Learn": "0.1"}) == [*pinned, "lightgbm==4.7.0"]
+
+
 def test_bento_records_the_model_it_was_built_with(packaged):
     import bentoml
 
