@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from genre.data.preprocessing import Preprocessor
@@ -84,8 +85,6 @@ class OwnModel:
         refuses anything else), as categoricals of the schema's categories."""
         frame = self.pre.inverse_transform(x)[self.columns]
         if self.categorical:
-            import pandas as pd
-
             for name in self.columns:
                 spec = self.pre.schema.features[name]
                 if spec.kind == "categorical":
@@ -186,17 +185,12 @@ def check_every_category(model: OwnModel, base: np.ndarray) -> None:
     category) is that row with the one value changed, all in one call; only if that call fails is
     each probe tried alone, to name what the model cannot score."""
     pre = model.pre
-    probes: list[np.ndarray] = []
-    named: list[tuple[str, str]] = []
-    for j, (name, spec) in enumerate(pre.schema.features.items()):
-        if spec.kind != "categorical" or name not in model.columns:
-            continue
-        for code, value in enumerate(spec.categories or []):
-            row = np.array(base, dtype=np.float32)
-            row[j] = (code - pre.mins[j]) / pre.ranges[j] if pre.ranges[j] else 0.0
-            probes.append(row)
-            named.append((name, value))
-    if not probes or _fails(model, np.stack(probes)) is None:
+    raw = pre.inverse_transform(np.asarray(base)[None])  # the base row in raw units: probes go through the preprocessor
+    named = [(name, value) for name, spec in pre.schema.features.items() if spec.kind == "categorical" and name in model.columns for value in spec.categories or []]
+    if not named:
+        return
+    probes = pre.transform(pd.concat([raw.assign(**{name: value}) for name, value in named], ignore_index=True))
+    if _fails(model, probes) is None:
         return
     failing = [(pair, problem) for pair, row in zip(named, probes, strict=True) if (problem := _fails(model, row[None])) is not None]
     if not failing:
