@@ -143,7 +143,13 @@ class RecourseSettings(_Section):
     # retrained model still accepts it (the gate's promises kept, and its table by margin)
     margin: float = Field(0.02, ge=0, lt=1)
     retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
-    retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted, or compete with them
+    retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted (and plausible), or compete with them
+    # whether plausible accepted candidates (local outlier factor among the training rows the
+    # classifier approves below max_outlier_factor) are chosen before the others
+    # (genre.recourse.plausibility); auto: where it scores higher on the denied training applicants
+    # selection: auto is chosen on, chosen by evaluate and packaged with the model as the rule is
+    plausible_first: bool | Literal["auto"] = "auto"
+    max_outlier_factor: float = Field(1.4, gt=0)
     # balanced: the highest probability - cost / d, the protocol's score with h for validity. auto:
     # the rule with the best score on denied training applicants where it beats cheapest by two
     # standard errors, else cheapest, chosen by evaluate

@@ -30,6 +30,7 @@ from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
+from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
 from genre.recourse.retrieval import nearest_accepted
 from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
@@ -119,11 +120,14 @@ def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Ru
     return np.where(accepted, key, np.inf)
 
 
-def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
+def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int, plausible: np.ndarray | None = None) -> np.ndarray:
     """[N, n] candidate indices per factual, best first: the accepted ones in the rule's order
-    (``_primary``; ``n_features`` is d, for ``balanced``), then the rest most confident first.
-    Ties keep sampling order."""
-    return np.lexsort((np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule, n_features)), axis=-1)
+    (``_primary``; ``n_features`` is d, for ``balanced``), the ``plausible`` ones among them
+    first where it is given, then the rest most confident first. Ties keep sampling order."""
+    keys = [np.where(accepted, 0.0, -prob), _primary(prob, costs, accepted, rule, n_features)]
+    if plausible is not None:
+        keys.append(~(accepted & plausible))
+    return np.lexsort(keys, axis=-1)
 
 
 def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
@@ -164,17 +168,23 @@ def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: 
 @dataclass(frozen=True)
 class Ranking:
     """Every candidate's classifier probability, cost and acceptance under one rule: the pick is
-    the first of ``order`` (the candidate indices best first), alternatives come from the rest."""
+    the first of ``order`` (the candidate indices best first), alternatives come from the rest.
+    With ``verdicts`` the plausible accepted candidates come before the others
+    (``genre.recourse.plausibility``), judged only as far as the pick or the order needs."""
 
     candidates: np.ndarray  # [N, n, d]
     prob: np.ndarray  # [N, n]
     costs: np.ndarray  # [N, n]
     accepted: np.ndarray  # [N, n]
     rule: Rule
+    verdicts: Verdicts | None = None
 
     @cached_property
     def order(self) -> np.ndarray:
-        return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+        if self.verdicts is None:
+            return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+        self.verdicts.ask(self.accepted)
+        return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1], self.verdicts.plausible)
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
@@ -184,12 +194,29 @@ class Ranking:
     def extended(self, more: Ranking) -> Ranking:
         """These candidates followed by ``more``'s (same factuals, same rule)."""
         parts = zip((self.candidates, self.prob, self.costs, self.accepted), (more.candidates, more.prob, more.costs, more.accepted))
-        return Ranking(*(np.concatenate(pair, axis=1) for pair in parts), self.rule)
+        verdicts = None if self.verdicts is None or more.verdicts is None else self.verdicts.extended(more.verdicts)
+        return Ranking(*(np.concatenate(pair, axis=1) for pair in parts), self.rule, verdicts)
 
     @cached_property
+    def _best_plausible(self) -> tuple[np.ndarray, np.ndarray]:
+        """([N] the best plausible accepted candidate, [N] whether there is one); with no verdicts,
+        the plain pick, and whether it is accepted."""
+        plain = first_ranked(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+        if self.verdicts is None:
+            return plain, self.accepted.any(axis=1)
+        best, has = best_plausible(_primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1]), self.accepted, self.verdicts)
+        return np.where(has, best, plain), has
+
+    @property
     def pick(self) -> np.ndarray:
         """[N] the chosen candidate's index per factual."""
-        return first_ranked(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+        return self._best_plausible[0]
+
+    @property
+    def settled(self) -> np.ndarray:
+        """[N] whether a factual has an answer it would keep: an accepted candidate, a plausible
+        one where plausibility is judged (where not, retrieval's fallback looks further)."""
+        return self._best_plausible[1]
 
     def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The pick per factual -> (x_plus [N, d], accepted [N], prob [N], cost [N])."""
@@ -216,8 +243,8 @@ def issue_bar(settings: RecourseSettings) -> float:
 
 def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSettings:
     """``settings`` with ``threshold: auto`` resolved from the score the classifier was saved with
-    (``genre.recourse.threshold``; ``selection: auto`` must have been replaced by the chosen rule
-    already: ``chosen_rule``)."""
+    (``genre.recourse.threshold``; ``selection: auto`` and ``plausible_first: auto`` must have been
+    replaced by what evaluate chose already: ``chosen_rule``)."""
     if settings.threshold == "auto":
         threshold = auto_threshold(classifier.reachable, settings.margin)
         if threshold is None:
@@ -227,11 +254,12 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
                 "set recourse.threshold to a number"
             )
         settings = settings.model_copy(update={"threshold": threshold})
-    if settings.selection == "auto":
-        raise InputError(
-            "recourse.selection is auto, and no rule has been chosen for this model yet: evaluate chooses it "
-            "(data/evaluation/selection.json; `dvc repro evaluate`), or set recourse.selection to a rule"
-        )
+    for name in ("selection", "plausible_first"):
+        if getattr(settings, name) == "auto":
+            raise InputError(
+                f"recourse.{name} is auto, and nothing has been chosen for this model yet: evaluate chooses it "
+                f"(data/evaluation/selection.json; `dvc repro evaluate`), or set recourse.{name}"
+            )
     if issue_bar(settings) >= 1:
         raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
     return settings
@@ -245,6 +273,7 @@ class RecourseEngine:
         self, pre: Preprocessor, classifier: Classifier, generator: Generator, settings: RecourseSettings, accepted: AcceptedRows | None = None
     ) -> None:
         self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
+        self.plausibility = Plausibility.of(None if accepted is None else accepted.x)
         self.settings = resolved(settings, classifier)
         self.scorer = classifier.scorer()  # one whose answers do not depend on the rest of the batch
 
@@ -271,15 +300,24 @@ class RecourseEngine:
     def _retrieved(self, x: np.ndarray, sampled: Ranking, cfg: RecourseSettings, frozen: np.ndarray | None, max_step: np.ndarray | None) -> Ranking:
         """The nearest accepted training rows as a block of ``cfg.retrieved`` more candidates per
         factual, searched only for the factuals that need them (with ``fallback``: those no sampled
-        candidate is accepted for; the other rows' slots hold the factual and are never accepted)."""
-        need = ~sampled.accepted.any(axis=1) if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
+        candidate is accepted for, or none plausible where plausibility is judged; the other rows'
+        slots hold the factual and are never accepted)."""
+        need = ~sampled.settled if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
         block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
         if not need.any():  # nothing to score: the block is the factuals themselves, never accepted
-            return ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), cfg.selection)
+            return self._judged(ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), cfg.selection), cfg)
         near, valid[need] = nearest_accepted(x[need], self.accepted.above(issue_bar(cfg)), self.pre, cfg.retrieved)
         block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
         more = select(self.pre, self.scorer, x, block, issue_bar(cfg), cfg.selection)
-        return replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0))  # an empty slot is never "most confident"
+        # an empty slot is never "most confident"
+        return self._judged(replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0)), cfg)
+
+    def _judged(self, ranking: Ranking, cfg: RecourseSettings) -> Ranking:
+        """``ranking`` preferring plausible candidates, where ``cfg`` asks for it and the engine
+        has approved training rows to judge them by."""
+        if cfg.plausible_first is not True or self.plausibility is None:
+            return ranking
+        return replace(ranking, verdicts=Verdicts.unjudged(self.plausibility, cfg.max_outlier_factor, ranking.candidates))
 
     def _sampled(
         self, x: np.ndarray, cfg: RecourseSettings, frozen: np.ndarray | None, seed: int, max_step: np.ndarray | None
@@ -291,11 +329,11 @@ class RecourseEngine:
             prob_before = self.scorer.predict_proba(x)
             denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
             cands = self.candidates(x[denied], cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
-            return prob_before, denied, select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection)
+            return prob_before, denied, self._judged(select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection), cfg)
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
         prob = self.scorer.predict_proba(np.concatenate([x[:, None, :], cands], axis=1))
         denied = np.flatnonzero(prob[:, 0] <= DECISION_THRESHOLD)
-        return prob[:, 0], denied, ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection)
+        return prob[:, 0], denied, self._judged(ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection), cfg)
 
     def recourse(
         self,

@@ -40,11 +40,16 @@ def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator
 
 
 def chosen_rule(paths: Artifacts, settings: RecourseSettings) -> RecourseSettings:
-    """``settings`` with ``selection: auto`` replaced by the rule evaluate chose for these models
-    (left as it is before evaluate has chosen: the engine then says so)."""
-    if settings.selection == "auto" and paths.selection.is_file():
-        return settings.model_copy(update={"selection": json.loads(paths.selection.read_text())["rule"]})
-    return settings
+    """``settings`` with ``selection: auto`` and ``plausible_first: auto`` replaced by what evaluate
+    chose for these models (left as they are before evaluate has chosen: the engine then says so;
+    a choice from before plausibility was chosen is no preference, as it answered then)."""
+    if not paths.selection.is_file():
+        return settings
+    chosen = json.loads(paths.selection.read_text())
+    update = {"selection": chosen["rule"]} if settings.selection == "auto" else {}
+    if settings.plausible_first == "auto":
+        update["plausible_first"] = chosen.get("plausible_first", False)
+    return settings.model_copy(update=update)
 
 
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:

@@ -60,6 +60,7 @@ def model_labels(schema: DatasetSchema, settings: Settings) -> dict[str, str]:
         "schema": schema_fingerprint(schema),
         "target": schema.target.name,
         "selection": settings.recourse.selection,
+        "plausible_first": str(settings.recourse.plausible_first).lower(),
         "threshold": str(settings.recourse.threshold),
     }
 

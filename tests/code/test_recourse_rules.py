@@ -111,7 +111,7 @@ class _Fixed:
 
 
 def _margined(pre: Preprocessor, margin: float) -> RecourseEngine:
-    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0, selection="cheapest"))
+    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0, selection="cheapest", plausible_first=False))
 
 
 def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Preprocessor) -> None:
@@ -146,10 +146,40 @@ def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) 
     assert auto.selection == "auto" and chosen_rule(paths, auto) == auto
     with pytest.raises(InputError, match="recourse.selection is auto"):
         resolved(chosen_rule(paths, auto), FirstFeatureClassifier())
+    with pytest.raises(InputError, match="recourse.plausible_first is auto"):
+        resolved(auto.model_copy(update={"selection": "cheapest"}), FirstFeatureClassifier())
     paths.selection.parent.mkdir(parents=True)
-    paths.selection.write_text(json.dumps({"rule": "balanced"}))
+    paths.selection.write_text(json.dumps({"rule": "balanced"}))  # chosen before plausibility was: no preference, as then
     assert resolved(chosen_rule(paths, auto), FirstFeatureClassifier()).selection == "balanced"
+    assert chosen_rule(paths, auto).plausible_first is False
     assert chosen_rule(paths, auto.model_copy(update={"selection": "most_confident"})).selection == "most_confident"  # a rule set is kept
+    paths.selection.write_text(json.dumps({"rule": "balanced", "plausible_first": True}))
+    assert chosen_rule(paths, auto).plausible_first is True
+    assert chosen_rule(paths, auto.model_copy(update={"plausible_first": False})).plausible_first is False  # a choice set is kept
+
+
+class PreferenceEngine:
+    """An engine whose 'answers' are whether it prefers plausible candidates: with ``row_scores``
+    patched, each way's scores are the test's to set."""
+
+    def __init__(self, settings: RecourseSettings) -> None:
+        self.settings = settings
+
+    def with_settings(self, settings: RecourseSettings) -> PreferenceEngine:
+        return PreferenceEngine(settings)
+
+    def recourse(self, x: np.ndarray, seed: int) -> bool:
+        return bool(self.settings.plausible_first)
+
+
+@pytest.mark.parametrize(("gain", "wanted", "chosen"), [(0.02, "auto", True), (-0.02, "auto", False), (0.0, "auto", False), (-0.02, True, True)])
+def test_auto_keeps_the_plausibility_preference_only_where_it_scores_higher(monkeypatch, gain: float, wanted: bool | str, chosen: bool) -> None:
+    rows = {False: np.full(200, 1.9), True: np.full(200, 1.9 + gain)}
+    monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
+    ev = SimpleNamespace(engine=PreferenceEngine(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False)), settings=SimpleNamespace(evaluate=SimpleNamespace(seed=0)))
+    result = evaluate.choose_plausible_first(ev, np.zeros((200, 4), dtype=np.float32), wanted)
+    assert result["plausible_first"] is chosen  # a choice set is kept whatever the scores
+    assert result["plausible_first_scores"] == {"on": pytest.approx(1.9 + gain), "off": pytest.approx(1.9)}
 
 
 def test_auto_selection_with_no_denied_training_applicant_takes_the_cheapest() -> None:

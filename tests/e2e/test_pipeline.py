@@ -81,6 +81,11 @@ def test_auto_selection_answers_by_the_rule_best_for_training_applicants(fast_pr
     assert metrics["selection"] == chosen["rule"] == (best if clearly else "cheapest")
     assert metrics["selection_chosen_on"]["scores"] == scores
     assert engine_from_artifacts(paths, settings.recourse).settings.selection == chosen["rule"]
+    # and, for that rule, whether plausible candidates come first: where it scored higher
+    preference = chosen["plausible_first_scores"]
+    assert metrics["plausible_first"] == chosen["plausible_first"] == (preference["on"] > preference["off"])
+    assert metrics["selection_chosen_on"]["plausible_first_scores"] == preference
+    assert engine_from_artifacts(paths, settings.recourse).settings.plausible_first == chosen["plausible_first"]
 
 
 def test_second_repro_is_a_no_op_and_metrics_show(fast_project) -> None:

@@ -117,24 +117,35 @@ def test_bfloat16_sampling_keeps_every_promise(engine: RecourseEngine, denied: n
     assert abs(batch.found.mean() - engine.recourse(denied).found.mean()) <= 0.1
 
 
+@pytest.mark.parametrize("plausible_first", [False, True])
 @pytest.mark.parametrize("retrieval", ["fallback", "compete"])
-def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine, denied: np.ndarray, retrieval: str) -> None:
+def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine, denied: np.ndarray, retrieval: str, plausible_first: bool) -> None:
     """Wherever NNR answers (an admissible training row above the same threshold), the engine
-    answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates."""
-    pool = engine.accepted.above(issue_bar(engine.settings))  # NNR at the bar the engine issues at, as evaluate judges it
+    answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates, unless
+    plausible candidates come first and NNR's row is not one (then a plausible one may cost more)."""
+    settings = engine.settings.model_copy(update={"plausible_first": plausible_first})
+    pool = engine.accepted.above(issue_bar(settings))  # NNR at the bar the engine issues at, as evaluate judges it
     nnr_plus, nnr_found, _ = nearest_neighbour_recourse(denied, pool, engine.pre, chunk_size=2048)
     assert nnr_found.any()
-    both = nnr_found & (engine.scorer.predict_proba(nnr_plus) > issue_bar(engine.settings))  # scored as the engine scores
-    batch = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieval": retrieval}))
-    sampled_only = engine.recourse(denied, settings=engine.settings.model_copy(update={"retrieved": 0}))
+    both = nnr_found & (engine.scorer.predict_proba(nnr_plus) > issue_bar(settings))  # scored as the engine scores
+    batch = engine.recourse(denied, settings=settings.model_copy(update={"retrieval": retrieval}))
+    sampled_only = engine.recourse(denied, settings=settings.model_copy(update={"retrieved": 0}))
 
     assert batch.found[both].all()
     assert not batch.retrieved[~batch.found].any() and not sampled_only.retrieved.any()
+    assert engine.plausibility is not None
+
+    def plausible(x_plus: np.ndarray) -> np.ndarray:
+        return engine.plausibility.outlier_factor(x_plus) < settings.max_outlier_factor if plausible_first else np.ones(len(x_plus), bool)
+
     if retrieval == "compete":
         nnr_cost = recourse_cost(engine.pre, denied, nnr_plus)
-        assert np.all(batch.cost[both] <= nnr_cost[both] + 1e-5)
-    else:  # the generator's answer stands wherever it has one
-        kept = sampled_only.found
+        cheap = both & plausible(nnr_plus)
+        assert cheap.any()
+        assert np.all(batch.cost[cheap] <= nnr_cost[cheap] + 1e-5)
+    else:  # the generator's answer stands wherever it has one (a plausible one, where they come first)
+        kept = sampled_only.found & plausible(sampled_only.x_plus)
+        assert kept.any()
         np.testing.assert_array_equal(batch.x_plus[kept], sampled_only.x_plus[kept])
         assert not batch.retrieved[kept].any()
 
@@ -171,3 +182,18 @@ def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: Recourse
             np.testing.assert_array_equal(getattr(together[rule], field), getattr(alone, field), err_msg=f"{rule}: {field}")
         for field in ("x_plus", "valid", "prob", "cost"):
             np.testing.assert_array_equal(getattr(together[rule].alternatives, field), getattr(alone.alternatives, field), err_msg=f"{rule}: alternatives.{field}")
+
+
+def test_plausible_answers_come_first_and_change_nothing_else(engine: RecourseEngine, denied: np.ndarray) -> None:
+    """Preferring plausible candidates finds for exactly the same applicants; wherever the rule's
+    own answer was plausible it stands, and no answer that was plausible becomes implausible."""
+    assert engine.plausibility is not None
+    preferred = engine.recourse(denied, settings=engine.settings.model_copy(update={"plausible_first": True}))
+    plain = engine.recourse(denied, settings=engine.settings.model_copy(update={"plausible_first": False}))
+    np.testing.assert_array_equal(preferred.status, plain.status)
+    bound = engine.settings.max_outlier_factor
+    was = plain.found & (engine.plausibility.outlier_factor(plain.x_plus) < bound)
+    now = preferred.found & (engine.plausibility.outlier_factor(preferred.x_plus) < bound)
+    np.testing.assert_array_equal(preferred.x_plus[was], plain.x_plus[was])
+    assert np.all(now[was]) and now.sum() > was.sum()
+    assert np.all(preferred.prob_after[preferred.found] > issue_bar(engine.settings))

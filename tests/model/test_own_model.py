@@ -240,7 +240,7 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     frame = raw_rows(pre, 300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
-    engine = RecourseEngine(pre, model, _Jitter(), RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest"))
+    engine = RecourseEngine(pre, model, _Jitter(), RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False))
     x = pre.transform(raw_rows(pre, 25, seed=1))
     calls: list[int] = []
     score = model.estimator.predict_proba

@@ -69,7 +69,7 @@ def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> No
     for margin in (0.0, 0.02, 0.05):  # auto leaves the margin below that score: the bar is what most can reach
         threshold = auto_threshold(score, margin)
         assert threshold == pytest.approx(score - margin)
-        assert resolved(RecourseSettings(selection="cheapest", margin=margin), MLPClassifier(3, [4], reachable=score)).threshold == threshold
+        assert resolved(RecourseSettings(selection="cheapest", plausible_first=False, margin=margin), MLPClassifier(3, [4], reachable=score)).threshold == threshold
 
 
 def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do() -> None:
@@ -77,8 +77,8 @@ def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do(
     classifier = MLPClassifier(3, [4], reachable=None)
     with pytest.raises(InputError, match="approves no training row.*set recourse.threshold to a number"):
         resolved(RecourseSettings(threshold="auto"), classifier)
-    assert resolved(RecourseSettings(threshold=0.8, selection="cheapest"), classifier).threshold == 0.8
-    assert resolved(RecourseSettings(selection="cheapest", margin=0.02), MLPClassifier(3, [4], reachable=0.72)).threshold == pytest.approx(0.70)
+    assert resolved(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False), classifier).threshold == 0.8
+    assert resolved(RecourseSettings(selection="cheapest", plausible_first=False, margin=0.02), MLPClassifier(3, [4], reachable=0.72)).threshold == pytest.approx(0.70)
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(800, 64), (16_383, 64), (16_384, 128), (32_768, 256), (1_000_000, 256)])

@@ -68,9 +68,11 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.labels["threshold"] == str(used)
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
-    chosen = json.loads(Artifacts(project.root).selection.read_text())["rule"]  # selection: auto, the rule evaluate chose
-    assert project.recourse.selection == "auto" and model.info.labels["selection"] == chosen
-    assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), "threshold": used, "selection": chosen}
+    chosen = json.loads(Artifacts(project.root).selection.read_text())  # selection and plausible_first: auto, what evaluate chose
+    assert project.recourse.selection == "auto" and model.info.labels["selection"] == chosen["rule"]
+    assert project.recourse.plausible_first == "auto" and model.info.labels["plausible_first"] == str(chosen["plausible_first"]).lower()
+    expected = {"threshold": used, "selection": chosen["rule"], "plausible_first": chosen["plausible_first"]}
+    assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), **expected}
     assert model.info.metadata["serve"] == project.serve.model_dump(exclude_none=True)
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)

@@ -1,0 +1,91 @@
+"""Plausible candidates first: which are judged, which is picked, and that the order and the pick agree."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genre.recourse.engine import Ranking
+from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
+from genre.settings import Rule
+
+
+class FirstValueJudge:
+    """Outlier factor = the candidate's first value, so each test sets which are plausible; counts
+    the candidates it is asked about."""
+
+    def __init__(self) -> None:
+        self.judged = 0
+
+    def outlier_factor(self, points: np.ndarray) -> np.ndarray:
+        self.judged += len(points)
+        return points[:, 0]
+
+
+def verdicts(factors: np.ndarray, judge: FirstValueJudge, bound: float = 1.4) -> Verdicts:
+    """Verdicts over candidates whose outlier factors are ``factors`` [N, n]."""
+    return Verdicts.unjudged(judge, bound, factors[..., None].astype(np.float64))  # type: ignore[arg-type]
+
+
+def test_the_best_plausible_candidate_is_found_judging_no_more_than_needed() -> None:
+    key = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] * 4)
+    accepted = np.ones_like(key, dtype=bool)
+    accepted[3] = False
+    factors = np.array(
+        [
+            [1.0, 9.0, 9.0, 9.0, 9.0, 9.0],  # the cheapest is plausible: the only one judged
+            [9.0, 9.0, 1.0, 9.0, 1.0, 9.0],  # the third in key order is the first plausible
+            [9.0, 9.0, 9.0, 9.0, 9.0, 9.0],  # none is: every accepted one is judged, and none picked
+            [1.0, 1.0, 1.0, 1.0, 1.0, 1.0],  # none accepted: nothing to judge
+        ]
+    )
+    judge = FirstValueJudge()
+    v = verdicts(factors, judge)
+    best, has = best_plausible(key, accepted, v)
+    assert has.tolist() == [True, True, False, False]
+    assert best[:2].tolist() == [0, 2]
+    assert v.known.sum(axis=1).tolist() == [1, 5, 6, 0]  # row 1: its first, then its next four at once
+    assert judge.judged == 12
+
+
+def test_ties_go_to_the_earlier_candidate_as_the_rule_alone_does() -> None:
+    key = np.array([[2.0, 1.0, 1.0, 1.0]])
+    v = verdicts(np.array([[1.0, 9.0, 1.0, 1.0]]), FirstValueJudge())
+    best, has = best_plausible(key, np.ones_like(key, dtype=bool), v)
+    assert has[0] and best[0] == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(get_args(Rule)))
+def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: Rule) -> None:
+    """The pick judges candidates lazily; alternatives need the whole order, every accepted
+    candidate judged: the two must agree on the first answer, for every rule."""
+    rng = np.random.default_rng(seed)
+    n_rows, n = 7, int(rng.integers(1, 12))
+    prob = rng.choice([0.2, 0.91, 0.95, 0.99], size=(n_rows, n))
+    costs = rng.choice([0.1, 0.5, 1.0], size=(n_rows, n))  # few values: ties are common
+    factors = rng.choice([1.0, 2.0], size=(n_rows, n))
+    parts = (factors[..., None], prob, costs, prob > 0.9, rule)
+    lazy = Ranking(*parts, verdicts(factors, FirstValueJudge()))
+    full = Ranking(*parts, verdicts(factors, FirstValueJudge()))
+    np.testing.assert_array_equal(lazy.pick, full.order[:, 0])
+    plain = Ranking(*parts)
+    plausible_exists = (prob > 0.9) & (factors < 1.4)
+    # where no accepted candidate is plausible, the rule alone decides
+    none = ~plausible_exists.any(axis=1)
+    np.testing.assert_array_equal(lazy.pick[none], plain.pick[none])
+    picked = lazy.pick[~none]
+    assert np.all(plausible_exists[~none, picked])
+
+
+def test_too_few_approved_rows_judge_nothing() -> None:
+    assert Plausibility.of(None) is None
+    assert Plausibility.of(np.zeros((5, 3))) is None
+    rows = np.random.default_rng(0).normal(size=(200, 3))
+    judge = Plausibility.of(rows)
+    assert judge is not None
+    inside, outside = judge.outlier_factor(np.array([[0.0, 0.0, 0.0], [8.0, 8.0, 8.0]]))
+    assert inside < 1.4 < outside
