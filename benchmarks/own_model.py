@@ -15,7 +15,7 @@ Usage: ``python benchmarks/own_model.py [--seeds 3] [--datasets adult compas ...
 Needs ``../shared/datasets`` beside the repository (or ``--datasets-dir``).
 Writes ``reports/own_model.json`` ({dataset: {"genre": {...}, "nnr": {...}}}: means over seeds,
 with ``std``, ``seeds``, ``threshold``, ``passed_seeds`` and ``rules``, GenRe's score under each
-``recourse.selection``, and ``selection``, the rule each seed answered by, beside them),
+``recourse.selection``, ``selection``, the rule each seed answered by, and ``plausible_first``, whether it put plausible candidates first, beside them),
 ``reports/own_model.md`` (mean ± std, which candidates won, the rule chosen per seed and the
 best-scoring rule in hindsight), and one file per (dataset, seed) under
 ``reports/own_model_runs/`` (a stopped run resumes on the same commit; ``--fresh`` recomputes). Datasets already in
@@ -123,7 +123,7 @@ def one_seed(settings: Settings, model: bytes | None) -> dict[str, Any]:
     keep = (*SHOWN, "retrieved_share")
     return {
         **{method: {k: metrics[method][k] for k in keep if k in metrics[method]} for method in ("genre", "nnr")},
-        **{k: metrics[k] for k in ("threshold", "passed", "factuals", "selection")},
+        **{k: metrics[k] for k in ("threshold", "passed", "factuals", "selection", "plausible_first")},
         "rules": {rule: figures["score"] for rule, figures in metrics["selection_rules"].items()},
     }
 
@@ -139,14 +139,15 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     out["threshold"] = float(np.mean([run["threshold"] for run in per_seed]))
     out["rules"] = {rule: float(np.mean([run["rules"][rule] for run in per_seed])) for rule in per_seed[0]["rules"]}  # GenRe's score per selection rule
     out["selection"] = [run["selection"] for run in per_seed]  # the rule each seed's evaluate answered by (auto: the one it chose)
+    out["plausible_first"] = [run["plausible_first"] for run in per_seed]  # whether plausible candidates came first (auto: evaluate's choice)
     out["passed_seeds"] = sum(bool(run["passed"]) for run in per_seed)
     out["seeds"] = len(per_seed)
     return out
 
 
 def markdown(report: dict[str, Any], preamble: str) -> str:
-    header = "| dataset | seeds | method | " + " | ".join(SHOWN) + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | best selection rule: score |"
-    lines = [preamble, "", header, "|---" * (len(SHOWN) + 8) + "|"]
+    header = "| dataset | seeds | method | " + " | ".join(SHOWN) + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | plausible first per seed | best selection rule: score |"
+    lines = [preamble, "", header, "|---" * (len(SHOWN) + 9) + "|"]
     for dataset, table in report.items():
         genre, nnr = table["genre"], table["nnr"]
         rules = table.get("rules", {})
@@ -156,6 +157,7 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
             "yes" if genre["score"] >= nnr["score"] else "**no**",
             "yes" if genre["found_rate"] >= nnr["found_rate"] else "**no**",
             ", ".join(table.get("selection", [])),
+            ", ".join("yes" if first else "no" for first in table.get("plausible_first", [])),
             f"{best}: {rules[best]:.3f}" if best else "",
         ]
         for method in ("genre", "nnr"):
@@ -177,7 +179,8 @@ def provenance(args: argparse.Namespace, commit: str) -> str:
         "(threshold auto, recourse.margin as set there); both methods answer the same denied test applicants and count as found only "
         "above the same bar, the threshold plus the margin. "
         "'won by retrieved' is the share of GenRe's found answers that a retrieved training row gave; 'rule per seed' is the "
-        "recourse.selection GenRe answered by (under auto, the one evaluate chose on denied training applicants); 'best selection "
+        "recourse.selection GenRe answered by (under auto, the one evaluate chose on denied training applicants) and 'plausible first per "
+        "seed' whether it chose plausible candidates first (recourse.plausible_first, chosen the same way); 'best selection "
         "rule' is the one whose GenRe score on the test factuals (evaluate's selection_rules) is highest, mean over the seeds: "
         "hindsight, for comparison."
     )
