@@ -65,8 +65,10 @@ def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve
 
 
 def load_bundle(folder: Path) -> RecourseEngine:
+    """(A bundle from before evaluate chose ``plausible_first`` answers without the preference, as it did then.)"""
     folder = Path(folder)
-    settings = RecourseSettings.model_validate(json.loads((folder / RECOURSE).read_text()))
+    stored = json.loads((folder / RECOURSE).read_text())
+    settings = RecourseSettings.model_validate({"plausible_first": False, **stored})
     return _load_engine(folder / PREPROCESSOR, folder / CLASSIFIER, folder / ACCEPTED, folder / GENERATOR, settings)
 
 

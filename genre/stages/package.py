@@ -87,12 +87,13 @@ def save_model(settings: Settings) -> bentoml.Model:
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
+    own = isinstance(classifier, OwnModel)
     with bentoml.models.create(
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model
-        labels=model_labels(schema, settings) | {"classifier": "own" if isinstance(classifier, OwnModel) else "mlp", "data_version": data["version"]},
+        labels=model_labels(schema, settings) | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
-        metadata=model_metadata(schema, settings, data) | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}},
+        metadata=model_metadata(schema, settings, data) | {"packages": classifier.distributions() if own else {}},
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)

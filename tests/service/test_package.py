@@ -83,6 +83,27 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
         assert sum(1 for _ in kept) - 1 == min(package.REFERENCE_ROWS, sum(1 for _ in rows) - 1)
 
 
+def test_a_bundle_from_before_plausibility_was_chosen_answers_as_it_did(packaged, test_rows, tmp_path):
+    """Production may hold a bundle whose settings predate ``plausible_first``: it loads, and
+    answers without the preference, as it did when it was packaged."""
+    import bentoml
+    import numpy as np
+
+    from genre.serving.bundle import RECOURSE, load_bundle
+
+    stored = Path(bentoml.models.get(packaged["model_tag"]).path)
+    folder = tmp_path / "old"
+    shutil.copytree(stored, folder)
+    settings = json.loads((folder / RECOURSE).read_text())
+    del settings["plausible_first"], settings["max_outlier_factor"]
+    (folder / RECOURSE).write_text(json.dumps(settings))
+    old, current = load_bundle(folder), load_bundle(stored)
+    assert old.settings.plausible_first is False
+    x = current.pre.transform(test_rows.head(40))
+    without = current.recourse(x, settings=current.settings.model_copy(update={"plausible_first": False}))
+    np.testing.assert_array_equal(old.recourse(x).x_plus, without.x_plus)
+
+
 def test_the_bento_installs_the_bentofiles_packages_and_what_the_model_needs(project, packaged):
     """The MLP needs nothing more; a lender's LightGBM adds itself, and a library the bentofile
     already pins is not named twice."""
