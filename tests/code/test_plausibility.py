@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import get_args
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.neighbors import LocalOutlierFactor
 
 from genre.recourse.engine import Ranking
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
@@ -79,6 +81,23 @@ def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: R
     np.testing.assert_array_equal(lazy.pick[none], plain.pick[none])
     picked = lazy.pick[~none]
     assert np.all(plausible_exists[~none, picked])
+
+
+def test_the_outlier_factor_is_scikit_learns_local_outlier_factor() -> None:
+    """The same figure as ``LocalOutlierFactor(n_neighbors=5, novelty=True)``, duplicates among the
+    approved rows included (a row's own copies are its neighbours at distance 0, itself is not),
+    and the same after a trip to another process (the index is rebuilt there)."""
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(400, 4))
+    rows[350:] = rows[:50]  # exact duplicates, as discrete features make them
+    rows[300:308] = rows[100]  # more copies than neighbours: the row itself is crowded out of its k + 1
+    rows[:10, 0] += 8  # a sparse corner
+    points = np.concatenate([rng.normal(size=(100, 4)), rows[:60] + rng.normal(0, 0.01, (60, 4)), np.full((3, 4), 6.0)])
+    judge = Plausibility(rows)
+    expected = -LocalOutlierFactor(n_neighbors=5, novelty=True).fit(rows.astype(np.float32)).score_samples(points.astype(np.float32))
+    np.testing.assert_allclose(judge.outlier_factor(points), expected, rtol=1e-4)
+    assert (expected > 1.4).any() and (expected < 1.4).any()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(judge)).outlier_factor(points), judge.outlier_factor(points))
 
 
 def test_too_few_approved_rows_judge_nothing() -> None:
