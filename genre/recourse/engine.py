@@ -30,7 +30,7 @@ from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
-from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
+from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible, plausible_variety
 from genre.recourse.retrieval import nearest_accepted
 from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
@@ -170,7 +170,8 @@ class Ranking:
     """Every candidate's classifier probability, cost and acceptance under one rule: the pick is
     the first of ``order`` (the candidate indices best first), alternatives come from the rest.
     With ``verdicts`` the plausible accepted candidates come before the others
-    (``genre.recourse.plausibility``), judged only as far as the pick or the order needs."""
+    (``genre.recourse.plausibility``), judged only as far as the pick (``pick``) or the pick and its
+    alternatives (``judged_for``) need: ``order`` ranks the candidates not judged as implausible."""
 
     candidates: np.ndarray  # [N, n, d]
     prob: np.ndarray  # [N, n]
@@ -181,10 +182,16 @@ class Ranking:
 
     @cached_property
     def order(self) -> np.ndarray:
-        if self.verdicts is None:
-            return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
-        self.verdicts.ask(self.accepted)
-        return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1], self.verdicts.plausible)
+        plausible = None if self.verdicts is None else self.verdicts.plausible
+        return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1], plausible)
+
+    def judged_for(self, x: np.ndarray, alternatives: int) -> Ranking:
+        """This ranking with as many candidates judged as the pick and ``alternatives`` more need
+        (``diverse``: each moving a different set of features), before ``order`` is read."""
+        if self.verdicts is not None:
+            key = _primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+            plausible_variety(key, self.accepted, changed(x[:, None, :], self.candidates), self.verdicts, alternatives + 1)
+        return self
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
@@ -385,7 +392,7 @@ class RecourseEngine:
         )
         status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
         if alternatives:
-            others, valid = diverse(x_denied, cands, ranking.order, ranking.accepted, alternatives)
+            others, valid = diverse(x_denied, cands, ranking.judged_for(x_denied, alternatives).order, ranking.accepted, alternatives)
         else:
             others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
         alt_x, _, alt_prob, alt_cost = ranking.take(others)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import LocalOutlierFactor
 
-from genre.recourse.engine import Ranking
+from genre.recourse.engine import Ranking, diverse
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
 from genre.settings import Rule
 
@@ -73,6 +73,7 @@ def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: R
     parts = (factors[..., None], prob, costs, prob > 0.9, rule)
     lazy = Ranking(*parts, verdicts(factors, FirstValueJudge()))
     full = Ranking(*parts, verdicts(factors, FirstValueJudge()))
+    full.verdicts.ask(full.accepted)
     np.testing.assert_array_equal(lazy.pick, full.order[:, 0])
     plain = Ranking(*parts)
     plausible_exists = (prob > 0.9) & (factors < 1.4)
@@ -81,6 +82,30 @@ def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: R
     np.testing.assert_array_equal(lazy.pick[none], plain.pick[none])
     picked = lazy.pick[~none]
     assert np.all(plausible_exists[~none, picked])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(get_args(Rule)), st.integers(1, 4))
+def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: int, rule: Rule, alternatives: int) -> None:
+    """Alternatives judge candidates only until the pick and ``alternatives`` more moves are
+    plausible; the answer must be what judging every accepted candidate gives."""
+    rng = np.random.default_rng(seed)
+    n_rows, n = 5, int(rng.integers(2, 30))
+    prob = rng.choice([0.2, 0.91, 0.95, 0.99], size=(n_rows, n))
+    costs = rng.choice([0.1, 0.5, 1.0, 2.0], size=(n_rows, n))
+    factors = rng.choice([1.0, 2.0], size=(n_rows, n))
+    candidates = np.concatenate([factors[..., None], rng.integers(0, 2, size=(n_rows, n, 3)).astype(float)], axis=-1)  # moves: which of 3 features
+    x = np.zeros((n_rows, 4))
+    judge = FirstValueJudge()
+    lazy = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(judge, 1.4, candidates))  # type: ignore[arg-type]
+    full = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(FirstValueJudge(), 1.4, candidates))  # type: ignore[arg-type]
+    full.verdicts.ask(full.accepted)
+    got = diverse(x, candidates, lazy.judged_for(x, alternatives).order, lazy.accepted, alternatives)
+    expected = diverse(x, candidates, full.order, full.accepted, alternatives)
+    np.testing.assert_array_equal(lazy.pick, full.order[:, 0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(np.where(got[1], got[0], -1), np.where(expected[1], expected[0], -1))
+    assert judge.judged <= full.accepted.sum()
 
 
 def test_the_outlier_factor_is_scikit_learns_local_outlier_factor() -> None:

@@ -197,3 +197,18 @@ def test_plausible_answers_come_first_and_change_nothing_else(engine: RecourseEn
     np.testing.assert_array_equal(preferred.x_plus[was], plain.x_plus[was])
     assert np.all(now[was]) and now.sum() > was.sum()
     assert np.all(preferred.prob_after[preferred.found] > issue_bar(engine.settings))
+
+
+def test_alternatives_are_those_of_judging_every_candidate(engine: RecourseEngine, denied: np.ndarray, monkeypatch) -> None:
+    """With plausible candidates first, alternatives judge only as many candidates as they need;
+    the answers and alternatives are those of judging every accepted candidate."""
+    from genre.recourse import engine as engine_module
+
+    settings = engine.settings.model_copy(update={"plausible_first": True})
+    lazy = engine.recourse(denied, settings=settings, alternatives=3)
+    monkeypatch.setattr(engine_module, "plausible_variety", lambda key, accepted, moves, verdicts, wanted: verdicts.ask(accepted))
+    full = engine.recourse(denied, settings=settings, alternatives=3)
+    np.testing.assert_array_equal(lazy.x_plus, full.x_plus)
+    np.testing.assert_array_equal(lazy.alternatives.valid, full.alternatives.valid)
+    np.testing.assert_array_equal(lazy.alternatives.x_plus[lazy.alternatives.valid], full.alternatives.x_plus[full.alternatives.valid])
+    assert lazy.alternatives.valid.any()
