@@ -158,8 +158,9 @@ def plausible_variety(key: np.ndarray, accepted: np.ndarray, moves: np.ndarray, 
     ``wanted`` different sets of features (``moves`` [N, n, d]: which each candidate changes), or
     all are judged. The judged then are a prefix of the accepted in ``key`` order, so ranking the
     candidates not known to be plausible after the known ones picks the same pick and the same
-    alternatives (``genre.recourse.engine.diverse``) as judging every one would, at the cost of a
-    few: a request for 3 alternatives judged all of its 300 candidates before."""
+    alternatives (``genre.recourse.engine.diverse``) as judging every one would, at the cost of
+    fewer: on Adult, 2 denied applicants asking for 3 alternatives each have 54 of their 96
+    accepted candidates judged."""
     rows, width = np.flatnonzero(accepted.any(axis=1)), FIRST_WIDTH
     while len(rows):
         good = accepted[rows] & verdicts.known[rows] & verdicts.plausible[rows]
