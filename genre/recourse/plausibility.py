@@ -140,38 +140,43 @@ def best_plausible(key: np.ndarray, accepted: np.ndarray, verdicts: Verdicts) ->
     width = FIRST_WIDTH
     while True:
         open_ = accepted & ~(verdicts.known & ~verdicts.plausible)  # not known to be implausible
-        best = np.where(open_, key, np.inf)
-        first = best.argmin(axis=1)
+        first = np.where(open_, key, np.inf).argmin(axis=1)
         has = open_.any(axis=1)
         pending = np.flatnonzero(has & ~verdicts.known[rows_all, first])
         if not len(pending):
             return first, has
-        nearest = np.argsort(best[pending], axis=1, kind="stable")[:, :width]
-        wanted = np.zeros_like(accepted)
-        wanted[pending[:, None], nearest] = open_[pending[:, None], nearest]
-        verdicts.ask(wanted)
+        _judge_next(key, accepted, verdicts, pending, width)
         width *= GROWTH
 
 
 def plausible_variety(key: np.ndarray, accepted: np.ndarray, moves: np.ndarray, verdicts: Verdicts, wanted: int) -> None:
-    """Judge accepted candidates in ``key`` order until each factual's plausible ones move
-    ``wanted`` different sets of features (``moves`` [N, n, d]: which each candidate changes), or
-    all are judged. The judged then are a prefix of the accepted in ``key`` order, so ranking the
-    candidates not known to be plausible after the known ones picks the same pick and the same
-    alternatives (``genre.recourse.engine.diverse``) as judging every one would, at the cost of
-    fewer: on Adult, 2 denied applicants asking for 3 alternatives each have 54 of their 96
-    accepted candidates judged."""
+    """Judge accepted candidates in ``key`` order until, in each factual's longest run of judged
+    ones from the start of that order, the plausible ones move ``wanted`` different sets of features
+    (``moves`` [N, n, d]: which each candidate changes), or all are judged. Ranking the candidates
+    not known to be plausible after the known ones then picks the same pick and the same
+    alternatives (``genre.recourse.engine.diverse``) as judging every one would: whatever is not in
+    that run comes later in this order. The run is counted in this ``key``'s order because the
+    verdicts are shared by rules that rank differently (``RecourseEngine.by_rules``), so what
+    another rule judged need not start this one's order. On Adult, 2 denied applicants asking for
+    3 alternatives each have 54 of their 96 accepted candidates judged."""
     rows, width = np.flatnonzero(accepted.any(axis=1)), FIRST_WIDTH
     while len(rows):
-        good = accepted[rows] & verdicts.known[rows] & verdicts.plausible[rows]
-        variety = np.array([len(np.unique(moves[row][kept], axis=0)) for row, kept in zip(rows, good)])
-        unjudged = accepted[rows] & ~verdicts.known[rows]
-        pending = (variety < wanted) & unjudged.any(axis=1)
-        rows, unjudged = rows[pending], unjudged[pending]
-        if not len(rows):
-            return
-        nearest = np.argsort(np.where(unjudged, key[rows], np.inf), axis=1, kind="stable")[:, :width]
-        ask = np.zeros_like(accepted)
-        ask[rows[:, None], nearest] = np.take_along_axis(unjudged, nearest, axis=1)
-        verdicts.ask(ask)
-        width *= GROWTH
+        order = np.argsort(np.where(accepted[rows], key[rows], np.inf), axis=1, kind="stable")
+        judged_run = np.logical_and.accumulate(np.take_along_axis(verdicts.known[rows] | ~accepted[rows], order, axis=1), axis=1)
+        good = judged_run & np.take_along_axis(accepted[rows] & verdicts.plausible[rows], order, axis=1)
+        variety = np.array([len(np.unique(moves[row][ranked[kept]], axis=0)) for row, ranked, kept in zip(rows, order, good)])
+        pending = (variety < wanted) & (accepted[rows] & ~verdicts.known[rows]).any(axis=1)
+        rows = rows[pending]
+        if len(rows):
+            _judge_next(key, accepted, verdicts, rows, width)
+            width *= GROWTH
+
+
+def _judge_next(key: np.ndarray, accepted: np.ndarray, verdicts: Verdicts, rows: np.ndarray, width: int) -> None:
+    """Judge, for each of ``rows``, the ``width`` accepted candidates not judged yet that come
+    first in ``key`` order (ties: sampling order), in one neighbour search for all."""
+    unjudged = accepted[rows] & ~verdicts.known[rows]
+    nearest = np.argsort(np.where(unjudged, key[rows], np.inf), axis=1, kind="stable")[:, :width]
+    ask = np.zeros_like(accepted)
+    ask[rows[:, None], nearest] = np.take_along_axis(unjudged, nearest, axis=1)
+    verdicts.ask(ask)

@@ -85,10 +85,11 @@ def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: R
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from(get_args(Rule)), st.integers(1, 4))
-def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: int, rule: Rule, alternatives: int) -> None:
+@given(st.integers(0, 2**32 - 1), st.sampled_from(get_args(Rule)), st.sampled_from(get_args(Rule)), st.integers(1, 4))
+def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: int, rule: Rule, before: Rule, alternatives: int) -> None:
     """Alternatives judge candidates only until the pick and ``alternatives`` more moves are
-    plausible; the answer must be what judging every accepted candidate gives."""
+    plausible; the answer must be what judging every accepted candidate gives, also after another
+    rule (``before``) has judged some of the same drawing's candidates in its own order."""
     rng = np.random.default_rng(seed)
     n_rows, n = 5, int(rng.integers(2, 30))
     prob = rng.choice([0.2, 0.91, 0.95, 0.99], size=(n_rows, n))
@@ -100,6 +101,7 @@ def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: i
     lazy = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(judge, 1.4, candidates))  # type: ignore[arg-type]
     full = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(FirstValueJudge(), 1.4, candidates))  # type: ignore[arg-type]
     full.verdicts.ask(full.accepted)
+    Ranking(candidates, prob, costs, prob > 0.9, before, lazy.verdicts).judged_for(x, 1)  # the other rule's pick, judged first
     got = diverse(x, candidates, lazy.judged_for(x, alternatives).order, lazy.accepted, alternatives)
     expected = diverse(x, candidates, full.order, full.accepted, alternatives)
     np.testing.assert_array_equal(lazy.pick, full.order[:, 0])

@@ -167,11 +167,14 @@ def test_a_feature_with_max_change_never_moves_further(engine: RecourseEngine, d
         assert batch.found.any()
 
 
-def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: RecourseEngine, fast_project) -> None:
+@pytest.mark.parametrize("plausible_first", [False, True])
+def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: RecourseEngine, fast_project, plausible_first: bool) -> None:
     """Evaluation compares the selection rules on candidates drawn once (``by_rules``): each
-    rule's answers, alternatives and retrieved flags are exactly what answering by it gives."""
+    rule's answers, alternatives and retrieved flags are exactly what answering by it gives, also
+    where the rules share which candidates have been judged plausible (each judges in its own order)."""
     x = load_prepared(Artifacts(fast_project.root)).x_test[:80]  # approved ones among them: nothing drawn for those
-    compete = engine.settings.model_copy(update={"retrieval": "compete"})  # retrieved rows win under some rules
+    # retrieved rows win under some rules
+    compete = engine.settings.model_copy(update={"retrieval": "compete", "plausible_first": plausible_first})
     rules = ("cheapest", "balanced", "most_confident")
     together = engine.by_rules(x, rules, settings=compete, seed=5, alternatives=2)
     picks = {rule: together[rule].x_plus.tobytes() for rule in rules}
