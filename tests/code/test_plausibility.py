@@ -113,7 +113,7 @@ def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: i
 def test_the_outlier_factor_is_scikit_learns_local_outlier_factor() -> None:
     """The same figure as ``LocalOutlierFactor(n_neighbors=5, novelty=True)``, duplicates among the
     approved rows included (a row's own copies are its neighbours at distance 0, itself is not),
-    and the same after a trip to another process (the index is rebuilt there)."""
+    and the same after a trip to another process (the tree is rebuilt there)."""
     rng = np.random.default_rng(1)
     rows = rng.normal(size=(400, 4))
     rows[350:] = rows[:50]  # exact duplicates, as discrete features make them
