@@ -60,6 +60,7 @@ class OwnModel:
         self.estimator = _load_estimator(payload, self.trusted)
         self.positive = _positive_column(self.estimator, pre)
         self.columns = _columns(self.estimator, pre)
+        self.categories = {name: pre.schema.features[name].categories for name in self.columns if pre.schema.features[name].kind == "categorical"}
 
     @cached_property
     def threads(self) -> ThreadpoolController:
@@ -85,10 +86,8 @@ class OwnModel:
         refuses anything else), as categoricals of the schema's categories."""
         frame = self.pre.inverse_transform(x)[self.columns]
         if self.categorical:
-            for name in self.columns:
-                spec = self.pre.schema.features[name]
-                if spec.kind == "categorical":
-                    frame[name] = pd.Categorical(frame[name], categories=spec.categories)
+            for name, categories in self.categories.items():
+                frame[name] = pd.Categorical(frame[name], categories=categories)
         return frame
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

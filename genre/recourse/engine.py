@@ -130,13 +130,6 @@ def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, 
     return np.lexsort(keys, axis=-1)
 
 
-def first_ranked(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
-    """[N] ``rank(...)[:, 0]`` without sorting: the pick alone is an argmin (first of equals, as
-    the stable sort keeps them), and most requests want only the pick."""
-    best = np.argmin(_primary(prob, costs, accepted, rule, n_features), axis=-1)
-    return np.where(accepted.any(axis=-1), best, np.argmax(prob, axis=-1))
-
-
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """values[i, index[i, j]] for [N, n, ...] values and [N, m] indices."""
     index = index.reshape(index.shape + (1,) * (values.ndim - 2))
@@ -185,12 +178,16 @@ class Ranking:
         plausible = None if self.verdicts is None else self.verdicts.plausible
         return rank(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1], plausible)
 
+    @cached_property
+    def key(self) -> np.ndarray:
+        """[N, n] the rule's key (``_primary``), for the pick and for judging in the rule's order."""
+        return _primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+
     def judged_for(self, x: np.ndarray, alternatives: int) -> Ranking:
         """This ranking with as many candidates judged as the pick and ``alternatives`` more need
         (``diverse``: each moving a different set of features), before ``order`` is read."""
         if self.verdicts is not None:
-            key = _primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
-            plausible_variety(key, self.accepted, changed(x[:, None, :], self.candidates), self.verdicts, alternatives + 1)
+            plausible_variety(self.key, self.accepted, changed(x[:, None, :], self.candidates), self.verdicts, alternatives + 1)
         return self
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -207,11 +204,14 @@ class Ranking:
     @cached_property
     def _best_plausible(self) -> tuple[np.ndarray, np.ndarray]:
         """([N] the best plausible accepted candidate, [N] whether there is one); with no verdicts,
-        the plain pick, and whether it is accepted."""
-        plain = first_ranked(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
+        the plain pick, and whether it is accepted. The plain pick is ``order[:, 0]`` without
+        sorting: the key's argmin (the first of equals, as the stable sort keeps them), or where
+        nothing is accepted the most confident; most requests want only the pick."""
+        any_accepted = self.accepted.any(axis=1)
+        plain = np.where(any_accepted, self.key.argmin(axis=1), self.prob.argmax(axis=1))
         if self.verdicts is None:
-            return plain, self.accepted.any(axis=1)
-        best, has = best_plausible(_primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1]), self.accepted, self.verdicts)
+            return plain, any_accepted
+        best, has = best_plausible(self.key, self.accepted, self.verdicts)
         return np.where(has, best, plain), has
 
     @property
@@ -355,7 +355,7 @@ class RecourseEngine:
         move each (``Preprocessor.steps``; both only tighten the schema's); ``alternatives`` asks
         for up to that many further recourses for each factual that is found one."""
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
-        return self.by_rules(x, (cfg.selection,), cfg, frozen, seed, alternatives, max_step)[cfg.selection]
+        return self._by_rules(x, (cfg.selection,), cfg, frozen, seed, alternatives, max_step)[cfg.selection]
 
     def by_rules(
         self,
@@ -370,7 +370,12 @@ class RecourseEngine:
         """What ``recourse`` answers with each of ``rules`` as the selection, from candidates drawn
         and scored once: the rules only rank them differently (evaluation compares the rules on
         the same applicants). Each batch's seconds are the drawing and scoring plus its own ranking."""
-        cfg = self.settings if settings is None else resolved(settings, self.classifier)
+        return self._by_rules(x, rules, self.settings if settings is None else resolved(settings, self.classifier), frozen, seed, alternatives, max_step)
+
+    def _by_rules(
+        self, x: np.ndarray, rules: Sequence[Rule], cfg: RecourseSettings, frozen: np.ndarray | None, seed: int, alternatives: int, max_step: np.ndarray | None
+    ) -> dict[Rule, RecourseBatch]:
+        """``by_rules`` with ``cfg`` resolved already."""
         x = np.asarray(x, dtype=np.float32)
         started = time.perf_counter()
         prob_before, denied, ranking = self._sampled(x, cfg, frozen, seed, max_step)

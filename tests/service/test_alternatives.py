@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genre.recourse.engine import diverse, first_ranked, rank
+from genre.recourse.engine import Ranking, diverse, rank
 
 X = np.zeros((1, 3), dtype=np.float32)
 N_FEATURES = X.shape[1]
@@ -54,7 +54,7 @@ def test_the_pick_without_sorting_is_the_first_of_the_ranking(rule):
     cost = rng.integers(0, 4, (300, 40)) / 4
     accepted = (prob > 0.9) & (rng.random((300, 1)) > 0.33)
     assert not accepted.any(axis=1).all() and accepted.any(axis=1).any()
-    np.testing.assert_array_equal(first_ranked(prob, cost, accepted, rule, 3), rank(prob, cost, accepted, rule, 3)[:, 0])
+    np.testing.assert_array_equal(Ranking(np.zeros((300, 40, 3)), prob, cost, accepted, rule).pick, rank(prob, cost, accepted, rule, 3)[:, 0])
 
 
 def test_alternatives_move_different_features_and_are_all_accepted():
