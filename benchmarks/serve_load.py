@@ -12,7 +12,11 @@ from ``--concurrency`` concurrent clients and stops at ``--time-cap`` seconds wh
 With ``--own-model`` the same figures follow for a lender's gradient-boosted model
 (``research.lender_model``, race and sex left out) trained on the same prepared data through the
 pipeline's stages, served from its own bento in the same run, under ``own_model``, with the ratio of
-its requests per second to the MLP's under ``own_model_vs_mlp_rps``.
+its requests per second to the MLP's under ``own_model_vs_mlp_rps``. Both bentos are served at
+once and asked in turn, ``--rounds`` times (the order alternating), and the ratio is the median of
+the rounds' ratios: this machine's speed drifts by 20-30% within an hour, and measured one after
+the other the MLP's rate on denied applicants came out at 232 and at 179 requests a second in two
+runs an hour apart, the ratio at 0.466 and 0.689.
 
 The service runs one worker that answers one request at a time, so beyond about one request in
 flight per core more concurrency only queues: throughput stays, and p50 grows with the queue.
@@ -22,7 +26,7 @@ nothing is sampled for an approved applicant) and only the applicants it turns d
 who ask for recourse; every one of them costs the full candidate budget).
 
 Prints and writes ``reports/serve_load.json`` (or ``--out``):
-``{"single": {"p50_ms", "p99_ms", "rps", "errors"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
+``{"single": {"p50_ms", "p99_ms", "rps", "errors", "rps_by_round"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
 "denied_share"}, "all_denied": {"single": {...}, "batch": {..., "library_seconds_by_setting"}}, "setup": {...}}``:
 the first two on test rows, ``all_denied`` the same on denied applicants only, with the library
 batch also timed at the other sampling settings (float32 and bfloat16, the served number of
@@ -142,7 +146,8 @@ def stop(server: subprocess.Popen) -> None:
 
 
 async def single_requests(url: str, applicants: list[dict[str, Any]], n: int, concurrency: int, time_cap: float) -> dict[str, Any]:
-    """``n`` single-applicant requests from ``concurrency`` clients at once, cut off at ``time_cap``."""
+    """``n`` single-applicant requests from ``concurrency`` clients at once, cut off at ``time_cap``
+    -> each request's seconds, the errors and the phase's seconds."""
     latencies: list[float] = []
     errors = 0
     sent = 0
@@ -167,15 +172,23 @@ async def single_requests(url: str, applicants: list[dict[str, Any]], n: int, co
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+    return {"latencies": latencies, "errors": errors, "seconds": elapsed}
+
+
+def single_figures(rounds: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """One workload's single-request figures over its rounds: latency percentiles over every
+    request, requests per second over all of them, and each round's rate."""
+    ms = np.array([t for r in rounds for t in r["latencies"]]) * 1000
+    seconds = sum(r["seconds"] for r in rounds)
     return {
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "rps": round(len(latencies) / elapsed, 1),
-        "errors": errors,
-        "requests": len(latencies),
+        "rps": round(len(ms) / seconds, 1),
+        "errors": sum(r["errors"] for r in rounds),
+        "requests": len(ms),
         "concurrency": concurrency,
-        "seconds": round(elapsed, 2),
+        "seconds": round(seconds, 2),
+        "rps_by_round": [round(len(r["latencies"]) / r["seconds"], 1) for r in rounds],
     }
 
 
@@ -190,9 +203,13 @@ def median_seconds(call: Callable[[], bool], repeats: int) -> tuple[float, int]:
     return statistics.median(times), errors
 
 
-def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Every figure for one project's model: library batches first, while no server shares the
-    machine, then single requests and batches over HTTP against its bento."""
+WORKLOADS = ("test_rows", "all_denied")
+
+
+def prepared(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """One project's model built into a bento in the BentoML home this process uses, and the
+    figures that need no server, the library batches, timed while nothing else runs -> the bento's
+    tag, the request bodies of each workload, and those figures."""
     from genre.recourse.engine import DECISION_THRESHOLD
     from genre.serving.answers import answer
     from genre.serving.bundle import load_bundle
@@ -204,9 +221,7 @@ def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, An
     denied = frame[engine.scorer.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD]  # as the engine decides
     # Test rows as they come (the classifier approves some: nothing is sampled for them), and
     # only applicants it turns down, the people who ask for recourse: every one is sampled.
-    workloads = {"test_rows": frame, "all_denied": denied}
-    records = {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()}
-
+    workloads = dict(zip(WORKLOADS, (frame, denied), strict=True))
     library = {
         name: median_seconds(lambda b=rows.head(BATCH_SIZE): len(answer(engine, b)) == BATCH_SIZE, BATCH_REPEATS)  # type: ignore[misc]
         for name, rows in workloads.items()
@@ -219,35 +234,12 @@ def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, An
         variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
         call = lambda v=variant: len(answer(engine, denied.head(BATCH_SIZE), settings=v)) == BATCH_SIZE  # noqa: E731
         variants[f"{precision}, {n} candidates"] = round(median_seconds(call, BATCH_REPEATS)[0], 3)
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = serve(bento_tag, home, port, home / "serve.log")
-    single: dict[str, dict[str, Any]] = {}
-    http_batch: dict[str, tuple[float, int]] = {}
-    try:
-        wait_until_ready(url, server, home / "serve.log")
-        for name, rows in records.items():
-            single[name] = asyncio.run(single_requests(url, rows, args.requests, args.concurrency, args.time_cap))
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for name, rows in records.items():
-                body = {"applicants": rows[:BATCH_SIZE]}
-                http_batch[name] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
-    finally:
-        stop(server)
-
-    def batch_figures(name: str) -> dict[str, Any]:
-        return {
-            "size": BATCH_SIZE,
-            "http_seconds": round(http_batch[name][0], 3),
-            "library_seconds": round(library[name][0], 3),
-            "errors": http_batch[name][1] + library[name][1],
-        }
-
     return {
-        "single": single["test_rows"],
-        "batch": {**batch_figures("test_rows"), "denied_share": round(float(frame.head(BATCH_SIZE).index.isin(denied.index).mean()), 3)},
-        "all_denied": {"single": single["all_denied"], "batch": {**batch_figures("all_denied"), "library_seconds_by_setting": variants}},
+        "bento": bento_tag,
+        "records": {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()},
+        "library": library,
+        "variants": variants,
+        "denied_share": round(float(frame.head(BATCH_SIZE).index.isin(denied.index).mean()), 3),
         "setup": {
             "model": model_tag,
             "cpus": os.cpu_count(),
@@ -255,8 +247,60 @@ def measure(settings: Any, home: Path, args: argparse.Namespace) -> dict[str, An
             "precision": engine.settings.precision,
             "batch_repeats": BATCH_REPEATS,
             "coalesce_ms": settings.serve.coalesce_ms,
+            "rounds": args.rounds,
         },
     }
+
+
+def measure(projects: dict[str, dict[str, Any]], home: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every project's bento served at once and asked in turn, ``args.rounds`` times, each round's
+    order the last one's reversed, then a batch over HTTP to each -> each project's figures."""
+    servers: dict[str, tuple[str, subprocess.Popen]] = {}
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {name: {w: [] for w in WORKLOADS} for name in projects}
+    http_batch: dict[str, dict[str, tuple[float, int]]] = {name: {} for name in projects}
+    try:
+        for name, project in projects.items():
+            port = free_port()
+            servers[name] = (f"http://127.0.0.1:{port}", serve(project["bento"], home, port, home / f"serve-{name}.log"))
+        for name, (url, server) in servers.items():
+            wait_until_ready(url, server, home / f"serve-{name}.log")
+        order = list(projects)
+        for _ in range(args.rounds):
+            for workload in WORKLOADS:
+                for name in order:
+                    rows = projects[name]["records"][workload]
+                    rounds[name][workload].append(asyncio.run(single_requests(servers[name][0], rows, args.requests, args.concurrency, args.time_cap)))
+            order.reverse()
+        for name, (url, _) in servers.items():
+            with httpx.Client(base_url=url, timeout=60) as http:
+                for workload, rows in projects[name]["records"].items():
+                    body = {"applicants": rows[:BATCH_SIZE]}
+                    http_batch[name][workload] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
+    finally:
+        for _, server in servers.values():
+            stop(server)
+
+    def figures(name: str) -> dict[str, Any]:
+        project = projects[name]
+
+        def batch(workload: str) -> dict[str, Any]:
+            http, library = http_batch[name][workload], project["library"][workload]
+            return {"size": BATCH_SIZE, "http_seconds": round(http[0], 3), "library_seconds": round(library[0], 3), "errors": http[1] + library[1]}
+
+        single = {w: single_figures(rounds[name][w], args.concurrency) for w in WORKLOADS}
+        return {
+            "single": single["test_rows"],
+            "batch": {**batch("test_rows"), "denied_share": project["denied_share"]},
+            "all_denied": {"single": single["all_denied"], "batch": {**batch("all_denied"), "library_seconds_by_setting": project["variants"]}},
+            "setup": project["setup"],
+        }
+
+    return {name: figures(name) for name in projects}
+
+
+def single_of(report: dict[str, Any], workload: str) -> dict[str, Any]:
+    """A model's single-request figures for one workload, from its part of the report."""
+    return report["single"] if workload == "test_rows" else report["all_denied"]["single"]
 
 
 def served_with(settings: Any, args: argparse.Namespace) -> Any:
@@ -266,18 +310,19 @@ def served_with(settings: Any, args: argparse.Namespace) -> Any:
     return settings.model_copy(update={"serve": settings.serve.model_copy(update={"coalesce_ms": args.coalesce_ms})})
 
 
-def measure_own_model(home: Path, args: argparse.Namespace) -> dict[str, Any]:
+def prepared_own_model(home: Path, args: argparse.Namespace) -> dict[str, Any]:
     from genre.offline import go_offline
 
     go_offline()
-    return measure(served_with(own_model_project(home / "own-model-project"), args), home, args)
+    return prepared(served_with(own_model_project(home / "own-model-project"), args), args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
-    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for the single-request phase")
+    parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for each single-request phase")
+    parser.add_argument("--rounds", type=int, default=3, help="single-request phases per workload and model, the models asked in turn")
     parser.add_argument("--coalesce-ms", type=float, help="serve.coalesce_ms for both models (default: params.yaml's)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "serve_load.json", help="where the JSON report goes")
     parser.add_argument("--own-model", action="store_true", help="also serve a lender's gradient-boosted model trained on the same data, and compare")
@@ -290,17 +335,23 @@ def main() -> None:
         from genre.settings import load_settings
 
         go_offline()
-        report = measure(served_with(load_settings(REPO / "params.yaml"), args), home, args)
+        projects = {"mlp": prepared(served_with(load_settings(REPO / "params.yaml"), args), args)}
         if args.own_model:
-            # In a fresh process: BentoML resolves the service's model once per process, so a
+            # Built in a fresh process: BentoML resolves the service's model once per process, so a
             # second build here would record the first model in the second bento.
             with multiprocessing.get_context("spawn").Pool(1) as pool:
-                own = pool.apply(measure_own_model, (home, args))
-            report["own_model"] = own
-            report["own_model_vs_mlp_rps"] = {  # single requests per second, own model over MLP
-                "test_rows": round(own["single"]["rps"] / report["single"]["rps"], 3),
-                "all_denied": round(own["all_denied"]["single"]["rps"] / report["all_denied"]["single"]["rps"], 3),
+                projects["own_model"] = pool.apply(prepared_own_model, (home, args))
+        measured = measure(projects, home, args)
+        report = measured["mlp"]
+        if args.own_model:
+            own = report["own_model"] = measured["own_model"]
+            # single requests per second, own model over MLP: each round's ratio, and their median
+            by_round = {
+                w: [round(o / m, 3) for o, m in zip(single_of(own, w)["rps_by_round"], single_of(report, w)["rps_by_round"], strict=True)]
+                for w in WORKLOADS
             }
+            report["own_model_vs_mlp_rps"] = {w: round(statistics.median(ratios), 3) for w, ratios in by_round.items()}
+            report["own_model_vs_mlp_rps_by_round"] = by_round
     finally:
         shutil.rmtree(home, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
