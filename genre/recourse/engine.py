@@ -136,17 +136,16 @@ def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, index, axis=1)
 
 
-def diverse(x: np.ndarray, candidates: np.ndarray, order: np.ndarray, accepted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def diverse(moves: np.ndarray, order: np.ndarray, accepted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """-> ([N, k'] candidate indices, [N, k'] valid) with k' = min(k, n - 1): after the pick
-    (``order[:, 0]``), the best-ranked accepted candidates whose sets of moved features differ from
-    the pick's and from each other's."""
+    (``order[:, 0]``), the best-ranked accepted candidates whose sets of moved features (``moves``
+    [N, n, d]: ``changed``) differ from the pick's and from each other's."""
     n_rows, n = order.shape
     k = min(k, n - 1)
     if k <= 0:
         return np.zeros((n_rows, 0), dtype=np.int64), np.zeros((n_rows, 0), dtype=bool)
     ok = _take(accepted, order)
-    moves = _take(changed(x[:, None, :], candidates), order)  # [N, n, d] in ranking order
-    signature = np.concatenate([np.packbits(moves, axis=-1), ok[..., None].astype(np.uint8)], axis=-1)
+    signature = np.concatenate([np.packbits(_take(moves, order), axis=-1), ok[..., None].astype(np.uint8)], axis=-1)
     by_signature = np.lexsort(signature.transpose(2, 0, 1)[::-1], axis=-1)  # stable: rank order within a group
     grouped = _take(signature, by_signature)
     starts = np.ones((n_rows, n), dtype=bool)
@@ -183,11 +182,11 @@ class Ranking:
         """[N, n] the rule's key (``_primary``), for the pick and for judging in the rule's order."""
         return _primary(self.prob, self.costs, self.accepted, self.rule, self.candidates.shape[-1])
 
-    def judged_for(self, x: np.ndarray, alternatives: int) -> Ranking:
+    def judged_for(self, moves: np.ndarray, alternatives: int) -> Ranking:
         """This ranking with as many candidates judged as the pick and ``alternatives`` more need
-        (``diverse``: each moving a different set of features), before ``order`` is read."""
+        (``diverse``: each moving a different set of features, ``moves``), before ``order`` is read."""
         if self.verdicts is not None:
-            plausible_variety(self.key, self.accepted, changed(x[:, None, :], self.candidates), self.verdicts, alternatives + 1)
+            plausible_variety(self.key, self.accepted, moves, self.verdicts, alternatives + 1)
         return self
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -397,7 +396,8 @@ class RecourseEngine:
         )
         status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
         if alternatives:
-            others, valid = diverse(x_denied, cands, ranking.judged_for(x_denied, alternatives).order, ranking.accepted, alternatives)
+            moves = changed(x_denied[:, None, :], cands)  # which features each candidate moves: for judging and for variety
+            others, valid = diverse(moves, ranking.judged_for(moves, alternatives).order, ranking.accepted, alternatives)
         else:
             others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
         alt_x, _, alt_prob, alt_cost = ranking.take(others)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import LocalOutlierFactor
 
+from genre.recourse.cost import changed
 from genre.recourse.engine import Ranking, diverse
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible
 from genre.settings import Rule
@@ -101,9 +102,10 @@ def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: i
     lazy = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(judge, 1.4, candidates))  # type: ignore[arg-type]
     full = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(FirstValueJudge(), 1.4, candidates))  # type: ignore[arg-type]
     full.verdicts.ask(full.accepted)
-    Ranking(candidates, prob, costs, prob > 0.9, before, lazy.verdicts).judged_for(x, 1)  # the other rule's pick, judged first
-    got = diverse(x, candidates, lazy.judged_for(x, alternatives).order, lazy.accepted, alternatives)
-    expected = diverse(x, candidates, full.order, full.accepted, alternatives)
+    moves = changed(x[:, None, :], candidates)
+    Ranking(candidates, prob, costs, prob > 0.9, before, lazy.verdicts).judged_for(moves, 1)  # the other rule's pick, judged first
+    got = diverse(moves, lazy.judged_for(moves, alternatives).order, lazy.accepted, alternatives)
+    expected = diverse(moves, full.order, full.accepted, alternatives)
     np.testing.assert_array_equal(lazy.pick, full.order[:, 0])
     np.testing.assert_array_equal(got[1], expected[1])
     np.testing.assert_array_equal(np.where(got[1], got[0], -1), np.where(expected[1], expected[0], -1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from genre.recourse.cost import changed
 from genre.recourse.engine import Ranking, diverse, rank
 
 X = np.zeros((1, 3), dtype=np.float32)
@@ -19,6 +20,7 @@ CANDIDATES = np.array([[[0.5, 0, 0], [0.6, 0, 0], [0, 0.3, 0], [0.1, 0.1, 0], [0
 PROB = np.array([[0.95, 0.99, 0.92, 0.97, 0.5, 0.93]])
 COST = np.array([[0.5, 0.6, 0.3, 0.2, 0.9, 0.2]])
 ACCEPTED = PROB > 0.9
+MOVES = changed(X[:, None, :], CANDIDATES)
 
 
 def test_cheapest_ranking_puts_accepted_first_by_cost_then_the_rest_by_confidence():
@@ -59,7 +61,7 @@ def test_the_pick_without_sorting_is_the_first_of_the_ranking(rule):
 
 def test_alternatives_move_different_features_and_are_all_accepted():
     order = rank(PROB, COST, ACCEPTED, "cheapest", N_FEATURES)  # pick: 3 moves {0, 1}
-    index, valid = diverse(X, CANDIDATES, order, ACCEPTED, k=5)
+    index, valid = diverse(MOVES, order, ACCEPTED, k=5)
     shown = index[0][valid[0]].tolist()
     assert shown == [5, 2, 0], "{2} then {1} then {0}; 1 repeats {0}, 4 is not accepted"
     assert valid.shape == (1, 5) and valid[0].sum() == 3, "slots beyond what exists are marked invalid"
@@ -67,10 +69,10 @@ def test_alternatives_move_different_features_and_are_all_accepted():
 
 def test_alternatives_are_cut_at_k_in_ranking_order():
     order = rank(PROB, COST, ACCEPTED, "most_confident", N_FEATURES)  # pick: 1 moves {0}
-    index, valid = diverse(X, CANDIDATES, order, ACCEPTED, k=2)
+    index, valid = diverse(MOVES, order, ACCEPTED, k=2)
     assert index[0].tolist() == [3, 5] and valid.all(), "0 repeats the pick's {0}; 3 ({0, 1}) and 5 ({2}) follow"
 
 
 def test_no_alternatives_asked_for_none_given():
-    index, valid = diverse(X, CANDIDATES, rank(PROB, COST, ACCEPTED, "cheapest", N_FEATURES), ACCEPTED, k=0)
+    index, valid = diverse(MOVES, rank(PROB, COST, ACCEPTED, "cheapest", N_FEATURES), ACCEPTED, k=0)
     assert index.shape == valid.shape == (1, 0)
