@@ -82,6 +82,10 @@ class ImportGraph:
         return self._trees[name]
 
     def imports(self, name: str) -> set[str]:
+        return {m for m in self.named(name) if m in self.modules and m != name}
+
+    def named(self, name: str) -> set[str]:
+        """Every module ``name``'s source imports or names to an import call, the project's or not."""
         found = set()
         for node in ast.walk(self.tree(name)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in NAMED_IMPORTS:
@@ -92,7 +96,7 @@ class ImportGraph:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module)
                 found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        return {m for m in found if m in self.modules and m != name}
+        return found
 
     def closure(self, roots: set[str]) -> set[str]:
         """``roots`` and every project module they import, however indirectly."""

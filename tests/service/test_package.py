@@ -21,7 +21,6 @@ from genre.serving.production import REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/prepared/version.json", "data/prepared/train.csv", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt", "data/evaluation/selection.json"]
 
 
@@ -194,21 +193,14 @@ def test_the_bento_installs_every_library_the_engine_imports(packaged, import_gr
     in the container (as faiss did, when the plausibility judge searched with it): every third-party module that the
     engine's modules import, inside functions too, is installed by the bento's requirements or
     by what they require."""
-    import ast
     from importlib import metadata
 
     import bentoml
     from packaging.requirements import Requirement
 
-    imported = set()
-    for path in import_graph.files(import_graph.closure({"genre.recourse.engine"})):
-        for node in ast.walk(ast.parse((REPO / path).read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
+    imported = {module.split(".")[0] for name in import_graph.closure({"genre.recourse.engine"}) for module in import_graph.named(name)}
     providers = metadata.packages_distributions()
-    needed = {dist.lower() for module in imported - set(sys.stdlib_module_names) - {"genre", "__future__"} for dist in providers[module]}
+    needed = {dist.lower() for module in imported - set(sys.stdlib_module_names) - {*import_graph.packages, "__future__"} for dist in providers[module]}
     requirements = (Path(bentoml.bentos.get(packaged["bento_tag"]).path) / "env/python/requirements.txt").read_text()
     installed, pending = set(), [line.split("==")[0].strip().lower() for line in requirements.splitlines() if "==" in line]
     while pending:  # the requirements and, installed with them, theirs
