@@ -20,9 +20,11 @@ from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
 from genre.models.classifier_file import load_classifier, save_classifier
 from genre.models.classifiers import MLPClassifier
+from genre.models.accepted import AcceptedRows
 from genre.models.generators import row_draws
 from genre.models.own_model import OwnModel, check_every_category, check_scores, read_model_file
-from genre.recourse.engine import RecourseEngine
+from genre.recourse.cost import recourse_cost
+from genre.recourse.engine import RecourseEngine, cheapest
 from genre.settings import RecourseSettings
 
 CATEGORICAL = ["sex", "job"]
@@ -253,3 +255,51 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     for field in ("x_plus", "status", "prob_before", "prob_after", "cost"):
         np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
     np.testing.assert_array_equal(one_call.alternatives.x_plus, row_by_row.alternatives.x_plus)
+
+
+# (temperature, frozen): candidates spread wide, and candidates close by with debt frozen, where
+# one costs whole steps of age and a changed job, so that many tie in cost
+SCENARIOS = {"spread": (1.0, []), "ties": (0.3, ["debt"])}
+
+
+@pytest.mark.parametrize("plausible_first", [False, True])
+@pytest.mark.parametrize("first", [1, 5, 40])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scoring_all(pre, monkeypatch, scenario: str, first: int, plausible_first: bool) -> None:
+    """Under ``cheapest`` with no alternatives asked, each factual's ``first`` cheapest candidates
+    are scored with the factuals, and the rest only for the denied factuals none of those settles:
+    the answers are those of scoring every candidate (plausibility, retrieved rows, ties in cost)."""
+    monkeypatch.setattr("genre.recourse.engine.FIRST_SCORED", first)
+    frame = raw_rows(pre, 300)
+    payload = skops.io.dumps(boosted(frame, labels(frame)))
+    model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
+    accepted = AcceptedRows.of(pre.transform(frame), model.predict_proba(pre.transform(frame)), 0.5)
+    temperature, names = SCENARIOS[scenario]
+    settings = RecourseSettings(threshold=0.7, temperature=temperature, n_candidates=40, retrieved=3, selection="cheapest", plausible_first=plausible_first)
+    engine = RecourseEngine(pre, model, _Jitter(), settings, accepted)
+    x, frozen = pre.transform(raw_rows(pre, 60, seed=1)), np.isin(pre.schema.feature_names, names)
+    calls: list[int] = []
+    score = model.estimator.predict_proba
+    model.estimator.predict_proba = lambda rows: calls.append(len(rows)) or score(rows)
+    lazily, lazy_calls = engine.recourse(x, seed=3, frozen=frozen), list(calls)
+    model.score_in_one_call = False  # every denied factual's candidates scored, in one call
+    every = engine.recourse(x, seed=3, frozen=frozen)
+    assert {"found", "not_needed"} <= set(every.status)
+    for field in ("x_plus", "status", "prob_before", "prob_after", "cost", "retrieved"):
+        np.testing.assert_array_equal(getattr(lazily, field), getattr(every, field), err_msg=field)
+    if not plausible_first:  # the calls' rows, from every candidate's score
+        cands = engine.candidates(x, 40, temperature, 3, frozen)
+        scored, accepted = cheapest(recourse_cost(pre, x[:, None, :], cands), first), model.predict_proba(cands) > 0.7
+        denied = every.status != "not_needed"
+        rest = int((~scored[denied & ~(scored & accepted).any(axis=1)]).sum())
+        retrieved = 3 * int((denied & ~accepted.any(axis=1)).sum())  # the nearest accepted rows, for those none is found for
+        assert lazy_calls == [60 + scored.sum()] + [n for n in (rest, retrieved) if n]
+
+
+def test_the_cheapest_candidates_take_in_every_tie_of_the_last():
+    """What is left unscored must cost strictly more than all that is scored, or a tied candidate
+    earlier in sampling order (the rule's pick among equals) could be missed."""
+    costs = np.array([[1.0, 1.0, 0.0, 2.0], [3.0, 2.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(cheapest(costs, 1), [[False, False, True, False], [False, False, False, True]])
+    np.testing.assert_array_equal(cheapest(costs, 2), [[True, True, True, False], [False, False, True, True]])
+    assert cheapest(costs, 9).all()
