@@ -24,7 +24,8 @@ class Classifier(Protocol):
     def reachable(self) -> float | None: ...
 
     # True where a call costs more than its rows (a lender's pipeline checks and encodes its input
-    # on every call): the engine then scores the factuals and all their candidates in one call.
+    # on every call): the engine then scores the factuals and their candidates in one call (under
+    # ``cheapest``, only the cheapest candidates, and the rest where they could change an answer).
     score_in_one_call: bool
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
