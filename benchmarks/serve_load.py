@@ -247,6 +247,7 @@ def prepared(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
             "precision": engine.settings.precision,
             "batch_repeats": BATCH_REPEATS,
             "coalesce_ms": settings.serve.coalesce_ms,
+            "coalesce_wait_ms": settings.serve.coalesce_wait_ms(engine.scorer.score_in_one_call),
             "rounds": args.rounds,
         },
     }

@@ -210,6 +210,9 @@ class DiceSettings(_Section):
     seed: int = 0
 
 
+COSTLY_CALL_WAIT_MS = 5.0  # serve.coalesce_max_ms: auto, for a lender's own model
+
+
 class ServeSettings(_Section):
     """Limits that protect the service; they travel inside the bento with the model."""
 
@@ -219,6 +222,16 @@ class ServeSettings(_Section):
     answer_log: str | None = None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
     answer_log_days: PositiveInt = 30  # ... deleted after this many days
     coalesce_ms: float = Field(1.0, ge=0, le=100)  # single requests arriving this close share one model call (0: each alone)
+    # ... and while they keep arriving, a group waits for more at most this long after its first
+    # (auto: coalesce_ms for a model whose calls cost their rows, the MLP; COSTLY_CALL_WAIT_MS for
+    # a lender's own model, whose every call costs about that much: genre.serving.coalesce)
+    coalesce_max_ms: Annotated[float, Field(ge=0, le=100)] | Literal["auto"] = "auto"
+
+    def coalesce_wait_ms(self, costly_calls: bool) -> float:
+        """``coalesce_max_ms`` resolved for a model whose calls cost more than their rows, or not."""
+        if self.coalesce_max_ms != "auto":
+            return max(float(self.coalesce_max_ms), self.coalesce_ms)
+        return max(COSTLY_CALL_WAIT_MS, self.coalesce_ms) if costly_calls else self.coalesce_ms
 
 
 class PackageSettings(_Section):

@@ -2,12 +2,19 @@
 
 A lender's own model pays for every call more than for every row: a scikit-learn pipeline
 validates and encodes its frame each time it is asked (Adult's gradient-boosted one: about 5 ms a
-call, 4 us a row; ``OwnModel``). Requests that arrive within a short window of the first waiting
-one are therefore answered together, grouped by their options (a group is one engine call), each
-caller getting its own answer. What a caller gets does not
-depend on who it was grouped with: every applicant's draws are seeded by its own values and the
-classifier scores each row alone (``RecourseEngine``), and each request is checked on its own
-before it waits, so a bad one is refused alone.
+call, 4 us a row; ``OwnModel``). Requests that arrive close together are therefore answered
+together, grouped by their options (a group is one engine call), each caller getting its own
+answer. What a caller gets does not depend on who it was grouped with: every applicant's draws
+are seeded by its own values and the classifier scores each row alone (``RecourseEngine``), and
+each request is checked on its own before it waits, so a bad one is refused alone.
+
+How long a group waits follows what a call costs. For the MLP, whose calls cost their rows, it is
+answered ``serve.coalesce_ms`` after its first request. For a lender's model it keeps waiting
+while requests keep arriving, each buying another ``coalesce_ms``, up to ``serve.coalesce_max_ms``
+after the first (5 ms, about one call): served side by side with the fixed window, Adult's
+gradient-boosted model answered 1.27-1.66 times as many requests a second from 8 clients (groups
+grow while the server is busy) and 0.88-1.0 times from 2 (the pair's wait for a third that never
+comes). The MLP, made to wait the same way (10 ms at most), fell from 457 to 356 requests/s.
 
 Everything runs on the service's event loop, like a lone request: the window only lets requests
 that are already on their way be read before the group is answered.
@@ -28,14 +35,19 @@ Result = TypeVar("Result")
 
 class Coalescer(Generic[Item, Result]):
     """``await submit(key, item)`` -> ``answer(key, items)[i]`` for this item, where ``items`` are
-    the ones submitted under the same ``key`` within ``window_s`` of the first waiting one (at most
-    ``max_items`` in one call; a full group is answered at once). An exception from ``answer``
-    reaches every caller of that group and no other."""
+    the ones submitted under the same ``key`` until ``window_s`` pass with no new one, or
+    ``longest_s`` (at least ``window_s``; by default equal to it) after the first waiting one (at
+    most ``max_items`` in one call; a full group is answered at once). An exception from
+    ``answer`` reaches every caller of that group and no other."""
 
-    def __init__(self, answer: Callable[[Hashable, Sequence[Item]], Sequence[Result]], window_s: float, max_items: int) -> None:
+    def __init__(
+        self, answer: Callable[[Hashable, Sequence[Item]], Sequence[Result]], window_s: float, max_items: int, longest_s: float | None = None
+    ) -> None:
         self.answer, self.window_s, self.max_items = answer, window_s, max_items
+        self.longest_s = max(window_s, longest_s or 0.0)
         self.waiting: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.first: float | None = None  # when the first of the waiting ones arrived (loop time)
 
     async def submit(self, key: Hashable, item: Item) -> Result:
         loop = asyncio.get_running_loop()
@@ -44,13 +56,20 @@ class Coalescer(Generic[Item, Result]):
         group.append((item, future))
         if len(group) >= self.max_items:
             self._answer(key, self.waiting.pop(key))
-        elif self.timer is None:
-            self.timer = loop.call_later(self.window_s, self.flush)
+            if not self.waiting and self.timer is not None:  # nothing left to wait for
+                self.timer.cancel()
+                self.timer, self.first = None, None
+        else:
+            now = loop.time()
+            self.first = now if self.first is None else self.first
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = loop.call_at(min(now + self.window_s, self.first + self.longest_s), self.flush)
         return await future
 
     def flush(self) -> None:
         """Answer every waiting group now (the window's end)."""
-        self.timer = None
+        self.timer, self.first = None, None
         waiting, self.waiting = self.waiting, {}
         for key, group in waiting.items():
             self._answer(key, group)

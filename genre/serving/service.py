@@ -21,7 +21,8 @@ Why the pieces look the way they do:
   GIL lets one request compute at a time anyway (measured: 251 against 192 requests/s).
   Requests with the same options that arrive within ``serve.coalesce_ms`` of each other are
   answered in one engine call (``genre.serving.coalesce``): a lender's own model costs per call
-  more than per row.
+  more than per row, so for it a group keeps waiting while requests keep arriving, up to
+  ``serve.coalesce_max_ms``.
   ``/recourse_batch``, up to a few tenths of a second, runs in BentoML's thread pool, so it does
   not hold up the event loop, health checks included.
 * Limits (``serve`` in params.yaml) travel in the model bundle, so a bento is rolled out and back
@@ -441,8 +442,8 @@ class RecourseService:
         self.model_version = str(stored.tag)
         self.engine: RecourseEngine = load_bundle(Path(stored.path))
         self.limits = load_serve_settings(Path(stored.path))
-        window = self.limits.coalesce_ms / 1000
-        self.coalescer = Coalescer(self._coalesced, window, self.limits.max_batch) if window else None
+        window, longest = self.limits.coalesce_ms / 1000, self.limits.coalesce_wait_ms(self.engine.scorer.score_in_one_call) / 1000
+        self.coalescer = Coalescer(self._coalesced, window, self.limits.max_batch, longest) if window else None
         self.answer_log = AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
         answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())

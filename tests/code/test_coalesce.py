@@ -84,3 +84,27 @@ def test_a_caller_that_went_away_does_not_break_the_others() -> None:
 
     assert asyncio.run(one_leaves()) == 4
     assert answer.calls == [("a", [1, 2])]
+
+
+def arriving(coalescer: Coalescer, gaps_s: list[float]) -> list[list[int]]:
+    """Items 1, 2, ... submitted ``gaps_s`` apart (the first at once) -> the calls' items."""
+    answer = coalescer.answer
+
+    async def spaced() -> None:
+        waiting = []
+        for item, gap in enumerate(gaps_s, start=1):
+            await asyncio.sleep(gap)
+            waiting.append(asyncio.create_task(coalescer.submit("a", item)))
+        await asyncio.gather(*waiting)
+
+    asyncio.run(spaced())
+    return [items for _, items in answer.calls]
+
+
+@pytest.mark.parametrize(("longest_s", "calls"), [(None, [[1, 2], [3]]), (2.0, [[1, 2, 3]]), (0.5, [[1, 2, 3], [4]])])
+def test_a_group_waits_while_requests_keep_arriving_up_to_its_longest(longest_s: float | None, calls: list[list[int]]) -> None:
+    """Requests 0.2 s apart with a 0.3 s window: by default the window counts from the first (the
+    third comes after it), with a longest wait each arrival buys another window, up to that long
+    after the first (0.5 s: the fourth, at 0.6 s, comes after it)."""
+    gaps = [0.0, 0.2, 0.2] + ([0.2] if longest_s == 0.5 else [])
+    assert arriving(Coalescer(Recorder(), window_s=0.3, max_items=100, longest_s=longest_s), gaps) == calls

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prefect.client.schemas.schedules import CronSchedule
 
-from genre.settings import ScheduleSettings, SettingsError, load_settings
+from genre.settings import ScheduleSettings, ServeSettings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = (REPO / "params.yaml").read_text()
@@ -119,3 +119,13 @@ def test_a_missing_params_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as excinfo:
         load_settings(tmp_path / "nope.yaml")
     assert str(excinfo.value) == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("given", "costly", "expected"),
+    [({}, False, 1.0), ({}, True, 5.0), ({"coalesce_ms": 8}, True, 8.0), ({"coalesce_max_ms": 3}, False, 3.0), ({"coalesce_max_ms": 0.5}, True, 1.0)],
+)
+def test_a_group_waits_longer_only_for_a_model_whose_calls_cost_more_than_their_rows(given: dict, costly: bool, expected: float) -> None:
+    """``coalesce_max_ms: auto`` is the plain window for the MLP and 5 ms for a lender's model; a
+    number is used as given for either, never shorter than the window itself."""
+    assert ServeSettings(**given).coalesce_wait_ms(costly) == expected
