@@ -53,7 +53,7 @@ class OwnModel:
 
     # A scikit-learn pipeline validates and encodes its frame on every call: on Adult's histogram-
     # gradient-boosting pipeline, on one thread, about 5 ms a call and 4 us a row (302 to 2,408
-    # rows), so a request is one call, not three.
+    # rows), so a request is one call (two where its cheapest candidates do not settle it), not three.
     score_in_one_call = True
 
     def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], reachable: float | None = None, categorical: bool = False) -> None:

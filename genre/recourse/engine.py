@@ -134,8 +134,8 @@ def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, 
 def cheapest(costs: np.ndarray, k: int) -> np.ndarray:
     """[N, n] costs -> [N, n] mask of each row's k cheapest, and every other that costs no more
     than the k-th (so that what is left out costs strictly more than all that is taken)."""
-    kth = np.partition(costs, min(k, costs.shape[1]) - 1, axis=1)[:, min(k, costs.shape[1]) - 1]
-    return costs <= kth[:, None]
+    kth = min(k, costs.shape[1]) - 1
+    return costs <= np.partition(costs, kth, axis=1)[:, kth, None]
 
 
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -370,14 +370,14 @@ class RecourseEngine:
         both = self.scorer.predict_proba(np.concatenate([x, cands[scored]]))
         prob_before, prob[scored] = both[: len(x)], both[len(x) :]
         denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)
-        bar = issue_bar(cfg)
-        ranking = self._judged(Ranking(cands[denied], prob[denied], costs[denied], prob[denied] > bar, "cheapest"), cfg)
+        bar, prob = issue_bar(cfg), prob[denied]
+        ranking = self._judged(Ranking(cands[denied], prob, costs[denied], prob > bar, "cheapest"), cfg)
         rest = ~scored[denied] & ~ranking.settled[:, None]
         if not rest.any():
             return prob_before, denied, ranking
-        more = prob[denied]
-        more[rest] = self.scorer.predict_proba(ranking.candidates[rest])
-        return prob_before, denied, replace(ranking, prob=more, accepted=more > bar)
+        prob = prob.copy()  # the first ranking keeps its own
+        prob[rest] = self.scorer.predict_proba(ranking.candidates[rest])
+        return prob_before, denied, replace(ranking, prob=prob, accepted=prob > bar)
 
     def recourse(
         self,
