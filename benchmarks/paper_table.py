@@ -48,7 +48,7 @@ def dataset_runs(shared: Path) -> dict[str, DatasetRun]:
     # so there every method accepts at the confidence that defines Q's targets (gamma = 0.7).
     attainable = {"recourse": {"threshold": 0.7}, "wachter": {"threshold": 0.7, "target": 0.8}, "dice": {"threshold": 0.7}}
     return {
-        "adult": DatasetRun("adult", *split("adult"), REPO / "data/raw/adult/schema.yaml", balanced, paper="adult"),
+        "adult": DatasetRun("adult", *split("adult"), SPECS / "adult-paper.schema.yaml", balanced, paper="adult"),
         "compas": DatasetRun("compas", *split("compas"), SPECS / "compas.schema.yaml", {**balanced, **attainable}, paper="compas"),
         "heloc": DatasetRun("heloc", *split("heloc"), SPECS / "heloc.schema.yaml", {"train_classifier": {"class_balanced": False}, **attainable}, paper="heloc"),
         "adult_increase_only": DatasetRun("adult_increase_only", *split("adult"), SPECS / "adult-increase-only.schema.yaml", balanced),

@@ -159,6 +159,10 @@ class RecourseSettings(_Section):
     # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
     # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
     precision: Literal["float32", "bfloat16"] = "float32"
+    # minimal answers: once chosen, every change the decision does not need is undone (the one
+    # whose undoing keeps the probability highest first) while the answer clears threshold +
+    # margin and stays plausible (genre.recourse.minimal)
+    sparsify: bool = True
 
 
 class EvaluateSettings(_Section):
@@ -173,6 +177,12 @@ class EvaluateSettings(_Section):
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
     min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
     min_group_factuals: PositiveInt = 10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap
+    # threshold auto never puts the bar where fewer training rows than this clear it (auto: 1% of
+    # the rows the classifier approves, at least 30), so no single row is everyone's answer
+    min_rows_above_bar: PositiveInt | Literal["auto"] = "auto"
+    # evaluation fails, and nothing is packaged, where one same answer is given to more than this
+    # share of the applicants found one
+    max_answer_share: float = Field(0.1, gt=0, le=1)
 
 
 class WachterSettings(_Section):

@@ -79,6 +79,11 @@ class Artifacts:
         """The selection rule evaluate chose (``recourse.selection: auto``) and each rule's score."""
         return self.root / "data/evaluation/selection.json"
 
+    @property
+    def actionability(self) -> Path:
+        """What the answers evaluate found ask people to change, feature by feature."""
+        return self.root / "metrics/actionability.json"
+
     # package
     @property
     def bento(self) -> Path:

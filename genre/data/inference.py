@@ -14,11 +14,22 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from genre.data.schema import DatasetSchema, FeatureSpec, Label, TargetSpec
 from genre.messages import InputError, one_line
 
+# Columns a recourse must not touch, found by name: protected characteristics (the grounds of US
+# fair-lending law and the EU's non-discrimination law) and records of the past, which no one
+# can change now. Matched against the column name's words, lower-cased.
+PROTECTED_WORDS = ("race", "racial", "ethnic", "ethnicity", "colour", "color", "religion", "religious", "nationality", "national",
+                   "native", "origin", "citizenship", "sex", "gender", "marital", "married", "relationship")
+PAST_WORDS = ("delinquency", "delinquencies", "delinquent", "delq", "derog", "derogatory", "ever", "history", "prior", "priors",
+              "previous", "past", "bankruptcy", "bankruptcies", "defaults", "defaulted", "late", "since", "oldest", "arrests", "convictions")
+AGE_WORDS = ("age",)
+AGE_YEARS = 5  # the most years a recourse may ask a person to wait (max_change guessed for age)
+MIN_CHANGE_SHARE = 0.05  # the smallest change that matters: this share of a typical (median nonzero) value, or the data's spacing
 MAX_CATEGORIES = 50  # more distinct strings than this is an identifier or free text, not a category
 FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
 
@@ -33,6 +44,7 @@ class Inferred:
 
     schema: DatasetSchema
     notes: dict[str, str]  # per feature: what was observed (range, missing values)
+    guesses: dict[str, str]  # per feature with a guessed mark (immutable, direction, min_change): what and why, to check
     favourable_note: str  # why this label is the favourable one, or that it is a guess
     source: str
     rows: int
@@ -59,15 +71,18 @@ def infer_schema(
     """
     if target not in frame.columns:
         raise InferenceError(f"--target {one_line(repr(target))} is not a column of {source or 'the CSV'}; its columns are {list(frame.columns)}")
-    problems, features, notes = [], {}, {}
+    problems, features, notes, guesses = [], {}, {}, {}
     for column in frame.columns:
         if column == target:
             continue
         spec, note, problem = _infer_feature(frame[column], margin, max_categories)
-        if problem:
+        if problem or spec is None:
             problems.append(f"column {one_line(repr(column))}: {problem}")
         else:
             features[column], notes[column] = spec, note
+            features[column], guess = _guess_marks(column, spec, frame[column])
+            if guess:
+                guesses[column] = guess
     labels, favourite, favourable_note, problem = _infer_target(frame[target], favourable)
     if problem:
         problems.append(f"target {one_line(repr(target))}: {problem}")
@@ -81,7 +96,51 @@ def infer_schema(
         features=features,
         min_rows=min(100, len(frame) if min_rows is None else min_rows),
     )
-    return Inferred(schema, notes, favourable_note, source, len(frame))
+    return Inferred(schema, notes, guesses, favourable_note, source, len(frame))
+
+
+def _words(name: str) -> set[str]:
+    """A column name's words, lower-cased: ``NumTrades60Ever2DerogPubRec`` -> num, trades, ever, derog, pub, rec."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
+    return {w for w in re.split(r"[^a-z]+", spaced.lower()) if w}
+
+
+def _guess_marks(column: str, spec: FeatureSpec, values: pd.Series) -> tuple[FeatureSpec, str]:
+    """``spec`` with the marks a lender would otherwise have to think of alone, guessed from the
+    column's name and values, and the note saying what was guessed (empty: nothing)."""
+    words = _words(column)
+    protected, past = sorted(words & set(PROTECTED_WORDS)), sorted(words & set(PAST_WORDS))
+    if protected:
+        return spec.model_copy(update={"immutable": True}), f"GUESS immutable: a protected characteristic by its name ({', '.join(protected)})"
+    if past:
+        return spec.model_copy(update={"immutable": True}), f"GUESS immutable: a record of the past by its name ({', '.join(past)})"
+    if spec.kind == "categorical":
+        return spec, ""
+    age = bool(words & set(AGE_WORDS))
+    least = min_change(pd.to_numeric(values, errors="coerce").dropna().to_numpy(np.float64), spec.kind == "integer", spacing_only=age)
+    update: dict[str, object] = {} if least is None else {"min_change": least}
+    said = [] if least is None else [f"min_change {_number(least)} (smaller moves are no moves)"]
+    if age:
+        reach = float(AGE_YEARS) if least is None else max(float(AGE_YEARS), least)
+        update |= {"direction": "increase", "max_change": reach}
+        said.insert(0, f"only up, by at most {_number(reach)} (a person can only wait)")
+    return spec.model_copy(update=update), ("GUESS " + "; ".join(said)) if said else ""
+
+
+def min_change(values: np.ndarray, whole: bool, spacing_only: bool = False) -> float | None:
+    """The smallest change of a number that matters, from its observed values: the larger of the
+    median spacing of its distinct values and (unless ``spacing_only``: a year of age is a year)
+    ``MIN_CHANGE_SHARE`` of its median nonzero size, rounded up to 1, 2 or 5 times a power of ten
+    (at least 1 for whole numbers). None for a column with a single value."""
+    distinct = np.unique(values)
+    if len(distinct) < 2:
+        return None
+    nonzero = np.abs(values[values != 0])
+    share = MIN_CHANGE_SHARE * float(np.median(nonzero)) if len(nonzero) and not spacing_only else 0.0
+    least = max(float(np.median(np.diff(distinct))), share)
+    power = 10.0 ** math.floor(math.log10(least)) if least > 0 else 1.0
+    nice = next(step * power for step in (1, 2, 5, 10) if step * power >= least * (1 - 1e-9))
+    return max(nice, 1.0) if whole else nice
 
 
 def _missing(values: pd.Series) -> pd.Series:
@@ -183,6 +242,8 @@ def schema_yaml(inferred: Inferred) -> str:
         "# - mark what a recourse must never change with `immutable: true`, and a feature that may only",
         "#   rise (or fall) with `direction: increase` (or `decrease`), e.g. age:",
         '#     "age": {kind: integer, min: 17, max: 90, direction: increase}',
+        "# - lines marked GUESS were marked for you (protected characteristics and records of the past",
+        "#   immutable, age only up, the smallest change that matters): check each, keep or remove it;",
         f"name: {_quoted(schema.name)}",
         "target:",
         f"  name: {_quoted(target.name)}",
@@ -198,5 +259,10 @@ def schema_yaml(inferred: Inferred) -> str:
             body = f"kind: {spec.kind}, min: {_quoted(spec.min)}, max: {_quoted(spec.max)}"
         if spec.missing != "reject":
             body += f", missing: {spec.missing}"
-        lines.append(f"  {_quoted(feature)}: {{{body}}}  # {inferred.notes[feature]}")
+        for mark in ("immutable", "direction", "max_change", "min_change"):
+            value = getattr(spec, mark)
+            if value not in (None, False):
+                body += f", {mark}: {_quoted(value)}"
+        said = inferred.notes[feature] + (f"; {inferred.guesses[feature]}" if feature in inferred.guesses else "")
+        lines.append(f"  {_quoted(feature)}: {{{body}}}  # {said}")
     return "\n".join(lines) + "\n"

@@ -18,6 +18,10 @@ from genre.data.missing import FillValue
 from genre.data.schema import DatasetSchema
 
 
+_SAME = 1e-6  # scaled values this close are one value (genre.recourse.cost's changed)
+MATCHED_VALUES = 64  # an immutable whole number spanning fewer values is matched like a category (a count of past events)
+
+
 class Preprocessor:
     def __init__(self, schema: DatasetSchema, mins: np.ndarray, ranges: np.ndarray, fills: dict[str, FillValue] | None = None) -> None:
         self.schema = schema
@@ -32,11 +36,17 @@ class Preprocessor:
         self.cost_weights = np.array([s.cost for s in specs], dtype=np.float64)
         self.discrete = np.array([s.kind != "continuous" for s in specs])
         self.immutable = np.array([s.immutable for s in specs])
+        # Immutable categories and counts (whole numbers with few values): training rows match an
+        # applicant on them (pairs, retrieval, NNR, the threshold's reach); any other immutable
+        # number is kept in every answer but not matched (genre.data.schema).
+        few = self.discrete & (self.ranges < MATCHED_VALUES)
+        self.matched = self.immutable & (self.categorical | few)
         self.direction = np.array(
             [{"increase": 1, "decrease": -1}.get(s.direction or "", 0) for s in specs], dtype=np.int8
         )
         self.n_categories = np.array([len(s.categories or []) for s in specs], dtype=np.int64)
         self.max_step = self.steps({n: s.max_change for n, s in schema.features.items() if s.max_change is not None})
+        self.min_step = self.least_steps({n: s.min_change for n, s in schema.features.items() if s.min_change is not None})
 
     def steps(self, max_change: dict[str, float]) -> np.ndarray:
         """Per-feature limits in raw units (a feature left out: none) as the most a recourse may
@@ -44,6 +54,18 @@ class Preprocessor:
         feature or an ordered category, so rounding a clamped value never takes it past the limit."""
         raw = np.array([max_change.get(n, np.inf) for n in self.schema.feature_names], dtype=np.float64)
         return np.where(self.discrete, np.floor(raw), raw) / np.where(self.ranges > 0, self.ranges, 1.0)
+
+    def least_steps(self, min_change: dict[str, float]) -> np.ndarray:
+        """Per-feature smallest moves in raw units (a feature left out: none) as the smallest
+        move that counts in the scaled space (0 where none): whole steps, rounded up, for an
+        integer feature or an ordered category."""
+        raw = np.array([min_change.get(n, 0.0) for n in self.schema.feature_names], dtype=np.float64)
+        return np.where(self.discrete, np.ceil(raw), raw) / np.where(self.ranges > 0, self.ranges, 1.0)
+
+    def trivial(self, x: np.ndarray, x_plus: np.ndarray) -> np.ndarray:
+        """[..., d] mask of moves smaller than their feature's ``min_change`` (but not none)."""
+        moved = np.abs(np.asarray(x_plus, np.float64) - np.asarray(x, np.float64))
+        return (moved > _SAME) & (moved < self.min_step * (1 - 1e-6) - _SAME)
 
     @property
     def n_features(self) -> int:

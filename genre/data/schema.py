@@ -46,12 +46,20 @@ class FeatureSpec(BaseModel):
     categories: list[str] | None = None
     min: float | None = None
     max: float | None = None
+    # Never changed by a recourse. An immutable category (race, sex) or count (past delinquencies)
+    # also splits the training rows a recourse is learnt from and retrieved among into groups; an
+    # immutable number with many values (a sampling weight) has too many to match, so it is only
+    # kept: the answer carries the applicant's own value (genre.data.preprocessing).
     immutable: bool = False
     direction: Direction | None = None
     # The most a recourse may move it, in its own units (say age: 5; steps for an ordered
     # category): a person would not accept more. Applied to the pairs, the sampler's constraints,
     # retrieval and NNR alike.
     max_change: float | None = Field(None, gt=0)
+    # The smallest move of it that matters to a person, in its own units (say capital gain: 500;
+    # hours a week: 2): a recourse never moves it by less, so nobody is told to add $9 of capital
+    # loss. A smaller move of a candidate is put back to the applicant's own value.
+    min_change: float | None = Field(None, gt=0)
     # How hard a change of it is, relative to the others: its term of the cost (a scaled unit of a
     # number or ordered category, one change of any other category) is multiplied by this. Used
     # wherever a recourse is chosen or costed; the protocol's unweighted cost stays in the metrics.
@@ -82,6 +90,10 @@ class FeatureSpec(BaseModel):
         unordered = self.kind == "categorical" and not self.ordered
         if self.max_change is not None and (unordered or self.immutable):
             raise ValueError("max_change is for a number or ordered feature a recourse may change (not an unordered categorical or immutable one)")
+        if self.min_change is not None and (unordered or self.immutable):
+            raise ValueError("min_change is for a number or ordered feature a recourse may change (not an unordered categorical or immutable one)")
+        if self.min_change is not None and self.max_change is not None and self.min_change > self.max_change:
+            raise ValueError(f"min_change ({self.min_change}) is larger than max_change ({self.max_change}): no move would be allowed")
         if self.immutable and self.direction is not None:
             raise ValueError("an immutable feature cannot also have a direction")
         if self.direction is not None and unordered:

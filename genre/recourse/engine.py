@@ -30,12 +30,16 @@ from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
+from genre.recourse.minimal import Judge, Key, minimal
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible, plausible_variety
 from genre.recourse.retrieval import nearest_accepted
 from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
+_SAME = 1e-6  # scaled values this close are one value (genre.recourse.cost.changed)
+FEWEST_POOL = 5  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
+ALTERNATIVES_POOL = 4  # with minimal answers, this many times the alternatives asked are minimised to find them
 FIRST_SCORED = 50  # candidates per factual a costly scorer scores first, cheapest first (RecourseEngine._cheapest_first)
 
 
@@ -90,7 +94,8 @@ def make_actionable(
 
     Every constraint is a bound taken from the factual (kept features: both; increase-only: the
     lower; decrease-only: the upper; max_change: the factual give or take it), so one clamp
-    applies them all: this runs on every candidate of every request. ``frozen`` and ``max_step``
+    applies them all: this runs on every candidate of every request. A move smaller than its
+    feature's ``min_change`` is then put back. ``frozen`` and ``max_step``
     (``Preprocessor.steps``) are a request's own, on top of the schema's: they only tighten.
     """
     out = torch.from_numpy(pre.project(candidates))
@@ -99,7 +104,11 @@ def make_actionable(
     step = torch.from_numpy(np.minimum(pre.max_step, np.inf if max_step is None else max_step).astype(np.float32))
     lower = torch.where(torch.from_numpy(keep | (pre.direction > 0)), factual, factual - step)
     upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, factual + step)
-    return out.clamp_(lower, upper).numpy()
+    out = out.clamp_(lower, upper)
+    if (pre.min_step > 0).any():  # a move too small to matter (min_change) is no move
+        least = torch.from_numpy((pre.min_step * (1 - 1e-6) - _SAME).astype(np.float32))
+        out = torch.where((out - factual).abs() < least, factual.expand_as(out), out)
+    return out.numpy()
 
 
 def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int) -> np.ndarray:
@@ -420,30 +429,112 @@ class RecourseEngine:
         if cfg.retrieved and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
         drawn = time.perf_counter() - started
-        return {rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg.n_candidates, alternatives, drawn) for rule in rules}
+        return {rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn) for rule in rules}
 
-    @staticmethod
     def _answered(
-        x: np.ndarray, prob_before: np.ndarray, denied: np.ndarray, ranking: Ranking, n_sampled: int, alternatives: int, drawn: float
+        self, x: np.ndarray, prob_before: np.ndarray, denied: np.ndarray, ranking: Ranking, cfg: RecourseSettings, alternatives: int, drawn: float
     ) -> RecourseBatch:
         """The batch one ranking of the denied factuals' candidates gives (candidates past
-        ``n_sampled`` are retrieved rows); ``drawn`` is what drawing and scoring them took."""
+        ``cfg.n_candidates`` are retrieved rows), minimal where ``cfg.sparsify``; ``drawn`` is
+        what drawing and scoring them took."""
         started = time.perf_counter()
         x_denied, cands, n_rows = x[denied], ranking.candidates, len(x)
-        x_plus, found, prob_after, cost_after = (
-            _scatter(values, denied, base) for values, base in zip(ranking.best(), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
-        )
-        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
+        pick = ranking.pick
+        # made minimal, alternatives can come to move what the pick or one another moves: a wider pool is minimised
+        pool = min(ALTERNATIVES_POOL * alternatives, cands.shape[1] - 1) if cfg.sparsify else alternatives
+        if cfg.sparsify:
+            pick = self._fewest_changes(x_denied, ranking, cfg)
+        best_x, best_found, best_prob, best_cost = (values[:, 0] for values in ranking.take(pick[:, None]))
         if alternatives:
             moves = changed(x_denied[:, None, :], cands)  # which features each candidate moves: for judging and for variety
-            others, valid = diverse(moves, ranking.judged_for(moves, alternatives).order, ranking.accepted, alternatives)
+            others, valid = diverse(moves, ranking.judged_for(moves, pool).order, ranking.accepted, pool)
         else:
             others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
         alt_x, _, alt_prob, alt_cost = ranking.take(others)
+        if cfg.sparsify:
+            best_x, best_prob, best_cost, alt_x, alt_prob, alt_cost, valid = self._minimal(
+                x_denied, (best_x, best_found, best_prob), (alt_x, valid, alt_prob), cfg, ranking.rule, alternatives
+            )
+        x_plus, found, prob_after, cost_after = (
+            _scatter(values, denied, base) for values, base in zip((best_x, best_found, best_prob, best_cost), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
+        )
+        status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
         seconds = drawn + time.perf_counter() - started
         alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
-        retrieved = _scatter(ranking.pick >= n_sampled, denied, np.zeros(n_rows, bool)) & (status == "found")
+        retrieved = _scatter(pick >= cfg.n_candidates, denied, np.zeros(n_rows, bool)) & (status == "found")
         return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found), retrieved)
+
+    def _fewest_changes(self, x: np.ndarray, ranking: Ranking, cfg: RecourseSettings) -> np.ndarray:
+        """[N] the candidate to answer with: of the rule's pick and the ``FEWEST_POOL`` - 1 accepted
+        candidates its key ranks next, the one that needs the fewest changes once made minimal by
+        the bar and the rule, the best-ranked of equals. Two
+        candidates a little apart in cost can need two changes or four: a person is asked for
+        fewer. Where plausible candidates come first and the pick is plausible, another is taken
+        only once judged plausible too (judging only the few that would be taken)."""
+        pick, verdicts, key = ranking.pick, ranking.verdicts, ranking.key
+        # after the pick in the rule's order (ties: sampling order), whatever has been judged: the
+        # verdicts are shared by rules that rank differently (``by_rules``)
+        index = np.arange(key.shape[1])
+        pick_key = np.take_along_axis(key, pick[:, None], axis=1)
+        after = ranking.accepted & ((key > pick_key) | ((key == pick_key) & (index > pick[:, None])))
+        pool = np.concatenate([pick[:, None], np.argsort(np.where(after, key, np.inf), axis=1, kind="stable")[:, : FEWEST_POOL - 1]], axis=1)
+        n, k = pool.shape
+        x_plus, _, prob, _ = ranking.take(pool)
+        ok = np.concatenate([_take(ranking.accepted, pool[:, :1]), _take(after, pool[:, 1:])], axis=1)
+        d = x.shape[1]
+        x_rep = np.repeat(x, k, axis=0)
+        rule_key = None if ranking.rule == "cheapest" else self._key(ranking.rule)
+        walked, _ = minimal(x_rep, x_plus.reshape(-1, d), prob.reshape(-1), ok.reshape(-1), self.scorer.predict_proba, issue_bar(cfg), None, rule_key)
+        needed = np.where(ok, changed(x_rep, walked).sum(axis=1).reshape(n, k), np.iinfo(np.int64).max)
+        chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[:, 0]  # first of equals
+        if verdicts is not None:
+            rows = np.arange(n)
+            held = verdicts.known[rows, pick] & verdicts.plausible[rows, pick]  # the pick is plausible: so must the answer be
+            ask = np.zeros_like(verdicts.known)
+            ask[rows[held], chosen[held]] = True
+            verdicts.ask(ask)
+            chosen = np.where(held & ~verdicts.plausible[rows, chosen], pick, chosen)
+        return chosen
+
+    def _minimal(
+        self,
+        x: np.ndarray,
+        best: tuple[np.ndarray, np.ndarray, np.ndarray],
+        pool: tuple[np.ndarray, np.ndarray, np.ndarray],
+        cfg: RecourseSettings,
+        rule: Rule,
+        alternatives: int,
+    ) -> tuple[np.ndarray, ...]:
+        """The picks (x_plus, found, prob) and a pool of alternatives (x_plus, valid, prob) made
+        minimal (``genre.recourse.minimal``) -> the picks (x_plus, prob, cost) and up to
+        ``alternatives`` of the pool (x_plus, prob, cost, valid): each moving a set of features the
+        pick and the others kept do not, in the rule's order once minimal. The pick is the same
+        whatever is asked of alternatives."""
+        (best_x, found, best_prob), (alt_x, valid, alt_prob) = best, pool
+        judge = None if self.plausibility is None else self._plausible(cfg)
+        n, k, d = alt_x.shape
+        both_x = np.concatenate([best_x[:, None, :], alt_x], axis=1).reshape(-1, d)
+        both_prob = np.concatenate([best_prob[:, None], alt_prob], axis=1).reshape(-1)
+        active = np.concatenate([found[:, None], valid & found[:, None]], axis=1).reshape(-1)
+        x_rep = np.repeat(x, k + 1, axis=0)
+        key = None if rule == "cheapest" else self._key(rule)
+        both_x, both_prob = minimal(x_rep, both_x, both_prob, active, self.scorer.predict_proba, issue_bar(cfg), judge, key)
+        costs = recourse_cost(self.pre, x_rep, both_x).reshape(n, k + 1)
+        both_x, both_prob = both_x.reshape(n, k + 1, d), both_prob.reshape(n, k + 1)
+        chosen, kept = _distinct_alternatives(changed(x[:, None, :], both_x), valid, _primary(both_prob[:, 1:], costs[:, 1:], valid, rule, d), alternatives)
+        alt_x, alt_prob, alt_cost = (_take(values[:, 1:], chosen) for values in (both_x, both_prob, costs))
+        return both_x[:, 0], both_prob[:, 0], costs[:, 0], alt_x, alt_prob, alt_cost, kept
+
+    def _key(self, rule: Rule) -> Key:
+        """The rule's key (``_primary``) of answers, for minimal answers to rank no worse by it."""
+        d = self.pre.n_features
+        return lambda x, points, prob: _primary(prob, recourse_cost(self.pre, x, points), np.ones(len(prob), bool), rule, d)
+
+    def _plausible(self, cfg: RecourseSettings) -> Judge:
+        """The engine's own plausibility judge as a function of points (``cfg.max_outlier_factor``)."""
+        judge = self.plausibility
+        assert judge is not None
+        return lambda points: judge.outlier_factor(points) < cfg.max_outlier_factor
 
 
 def _answer_piece(engine: RecourseEngine, x: np.ndarray, options: dict[str, Any]) -> RecourseBatch:
@@ -456,6 +547,23 @@ def recourse_in_pieces(engine: RecourseEngine, x: np.ndarray, mapper: Mapper, ro
     draws are seeded by its own values (``row_draws``), never by its place in a batch."""
     calls = ({"engine": engine, "x": x[start : start + rows_per_piece], "options": options} for start in range(0, max(len(x), 1), rows_per_piece))
     return RecourseBatch.joined(list(mapper(_answer_piece, calls)))
+
+
+def _distinct_alternatives(moves: np.ndarray, valid: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """[N, 1 + m, d] the features the pick and m pool candidates move, [N, m] which are valid, [N, m]
+    the rule's key -> ([N, k] pool indices, [N, k] kept), best key first: valid candidates whose
+    set of moved features is neither the pick's nor that of one kept before them in pool order."""
+    n, m = valid.shape
+    if not m:
+        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=bool)
+    signature = np.packbits(moves, axis=-1)
+    same = (signature[:, :, None, :] == signature[:, None, :, :]).all(-1)  # [N, 1 + m, 1 + m]
+    earlier = np.tril(np.ones((m + 1, m + 1), bool), -1)  # [i, j]: j comes before i
+    kept = np.concatenate([np.ones((n, 1), bool), valid], axis=1)
+    for i in range(1, m + 1):  # in pool order, so a repeat of a dropped candidate is judged against what was kept
+        kept[:, i] &= ~(same[:, i] & earlier[i] & kept).any(-1)
+    order = np.lexsort((np.arange(m)[None].repeat(n, 0), np.where(kept[:, 1:], key, np.inf), ~kept[:, 1:]), axis=-1)[:, :k]
+    return order, _take(kept[:, 1:], order)
 
 
 def _scatter(values: np.ndarray, rows: np.ndarray, base: np.ndarray) -> np.ndarray:

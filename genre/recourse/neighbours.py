@@ -35,11 +35,12 @@ _BUILT: dict[bytes, Any] = {}  # the last index this process built, by what it h
 
 def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> torch.Tensor:
     """[c, d] sources x [T, d] targets (or [c, T, d], each source's own) -> [c, T] bool: the
-    target keeps the immutables, respects every direction and moves no feature further than its
+    target keeps the immutable categories (an immutable number is kept by the answer, not matched:
+    ``Preprocessor.matched``), respects every direction and moves no feature further than its
     max_change."""
     src, tgt = x_src[:, None, :], x_tgt if x_tgt.dim() == 3 else x_tgt[None]
     ok = torch.ones(len(x_src), tgt.shape[1], dtype=torch.bool)
-    immutable = torch.from_numpy(pre.immutable)
+    immutable = torch.from_numpy(pre.matched)
     if immutable.any():
         ok &= ((src[..., immutable] - tgt[..., immutable]).abs() <= _TOLERANCE).all(-1)
     for sign in (1, -1):

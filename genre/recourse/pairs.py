@@ -191,11 +191,11 @@ def split_sources_targets(h_prob: np.ndarray, labels: np.ndarray, gamma: float) 
 
 
 def immutable_groups(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
-    """Each source's and each target's partition: rows with equal immutable values share one (all
-    rows one, where nothing is immutable). A source is admissible only to targets of its own
+    """Each source's and each target's partition: rows with equal immutable categories share one
+    (all rows one, where no category is immutable). A source is admissible only to targets of its own
     partition, so each is searched on its own: the work is the sum of the partitions' sources x
     targets, not all sources x all targets."""
-    cols = pre.immutable
+    cols = pre.matched
     if not cols.any():
         return np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
     _, ids = np.unique(np.concatenate([x_src[:, cols], x_tgt[:, cols]]), axis=0, return_inverse=True)

@@ -10,9 +10,16 @@ each could move to. The score ``REACH_SHARE`` of them can clear is what a classi
 above it, and else that score less the margin, so the bar a recourse must clear (threshold plus
 margin) stays one most of the denied can reach. (Coming down by the threshold alone left COMPAS's
 bar above what four in five denied applicants could reach once a margin was added.)
+
+Reachable is not enough: where one training row scores far above the rest, the bar it sets is one
+only that row clears, and every denied applicant is given that row. So evaluate also caps the bar
+where ``evaluate.min_rows_above_bar`` approved training rows still clear it (``bar_ceiling``), and
+package carries the threshold it resolved.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -24,6 +31,7 @@ from genre.recourse.neighbours import admissible
 PAPER_THRESHOLD = 0.9  # the paper's recourse threshold: kept wherever the denied can reach it
 REACH_SHARE = 0.9  # auto leaves at least this share of the sampled denied rows a reachable row above it
 SAMPLE = 1000  # denied training rows asked: the quantile, not the rows, is what is wanted
+MIN_ROWS_ABOVE_BAR = 30  # evaluate.min_rows_above_bar's auto: at least this many rows (or 1% of the approved)
 _BELOW = 1e-6  # how far below a reachable score the threshold sits (scores are float32-precise)
 _CHUNK = 256  # denied rows per admissibility block: memory chunk x approved rows
 
@@ -58,7 +66,26 @@ def reachable_score(x_train: np.ndarray, h_train: np.ndarray, pre: Preprocessor,
     return float(kth - _BELOW)
 
 
-def auto_threshold(reachable: float | None, margin: float) -> float | None:
+def auto_threshold(reachable: float | None, margin: float, ceiling: float | None = None) -> float | None:
     """What ``recourse.threshold: auto`` resolves to for a classifier saved with ``reachable``
-    (``reachable_score``), so that threshold + ``margin`` is at most that score."""
-    return None if reachable is None else min(PAPER_THRESHOLD, reachable - margin)
+    (``reachable_score``), so that threshold + ``margin`` is at most that score, and at most
+    ``ceiling`` (``bar_ceiling``) where given."""
+    if reachable is None:
+        return None
+    bar = reachable if ceiling is None else min(reachable, ceiling)
+    return min(PAPER_THRESHOLD, bar - margin)
+
+
+def rows_wanted(setting: int | str, approved: int) -> int:
+    """``evaluate.min_rows_above_bar`` as a number of rows (``auto``: 1% of the ``approved``, at least 30)."""
+    return max(MIN_ROWS_ABOVE_BAR, math.ceil(0.01 * approved)) if setting == "auto" else int(setting)
+
+
+def bar_ceiling(h_approved: np.ndarray, rows: int) -> float | None:
+    """The highest bar that at least ``rows`` of these scores (the approved training rows') clear:
+    a bar only the one surest row clears makes that row everyone's answer. None where there are
+    no scores; all of them clear it where there are fewer than ``rows``."""
+    if len(h_approved) == 0:
+        return None
+    ranked = np.sort(np.asarray(h_approved, np.float64))[::-1]
+    return float(ranked[min(rows, len(ranked)) - 1] - _BELOW)

@@ -113,7 +113,7 @@ def _judged(engine: RecourseEngine, found: np.ndarray, seconds: float, answered:
     space = judges.pre
     judges = replace(judges, classifier=_Seen(engine, space))
     x, x_plus = space.transform(gate_rows), space.transform(answered)
-    rows = judges.per_row(x, x_plus)
+    rows = judges.per_row(x, x_plus, found)
     figures = judges.score(x, x_plus, seconds, found, rows)
     figures["group_gap"] = group_gaps(space, x, rows, found, min_group)
     return figures, [float(c) for c in rows["cost"][found]]

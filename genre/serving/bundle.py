@@ -40,13 +40,15 @@ def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator
 
 
 def chosen_rule(paths: Artifacts, settings: RecourseSettings) -> RecourseSettings:
-    """``settings`` with ``selection: auto`` and ``plausible_first: auto`` replaced by what evaluate
-    chose for these models (left as they are before evaluate has chosen: the engine then says so;
+    """``settings`` with ``selection: auto``, ``plausible_first: auto`` and ``threshold: auto``
+    replaced by what evaluate chose for these models (left as they are before evaluate has chosen: the engine then says so;
     a choice from before plausibility was chosen is no preference, as it answered then)."""
     if not paths.selection.is_file():
         return settings
     chosen = json.loads(paths.selection.read_text())
-    update = {"selection": chosen["rule"]} if settings.selection == "auto" else {}
+    update: dict[str, object] = {"selection": chosen["rule"]} if settings.selection == "auto" else {}
+    if settings.threshold == "auto" and "threshold" in chosen:  # capped by evaluate (genre.recourse.threshold)
+        update["threshold"] = chosen["threshold"]
     if settings.plausible_first == "auto":
         update["plausible_first"] = chosen.get("plausible_first", False)
     return settings.model_copy(update=update)

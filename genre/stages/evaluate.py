@@ -18,12 +18,14 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.evaluation.consistency import mean_energy_distance
+from genre.evaluation.actionability import actionability, most_moved
 from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility, protocol_score
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.parallel import chunk_runner
 from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar, recourse_in_pieces
+from genre.recourse.threshold import PAPER_THRESHOLD, auto_threshold, bar_ceiling, rows_wanted
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Rule, Settings
@@ -34,6 +36,8 @@ POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: 
 # scored 0.075 below the cheapest on the test factuals.
 CLEARLY_BETTER = 2.0
 PAPER_RULE: Rule = "cheapest"
+THRESHOLD_STEPS = 4  # thresholds auto chooses among, from the reachable one to the paper's 0.9
+PLOTTED = ("share_changed", "median_change")  # per feature, in plots/evaluate_actionability.csv
 SWEPT = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")  # the figures of each sweep point and selection rule
 
 
@@ -94,9 +98,10 @@ def selection_applicants(x_train: np.ndarray, classifier: Classifier, n: int, se
 
 
 def prepare_evaluation(settings: Settings) -> Evaluation:
-    """Everything the methods are judged with, and the engine answering by the rule in use (under
-    ``selection: auto``, the one ``choose_rule`` finds best, and under ``plausible_first: auto``
-    what ``choose_plausible_first`` finds; never what an earlier run chose)."""
+    """Everything the methods are judged with, and the engine answering by the threshold and rule
+    in use (under ``threshold: auto``, the bar ``choose_threshold`` finds best, under ``selection:
+    auto``, the rule ``choose_rule`` does, and under ``plausible_first: auto`` what
+    ``choose_plausible_first`` finds; never what an earlier run chose)."""
     cfg = settings.evaluate
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
@@ -109,11 +114,15 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors, cfg.plausibility_rows, cfg.seed)
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
-    accepted = engine.accepted.above(issue_bar(engine.settings))  # NNR answers from the rows GenRe could issue
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
-    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], accepted, rows, {})
+    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], np.zeros((0, data.x_train.shape[1])), rows, {})
     applicants = selection_applicants(data.x_train, engine.classifier, cfg.selection_applicants, cfg.seed)
-    selection = choose_rule(ev, applicants)
+    selection: dict[str, Any] = {}
+    if wanted.threshold == "auto":  # package carries the chosen threshold as it does the rule
+        selection = choose_threshold(ev, applicants, threshold_bars(engine, wanted.margin, cfg.min_rows_above_bar))
+        engine = engine.with_settings(engine.settings.model_copy(update={"threshold": selection["threshold"]}))
+    ev = replace(ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings)))  # NNR answers from the rows GenRe could issue
+    selection = choose_rule(ev, applicants) | selection
     ev = replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})))
     selection |= choose_plausible_first(ev, applicants, wanted.plausible_first)
     return replace(ev, engine=ev.engine.with_settings(ev.engine.settings.model_copy(update={"plausible_first": selection["plausible_first"]})), selection=selection)
@@ -137,7 +146,7 @@ def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
 
 def row_scores(ev: Evaluation, batch: RecourseBatch) -> np.ndarray:
     """The protocol score of each of ``batch``'s answers."""
-    rows = ev.judges.per_row(batch.x, batch.x_plus)
+    rows = ev.judges.per_row(batch.x, batch.x_plus, batch.found)
     return protocol_score(rows["validity_rf"], rows["lof"], rows["cost"], batch.x.shape[1])
 
 
@@ -169,6 +178,33 @@ def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(x), "scores": scores, "standard_errors_ahead_of_cheapest": ahead}
 
 
+def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -> list[float]:
+    """The thresholds ``auto`` chooses among: from the one most of the denied can reach
+    (``genre.recourse.threshold``) up to the paper's 0.9, in ``THRESHOLD_STEPS``, none putting the
+    bar where fewer than ``evaluate.min_rows_above_bar`` approved training rows clear it."""
+    ceiling = bar_ceiling(engine.accepted.h, rows_wanted(min_rows, len(engine.accepted.h)))
+    low = auto_threshold(engine.classifier.reachable, margin, ceiling)
+    high = auto_threshold(PAPER_THRESHOLD + margin, margin, ceiling)
+    assert low is not None and high is not None  # the engine resolved auto already: the classifier approves some rows
+    return [float(t) for t in np.linspace(low, high, THRESHOLD_STEPS)] if high > low else [low]
+
+
+def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[str, Any]:
+    """The threshold to answer by under ``threshold: auto``, and each candidate's mean score on
+    ``x``, the selection applicants: the reachable one (the first of ``bars``) unless a higher
+    one beats it by ``CLEARLY_BETTER`` standard errors. A bar most of the denied can reach is
+    still one a classifier that cannot be very sure there is often wrong at: with the
+    constraints a person would accept, the reachable bar is low, and an answer just past it is
+    one the world turns down more often; a higher bar is surer where it still finds. Not-found
+    applicants count as invalid, so a bar too high for them loses what it gains."""
+    per_bar = {t: row_scores(ev, ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update={"threshold": t}), seed=ev.settings.evaluate.seed)) for t in bars} if len(x) else {}
+    scores = {t: float(values.mean()) for t, values in per_bar.items()}
+    best = max(scores, key=scores.__getitem__) if scores else bars[0]
+    if best != bars[0] and standard_errors_ahead(per_bar[best], per_bar[bars[0]]) < CLEARLY_BETTER:
+        best = bars[0]
+    return {"threshold": best, "threshold_scores": {f"{t:.4f}": v for t, v in scores.items()}}
+
+
 def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) -> dict[str, Any]:
     """Whether plausible candidates are chosen first (``genre.recourse.plausibility``), by the rule
     in use, and the mean score of ``x``, the selection applicants, each way: under ``auto`` the
@@ -198,7 +234,7 @@ def run(settings: Settings) -> dict[str, Any]:
     with chunk_runner(settings.runner, "recourse-piece") as mapper:
         sampled = recourse_in_pieces(engine, x, mapper, settings.runner.chunk_rows, seed=cfg.seed)
     nnr_plus, nnr_found, nnr_seconds = ev.nnr(x)
-    genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus), judges.per_row(x, nnr_plus)  # each judged once: means and group gaps
+    genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus, sampled.found), judges.per_row(x, nnr_plus, nnr_found)  # each judged once: means and group gaps
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
         "margin": engine.settings.margin,
@@ -239,12 +275,28 @@ def run(settings: Settings) -> dict[str, Any]:
     )
     write_with(paths.recourses, lambda tmp: table.to_csv(tmp, index=False))
     write_json(paths.selection, ev.selection)  # what package carries into the bundle
+    moved = actionability(pre, x, sampled.x_plus, sampled.found)
+    write_json(paths.actionability, moved)
+    frame = pd.DataFrame([{"feature": name, **{k: v for k, v in figures.items() if k in PLOTTED}} for name, figures in moved["features"].items()])
+    write_with(paths.plot("evaluate_actionability"), lambda tmp: frame.to_csv(tmp, index=False))
+    print(most_moved(moved))
     failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), issue_bar(engine.settings), cfg.min_found_rate)
+    failures += one_answer_for_many(metrics["genre"]["largest_answer_share"], cfg.max_answer_share, len(ev.x_accepted))
     metrics.update(training_rows_above_threshold=len(ev.x_accepted), passed=not failures)
     write_json(paths.metrics("evaluate"), metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why
     if failures:
         raise InputError("\n".join(f"evaluate: {f}; the model is not packaged" for f in failures))
     return metrics
+
+
+def one_answer_for_many(share: float, most: float, rows_above_bar: int) -> list[str]:
+    """Why this model must not be served, if one same answer goes to too many applicants."""
+    if share <= most:
+        return []
+    return [
+        f"one same answer was given to {share:.1%} of the applicants found one, above evaluate.max_answer_share = {most} "
+        f"({rows_above_bar} training rows clear the bar: raise evaluate.min_rows_above_bar or lower recourse.threshold)"
+    ]
 
 
 def gate(found_rate: float, accepted: int, threshold: float, floor: float) -> list[str]:

@@ -32,6 +32,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
+from genre.evaluation.actionability import most_moved
 from genre.models.classifier_file import load_classifier
 from genre.models.own_model import OwnModel
 from genre.offline import go_offline
@@ -161,4 +162,6 @@ def run(settings: Settings) -> dict[str, Any]:
         "promoted": first,  # later models reach production only through `genre production promote`
     }
     write_json(paths.metrics("package"), metrics)
+    if paths.actionability.is_file():  # the last stage: what the packaged model's answers ask of people, said once more
+        print(most_moved(json.loads(paths.actionability.read_text())))
     return metrics

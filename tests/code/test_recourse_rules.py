@@ -207,3 +207,17 @@ def test_auto_selection_leaves_the_cheapest_only_for_a_rule_clearly_ahead(monkey
     assert (ahead >= evaluate.CLEARLY_BETTER) == (chosen == "balanced") and result["standard_errors_ahead_of_cheapest"]["most_confident"] < 0
     fixed = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8, selection="most_confident")))
     assert choose_rule(fixed, np.zeros((200, 4), dtype=np.float32))["rule"] == "most_confident"  # a rule set is kept
+
+
+def test_a_move_smaller_than_min_change_is_no_move(pre: Preprocessor) -> None:
+    """Age (0-10 years, scaled by 10) with min_change 2: a candidate one year older keeps the
+    applicant's age, two years older moves it; debt's half-unit move is untouched (no minimum)."""
+    schema = pre.schema.model_copy(update={"features": {**pre.schema.features, "age": pre.schema.features["age"].model_copy(update={"min_change": 2.0})}})
+    least = Preprocessor(schema, pre.mins, pre.ranges)
+    x = np.array([[0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
+    cands = np.array([[[0.6, 0.0, 1.0, 0.0], [0.7, 0.0, 1.0, 0.0]]], dtype=np.float32)
+    out = make_actionable(least, x, cands)
+    np.testing.assert_allclose(out[0, :, 0], [0.5, 0.7], atol=1e-6)
+    np.testing.assert_allclose(out[0, :, 1], [0.0, 0.0], atol=1e-6)
+    assert not least.trivial(x[:, None, :], out).any()
+    assert least.trivial(x, np.array([[0.6, 0.5, 1.0, 0.0]])).tolist() == [[True, False, False, False]]

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from genre.data.schema import DatasetSchema, FeatureSpec, load_schema
 
-ADULT_SCHEMA = Path(__file__).resolve().parents[2] / "data/raw/adult/schema.yaml"
+REPO = Path(__file__).resolve().parents[2]
+ADULT_SCHEMA = REPO / "data/raw/adult/schema.yaml"
 
 
 def _valid() -> dict[str, Any]:
@@ -67,6 +68,8 @@ _DELETE = object()
         pytest.param(["features", "job"], {"kind": "categorical", "categories": ["a", "b"], "direction": "increase"}, "a direction needs an order", id="direction-on-unordered-category"),
         pytest.param(["features", "age", "ordered"], True, "'ordered' is for a categorical feature", id="ordered-number"),
         pytest.param(["features", "age", "cost"], 0, "greater than 0", id="zero-cost-weight"),
+        pytest.param(["features", "sex", "min_change"], 1, "min_change is for a number or ordered feature", id="min-change-on-category"),
+        pytest.param(["features", "age", "min_change"], 0, "greater than 0", id="zero-min-change"),
     ],
 )
 def test_invalid_schema_is_rejected(path: list[str], value: Any, message: str) -> None:
@@ -81,20 +84,29 @@ def test_numeric_feature_with_categories_is_rejected() -> None:
         FeatureSpec(kind="integer", min=0, max=1, categories=["a"])
 
 
-def test_adult_schema_loads_with_immutable_race_and_sex() -> None:
-    """The embedded default must stay loadable, and recourse must never change race or sex."""
+def test_adult_schema_is_the_demo_a_lender_would_show() -> None:
+    """The embedded default must stay loadable, and never tell a person to change what they
+    cannot: the census's sampling weight, protected characteristics, last year's losses; age
+    only by waiting, at most five years; no move too small to matter."""
     schema = load_schema(ADULT_SCHEMA)
-    assert schema.name == "adult"
-    assert schema.target.name == "income"
-    assert schema.target.favourable == 1
-    assert len(schema.features) == 13
+    assert (schema.name, schema.target.name, schema.target.favourable, len(schema.features)) == ("adult", "income", 1, 13)
     immutable = {name for name, spec in schema.features.items() if spec.immutable}
-    assert immutable == {"race", "sex"}
+    assert immutable == {"fnlwgt", "marital-status", "relationship", "race", "sex", "capital-loss", "native-country"}
+    age = schema.features["age"]
+    assert (age.direction, age.max_change, age.min_change) == ("increase", 5, 1)
+    assert all(spec.min_change for spec in schema.features.values() if spec.kind != "categorical" and not spec.immutable)
+
+
+def test_the_paper_protocol_schema_frees_every_feature_but_race_and_sex() -> None:
+    """The research benchmark's Adult: the paper's constraints, nothing more."""
+    schema = load_schema(REPO / "benchmarks/datasets/adult-paper.schema.yaml")
+    assert {name for name, spec in schema.features.items() if spec.immutable} == {"race", "sex"}
+    assert not any(spec.direction or spec.max_change or spec.min_change for spec in schema.features.values())
 
 
 def test_direction_increase_loads_and_survives_yaml_round_trip(tmp_path: Path) -> None:
     """The documented 'direction: increase' on age must load, and the copy ingest writes must keep it."""
-    raw = yaml.safe_load(ADULT_SCHEMA.read_text())
+    raw = yaml.safe_load((REPO / "benchmarks/datasets/adult-paper.schema.yaml").read_text())
     raw["features"]["age"]["direction"] = "increase"
     path = tmp_path / "schema.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

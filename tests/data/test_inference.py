@@ -155,3 +155,38 @@ def test_a_hand_written_schema_is_read_strictly_with_lines(tmp_path: Path) -> No
         f"{path}:6: features.n: written twice (first on line 5); keep one",
         f'{path}:4: features.status.categories.0: Input should be a valid string (got {{"male": "single"}}) (a value holding \': \' or \', \' must be quoted)',
     ]
+
+
+def test_marks_a_lender_would_otherwise_think_of_alone_are_written_as_guesses(tmp_path: Path) -> None:
+    """Protected characteristics and records of the past immutable, age only up by a few years,
+    and a smallest meaningful change for every other number: each on its line, marked GUESS,
+    and read back as written."""
+    frame = pd.DataFrame(
+        {
+            "Ethnicity": ["a", "b"] * 50,
+            "marital_status": ["single", "married"] * 50,
+            "NumTimes90DaysLate": [0, 1, 2, 0] * 25,
+            "MonthsSinceDelinquency": list(range(100)),
+            "Age": [20 + i % 50 for i in range(100)],
+            "Income": [1000 * (30 + i) for i in range(100)],
+            "y": [0, 1] * 50,
+        }
+    )
+    schema, path = written(tmp_path, frame, "y")
+    assert {n for n, f in schema.features.items() if f.immutable} == {"Ethnicity", "marital_status", "NumTimes90DaysLate", "MonthsSinceDelinquency"}
+    age, income = schema.features["Age"], schema.features["Income"]
+    assert (age.direction, age.max_change, age.min_change) == ("increase", 5, 1)
+    assert income.min_change == 5000 and income.direction is None  # 5% of the median income, rounded up to 5 x 10^3
+    lines = {line.split(":")[0].strip().strip('"'): line for line in path.read_text().splitlines() if line.startswith("  ")}
+    assert "GUESS immutable: a protected characteristic" in lines["Ethnicity"]
+    assert "GUESS immutable: a record of the past" in lines["NumTimes90DaysLate"] and "(late)" in lines["NumTimes90DaysLate"]
+    assert "GUESS only up, by at most 5" in lines["Age"] and "GUESS min_change 5000" in lines["Income"]
+
+
+@pytest.mark.parametrize(("values", "whole", "expected"), [([0, 1, 2, 3], True, 1), ([0.0, 0.1, 0.2, 0.3, 10.0], False, 0.1), ([0, 150, 300, 9000], True, 200), ([1000, 1001, 1002, 1003], True, 100), ([4, 4], True, None)])
+def test_min_change_from_the_spacing_and_size_of_the_values(values: list[float], whole: bool, expected: float | None) -> None:
+    import numpy as np
+
+    from genre.data.inference import min_change
+
+    assert min_change(np.array(values, dtype=float), whole) == expected

@@ -242,7 +242,8 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     frame = raw_rows(pre, 300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
-    engine = RecourseEngine(pre, model, _Jitter(), RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False))
+    settings = RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False, sparsify=False)
+    engine = RecourseEngine(pre, model, _Jitter(), settings)
     x = pre.transform(raw_rows(pre, 25, seed=1))
     calls: list[int] = []
     score = model.estimator.predict_proba
@@ -255,6 +256,13 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     for field in ("x_plus", "status", "prob_before", "prob_after", "cost"):
         np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
     np.testing.assert_array_equal(one_call.alternatives.x_plus, row_by_row.alternatives.x_plus)
+    minimal = engine.with_settings(settings.model_copy(update={"sparsify": True}))  # a call a round of undoing, on top
+    model.score_in_one_call = True
+    one_call = minimal.recourse(x, seed=3, alternatives=2)
+    model.score_in_one_call = False
+    row_by_row = minimal.recourse(x, seed=3, alternatives=2)
+    for field in ("x_plus", "status", "prob_before", "prob_after", "cost"):
+        np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
 
 
 # (temperature, frozen): candidates spread wide, and candidates close by with debt frozen, where
@@ -275,7 +283,8 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
     accepted = AcceptedRows.of(pre.transform(frame), model.predict_proba(pre.transform(frame)), 0.5)
     temperature, names = SCENARIOS[scenario]
-    settings = RecourseSettings(threshold=0.7, temperature=temperature, n_candidates=40, retrieved=3, selection="cheapest", plausible_first=plausible_first)
+    # which rows each call scores is the point here: minimal answers' calls come after these (sparsify off)
+    settings = RecourseSettings(threshold=0.7, temperature=temperature, n_candidates=40, retrieved=3, selection="cheapest", plausible_first=plausible_first, sparsify=False)
     engine = RecourseEngine(pre, model, _Jitter(), settings, accepted)
     x, frozen = pre.transform(raw_rows(pre, 60, seed=1)), np.isin(pre.schema.feature_names, names)
     calls: list[int] = []

@@ -11,7 +11,7 @@ from genre.data.schema import DatasetSchema
 from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier, batch_and_lr
 from genre.recourse.engine import resolved
-from genre.recourse.threshold import REACH_SHARE, auto_threshold, best_reachable, reachable_score
+from genre.recourse.threshold import REACH_SHARE, auto_threshold, bar_ceiling, best_reachable, reachable_score, rows_wanted
 from genre.settings import ClassifierSettings, RecourseSettings
 
 
@@ -85,3 +85,19 @@ def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do(
 def test_the_batch_grows_with_the_data_and_the_rate_with_its_square_root(rows: int, batch: int) -> None:
     assert batch_and_lr(rows, ClassifierSettings(lr=0.001)) == (batch, pytest.approx(0.001 * np.sqrt(batch / 64)))
     assert batch_and_lr(rows, ClassifierSettings(batch_size=32, lr=0.01)) == (32, 0.01)
+
+
+def test_the_bar_is_capped_where_enough_approved_rows_clear_it() -> None:
+    """One row far surer than the rest would make the bar one only it clears: the ceiling is the
+    score that the wanted number of rows still clear, and auto never goes above it."""
+    scores = np.array([0.99, 0.6, 0.62, 0.65, 0.7, 0.55])
+    ceiling = bar_ceiling(scores, 3)
+    assert (scores > ceiling).sum() == 3 and ceiling == pytest.approx(0.65, abs=1e-5)
+    assert auto_threshold(0.99, 0.02, ceiling) == pytest.approx(0.65 - 0.02, abs=1e-5)
+    assert auto_threshold(0.6, 0.02, ceiling) == pytest.approx(0.58)  # reachable lower already: it decides
+    assert (scores > bar_ceiling(scores, 50)).all()  # fewer rows than wanted: every one of them clears it
+    assert bar_ceiling(np.array([]), 3) is None
+
+
+def test_rows_wanted_above_the_bar() -> None:
+    assert rows_wanted("auto", 500) == 30 and rows_wanted("auto", 15_562) == 156 and rows_wanted(7, 15_562) == 7
