@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from genre.data.schema import DatasetSchema, FeatureSpec, Label, TargetSpec
+from genre.data.schema import MAX_CATEGORIES, DatasetSchema, FeatureSpec, Label, TargetSpec
 from genre.messages import InputError, one_line
 
-MAX_CATEGORIES = 50  # more distinct strings than this is an identifier or free text, not a category
 FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
 
 
