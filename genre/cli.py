@@ -110,7 +110,8 @@ def missing_columns(engine: RecourseEngine, columns: list[str]) -> list[str]:
 def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_line: int = 2) -> tuple[pd.DataFrame, list[str]]:
     """-> (one output row per input row, the problems of the invalid rows, by line of the file:
     ``raw``'s first row is on ``first_line``). A chunk of a file is answered as the whole would be:
-    each applicant's draws are seeded by its own values."""
+    each applicant's draws are seeded by its own values. The added columns are built as lists and
+    set once each: setting a frame's cells a row at a time cost as much as the recourse itself."""
     import pandas as pd
 
     from genre.serving.answers import answer
@@ -119,24 +120,27 @@ def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_lin
     raw = raw.reset_index(drop=True)
     schema = engine.pre.schema
     valid, kept, errors, imputed = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills)
-    answers = dict(zip(kept, answer(engine, valid, seed=seed)))
-    out = raw.copy()
-    extra = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None, "imputed": "", "error": ""}
-    for column, value in extra.items():
-        out[column] = pd.Series([value] * len(out), dtype=object)
-    for row, given in answers.items():
-        out.loc[row, ["status", "found", "cost", "probability_before", "probability_after"]] = [
-            given["status"], given["status"] == "found", given["cost"], given["probability_before"], given["probability_after"]
-        ]
+    rows = len(raw)
+    blank = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None}
+    extra: dict[str, list[object]] = {k: [v] * rows for k, v in {**blank, "imputed": "", "error": ""}.items()}
+    moved: dict[str, list[object]] = {}  # features a recourse changes: the file's column, or new for a filled gap
+    for row, given, filled in zip(kept, answer(engine, valid, seed=seed), imputed, strict=True):
+        for name in ("status", "cost", "probability_before", "probability_after"):
+            extra[name][row] = given[name]
+        extra["found"][row] = given["status"] == "found"
+        extra["imputed"][row] = ";".join(filled)
         if given["status"] == "found":  # other rows keep the applicant's own values
-            out.loc[row, list(given["recourse"])] = pd.Series(given["recourse"]).astype(str)
-    for row, filled in zip(kept, imputed, strict=True):
-        out.loc[row, "imputed"] = ";".join(filled)
+            for name, value in given["recourse"].items():
+                if name not in moved:
+                    moved[name] = raw[name].tolist() if name in raw.columns else [None] * rows
+                moved[name][row] = str(value)
     messages = []
     for e in errors:
-        line = f"line {e.row + first_line}: {e.field}: {e.problem}"
-        out.loc[e.row, "error"] = "; ".join(filter(None, [out.loc[e.row, "error"], f"{e.field}: {e.problem}"]))
-        messages.append(line)
+        messages.append(f"line {e.row + first_line}: {e.field}: {e.problem}")
+        extra["error"][e.row] = "; ".join(filter(None, [extra["error"][e.row], f"{e.field}: {e.problem}"]))
+    out = raw.copy()
+    for name, values in {**extra, **moved}.items():
+        out[name] = pd.Series(values, dtype=object)
     return out, messages
 
 
