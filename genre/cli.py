@@ -5,6 +5,10 @@ data against the training data.
 
 Rows that do not match the schema are reported by line and field and come back marked invalid;
 the valid rows are still answered, and the exit code says whether every row was valid.
+
+Each command imports the heavy libraries it needs (torch, pandas, BentoML, Prefect, the recourse
+engine, retraining) itself: ``--help`` or ``genre production show`` would otherwise pay seconds of
+imports to print a line.
 """
 
 from __future__ import annotations
@@ -15,38 +19,25 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from genre.artifacts.atomic import atomic_path, write_json, write_with
 from genre.artifacts.paths import Artifacts
-from genre.data.datasets import read_raw
-from genre.data.inference import (
-    MAX_CATEGORIES,
-    InferenceError,
-    infer_schema,
-    schema_yaml,
-)
-from genre.data.validation import validate_frame
+from genre.data.schema import MAX_CATEGORIES
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
 from genre.parallel import chunk_runner
-from genre.recourse.engine import RecourseEngine
-from genre.retraining.gate import Rule, shown
-from genre.retraining.intake import batch_drift, reference_rows, release_held
-from genre.retraining.lock import run_lock
-from genre.retraining.run import gate_by_hand
 from genre.serving import production
-from genre.serving.answers import answer
-from genre.serving.applicants import check_applicants
-from genre.serving.bundle import engine_from_artifacts, load_bundle
 from genre.settings import RunnerSettings, Settings, SettingsError, load_settings
-from genre.stages.ingest import BATCH_MIN_ROWS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from genre.recourse.engine import RecourseEngine
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -98,6 +89,8 @@ def _production(settings: Settings, hint: str = "") -> production.Release:
 def _engine(settings: Settings, workspace: bool) -> tuple[RecourseEngine, str]:
     """The engine that answers, and what it is: the pipeline's latest artifacts, or (the default)
     the production model, the one the service deploys."""
+    from genre.serving.bundle import engine_from_artifacts, load_bundle
+
     if workspace:
         return engine_from_artifacts(Artifacts(settings.root), settings.recourse), "the pipeline's latest artifacts (--workspace)"
     release = _production(settings, "; or pass --workspace to answer from the pipeline's latest artifacts")
@@ -117,28 +110,37 @@ def missing_columns(engine: RecourseEngine, columns: list[str]) -> list[str]:
 def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_line: int = 2) -> tuple[pd.DataFrame, list[str]]:
     """-> (one output row per input row, the problems of the invalid rows, by line of the file:
     ``raw``'s first row is on ``first_line``). A chunk of a file is answered as the whole would be:
-    each applicant's draws are seeded by its own values."""
+    each applicant's draws are seeded by its own values. The added columns are built as lists and
+    set once each: setting a frame's cells a row at a time cost as much as the recourse itself."""
+    import pandas as pd
+
+    from genre.serving.answers import answer
+    from genre.serving.applicants import check_applicants
+
     raw = raw.reset_index(drop=True)
     schema = engine.pre.schema
     valid, kept, errors, imputed = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills)
-    answers = dict(zip(kept, answer(engine, valid, seed=seed)))
-    out = raw.copy()
-    extra = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None, "imputed": "", "error": ""}
-    for column, value in extra.items():
-        out[column] = pd.Series([value] * len(out), dtype=object)
-    for row, given in answers.items():
-        out.loc[row, ["status", "found", "cost", "probability_before", "probability_after"]] = [
-            given["status"], given["status"] == "found", given["cost"], given["probability_before"], given["probability_after"]
-        ]
+    rows = len(raw)
+    blank = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None}
+    extra: dict[str, list[object]] = {k: [v] * rows for k, v in {**blank, "imputed": "", "error": ""}.items()}
+    moved: dict[str, list[object]] = {}  # features a recourse changes: the file's column, or new for a filled gap
+    for row, given, filled in zip(kept, answer(engine, valid, seed=seed), imputed, strict=True):
+        for name in ("status", "cost", "probability_before", "probability_after"):
+            extra[name][row] = given[name]
+        extra["found"][row] = given["status"] == "found"
+        extra["imputed"][row] = ";".join(filled)
         if given["status"] == "found":  # other rows keep the applicant's own values
-            out.loc[row, list(given["recourse"])] = pd.Series(given["recourse"]).astype(str)
-    for row, filled in zip(kept, imputed, strict=True):
-        out.loc[row, "imputed"] = ";".join(filled)
+            for name, value in given["recourse"].items():
+                if name not in moved:
+                    moved[name] = raw[name].tolist() if name in raw.columns else [None] * rows
+                moved[name][row] = str(value)
     messages = []
     for e in errors:
-        line = f"line {e.row + first_line}: {e.field}: {e.problem}"
-        out.loc[e.row, "error"] = "; ".join(filter(None, [out.loc[e.row, "error"], f"{e.field}: {e.problem}"]))
-        messages.append(line)
+        messages.append(f"line {e.row + first_line}: {e.field}: {e.problem}")
+        extra["error"][e.row] = "; ".join(filter(None, [extra["error"][e.row], f"{e.field}: {e.problem}"]))
+    out = raw.copy()
+    for name, values in {**extra, **moved}.items():
+        out[name] = pd.Series(values, dtype=object)
     return out, messages
 
 
@@ -156,6 +158,16 @@ def _answer_file(engine: RecourseEngine, input: Path, tmp: Path, seed: int, runn
     """Every row of ``input`` answered into ``tmp``, ``runner.chunk_rows`` rows at a time: a
     chunk is read, answered (here, or on the Dask cluster ``runner`` names) and appended, so
     neither file is ever whole in memory. -> (rows per status, the invalid rows' problems)."""
+    import pandas as pd
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     counts: Counter[str] = Counter()
     problems: list[str] = []
     chunks = pd.read_csv(input, dtype=str, keep_default_na=False, chunksize=runner.chunk_rows)
@@ -188,6 +200,10 @@ def recourse(
 ) -> None:
     """Answer every applicant in INPUT with the production model, a chunk of rows at a time (on
     the runner params.yaml names); invalid rows are listed by line and field, and the exit code is 1."""
+    import pandas as pd
+
+    from genre.serving.bundle import load_bundle
+
     go_offline()
     if model_dir is not None:
         engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
@@ -221,6 +237,10 @@ def infer(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
     """Write a schema for DATA to review: each column's kind, bounds and categories as the data shows them."""
+    import pandas as pd
+
+    from genre.data.inference import InferenceError, infer_schema, schema_yaml
+
     if output.exists() and not force:
         raise _refuse(f"{one_line(str(output), 500)} exists; pass --force to overwrite it, or choose another --output")
     frames = []
@@ -251,8 +271,9 @@ def infer(
         f"wrote {escape(one_line(str(output), 500))}: {len(inferred.schema.features)} features ("
         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         + (f"; gaps filled in {len(filled)}" if filled else "")
-        + f"), target {escape(one_line(repr(target_spec.name)))} with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}). "
-        "Review it, mark the immutable and increase-only features, then point params.yaml's ingest.schema_path at it.",
+        + f"), target {escape(one_line(repr(target_spec.name)))} with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}); "
+        + f"{len(inferred.guesses)} features marked as a GUESS (immutable, only up, the smallest change that matters). "
+        "Review it: check each GUESS, mark anything else a recourse must not change, then point params.yaml's ingest.schema_path at it.",
         highlight=False,
     )
 
@@ -312,6 +333,9 @@ def production_compare(
 def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path, bool]:
     """Production against ``challenger_tag`` under the gate's rules: each printed, the whole
     recorded under registry/decisions/; -> (the record, whether every rule passed)."""
+    from genre.retraining.gate import Rule, shown
+    from genre.retraining.run import gate_by_hand
+
     go_offline()
     _production(settings)
     try:
@@ -351,6 +375,9 @@ def data_release(
 ) -> None:
     """Put a batch held for drift back in incoming: the next retraining run validates it as ever
     and trains on it without a drift check (for exactly these bytes; recorded in registry/released/)."""
+    from genre.retraining.intake import release_held
+    from genre.retraining.lock import run_lock
+
     settings = _settings(params)
     try:
         with run_lock(settings.root):  # not while a run is taking batches
@@ -370,6 +397,11 @@ def data_drift(
     """Validate BATCH against the schema, then compare it with the rows the production model was
     trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
     the batch cannot be used."""
+    from genre.data.datasets import read_raw
+    from genre.data.validation import validate_frame
+    from genre.retraining.intake import batch_drift, reference_rows
+    from genre.stages.ingest import BATCH_MIN_ROWS
+
     go_offline()
     settings = _settings(params)
     engine, source = _engine(settings, workspace)

@@ -19,6 +19,7 @@ report to, so the pieces go to the same Dask cluster through its own client, or 
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,10 @@ def _local_cluster_kwargs(cfg: RunnerSettings) -> dict[str, Any]:
 
 
 def _in_flow() -> bool:
+    """Inside a Prefect flow run. A process that never imported Prefect's context is in none, and
+    need not import Prefect to find out (the batch CLI, a library call)."""
+    if "prefect.context" not in sys.modules:
+        return False
     from prefect.context import FlowRunContext
 
     return FlowRunContext.get() is not None

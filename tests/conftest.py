@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from flows.server import DEFAULT_START_TIMEOUT_S, SharedServer
@@ -116,12 +117,32 @@ class ImportGraph:
         return {str(self.modules[n].relative_to(self.root)) for n in names}
 
 
+# Tests that run the pipeline, a service or a Prefect server: the ``slow`` ones, left out of the fast
+# loop (``pytest -m "not slow"``). A whole folder, so a new test there is slow without a decorator,
+# and any test that needs a built project, wherever it lives.
+SLOW_FOLDERS = ("e2e", "service", "research")
+SLOW_FIXTURES = {"fast_project", "new_project", "prefect_api_url"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse tests that share a node id: pytest-xdist (the suite's two workers) runs only the
-    first of them, and the others would pass by never running."""
+    """Mark the slow tests, and refuse tests that share a node id: pytest-xdist (the suite's two
+    workers) runs only the first of them, and the others would pass by never running."""
     repeated = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
     if repeated:
         raise pytest.UsageError(f"tests share a node id, so pytest-xdist would run only one of each: {repeated}")
+    tests = REPO / "tests"
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
+        if folder in SLOW_FOLDERS or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """Torch threads set deliberately, as the stages set them from params: a tiny model trained
+    in-process on torch's default count thrashes on a busy machine. Pipeline stages run in their own
+    processes and set their own."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from genre.data.schema import DatasetSchema, FeatureSpec, Label, TargetSpec
+from genre.data.schema import MAX_CATEGORIES, DatasetSchema, FeatureSpec, Label, TargetSpec
 from genre.messages import InputError, one_line
 
 # Columns a recourse must not touch, found by name: protected characteristics (the grounds of US
@@ -30,7 +30,6 @@ PAST_WORDS = ("delinquency", "delinquencies", "delinquent", "delq", "derog", "de
 AGE_WORDS = ("age",)
 AGE_YEARS = 5  # the most years a recourse may ask a person to wait (max_change guessed for age)
 MIN_CHANGE_SHARE = 0.05  # the smallest change that matters: this share of a typical (median nonzero) value, or the data's spacing
-MAX_CATEGORIES = 50  # more distinct strings than this is an identifier or free text, not a category
 FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
 
 

@@ -28,6 +28,9 @@ Direction = Literal["increase", "decrease"]
 MissingPolicy = Literal["reject", "drop_row", "median", "most_frequent"]  # genre.data.missing says what each does
 # A label as the data holds it: 0/1, true/false, or a string such as "good" or ">50K".
 Label = StrictBool | StrictInt | str
+# More distinct strings than this is an identifier or free text, not a category (schema inference's
+# default; here, beside what a feature is, so the CLI can show it without loading the inference code).
+MAX_CATEGORIES = 50
 
 
 class SchemaError(InputError):

@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import bentoml
-from bentoml.exceptions import NotFound
 from pydantic import BaseModel
 
 from genre.artifacts.atomic import write_json
@@ -64,6 +62,9 @@ def production(root: Path) -> Release | None:
 
 def model_path(model_tag: str) -> Path:
     """Where the store keeps this model version's bundle (what the CLI answers from)."""
+    import bentoml  # here, not above: reading the pointer file (genre production show) needs no store
+    from bentoml.exceptions import NotFound
+
     try:
         return Path(bentoml.models.get(model_tag).path)
     except (NotFound, ValueError):
@@ -73,6 +74,9 @@ def model_path(model_tag: str) -> Path:
 def served_by(model_tag: str) -> tuple[str, str]:
     """``model_tag`` as the store's full tag (``name:latest`` resolved) and the newest bento built
     for it (the package stage labels each bento with the model it serves)."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
     try:
         model = str(bentoml.models.get(model_tag).tag)
     except (NotFound, ValueError):
