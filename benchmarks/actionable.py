@@ -41,12 +41,11 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD
-from genre.offline import go_offline
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Settings
 from genre.stages import evaluate, ingest, synthesize_pairs, train_classifier, train_generator
 from research import messy_corpus
-from research.benchmark_datasets import UNBALANCED, dataset_run, head_commit, inferred_run
+from research.benchmark_datasets import UNBALANCED, dataset_run, inferred_run, started
 from research.paper_benchmark import DatasetRun, cached_seed, make_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,18 +178,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=[*DATASETS, *PAPER], choices=[*DATASETS, *PAPER])
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--datasets-dir", type=Path, default=REPO.parent / "shared/datasets")
-    parser.add_argument("--out", type=Path, default=REPO / "reports")
-    parser.add_argument("--fresh", action="store_true")
-    args = parser.parse_args()
-    go_offline()
-    if not args.datasets_dir.is_dir():
-        parser.error(f"no datasets folder at {args.datasets_dir}: pass --datasets-dir")
-    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    args, base, report, commit = started(parser, "actionable.json")
     console = Console()
     stored = args.out / "actionable.json"
-    commit = head_commit()
-    report: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() and not args.fresh else {}
     with tempfile.TemporaryDirectory(prefix="actionable-data-") as data_dir:
         for name in args.datasets:
             run = run_for(name, args.datasets_dir, Path(data_dir))

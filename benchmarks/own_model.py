@@ -40,7 +40,6 @@ from rich.console import Console
 from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
 from genre.messages import InputError
-from genre.offline import go_offline
 from genre.settings import Settings
 from genre.stages import (
     evaluate,
@@ -50,7 +49,7 @@ from genre.stages import (
     train_generator,
 )
 from research import messy_corpus
-from research.benchmark_datasets import LENDER_MODEL, dataset_run, head_commit
+from research.benchmark_datasets import LENDER_MODEL, dataset_run, started
 from research.paper_benchmark import cached_seed, make_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,22 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--datasets-dir", type=Path, default=REPO.parent / "shared/datasets")
-    parser.add_argument("--out", type=Path, default=REPO / "reports")
-    parser.add_argument("--fresh", action="store_true")
     parser.add_argument(
         "--factuals", type=int, help="denied test applicants per seed (evaluate.n_factuals; default params.yaml's 200, the paper's): a seed's LOF from 200 has a standard error of about 0.01"
     )
-    args = parser.parse_args()
-    go_offline()
-    if not args.datasets_dir.is_dir():
-        parser.error(f"no datasets folder at {args.datasets_dir}: pass --datasets-dir")
-    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    args, base, report, commit = started(parser, "own_model.json")  # the commit keys each seed's cache: a stopped run resumes only on the same code
     console = Console()
-    # Datasets run before (with their own --seeds) stay in the report; those run now replace theirs.
     stored = args.out / "own_model.json"
-    commit = head_commit()  # part of each seed's cache key: a stopped run resumes only on the same code
-    report: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() and not args.fresh else {}
     with tempfile.TemporaryDirectory(prefix="own-model-data-") as data_dir:
         for name in args.datasets:
             run, model = dataset_run(name, args.datasets_dir, Path(data_dir))

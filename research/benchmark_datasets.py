@@ -4,8 +4,11 @@ writes (plus the marks the README asks for), and Adult explained for a lender's 
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import skops.io
@@ -13,6 +16,7 @@ import yaml
 
 from genre.data.inference import infer_schema
 from genre.data.schema import DatasetSchema, FeatureSpec
+from genre.offline import go_offline
 from research import messy_corpus
 from research.lender_model import fit_lender_model
 from research.paper_benchmark import DatasetRun
@@ -73,3 +77,20 @@ def dataset_run(name: str, shared: Path, scratch: Path) -> tuple[DatasetRun, byt
 
 def head_commit() -> str:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+
+
+def started(parser: argparse.ArgumentParser, report: str) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any], str]:
+    """A benchmark over these datasets begun: its options parsed (with ``--datasets-dir``,
+    ``--out`` and ``--fresh`` added), offline, -> (args, params.yaml, the report ``report`` held
+    so far unless ``--fresh``, the commit). Datasets run before stay in the report; those run now
+    replace theirs."""
+    parser.add_argument("--datasets-dir", type=Path, default=REPO.parent / "shared/datasets")
+    parser.add_argument("--out", type=Path, default=REPO / "reports")
+    parser.add_argument("--fresh", action="store_true")
+    args = parser.parse_args()
+    go_offline()
+    if not args.datasets_dir.is_dir():
+        parser.error(f"no datasets folder at {args.datasets_dir}: pass --datasets-dir")
+    stored = args.out / report
+    held = json.loads(stored.read_text()) if stored.exists() and not args.fresh else {}
+    return args, yaml.safe_load((REPO / "params.yaml").read_text()), held, head_commit()

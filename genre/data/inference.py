@@ -26,8 +26,10 @@ from genre.messages import InputError, one_line
 PROTECTED_WORDS = ("race", "racial", "ethnic", "ethnicity", "colour", "color", "religion", "religious", "nationality", "national",
                    "native", "origin", "citizenship", "sex", "gender", "marital", "married", "relationship")
 PAST_WORDS = ("delinquency", "delinquencies", "delinquent", "delq", "derog", "derogatory", "ever", "history", "prior", "priors",
-              "previous", "past", "bankruptcy", "bankruptcies", "defaults", "defaulted", "late", "since", "oldest", "arrests", "convictions")
+              "previous", "past", "bankruptcy", "bankruptcies", "defaults", "defaulted", "late", "since", "oldest", "arrests", "convictions",
+              "recid", "recidivism", "charge", "charges", "jail", "custody")
 AGE_WORDS = ("age",)
+SCHOOLING_WORDS = ("education", "schooling")  # a number of them only rises: nobody unlearns
 AGE_YEARS = 5  # the most years a recourse may ask a person to wait (max_change guessed for age)
 MIN_CHANGE_SHARE = 0.05  # the smallest change that matters: this share of a typical (median nonzero) value, or the data's spacing
 FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
@@ -123,6 +125,9 @@ def _guess_marks(column: str, spec: FeatureSpec, values: pd.Series) -> tuple[Fea
         reach = float(AGE_YEARS) if least is None else max(float(AGE_YEARS), least)
         update |= {"direction": "increase", "max_change": reach}
         said.insert(0, f"only up, by at most {_number(reach)} (a person can only wait)")
+    elif words & set(SCHOOLING_WORDS):
+        update |= {"direction": "increase"}
+        said.insert(0, "only up (nobody unlearns)")
     return spec.model_copy(update=update), ("GUESS " + "; ".join(said)) if said else ""
 
 

@@ -483,7 +483,7 @@ class RecourseEngine:
         ok = np.concatenate([_take(ranking.accepted, pool[:, :1]), _take(after, pool[:, 1:])], axis=1)
         d = x.shape[1]
         x_rep = np.repeat(x, k, axis=0)
-        rule_key = None if ranking.rule == "cheapest" else self._key(ranking.rule)
+        rule_key = _kept_by(ranking.rule)
         walked, _ = minimal(x_rep, x_plus.reshape(-1, d), prob.reshape(-1), ok.reshape(-1), self.scorer.predict_proba, issue_bar(cfg), None, rule_key)
         needed = np.where(ok, changed(x_rep, walked).sum(axis=1).reshape(n, k), np.iinfo(np.int64).max)
         chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[:, 0]  # first of equals
@@ -517,18 +517,13 @@ class RecourseEngine:
         both_prob = np.concatenate([best_prob[:, None], alt_prob], axis=1).reshape(-1)
         active = np.concatenate([found[:, None], valid & found[:, None]], axis=1).reshape(-1)
         x_rep = np.repeat(x, k + 1, axis=0)
-        key = None if rule == "cheapest" else self._key(rule)
+        key = _kept_by(rule)
         both_x, both_prob = minimal(x_rep, both_x, both_prob, active, self.scorer.predict_proba, issue_bar(cfg), judge, key)
         costs = recourse_cost(self.pre, x_rep, both_x).reshape(n, k + 1)
         both_x, both_prob = both_x.reshape(n, k + 1, d), both_prob.reshape(n, k + 1)
         chosen, kept = _distinct_alternatives(changed(x[:, None, :], both_x), valid, _primary(both_prob[:, 1:], costs[:, 1:], valid, rule, d), alternatives)
         alt_x, alt_prob, alt_cost = (_take(values[:, 1:], chosen) for values in (both_x, both_prob, costs))
         return both_x[:, 0], both_prob[:, 0], costs[:, 0], alt_x, alt_prob, alt_cost, kept
-
-    def _key(self, rule: Rule) -> Key:
-        """The rule's key (``_primary``) of answers, for minimal answers to rank no worse by it."""
-        d = self.pre.n_features
-        return lambda x, points, prob: _primary(prob, recourse_cost(self.pre, x, points), np.ones(len(prob), bool), rule, d)
 
     def _plausible(self, cfg: RecourseSettings) -> Judge:
         """The engine's own plausibility judge as a function of points (``cfg.max_outlier_factor``)."""
@@ -547,6 +542,17 @@ def recourse_in_pieces(engine: RecourseEngine, x: np.ndarray, mapper: Mapper, ro
     draws are seeded by its own values (``row_draws``), never by its place in a batch."""
     calls = ({"engine": engine, "x": x[start : start + rows_per_piece], "options": options} for start in range(0, max(len(x), 1), rows_per_piece))
     return RecourseBatch.joined(list(mapper(_answer_piece, calls)))
+
+
+def _confidence(x: np.ndarray, points: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    return -prob
+
+
+def _kept_by(rule: Rule) -> Key | None:
+    """What else than the bar a minimal answer keeps changes for: its confidence, under the most
+    confident rule (whose answers would otherwise all fall to the bar); nothing under the others,
+    where a change the bar does not need is one a person should not be asked for."""
+    return _confidence if rule == "most_confident" else None
 
 
 def _distinct_alternatives(moves: np.ndarray, valid: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: 
 # scored 0.075 below the cheapest on the test factuals.
 CLEARLY_BETTER = 2.0
 PAPER_RULE: Rule = "cheapest"
-THRESHOLD_STEPS = 4  # thresholds auto chooses among, from the reachable one to the paper's 0.9
+THRESHOLD_STEPS = 4  # thresholds auto tries on each side of the reachable one: down to the decision, up to the paper's 0.9
 PLOTTED = ("share_changed", "median_change")  # per feature, in plots/evaluate_actionability.csv
 SWEPT = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")  # the figures of each sweep point and selection rule
 
@@ -47,7 +47,7 @@ def choose_factuals(h_test: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(denied, size=min(n, len(denied)), replace=False))
 
 
-def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, x_targets: np.ndarray) -> dict[str, float]:
+def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, x_targets: np.ndarray) -> dict[str, float | None]:
     """Energy distance R vs Q and Q vs Q on held-out (test-split) sources."""
     cfg, pcfg = settings.evaluate, settings.synthesize_pairs
     h_test = engine.classifier.predict_proba(data.x_test)
@@ -56,6 +56,8 @@ def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, 
     chosen = rng.choice(sources, size=min(cfg.consistency_sources, len(sources)), replace=False)
     q = pairing_distribution(data.x_test[chosen], x_targets, data.preprocessor, pcfg.lam, pcfg.k, pcfg.chunk_size)
     x_src = data.x_test[chosen][q.has_target]
+    if not len(x_src):  # no held-out source has an admissible target (strict constraints, little data): nothing to compare
+        return {"sources": 0, "energy_generator_vs_q": None, "energy_q_vs_q_floor": None}
     m = cfg.consistency_samples
     draws = q.sample(rng, 2 * m)
     q_first, q_second = x_targets[draws[:, :m]], x_targets[draws[:, m:]]
@@ -83,7 +85,10 @@ class Evaluation:
     selection: dict[str, Any]  # choose_rule's: the rule the engine answers by, and each rule's score
 
     def nnr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        return nearest_neighbour_recourse(x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size)
+        """NNR's answers; found only where the row, with the applicant's own immutable numbers, still
+        clears the bar GenRe's answers must (an unmatched immutable can move the score)."""
+        x_plus, found, seconds = nearest_neighbour_recourse(x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size)
+        return x_plus, found & (self.engine.scorer.predict_proba(x_plus) > issue_bar(self.engine.settings)), seconds
 
     @property
     def x(self) -> np.ndarray:
@@ -179,24 +184,29 @@ def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
 
 
 def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -> list[float]:
-    """The thresholds ``auto`` chooses among: from the one most of the denied can reach
-    (``genre.recourse.threshold``) up to the paper's 0.9, in ``THRESHOLD_STEPS``, none putting the
-    bar where fewer than ``evaluate.min_rows_above_bar`` approved training rows clear it."""
+    """The thresholds ``auto`` chooses among, the one most of the denied can reach first
+    (``genre.recourse.threshold``), then ``THRESHOLD_STEPS`` from the classifier's own decision up
+    to it and as many from it up to the paper's 0.9, none putting the bar where fewer than
+    ``evaluate.min_rows_above_bar`` approved training rows clear it. The reach is estimated from
+    training rows, which an immutable number kept but not matched can make look nearer than they are."""
     ceiling = bar_ceiling(engine.accepted.h, rows_wanted(min_rows, len(engine.accepted.h)))
-    low = auto_threshold(engine.classifier.reachable, margin, ceiling)
+    reach = auto_threshold(engine.classifier.reachable, margin, ceiling)
     high = auto_threshold(PAPER_THRESHOLD + margin, margin, ceiling)
-    assert low is not None and high is not None  # the engine resolved auto already: the classifier approves some rows
-    return [float(t) for t in np.linspace(low, high, THRESHOLD_STEPS)] if high > low else [low]
+    assert reach is not None and high is not None  # the engine resolved auto already: the classifier approves some rows
+    low = min(reach, DECISION_THRESHOLD)
+    others = {float(t) for t in (*np.linspace(low, reach, THRESHOLD_STEPS), *np.linspace(reach, max(high, reach), THRESHOLD_STEPS))} - {reach}
+    return [reach, *sorted(others)]
 
 
 def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[str, Any]:
     """The threshold to answer by under ``threshold: auto``, and each candidate's mean score on
-    ``x``, the selection applicants: the reachable one (the first of ``bars``) unless a higher
-    one beats it by ``CLEARLY_BETTER`` standard errors. A bar most of the denied can reach is
-    still one a classifier that cannot be very sure there is often wrong at: with the
-    constraints a person would accept, the reachable bar is low, and an answer just past it is
-    one the world turns down more often; a higher bar is surer where it still finds. Not-found
-    applicants count as invalid, so a bar too high for them loses what it gains."""
+    ``x``, the selection applicants: the reachable one (the first of ``bars``) unless another
+    beats it by ``CLEARLY_BETTER`` standard errors. A bar most of the denied can reach is still
+    one a classifier that cannot be very sure there is often wrong at: with the constraints a
+    person would accept, the reachable bar is low, and an answer just past it is one the world
+    turns down more often; a higher bar is surer where it still finds. Where the reach was
+    overestimated, a lower bar finds more. Not-found applicants count as invalid, so a bar too
+    high for them loses what it gains."""
     per_bar = {t: row_scores(ev, ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update={"threshold": t}), seed=ev.settings.evaluate.seed)) for t in bars} if len(x) else {}
     scores = {t: float(values.mean()) for t, values in per_bar.items()}
     best = max(scores, key=scores.__getitem__) if scores else bars[0]

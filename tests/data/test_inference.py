@@ -168,12 +168,15 @@ def test_marks_a_lender_would_otherwise_think_of_alone_are_written_as_guesses(tm
             "NumTimes90DaysLate": [0, 1, 2, 0] * 25,
             "MonthsSinceDelinquency": list(range(100)),
             "Age": [20 + i % 50 for i in range(100)],
+            "two_year_recid": [0, 1] * 50,
+            "EducationYears": [8 + i % 10 for i in range(100)],
             "Income": [1000 * (30 + i) for i in range(100)],
             "y": [0, 1] * 50,
         }
     )
     schema, path = written(tmp_path, frame, "y")
-    assert {n for n, f in schema.features.items() if f.immutable} == {"Ethnicity", "marital_status", "NumTimes90DaysLate", "MonthsSinceDelinquency"}
+    assert {n for n, f in schema.features.items() if f.immutable} == {"Ethnicity", "marital_status", "NumTimes90DaysLate", "MonthsSinceDelinquency", "two_year_recid"}
+    assert schema.features["EducationYears"].direction == "increase" and schema.features["EducationYears"].min_change == 1
     age, income = schema.features["Age"], schema.features["Income"]
     assert (age.direction, age.max_change, age.min_change) == ("increase", 5, 1)
     assert income.min_change == 5000 and income.direction is None  # 5% of the median income, rounded up to 5 x 10^3
