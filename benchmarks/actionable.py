@@ -6,9 +6,10 @@ are each applicant's own (``distinct_share``). Validity counts an applicant not 
 The datasets: the embedded Adult (its demo schema), Adult as published, COMPAS and HELOC with the
 schemas ``genre schema infer`` writes for them (its GUESS marks kept, as a lender who accepted them
 would have them), the messy corpus, and a constructed collapse case: no immutable feature and a
-classifier that is never sure, so the bar ``threshold: auto`` finds is one only the surest training
-row clears. It is run twice: with ``evaluate.min_rows_above_bar: 1`` (the bar as it was, which
-evaluate must refuse) and with the default (answered one by one). Also for the record: the paper's
+classifier that is never sure, so the bar ``threshold: auto`` used to find is one only the surest
+training row clears. It is run twice: at that bar (the reachable score less the margin, as auto
+resolved before evaluate capped and chose it), which evaluate must refuse, and with ``auto`` as
+it is now (answered one by one). Also for the record: the paper's
 protocol on Adult (every feature but race and sex free) with and without minimal answers, and the
 time minimal answers add to the library's batch for 1,000 denied Adult applicants, side by side.
 
@@ -41,6 +42,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD
+from genre.recourse.threshold import auto_threshold
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Settings
 from genre.stages import evaluate, ingest, synthesize_pairs, train_classifier, train_generator
@@ -83,17 +85,21 @@ def run_for(name: str, shared: Path, scratch: Path) -> DatasetRun:
         target = {"compas": "score", "heloc": "RiskPerformance"}[name]
         return inferred_run(name, *frames, target, {}, scratch / name, UNBALANCED if name == "heloc" else {})
     if name.startswith("collapse"):
-        bar = {"evaluate": {"min_rows_above_bar": 1}} if name == "collapse_bar_one_row" else {}
-        return inferred_run(name, *(f.astype(str) for f in collapse_frames()), "approved", {}, scratch / name, bar)
+        return inferred_run(name, *(f.astype(str) for f in collapse_frames()), "approved", {}, scratch / name, {})
     adult = shared / "adult"
     minimal = {"recourse": {"sparsify": name == "adult_paper_minimal"}}
     return DatasetRun(name, adult / "train.csv", adult / "test.csv", SPECS / "adult-paper.schema.yaml", minimal)
 
 
-def one_seed(settings: Settings, timed: bool) -> dict[str, Any]:
-    """The stages as ``dvc repro`` runs them, and evaluate's figures, also where it refused."""
+def one_seed(settings: Settings, timed: bool, bar_as_it_was: bool) -> dict[str, Any]:
+    """The stages as ``dvc repro`` runs them, and evaluate's figures, also where it refused. With
+    ``bar_as_it_was`` the threshold is what ``auto`` resolved to before it was capped and chosen:
+    the reachable score less the margin (``genre.recourse.threshold.auto_threshold`` alone)."""
     for stage in (ingest, train_classifier, synthesize_pairs, train_generator):
         stage.run(settings)
+    if bar_as_it_was:
+        reachable = json.loads(Artifacts(settings.root).metrics("train_classifier").read_text())["reachable_score"]
+        settings = settings.model_copy(update={"recourse": settings.recourse.model_copy(update={"threshold": auto_threshold(reachable, settings.recourse.margin)})})
     refused = None
     try:
         evaluate.run(settings)
@@ -193,7 +199,8 @@ def main() -> None:
                     console.print(f"[bold]{name}[/bold] seed {seed}")
                     timed = name == "adult" and seed == 0
                     path = args.out / "actionable_runs" / f"{name}-seed{seed}.json"
-                    per_seed.append(cached_seed(path, key, lambda settings=settings, timed=timed: one_seed(settings, timed), args.fresh))
+                    compute = lambda settings=settings, timed=timed, name=name: one_seed(settings, timed, name == "collapse_bar_one_row")  # noqa: E731
+                    per_seed.append(cached_seed(path, key, compute, args.fresh))
             group = "paper_protocol" if name in PAPER else "datasets"
             report.setdefault(group, {})[name] = summarise(per_seed)
             if "timing" in report[group][name]:

@@ -18,7 +18,7 @@ from genre.data.missing import FillValue
 from genre.data.schema import DatasetSchema
 
 
-_SAME = 1e-6  # scaled values this close are one value (genre.recourse.cost's changed)
+SAME = 1e-6  # scaled values this close are one value: no move (genre.recourse.cost.changed, min_change)
 MATCHED_VALUES = 64  # an immutable whole number spanning fewer values is matched like a category (a count of past events)
 
 
@@ -65,7 +65,13 @@ class Preprocessor:
     def trivial(self, x: np.ndarray, x_plus: np.ndarray) -> np.ndarray:
         """[..., d] mask of moves smaller than their feature's ``min_change`` (but not none)."""
         moved = np.abs(np.asarray(x_plus, np.float64) - np.asarray(x, np.float64))
-        return (moved > _SAME) & (moved < self.min_step * (1 - 1e-6) - _SAME)
+        return (moved > SAME) & (moved < self.least_move)
+
+    @property
+    def least_move(self) -> np.ndarray:
+        """[d] a scaled move below this is smaller than its feature's ``min_change`` (float32's
+        rounding of a move of exactly the minimum is not)."""
+        return self.min_step * (1 - 1e-6) - SAME
 
     @property
     def n_features(self) -> int:

@@ -15,10 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genre.data.preprocessing import Preprocessor
-
-_CHANGED = 1e-6
-
+from genre.data.preprocessing import SAME, Preprocessor
 
 def cost(x_from: np.ndarray, x_to: np.ndarray, flat: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Elementwise over the leading axes; broadcasts like numpy. A ``flat`` feature costs 1 when
@@ -26,7 +23,7 @@ def cost(x_from: np.ndarray, x_to: np.ndarray, flat: np.ndarray, weights: np.nda
     Differences in float32 (the scaled space's own precision) and in torch (every candidate of
     every request passes here), their sum in float64."""
     diff = (torch.as_tensor(np.asarray(x_to), dtype=torch.float32) - torch.as_tensor(np.asarray(x_from), dtype=torch.float32)).abs_()
-    diff = torch.where(torch.from_numpy(np.asarray(flat)), (diff > _CHANGED).float(), diff)
+    diff = torch.where(torch.from_numpy(np.asarray(flat)), (diff > SAME).float(), diff)
     if weights is not None and (np.asarray(weights) != 1).any():
         diff = diff.double() * torch.from_numpy(np.asarray(weights, dtype=np.float64))
     return diff.sum(dim=-1, dtype=torch.float64).numpy()
@@ -39,7 +36,7 @@ def recourse_cost(pre: Preprocessor, x_from: np.ndarray, x_to: np.ndarray) -> np
 
 def changed(x_from: np.ndarray, x_to: np.ndarray) -> np.ndarray:
     """Boolean mask of the features a recourse changes."""
-    return np.abs(np.asarray(x_to) - np.asarray(x_from)) > _CHANGED
+    return np.abs(np.asarray(x_to) - np.asarray(x_from)) > SAME
 
 
 def pairwise_recourse_cost(a: torch.Tensor, b: torch.Tensor, pre: Preprocessor) -> torch.Tensor:

@@ -37,7 +37,6 @@ from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
-_SAME = 1e-6  # scaled values this close are one value (genre.recourse.cost.changed)
 FEWEST_POOL = 5  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
 ALTERNATIVES_POOL = 4  # with minimal answers, this many times the alternatives asked are minimised to find them
 FIRST_SCORED = 50  # candidates per factual a costly scorer scores first, cheapest first (RecourseEngine._cheapest_first)
@@ -106,7 +105,7 @@ def make_actionable(
     upper = torch.where(torch.from_numpy(keep | (pre.direction < 0)), factual, factual + step)
     out = out.clamp_(lower, upper)
     if (pre.min_step > 0).any():  # a move too small to matter (min_change) is no move
-        least = torch.from_numpy((pre.min_step * (1 - 1e-6) - _SAME).astype(np.float32))
+        least = torch.from_numpy(pre.least_move.astype(np.float32))
         out = torch.where((out - factual).abs() < least, factual.expand_as(out), out)
     return out.numpy()
 
@@ -467,10 +466,10 @@ class RecourseEngine:
     def _fewest_changes(self, x: np.ndarray, ranking: Ranking, cfg: RecourseSettings) -> np.ndarray:
         """[N] the candidate to answer with: of the rule's pick and the ``FEWEST_POOL`` - 1 accepted
         candidates its key ranks next, the one that needs the fewest changes once made minimal by
-        the bar and the rule, the best-ranked of equals. Two
-        candidates a little apart in cost can need two changes or four: a person is asked for
-        fewer. Where plausible candidates come first and the pick is plausible, another is taken
-        only once judged plausible too (judging only the few that would be taken)."""
+        the bar and the rule, the best-ranked of equals. Two candidates a little apart in cost can
+        need two changes or four: a person is asked for fewer. Where plausible candidates come
+        first and the pick is plausible, another is taken only once judged plausible too (judging
+        only the few that would be taken)."""
         pick, verdicts, key = ranking.pick, ranking.verdicts, ranking.key
         # after the pick in the rule's order (ties: sampling order), whatever has been judged: the
         # verdicts are shared by rules that rank differently (``by_rules``)

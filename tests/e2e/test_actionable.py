@@ -15,6 +15,7 @@ import yaml
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.schema import load_schema
+from genre.recourse.threshold import auto_threshold
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
 
@@ -92,22 +93,23 @@ def collapse(new_project):
     (folder / "schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
     set_params(root, "ingest", train_csv="data/raw/loans/train.csv", test_csv="data/raw/loans/test.csv", schema_path="data/raw/loans/schema.yaml", sample_rows=None)
     set_params(root, "recourse", threshold="auto")
-    set_params(root, "evaluate", min_rows_above_bar=1)  # the bar as it was before it had a floor
+    answered = project.run("dvc", "repro")
+    answered_metrics = json.loads((root / "metrics/evaluate.json").read_text())
+    # the bar as auto resolved it before it was capped and chosen: the reachable score less the margin
+    reachable = json.loads((root / "metrics/train_classifier.json").read_text())["reachable_score"]
+    set_params(root, "recourse", threshold=auto_threshold(reachable, load_settings(root / "params.yaml").recourse.margin))
     refused = project.run("dvc", "repro")
     refused_metrics = json.loads((root / "metrics/evaluate.json").read_text())
-    set_params(root, "evaluate", min_rows_above_bar="auto")
-    answered = project.run("dvc", "repro")
-    return project, refused, refused_metrics, answered
+    return answered, answered_metrics, refused, refused_metrics
 
 
 def test_one_answer_for_everyone_is_refused_and_a_sane_bar_answers_each(collapse) -> None:
-    project, refused, refused_metrics, answered = collapse
+    answered, metrics, refused, refused_metrics = collapse
+    assert answered.returncode == 0, f"{answered.stdout[-3000:]}\n{answered.stderr[-3000:]}"
+    assert metrics["passed"] and metrics["training_rows_above_threshold"] >= 30
+    assert metrics["genre"]["distinct_share"] >= 0.5 and metrics["genre"]["largest_answer_share"] <= 0.1
     assert refused.returncode != 0
     said = refused.stdout + refused.stderr
     assert "one same answer was given to" in said and "evaluate.max_answer_share" in said and "Traceback" not in said
     assert not refused_metrics["passed"] and refused_metrics["genre"]["largest_answer_share"] > 0.1
     assert refused_metrics["training_rows_above_threshold"] < 30
-    assert answered.returncode == 0, f"{answered.stdout[-3000:]}\n{answered.stderr[-3000:]}"
-    metrics = json.loads((project.root / "metrics/evaluate.json").read_text())
-    assert metrics["passed"] and metrics["training_rows_above_threshold"] >= 30
-    assert metrics["genre"]["distinct_share"] >= 0.5 and metrics["genre"]["largest_answer_share"] <= 0.1

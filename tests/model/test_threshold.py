@@ -101,3 +101,19 @@ def test_the_bar_is_capped_where_enough_approved_rows_clear_it() -> None:
 
 def test_rows_wanted_above_the_bar() -> None:
     assert rows_wanted("auto", 500) == 30 and rows_wanted("auto", 15_562) == 156 and rows_wanted(7, 15_562) == 7
+
+
+def test_auto_tries_bars_on_both_sides_of_the_reachable_one_and_never_above_the_ceiling() -> None:
+    """The reachable bar first (what the others must beat), then bars down to the classifier's own
+    decision and up to the paper's 0.9, capped where the wanted rows still clear the bar."""
+    from types import SimpleNamespace
+
+    from genre.stages.evaluate import threshold_bars
+
+    scores = np.linspace(0.51, 0.99, 100)
+    engine = SimpleNamespace(accepted=SimpleNamespace(h=scores), classifier=SimpleNamespace(reachable=0.7))
+    bars = threshold_bars(engine, 0.02, 30)  # 30 rows clear at most a bar of about 0.846
+    assert bars[0] == pytest.approx(0.68) and min(bars) == pytest.approx(0.5) and bars[1:] == sorted(bars[1:])
+    assert max(bars) == pytest.approx(bar_ceiling(scores, 30) - 0.02) and (scores > max(bars) + 0.02).sum() >= 30
+    capped = threshold_bars(SimpleNamespace(accepted=SimpleNamespace(h=scores), classifier=SimpleNamespace(reachable=0.99)), 0.02, 30)
+    assert capped[0] == pytest.approx(bar_ceiling(scores, 30) - 0.02)  # the reachable bar itself is capped
