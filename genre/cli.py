@@ -333,7 +333,7 @@ def production_compare(
 def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path, bool]:
     """Production against ``challenger_tag`` under the gate's rules: each printed, the whole
     recorded under registry/decisions/; -> (the record, whether every rule passed)."""
-    from genre.retraining.gate import Rule, shown
+    from genre.retraining.gate import GateRule, shown
     from genre.retraining.run import gate_by_hand
 
     go_offline()
@@ -344,7 +344,7 @@ def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path
         raise _refuse(str(exc)) from None
     comparison = record["comparison"]
     for rule in comparison["rules"]:
-        typer.echo(Rule(**rule).said())
+        typer.echo(GateRule(**rule).said())
     for row in comparison["promises_by_margin"]:
         typer.echo(f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}")
     err.print(f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}", highlight=False)

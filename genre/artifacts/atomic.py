@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 @contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
@@ -59,3 +61,14 @@ def write_text(dest: Path, text: str) -> None:
 
 def write_json(dest: Path, payload: Any) -> None:
     write_text(dest, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def write_npz(dest: Path, **arrays: Any) -> None:
+    """Arrays as one ``.npz``, replaced whole; through an open file, which is closed, because
+    ``np.savez`` given a path adds ``.npz`` to a name that lacks it (a temporary one does)."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as file:
+            np.savez(file, **arrays)
+
+    write_with(dest, write)

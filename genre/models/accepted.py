@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre.artifacts.atomic import write_with
+from genre.artifacts.atomic import write_npz
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class AcceptedRows:
         return self.x[self.h > threshold]
 
     def save(self, path: Path) -> None:
-        write_with(path, lambda tmp: np.savez(tmp.open("wb"), x=self.x, h=self.h))
+        write_npz(path, x=self.x, h=self.h)
 
     @classmethod
     def load(cls, path: Path) -> AcceptedRows:

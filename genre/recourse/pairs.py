@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre.artifacts.atomic import write_with
+from genre.artifacts.atomic import write_npz
 from genre.data.preprocessing import Preprocessor
 from genre.parallel import Mapper, serial
 from genre.recourse.neighbours import approximate_top_k, exact_top_k
@@ -289,10 +289,10 @@ def save_pairs(folder: Path, sources: np.ndarray, targets: np.ndarray, q: Pairin
     """The pairs artifact, a folder: ``index.npz`` (source and target row indices of the training
     split, each source's stored row and nearest cost, the rows' offsets) beside the two flat files
     of ``StoredRows``, which ``pairing_distribution(folder=folder)`` wrote as it computed Q."""
-    if q.stored.neighbours != folder / _NEIGHBOURS:
+    if not isinstance(q.stored.neighbours, Path) or q.stored.neighbours != folder / _NEIGHBOURS:
         raise ValueError(f"save_pairs: Q's rows are not in {folder}: compute it with pairing_distribution(..., folder={folder})")
     arrays = {"sources": sources, "targets": targets, "rows": q.rows, "nearest_cost": q.nearest_cost, "offsets": q.stored.offsets}
-    write_with(folder / _INDEX, lambda tmp: np.savez(tmp.open("wb"), **arrays))
+    write_npz(folder / _INDEX, **arrays)
 
 
 def load_pairs(folder: Path) -> tuple[np.ndarray, np.ndarray, PairingDistribution]:

@@ -43,7 +43,7 @@ from genre.settings import Settings
 
 
 @dataclass(frozen=True)
-class Rule:
+class GateRule:
     name: str
     value: float | None
     limit: float
@@ -176,21 +176,21 @@ def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
     return pd.DataFrame(given, columns=space.schema.feature_names) if given else pd.DataFrame()
 
 
-def _rules(champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings) -> list[Rule]:
+def _rules(champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings) -> list[GateRule]:
     cfg = settings.gate
     rules = [
-        Rule("score not below the champion's minus gate.score_tolerance", challenger["score"], champion["score"] - cfg.score_tolerance, challenger["score"] >= champion["score"] - cfg.score_tolerance),
-        Rule("found rate at least evaluate.min_found_rate", challenger["found_rate"], settings.evaluate.min_found_rate, challenger["found_rate"] >= settings.evaluate.min_found_rate),
-        Rule("immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0),
+        GateRule("score not below the champion's minus gate.score_tolerance", challenger["score"], champion["score"] - cfg.score_tolerance, challenger["score"] >= champion["score"] - cfg.score_tolerance),
+        GateRule("found rate at least evaluate.min_found_rate", challenger["found_rate"], settings.evaluate.min_found_rate, challenger["found_rate"] >= settings.evaluate.min_found_rate),
+        GateRule("immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0),
     ]
     for where in ("gate_set", "issued"):
         value = kept[where]
-        rules.append(Rule(f"promises kept ({where.replace('_', ' ')})", value, cfg.min_promises_kept, value is None or value >= cfg.min_promises_kept))
+        rules.append(GateRule(f"promises kept ({where.replace('_', ' ')})", value, cfg.min_promises_kept, value is None or value >= cfg.min_promises_kept))
     for feature, gaps in challenger["group_gap"].items():
         for figure in GAP_FIGURES:
             before, after = champion["group_gap"].get(feature, {}).get("gap", {}).get(figure), gaps["gap"][figure]
             if before is not None and after is not None:
-                rules.append(Rule(f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance", after, before + cfg.group_gap_tolerance, after <= before + cfg.group_gap_tolerance))
+                rules.append(GateRule(f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance", after, before + cfg.group_gap_tolerance, after <= before + cfg.group_gap_tolerance))
     return rules
 
 

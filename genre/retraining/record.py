@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from genre.artifacts.atomic import write_json, write_text
-from genre.retraining.gate import Rule, shown
+from genre.retraining.gate import GateRule, shown
 from genre.retraining.pictures import cost_picture, group_picture
 
 DECISIONS = Path("registry/decisions")  # under the project's root
@@ -107,7 +107,7 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             "",
             "## Rules",
             "",
-            *(f"- {Rule(**rule).said()}" for rule in comparison["rules"]),
+            *(f"- {GateRule(**rule).said()}" for rule in comparison["rules"]),
             "",
             "## Group gaps (largest difference between groups)",
             "",

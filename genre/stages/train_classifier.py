@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from genre.artifacts.atomic import atomic_path, write_json, write_with
+from genre.artifacts.atomic import atomic_path, write_json, write_npz
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.models.accepted import AcceptedRows
@@ -64,7 +64,7 @@ def run(settings: Settings) -> dict[str, Any]:
         h_train = classifier.predict_proba(data.x_train)
         classifier.reachable = reachable_score(data.x_train, h_train, data.preprocessor, cfg.seed)
         dumping.result()
-        write_with(paths.labels, lambda tmp: np.savez(tmp.open("wb"), **labels))
+        write_npz(paths.labels, **labels)
         save_classifier(classifier, paths.classifier)
         AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
     metrics = {

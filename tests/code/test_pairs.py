@@ -259,3 +259,17 @@ def test_a_groups_pieces_share_its_index(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(built) == 2  # one per immutable group, for its 4 or so pieces
     for a, b in zip((*whole.dense(), whole.nearest_cost), (*pieces.dense(), pieces.nearest_cost)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_saving_pairs_held_in_memory_says_where_to_compute_them(tmp_path) -> None:
+    """Q computed in memory cannot be saved as the artifact (its rows are not in the folder): one
+    line saying how to compute it, not numpy's complaint about comparing an array with a path."""
+    rng = np.random.default_rng(0)
+    src, tgt = rng.random((6, 4)).astype(np.float32), rng.random((9, 4)).astype(np.float32)
+    q = pairing_distribution(src, tgt, _pre(), lam=5.0, k=3, chunk_size=4)
+    with pytest.raises(ValueError, match=r"compute it with pairing_distribution\(\.\.\., folder="):
+        pairs.save_pairs(tmp_path, np.arange(6), np.arange(9), q)
+    on_disk = pairing_distribution(src, tgt, _pre(), lam=5.0, k=3, chunk_size=4, folder=tmp_path)
+    pairs.save_pairs(tmp_path, np.arange(6), np.arange(9), on_disk)
+    sources, targets, loaded = pairs.load_pairs(tmp_path)
+    assert sources.tolist() == list(range(6)) and loaded.dense()[0].shape == on_disk.dense()[0].shape
