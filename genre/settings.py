@@ -76,7 +76,7 @@ class ApproximateSettings(_Section):
 
 class PairSettings(_Section):
     gamma: float = Field(0.7, gt=0, lt=1)
-    lam: float = Field(5.0, gt=0)
+    lam: float = Field(2.0, gt=0)
     k: PositiveInt = 1000
     chunk_size: PositiveInt = 2048
     mode: Literal["exact", "approximate"] = "exact"  # approximate: for partitions too large to compare every source with every target
@@ -85,8 +85,8 @@ class PairSettings(_Section):
 
 class CVAESettings(_Section):
     latent_dim: PositiveInt = 8
-    hidden: list[PositiveInt] = [128, 128]
-    epochs: PositiveInt = 150
+    hidden: list[PositiveInt] = [64, 64]
+    epochs: PositiveInt = 300  # an upper bound: early stopping (patience) ends it
     batch_size: PositiveInt = 256
     lr: float = Field(1e-3, gt=0)
     beta: float = Field(1.0, gt=0)
@@ -106,7 +106,7 @@ class TransformerSettings(_Section):
     heads: PositiveInt = 8
     encoder_layers: PositiveInt = 2
     decoder_layers: PositiveInt = 2
-    epochs: PositiveInt = 100
+    epochs: PositiveInt = 30
     batch_size: PositiveInt = 256
     lr: float = Field(1e-3, gt=0)
     patience: PositiveInt = 15
@@ -173,7 +173,7 @@ class EvaluateSettings(_Section):
     consistency_sources: PositiveInt = 100
     consistency_samples: PositiveInt = 50
     selection_applicants: PositiveInt = 200  # denied training rows (a seeded sample) that recourse.selection: auto is chosen on
-    sweep_candidates: list[PositiveInt] = [1, 5, 10, 25, 50, 100]
+    sweep_candidates: list[PositiveInt] = [1, 10, 30, 100, 300]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
     min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
     min_group_factuals: PositiveInt = 10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap

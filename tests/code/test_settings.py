@@ -129,3 +129,29 @@ def test_a_group_waits_longer_only_for_a_model_whose_calls_cost_more_than_their_
     """``coalesce_max_ms: auto`` is the plain window for the MLP and 5 ms for a lender's model; a
     number is used as given for either, never shorter than the window itself."""
     assert ServeSettings(**given).coalesce_wait_ms(costly) == expected
+
+
+def test_params_yaml_states_the_settings_defaults_and_nothing_else() -> None:
+    """Each default lives in the settings; params.yaml writes them out for DVC to track and a user
+    to edit, so every value there is the default (but the embedded dataset's paths, which have
+    none), and the two cannot drift apart."""
+    import yaml
+    from pydantic import BaseModel
+
+    from genre.settings import Settings
+
+    def differences(model: type[BaseModel], values: dict, prefix: str) -> list[str]:
+        found = []
+        for key, value in values.items():
+            field = model.model_fields[key]
+            nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+            if nested is not None:
+                found += differences(nested, value, f"{prefix}{key}.")
+                continue
+            default = field.get_default(call_default_factory=True)
+            if str(default) != str(value) and default != value:
+                found.append(f"{prefix}{key}: settings {default!r}, params.yaml {value!r}")
+        return found
+
+    paths = {f"ingest.{key}" for key in ("train_csv", "test_csv", "schema_path")}
+    assert [d for d in differences(Settings, yaml.safe_load(PARAMS), "") if d.split(":")[0] not in paths] == []
