@@ -5,9 +5,9 @@ five things when two would do is told three things too many. So once an answer i
 changes are undone one at a time, each time the one whose undoing keeps the classifier's
 probability highest, for as long as the answer still clears the bar (threshold + margin), the
 selection rule ranks it no worse (``key``: a change that buys the most confident answer its
-confidence is not undone) and, if it was plausible, it stays plausible. The walk is greedy and row by row (every applicant's trials are
-scored in one call per round, and nothing depends on the other rows of the batch), so an answer is
-the same alone or in any batch.
+confidence is not undone) and, if it was plausible, it stays plausible. The walk is greedy and row
+by row (every applicant's trials are scored in one call per round, and nothing depends on the
+other rows of the batch), so an answer is the same alone or in any batch.
 
 Plausibility is judged where it matters rather than at every step: the walk first ignores it,
 and only the applicants whose walk ended implausible are walked again with every step judged.
@@ -47,10 +47,10 @@ def minimal(
         return x_plus, prob
     start, start_prob = x_plus[rows].copy(), prob[rows].copy()
     x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key)
-    if judge is None:
+    moved = np.flatnonzero(changed(start, x_plus[rows]).any(axis=1))  # an answer the walk left as it was is as plausible as it was
+    if judge is None or not len(moved):
         return x_plus, prob
-    was = judge(start)
-    lost = np.flatnonzero(was & ~judge(x_plus[rows]))  # walked out of plausibility: walk again, judging each step
+    lost = moved[judge(start[moved]) & ~judge(x_plus[rows[moved]])]  # walked out of plausibility: walk again, judging each step
     if len(lost):
         again = rows[lost]
         x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key)

@@ -164,6 +164,16 @@ def standard_errors_ahead(rule: np.ndarray, paper: np.ndarray) -> float:
     return float(diff.mean() / max(diff.std(ddof=1) / np.sqrt(len(diff)), 1e-12))
 
 
+def clearly_best(per_row: dict[Any, np.ndarray], baseline: Any) -> Any:
+    """The option whose row scores (the same applicants for each) have the best mean, where it
+    beats ``baseline``'s by ``CLEARLY_BETTER`` standard errors of the paired difference; else
+    ``baseline`` (also where nothing was scored)."""
+    if not per_row:
+        return baseline
+    best = max(per_row, key=lambda option: float(per_row[option].mean()))
+    return best if best == baseline or standard_errors_ahead(per_row[best], per_row[baseline]) >= CLEARLY_BETTER else baseline
+
+
 def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     """Each selection rule's score (the protocol's) for ``x``, the selection applicants, and the rule to
     answer by: under ``recourse.selection: auto`` the best of them where it beats the paper's rule,
@@ -176,9 +186,7 @@ def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     per_row = {rule: row_scores(ev, batch) for rule, batch in by_rule(ev, x).items()} if len(x) else {}
     scores = {rule: float(values.mean()) for rule, values in per_row.items()}
     ahead = {rule: standard_errors_ahead(values, per_row[PAPER_RULE]) for rule, values in per_row.items() if rule != PAPER_RULE}
-    best = max(scores, key=scores.__getitem__) if scores else PAPER_RULE
-    if best != PAPER_RULE and ahead[best] < CLEARLY_BETTER:
-        best = PAPER_RULE
+    best = clearly_best(per_row, PAPER_RULE)
     wanted = ev.settings.recourse.selection
     return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(x), "scores": scores, "standard_errors_ahead_of_cheapest": ahead}
 
@@ -208,11 +216,7 @@ def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[s
     overestimated, a lower bar finds more. Not-found applicants count as invalid, so a bar too
     high for them loses what it gains."""
     per_bar = {t: row_scores(ev, ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update={"threshold": t}), seed=ev.settings.evaluate.seed)) for t in bars} if len(x) else {}
-    scores = {t: float(values.mean()) for t, values in per_bar.items()}
-    best = max(scores, key=scores.__getitem__) if scores else bars[0]
-    if best != bars[0] and standard_errors_ahead(per_bar[best], per_bar[bars[0]]) < CLEARLY_BETTER:
-        best = bars[0]
-    return {"threshold": best, "threshold_scores": {f"{t:.4f}": v for t, v in scores.items()}}
+    return {"threshold": clearly_best(per_bar, bars[0]), "threshold_scores": {f"{t:.4f}": float(v.mean()) for t, v in per_bar.items()}}
 
 
 def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) -> dict[str, Any]:
