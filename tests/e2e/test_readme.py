@@ -1,7 +1,8 @@
-"""Every shell command the README shows, run as written, so a documented command cannot silently
-break (``bentoml import data/package/...`` once did: BentoML read the relative path from ``/``).
+"""Every shell command the README and the pages of ``docs/`` show, run as written, so a documented
+command cannot silently break (``bentoml import data/package/...`` once did: BentoML read the
+relative path from ``/``).
 
-Each ```bash block of the README is preceded by ``<!-- commands: <id> -->``; a test here runs the
+Each ```bash block of those files is preceded by ``<!-- commands: <id> -->``; a test here runs the
 block of each id in a copy of the fast end-to-end project (the own-dataset block in a project of
 its own, on a sample of ``../shared/datasets/adult-raw``), filling in only the placeholders (a
 version, a commit) and the port (a free one instead of 3000). The two set-up commands are what
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"(?:<!-- commands: (?P<id>[\w-]+) -->\n)?```bash\n(?P<body>.*?)```", re.DOTALL)
 TRAILING_COMMENT = re.compile(r"\s+# .*$")
 RUN_HERE = {"own-dataset", "inspect", "schedule", "cli", "serve", "request", "store", "rollback", "production"}
+DOCUMENTED = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]  # the README and every task page
 RAW = REPO.parent / "shared/datasets/adult-raw"  # the UCI Adult data as published: the README's own-dataset example
 RAW_ROWS = {"train": 3000, "test": 1000}  # a sample, so the run stays short
 NOT_RUN_HERE = {"setup-pipeline", "setup-tests", "docker"}
@@ -44,7 +46,7 @@ STOP_WITHIN_S = 60
 
 def readme_blocks() -> list[tuple[str | None, list[str]]]:
     """(id, commands) of every ```bash block, in order; a command is a line that is not a comment."""
-    text = (REPO / "README.md").read_text()
+    text = "\n".join(path.read_text() for path in DOCUMENTED)
     return [(m["id"], [TRAILING_COMMENT.sub("", line) for line in m["body"].splitlines() if line.strip() and not line.lstrip().startswith("#")]) for m in BLOCK.finditer(text)]
 
 
