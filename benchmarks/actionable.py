@@ -52,12 +52,24 @@ from research.paper_benchmark import DatasetRun, cached_seed, make_project
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "benchmarks/datasets"
-KEYS = ("score", "validity_rf", "lof", "cost", "found_rate", "features_changed_median", "features_changed_mean", "trivial_changes", "distinct_share")
+KEYS = (
+    "score",
+    "validity_rf",
+    "lof",
+    "cost",
+    "found_rate",
+    "features_changed_median",
+    "features_changed_mean",
+    "trivial_changes",
+    "distinct_share",
+)
 DATASETS = ("adult", "adult_raw", "compas", "heloc", *messy_corpus.VARIANTS, "collapse_bar_one_row", "collapse")
 PAPER = ("adult_paper_minimal", "adult_paper_not_minimal")
 COLLAPSE_ROWS = {"train": 4000, "test": 1000}
 TIMED_APPLICANTS, TIMED_REPEATS = 1000, 5
-PAPER_SCORE_BEFORE = 1.9434  # metrics/evaluate.json's GenRe score on the paper's protocol before minimal answers (commit a43e50d)
+PAPER_SCORE_BEFORE = (
+    1.9434  # metrics/evaluate.json's GenRe score on the paper's protocol before minimal answers (commit a43e50d)
+)
 
 
 def collapse_frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,7 +81,11 @@ def collapse_frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     for rows in COLLAPSE_ROWS.values():
         x = rng.integers(0, 101, size=(rows, 4))
         p = 0.05 + 0.8 / (1 + np.exp(-(x[:, :2].mean(axis=1) - 50) / 10))  # never above 0.85
-        frames.append(pd.DataFrame(x, columns=["savings", "tenure", "balance", "accounts"]).assign(approved=(rng.random(rows) < p).astype(int)))
+        frames.append(
+            pd.DataFrame(x, columns=["savings", "tenure", "balance", "accounts"]).assign(
+                approved=(rng.random(rows) < p).astype(int)
+            )
+        )
     return frames[0], frames[1]
 
 
@@ -78,10 +94,16 @@ def run_for(name: str, shared: Path, scratch: Path) -> DatasetRun:
     if name in ("adult", "compas_messy", "heloc_imbalanced"):
         return dataset_run(name, shared, scratch)[0]
     if name == "adult_raw":
-        raw = [pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""]) for s in ("train", "test")]
+        raw = [
+            pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""])
+            for s in ("train", "test")
+        ]
         return inferred_run(name, *raw, "income", {}, scratch / name, {})
     if name in ("compas", "heloc"):
-        frames = [pd.read_csv(shared / name / f"{s}.csv", dtype=str, keep_default_na=False, na_values=[""]) for s in ("train", "test")]
+        frames = [
+            pd.read_csv(shared / name / f"{s}.csv", dtype=str, keep_default_na=False, na_values=[""])
+            for s in ("train", "test")
+        ]
         target = {"compas": "score", "heloc": "RiskPerformance"}[name]
         return inferred_run(name, *frames, target, {}, scratch / name, UNBALANCED if name == "heloc" else {})
     if name.startswith("collapse"):
@@ -99,7 +121,13 @@ def one_seed(settings: Settings, timed: bool, bar_as_it_was: bool) -> dict[str, 
         stage.run(settings)
     if bar_as_it_was:
         reachable = json.loads(Artifacts(settings.root).metrics("train_classifier").read_text())["reachable_score"]
-        settings = settings.model_copy(update={"recourse": settings.recourse.model_copy(update={"threshold": auto_threshold(reachable, settings.recourse.margin)})})
+        settings = settings.model_copy(
+            update={
+                "recourse": settings.recourse.model_copy(
+                    update={"threshold": auto_threshold(reachable, settings.recourse.margin)}
+                )
+            }
+        )
     refused = None
     try:
         evaluate.run(settings)
@@ -107,7 +135,9 @@ def one_seed(settings: Settings, timed: bool, bar_as_it_was: bool) -> dict[str, 
         refused = str(exc)
     metrics = json.loads(Artifacts(settings.root).metrics("evaluate").read_text())
     out: dict[str, Any] = {method: {k: metrics[method][k] for k in KEYS} for method in ("genre", "nnr")}
-    out |= {k: metrics[k] for k in ("passed", "threshold", "training_rows_above_threshold", "selection", "plausible_first")}
+    out |= {
+        k: metrics[k] for k in ("passed", "threshold", "training_rows_above_threshold", "selection", "plausible_first")
+    }
     out["largest_answer_share"] = metrics["genre"]["largest_answer_share"]
     out["refused"] = refused
     moved = json.loads(Artifacts(settings.root).actionability.read_text())
@@ -131,7 +161,13 @@ def minimal_answer_time(settings: Settings) -> dict[str, Any]:
             engine.recourse(x, settings=engine.settings.model_copy(update={"sparsify": sparsify}))
             seconds[sparsify].append(time.perf_counter() - started)
     on, off = statistics.median(seconds[True]), statistics.median(seconds[False])
-    return {"applicants": len(x), "seconds_minimal": on, "seconds_not_minimal": off, "ratio": on / off, "repeats": TIMED_REPEATS}
+    return {
+        "applicants": len(x),
+        "seconds_minimal": on,
+        "seconds_not_minimal": off,
+        "ratio": on / off,
+        "repeats": TIMED_REPEATS,
+    }
 
 
 def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,12 +207,22 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
         for name, table in report.get(group, {}).items():
             for method in ("genre", "nnr"):
                 cells = [f"{table[method][k]:.3g}" for k in KEYS]
-                extra = ["; ".join(verdicts(name, table)), table["most_moved"].split(": ", 1)[-1]] if method == "genre" else ["", ""]
+                extra = (
+                    ["; ".join(verdicts(name, table)), table["most_moved"].split(": ", 1)[-1]]
+                    if method == "genre"
+                    else ["", ""]
+                )
                 lines.append(f"| {name} | {method} | " + " | ".join(cells) + " | " + " | ".join(extra) + " |")
     timing = report.get("timing")
     if timing:
-        lines += ["", f"Minimal answers' time: {timing['applicants']} denied Adult applicants, median of {timing['repeats']}: "
-                  f"{timing['seconds_minimal']:.3f} s against {timing['seconds_not_minimal']:.3f} s without (ratio {timing['ratio']:.2f})."]
+        lines += [
+            "",
+            (
+                f"Minimal answers' time: {timing['applicants']} denied Adult applicants, median of "
+                f"{timing['repeats']}: {timing['seconds_minimal']:.3f} s against "
+                f"{timing['seconds_not_minimal']:.3f} s without (ratio {timing['ratio']:.2f})."
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -194,19 +240,30 @@ def main() -> None:
             for seed in range(args.seeds):
                 with tempfile.TemporaryDirectory(prefix=f"actionable-{name}-{seed}-") as scratch:
                     # The product's margin, not the paper benchmark's 0: this table is what a user gets.
-                    settings = make_project(Path(scratch), run, base, seed, {"recourse": {"margin": base["recourse"]["margin"]}})
-                    key = {"params": yaml.safe_load((settings.root / "params.yaml").read_text()), "dataset": name, "commit": commit}
+                    settings = make_project(
+                        Path(scratch), run, base, seed, {"recourse": {"margin": base["recourse"]["margin"]}}
+                    )
+                    key = {
+                        "params": yaml.safe_load((settings.root / "params.yaml").read_text()),
+                        "dataset": name,
+                        "commit": commit,
+                    }
                     console.print(f"[bold]{name}[/bold] seed {seed}")
                     timed = name == "adult" and seed == 0
                     path = args.out / "actionable_runs" / f"{name}-seed{seed}.json"
-                    compute = lambda settings=settings, timed=timed, name=name: one_seed(settings, timed, name == "collapse_bar_one_row")  # noqa: E731
+                    compute = lambda settings=settings, timed=timed, name=name: one_seed(
+                        settings, timed, name == "collapse_bar_one_row"
+                    )
                     per_seed.append(cached_seed(path, key, compute, args.fresh))
             group = "paper_protocol" if name in PAPER else "datasets"
             report.setdefault(group, {})[name] = summarise(per_seed)
             if "timing" in report[group][name]:
                 report["timing"] = report[group][name].pop("timing")
             report["paper_score_before_minimal_answers"] = PAPER_SCORE_BEFORE
-            report["commit"], report["machine"] = commit, f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+            report["commit"], report["machine"] = (
+                commit,
+                f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            )
             write_json(stored, report)
             text = markdown(report, provenance(commit, args.seeds))
             write_text(args.out / "actionable.md", text)

@@ -54,7 +54,10 @@ def main() -> None:
     plot(result, REPORTS / "consistency_synthetic.png")
     table = Table("rows", "generator vs Q*", "decoder mean vs Q*", "empirical Q vs Q*", title="energy distance to Q*")
     for i, n in enumerate(result["sizes"]):
-        table.add_row(str(n), *(f"{result[k][i]:.5f}" for k in ("generator_vs_qstar", "decoder_mean_vs_qstar", "empirical_q_vs_qstar")))
+        table.add_row(
+            str(n),
+            *(f"{result[k][i]:.5f}" for k in ("generator_vs_qstar", "decoder_mean_vs_qstar", "empirical_q_vs_qstar")),
+        )
     Console().print(table)
     Console().print(f"floor (Q* vs Q*): {result['qstar_vs_qstar_floor']:.5f}")
 

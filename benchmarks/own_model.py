@@ -87,16 +87,26 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         out[method] = {k: float(v.mean()) for k, v in values.items()}
         out["std"][method] = {k: float(v.std()) for k, v in values.items()}
     out["threshold"] = float(np.mean([run["threshold"] for run in per_seed]))
-    out["rules"] = {rule: float(np.mean([run["rules"][rule] for run in per_seed])) for rule in per_seed[0]["rules"]}  # GenRe's score per selection rule
-    out["selection"] = [run["selection"] for run in per_seed]  # the rule each seed's evaluate answered by (auto: the one it chose)
-    out["plausible_first"] = [run["plausible_first"] for run in per_seed]  # whether plausible candidates came first (auto: evaluate's choice)
+    out["rules"] = {
+        rule: float(np.mean([run["rules"][rule] for run in per_seed])) for rule in per_seed[0]["rules"]
+    }  # GenRe's score per selection rule
+    out["selection"] = [
+        run["selection"] for run in per_seed
+    ]  # the rule each seed's evaluate answered by (auto: the one it chose)
+    out["plausible_first"] = [
+        run["plausible_first"] for run in per_seed
+    ]  # whether plausible candidates came first (auto: evaluate's choice)
     out["passed_seeds"] = sum(bool(run["passed"]) for run in per_seed)
     out["seeds"] = len(per_seed)
     return out
 
 
 def markdown(report: dict[str, Any], preamble: str) -> str:
-    header = "| dataset | seeds | method | " + " | ".join(SHOWN) + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | plausible first per seed | best selection rule: score |"
+    header = (
+        "| dataset | seeds | method | "
+        + " | ".join(SHOWN)
+        + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | plausible first per seed | best selection rule: score |"
+    )
     lines = [preamble, "", header, "|---" * (len(SHOWN) + 9) + "|"]
     for dataset, table in report.items():
         genre, nnr = table["genre"], table["nnr"]
@@ -113,7 +123,9 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
         for method in ("genre", "nnr"):
             cells = [f"{table[method][m]:.3g} ± {table['std'][method][m]:.2g}" for m in SHOWN]
             extra = verdicts if method == "genre" else [""] * len(verdicts)
-            lines.append(f"| {dataset} | {table['seeds']} | {method} | " + " | ".join(cells) + " | " + " | ".join(extra) + " |")
+            lines.append(
+                f"| {dataset} | {table['seeds']} | {method} | " + " | ".join(cells) + " | " + " | ".join(extra) + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -137,9 +149,13 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--factuals", type=int, help="denied test applicants per seed (evaluate.n_factuals; default params.yaml's 200, the paper's): a seed's LOF from 200 has a standard error of about 0.01"
+        "--factuals",
+        type=int,
+        help="denied test applicants per seed (evaluate.n_factuals; default params.yaml's 200, the paper's): a seed's LOF from 200 has a standard error of about 0.01",
     )
-    args, base, report, commit = started(parser, "own_model.json")  # the commit keys each seed's cache: a stopped run resumes only on the same code
+    args, base, report, commit = started(
+        parser, "own_model.json"
+    )  # the commit keys each seed's cache: a stopped run resumes only on the same code
     console = Console()
     stored = args.out / "own_model.json"
     with tempfile.TemporaryDirectory(prefix="own-model-data-") as data_dir:
@@ -149,11 +165,26 @@ def main() -> None:
             for seed in range(args.seeds):
                 with tempfile.TemporaryDirectory(prefix=f"own-model-{name}-{seed}-") as scratch:
                     # The product's margin, not the paper benchmark's 0 (make_project's protocol): this table is what a user gets.
-                    extra = {"recourse": {"margin": base["recourse"]["margin"]}, "evaluate": {"n_factuals": args.factuals or base["evaluate"]["n_factuals"]}}
+                    extra = {
+                        "recourse": {"margin": base["recourse"]["margin"]},
+                        "evaluate": {"n_factuals": args.factuals or base["evaluate"]["n_factuals"]},
+                    }
                     settings = make_project(Path(scratch), run, base, seed, extra)
-                    key = {"params": yaml.safe_load((settings.root / "params.yaml").read_text()), "dataset": name, "model": hashlib.sha256(model or b"").hexdigest(), "commit": commit}
+                    key = {
+                        "params": yaml.safe_load((settings.root / "params.yaml").read_text()),
+                        "dataset": name,
+                        "model": hashlib.sha256(model or b"").hexdigest(),
+                        "commit": commit,
+                    }
                     console.print(f"[bold]{name}[/bold] seed {seed}")
-                    per_seed.append(cached_seed(args.out / "own_model_runs" / f"{name}-seed{seed}.json", key, lambda settings=settings, model=model: one_seed(settings, model), args.fresh))
+                    per_seed.append(
+                        cached_seed(
+                            args.out / "own_model_runs" / f"{name}-seed{seed}.json",
+                            key,
+                            lambda settings=settings, model=model: one_seed(settings, model),
+                            args.fresh,
+                        )
+                    )
             report[name] = summarise(per_seed)
             write_json(stored, report)
             text = markdown(report, provenance(args, commit))

@@ -34,13 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--challengers", type=int, default=3)
-    parser.add_argument(
-        "--margins", nargs="+", type=float, default=[0.0, 0.01, 0.02, 0.04, 0.06]
-    )
+    parser.add_argument("--margins", nargs="+", type=float, default=[0.0, 0.01, 0.02, 0.04, 0.06])
     parser.add_argument("--applicants", type=int, default=400, help="gate set size")
     parser.add_argument(
         "--resample",
@@ -65,9 +61,7 @@ def main() -> None:
     tables = []
     for seed in range(1, args.challengers + 1):
         rng = np.random.default_rng(seed)
-        picked = rng.choice(
-            len(data.x_train), size=int(args.resample * len(data.x_train)), replace=True
-        )
+        picked = rng.choice(len(data.x_train), size=int(args.resample * len(data.x_train)), replace=True)
         started = time.perf_counter()
         retrained = train_mlp(
             data.x_train[picked],
@@ -77,16 +71,10 @@ def main() -> None:
         challenger = SimpleNamespace(
             scorer=retrained, pre=champion.pre, settings=champion.settings
         )  # same space, the champion's threshold
-        tables.append(
-            promises_by_margin(
-                champion, challenger, rows, args.margins, settings.gate.seed
-            )
-        )
+        tables.append(promises_by_margin(champion, challenger, rows, args.margins, settings.gate.seed))
         print(
             f"challenger {seed}: trained in {time.perf_counter() - started:.0f} s; kept "
-            + ", ".join(
-                f"{r['margin']:g}: {r['promises_kept']:.3f}" for r in tables[-1]
-            ),
+            + ", ".join(f"{r['margin']:g}: {r['promises_kept']:.3f}" for r in tables[-1]),
             flush=True,
         )
 
@@ -96,10 +84,7 @@ def main() -> None:
             "promises_kept": kept,
             "min_kept": min(kept),
         }
-        for first, kept in (
-            (table[0], [t[i]["promises_kept"] for t in tables])
-            for i, table in enumerate(zip(*tables))
-        )
+        for first, kept in ((table[0], [t[i]["promises_kept"] for t in tables]) for i, table in enumerate(zip(*tables)))
     ]
     result = {
         "threshold": champion.settings.threshold,

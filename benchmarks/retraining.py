@@ -63,7 +63,7 @@ def weeks(train: pd.DataFrame, n: int) -> tuple[pd.DataFrame, list[pd.DataFrame]
     """The base (all but ``n`` batches of rows) and ``n`` weekly batches, in a seeded order."""
     shuffled = train.sample(frac=1.0, random_state=0).reset_index(drop=True)
     base = shuffled.iloc[: len(shuffled) - n * BATCH_ROWS]
-    return base, [shuffled.iloc[len(base) + i * BATCH_ROWS: len(base) + (i + 1) * BATCH_ROWS] for i in range(n)]
+    return base, [shuffled.iloc[len(base) + i * BATCH_ROWS : len(base) + (i + 1) * BATCH_ROWS] for i in range(n)]
 
 
 def corrupted(batch: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +115,10 @@ def figures(comparison: dict[str, Any] | None, side: str) -> dict[str, Any] | No
         return None
     shown = {k: comparison["figures"][side][k] for k in FIGURES}
     if side == "challenger":
-        shown |= {"promises_kept": comparison["promises_kept"]["gate_set"], "group_gap": {f: g["gap"] for f, g in comparison["figures"][side]["group_gap"].items()}}
+        shown |= {
+            "promises_kept": comparison["promises_kept"]["gate_set"],
+            "group_gap": {f: g["gap"] for f, g in comparison["figures"][side]["group_gap"].items()},
+        }
     return shown
 
 
@@ -127,14 +130,23 @@ def checks(root: Path, runs: list[dict[str, Any]], min_kept: float, bad_files: s
     ever_production = {release["model"] for release in registry["history"]}
     data_files = set()
     for model in ever_production:
-        done = subprocess.run(["bentoml", "models", "get", model, "-o", "json"], cwd=root, env=ENV, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["bentoml", "models", "get", model, "-o", "json"],
+            cwd=root,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         data_files |= {Path(f["path"]).name for f in json.loads(done.stdout)["metadata"]["data"]["files"]}
     kept = [r["challenger"]["promises_kept"] for r in promoted if r["challenger"]]
     return {
         "no_bad_batch_in_production": not (data_files & bad_files),
         "no_refused_model_in_production": not (ever_production & refused),
         "gated_promotions": len(kept),
-        "promotions_keep_promises": all(k is not None and k >= min_kept for k in kept) if kept else None,  # None: no promotion to check
+        "promotions_keep_promises": all(k is not None and k >= min_kept for k in kept)
+        if kept
+        else None,  # None: no promotion to check
         "min_promises_kept": min(kept) if kept else None,
         "longest_run_seconds": max(r["seconds"] for r in runs),
         "runs_within_10_minutes": all(r["seconds"] <= TARGET_SECONDS for r in runs),
@@ -177,7 +189,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=5)
     parser.add_argument("--root", type=Path, default=REPO / "reports/tmp/retraining")
-    parser.add_argument("--machine", default=f"{os.cpu_count()} cores", help="The machine and how busy it was, for the report.")
+    parser.add_argument(
+        "--machine", default=f"{os.cpu_count()} cores", help="The machine and how busy it was, for the report."
+    )
     args = parser.parse_args()
     ENV.update(scratch_project(args.root))
     root = args.root
@@ -197,7 +211,9 @@ def main() -> None:
             frame.to_csv(incoming / name, index=False)
         with_params(root, base_params, step["params"])
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "flows.retrain"], cwd=root, env=ENV, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.retrain"], cwd=root, env=ENV, capture_output=True, text=True, check=False
+        )
         seconds = time.monotonic() - started
         records = sorted((root / "registry/decisions").glob("*.json"))
         record = json.loads(records[-1].read_text()) if records else {}

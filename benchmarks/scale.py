@@ -53,8 +53,8 @@ from genre.data.datasets import read_raw
 from genre.data.preprocessing import Preprocessor
 from genre.models.classifier_file import load_classifier
 from genre.models.threads import torch_threads
-from genre.recourse.pairs import pairing_distribution, split_sources_targets
 from genre.parallel import chunk_runner
+from genre.recourse.pairs import pairing_distribution, split_sources_targets
 from genre.settings import RunnerSettings, load_settings
 from genre.stages.synthesize_pairs import sampled_recall
 from research.scale_data import adult_like
@@ -83,10 +83,31 @@ def measure(size: int, mode: str, seed: int) -> dict[str, Any]:
     approximate = cfg.approximate if mode.startswith("approximate") else None
     runner = RunnerSettings(kind="dask", workers=2) if mode.endswith("dask") else RunnerSettings()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=REPO / "reports") as folder, chunk_runner(runner, "pairs-piece") as mapper:  # Q written as the stage writes it
-        q = pairing_distribution(x[sources], x[targets], pre, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, runner.parts, runner.chunk_rows, Path(folder))
+    with (
+        tempfile.TemporaryDirectory(dir=REPO / "reports") as folder,
+        chunk_runner(runner, "pairs-piece") as mapper,
+    ):  # Q written as the stage writes it
+        q = pairing_distribution(
+            x[sources],
+            x[targets],
+            pre,
+            cfg.lam,
+            cfg.k,
+            cfg.chunk_size,
+            approximate,
+            mapper,
+            runner.parts,
+            runner.chunk_rows,
+            Path(folder),
+        )
         seconds = round(time.perf_counter() - started, 2)
-        out: dict[str, Any] = {"sources": len(sources), "targets": len(targets), "seconds": seconds, "peak_mib": round(_peak_mib(), 1), "peak_mib_before": round(before, 1)}
+        out: dict[str, Any] = {
+            "sources": len(sources),
+            "targets": len(targets),
+            "seconds": seconds,
+            "peak_mib": round(_peak_mib(), 1),
+            "peak_mib_before": round(before, 1),
+        }
         out["pairs_bytes"] = sum(file.stat().st_size for file in Path(folder).iterdir())
         if approximate is not None:
             out["recall"] = sampled_recall(q, x[sources], x[targets], pre, cfg)
@@ -111,7 +132,10 @@ def timed_series(report: dict[str, Any]) -> dict[str, tuple[list[int], list[floa
     series: dict[str, tuple[list[int], list[float]]] = {}
     for size in sorted(report["sizes"], key=int):
         entry = report["sizes"][size]
-        for name, figures in [*entry.get("stages", {}).items(), *((f"pairs_{mode}", f) for mode, f in entry["pairs"].items())]:
+        for name, figures in [
+            *entry.get("stages", {}).items(),
+            *((f"pairs_{mode}", f) for mode, f in entry["pairs"].items()),
+        ]:
             if "seconds" in figures:
                 series.setdefault(name, ([], []))[0].append(int(size))
                 series[name][1].append(figures["seconds"])
@@ -132,9 +156,13 @@ def scratch_project(root: Path, size: int, seed: int) -> None:
     pre_schema = Preprocessor.load(Artifacts(settings.root).preprocessor).schema
     (root / "data/raw/scale").mkdir(parents=True)
     shutil.copy(schema_path, root / "data/raw/scale/schema.yaml")
-    adult_like(read_raw(settings.resolve(settings.ingest.train_csv), pre_schema), pre_schema, size, seed).to_csv(root / "data/raw/scale/train.csv", index=False)
+    adult_like(read_raw(settings.resolve(settings.ingest.train_csv), pre_schema), pre_schema, size, seed).to_csv(
+        root / "data/raw/scale/train.csv", index=False
+    )
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["ingest"].update(train_csv="data/raw/scale/train.csv", test_csv=None, schema_path="data/raw/scale/schema.yaml")
+    params["ingest"].update(
+        train_csv="data/raw/scale/train.csv", test_csv=None, schema_path="data/raw/scale/schema.yaml"
+    )
     params["synthesize_pairs"]["mode"] = "approximate"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
@@ -144,10 +172,22 @@ def run_stages(size: int, seed: int, scratch: Path, api_url: str) -> dict[str, d
     """Each stage of a scratch project at ``size`` rows: wall seconds and peak MiB (``/usr/bin/time``)."""
     root = scratch / f"rows-{size}"
     scratch_project(root, size, seed)
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(scratch / "prefect"), "BENTOML_HOME": str(root / ".bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(scratch / "prefect"),
+        "BENTOML_HOME": str(root / ".bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
     out = {}
     for stage in STAGES:
-        done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-m", f"flows.{stage}"], cwd=root, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-m", f"flows.{stage}"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise SystemExit(f"{stage} at {size} rows failed:\n{done.stderr[-3000:]}")
         seconds, kib = done.stderr.strip().splitlines()[-1].split()[1:]
@@ -186,14 +226,29 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], help="sizes pair synthesis runs at")
-    parser.add_argument("--stage-sizes", nargs="*", type=int, default=[10_000, 100_000], help="sizes the six stages run at")
+    parser.add_argument(
+        "--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], help="sizes pair synthesis runs at"
+    )
+    parser.add_argument(
+        "--stage-sizes", nargs="*", type=int, default=[10_000, 100_000], help="sizes the six stages run at"
+    )
     parser.add_argument("--exact-max", type=int, default=100_000, help="largest size exact mode is run at")
-    parser.add_argument("--dask-max", type=int, default=100_000, help="largest size the Dask run is made at (each worker holds its pieces' results, and the driver all of them)")
+    parser.add_argument(
+        "--dask-max",
+        type=int,
+        default=100_000,
+        help="largest size the Dask run is made at (each worker holds its pieces' results, and the driver all of them)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--machine", default="unnamed machine")
-    parser.add_argument("--render", action="store_true", help="only write scale.md and scale.png again from reports/scale.json")
-    parser.add_argument("--merge", action="store_true", help="keep what reports/scale.json holds of sizes and modes not run now (measure 1M on its own)")
+    parser.add_argument(
+        "--render", action="store_true", help="only write scale.md and scale.png again from reports/scale.json"
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep what reports/scale.json holds of sizes and modes not run now (measure 1M on its own)",
+    )
     args = parser.parse_args()
     if args.render:
         render(json.loads((REPO / "reports/scale.json").read_text()))
@@ -212,7 +267,9 @@ def main() -> None:
                 continue
             if mode == "exact" and size > args.exact_max:
                 sizes, seconds = timed_series(report).get("pairs_exact", ([], []))
-                entry["pairs"]["exact"] = {"not_run": f"above --exact-max {args.exact_max}" + exact_prediction(sizes, seconds, size)}
+                entry["pairs"]["exact"] = {
+                    "not_run": f"above --exact-max {args.exact_max}" + exact_prediction(sizes, seconds, size)
+                }
                 continue
             result = _in_own_process(size, mode, args.seed)
             entry.update(sources=result.pop("sources"), targets=result.pop("targets"))
@@ -248,7 +305,9 @@ def render(report: dict[str, Any]) -> None:
         if "approximate" not in pairs:
             continue
         exact, approx, dask = pairs.get("exact", {}), pairs["approximate"], pairs.get("approximate_dask", {})
-        shown = (f"{exact['seconds']}", f"{exact['peak_mib']}") if "seconds" in exact else (exact.get("not_run", ""), "")
+        shown = (
+            (f"{exact['seconds']}", f"{exact['peak_mib']}") if "seconds" in exact else (exact.get("not_run", ""), "")
+        )
         recall = approx["recall"]
         lines.append(
             f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} "
@@ -256,12 +315,27 @@ def render(report: dict[str, Any]) -> None:
         )
     staged = [(size, entry["stages"]) for size, entry in report["sizes"].items() if "stages" in entry]
     if staged:
-        lines += ["", "## The six stages (seconds / peak MiB, each stage's own process)", "", "| stage | " + " | ".join(f"{int(size):,} rows" for size, _ in staged) + " | exponent |", "|---|" + "---|" * (len(staged) + 1)]
+        lines += [
+            "",
+            "## The six stages (seconds / peak MiB, each stage's own process)",
+            "",
+            "| stage | " + " | ".join(f"{int(size):,} rows" for size, _ in staged) + " | exponent |",
+            "|---|" + "---|" * (len(staged) + 1),
+        ]
         for stage in STAGES:
-            lines.append(f"| {stage} | " + " | ".join(f"{st[stage]['seconds']} / {st[stage]['peak_mib']}" for _, st in staged) + f" | {report['exponents'].get(stage)} |")
+            lines.append(
+                f"| {stage} | "
+                + " | ".join(f"{st[stage]['seconds']} / {st[stage]['peak_mib']}" for _, st in staged)
+                + f" | {report['exponents'].get(stage)} |"
+            )
         totals = [sum(v["seconds"] for v in st.values()) for _, st in staged]
         lines.append("| all | " + " | ".join(f"{t:.1f}" for t in totals) + " | |")
-    lines += ["", "Growth exponents between the two largest sizes measured: " + ", ".join(f"{k} {v}" for k, v in report["exponents"].items()) + "."]
+    lines += [
+        "",
+        "Growth exponents between the two largest sizes measured: "
+        + ", ".join(f"{k} {v}" for k, v in report["exponents"].items())
+        + ".",
+    ]
     write_text(REPO / "reports/scale.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,15 @@ def own_model_project(root: Path) -> Any:
     for rel in ("data/prepared", "genre"):
         shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO / "bentofile.yaml", root / "bentofile.yaml")
-    model = fit_lender_model(pd.read_csv(root / "data/prepared/train.csv"), load_schema(root / "data/prepared/schema.yaml"))
+    model = fit_lender_model(
+        pd.read_csv(root / "data/prepared/train.csv"), load_schema(root / "data/prepared/schema.yaml")
+    )
     (root / "models").mkdir()
     skops.io.dump(model, root / "models/lender.skops")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["train_classifier"].update(model="models/lender.skops", trusted_types=skops.io.get_untrusted_types(file=root / "models/lender.skops"))
+    params["train_classifier"].update(
+        model="models/lender.skops", trusted_types=skops.io.get_untrusted_types(file=root / "models/lender.skops")
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     settings = load_settings(root / "params.yaml")
     for stage in (train_classifier, synthesize_pairs, train_generator, evaluate):
@@ -117,7 +122,11 @@ def serve(bento_tag: str, home: Path, port: int, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen(
             [str(bentoml), "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -145,7 +154,9 @@ def stop(server: subprocess.Popen) -> None:
             server.wait()
 
 
-async def single_requests(url: str, applicants: list[dict[str, Any]], n: int, concurrency: int, time_cap: float) -> dict[str, Any]:
+async def single_requests(
+    url: str, applicants: list[dict[str, Any]], n: int, concurrency: int, time_cap: float
+) -> dict[str, Any]:
     """``n`` single-applicant requests from ``concurrency`` clients at once, cut off at ``time_cap``
     -> each request's seconds, the errors and the phase's seconds."""
     latencies: list[float] = []
@@ -206,24 +217,32 @@ def median_seconds(call: Callable[[], bool], repeats: int) -> tuple[float, int]:
 WORKLOADS = ("test_rows", "all_denied")
 
 
+def answers_whole_batch(engine: Any, batch: pd.DataFrame, settings: Any = None) -> bool:
+    """One library call on a batch: did every applicant get an answer back?"""
+    from genre.serving.answers import answer
+
+    return len(answer(engine, batch, settings=settings)) == len(batch)
+
+
 def prepared(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
     """One project's model built into a bento in the BentoML home this process uses, and the
     figures that need no server, the library batches, timed while nothing else runs -> the bento's
     tag, the request bodies of each workload, and those figures."""
     from genre.recourse.engine import DECISION_THRESHOLD
-    from genre.serving.answers import answer
     from genre.serving.bundle import load_bundle
 
     bento_tag, model_tag, model_path = build(settings)
     engine = load_bundle(model_path)
     target = engine.pre.schema.target.name
     frame = pd.read_csv(settings.root / "data/prepared/test.csv").drop(columns=[target])
-    denied = frame[engine.scorer.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD]  # as the engine decides
+    denied = frame[
+        engine.scorer.predict_proba(engine.pre.transform(frame)) <= DECISION_THRESHOLD
+    ]  # as the engine decides
     # Test rows as they come (the classifier approves some: nothing is sampled for them), and
     # only applicants it turns down, the people who ask for recourse: every one is sampled.
     workloads = dict(zip(WORKLOADS, (frame, denied), strict=True))
     library = {
-        name: median_seconds(lambda b=rows.head(BATCH_SIZE): len(answer(engine, b)) == BATCH_SIZE, BATCH_REPEATS)  # type: ignore[misc]
+        name: median_seconds(partial(answers_whole_batch, engine, rows.head(BATCH_SIZE)), BATCH_REPEATS)
         for name, rows in workloads.items()
     }
     variants = {}  # what the all-denied batch costs under the other sampling settings, for choosing them
@@ -232,11 +251,14 @@ def prepared(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
         if (precision, n) == served:
             continue
         variant = engine.settings.model_copy(update={"precision": precision, "n_candidates": n})
-        call = lambda v=variant: len(answer(engine, denied.head(BATCH_SIZE), settings=v)) == BATCH_SIZE  # noqa: E731
+        call = partial(answers_whole_batch, engine, denied.head(BATCH_SIZE), variant)
         variants[f"{precision}, {n} candidates"] = round(median_seconds(call, BATCH_REPEATS)[0], 3)
     return {
         "bento": bento_tag,
-        "records": {name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records")) for name, rows in workloads.items()},
+        "records": {
+            name: json.loads(rows.head(max(args.requests, BATCH_SIZE)).to_json(orient="records"))
+            for name, rows in workloads.items()
+        },
         "library": library,
         "variants": variants,
         "denied_share": round(float(frame.head(BATCH_SIZE).index.isin(denied.index).mean()), 3),
@@ -262,7 +284,10 @@ def measure(projects: dict[str, dict[str, Any]], home: Path, args: argparse.Name
     try:
         for name, project in projects.items():
             port = free_port()
-            servers[name] = (f"http://127.0.0.1:{port}", serve(project["bento"], home, port, home / f"serve-{name}.log"))
+            servers[name] = (
+                f"http://127.0.0.1:{port}",
+                serve(project["bento"], home, port, home / f"serve-{name}.log"),
+            )
         for name, (url, server) in servers.items():
             wait_until_ready(url, server, home / f"serve-{name}.log")
         order = list(projects)
@@ -270,13 +295,19 @@ def measure(projects: dict[str, dict[str, Any]], home: Path, args: argparse.Name
             for workload in WORKLOADS:
                 for name in order:
                     rows = projects[name]["records"][workload]
-                    rounds[name][workload].append(asyncio.run(single_requests(servers[name][0], rows, args.requests, args.concurrency, args.time_cap)))
+                    rounds[name][workload].append(
+                        asyncio.run(
+                            single_requests(servers[name][0], rows, args.requests, args.concurrency, args.time_cap)
+                        )
+                    )
             order.reverse()
         for name, (url, _) in servers.items():
             with httpx.Client(base_url=url, timeout=60) as http:
                 for workload, rows in projects[name]["records"].items():
                     body = {"applicants": rows[:BATCH_SIZE]}
-                    http_batch[name][workload] = median_seconds(lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS)  # type: ignore[misc]
+                    http_batch[name][workload] = median_seconds(
+                        lambda b=body: http.post("/recourse_batch", json=b).status_code == 200, BATCH_REPEATS
+                    )  # type: ignore[misc]
     finally:
         for _, server in servers.values():
             stop(server)
@@ -286,13 +317,21 @@ def measure(projects: dict[str, dict[str, Any]], home: Path, args: argparse.Name
 
         def batch(workload: str) -> dict[str, Any]:
             http, library = http_batch[name][workload], project["library"][workload]
-            return {"size": BATCH_SIZE, "http_seconds": round(http[0], 3), "library_seconds": round(library[0], 3), "errors": http[1] + library[1]}
+            return {
+                "size": BATCH_SIZE,
+                "http_seconds": round(http[0], 3),
+                "library_seconds": round(library[0], 3),
+                "errors": http[1] + library[1],
+            }
 
         single = {w: single_figures(rounds[name][w], args.concurrency) for w in WORKLOADS}
         return {
             "single": single["test_rows"],
             "batch": {**batch("test_rows"), "denied_share": project["denied_share"]},
-            "all_denied": {"single": single["all_denied"], "batch": {**batch("all_denied"), "library_seconds_by_setting": project["variants"]}},
+            "all_denied": {
+                "single": single["all_denied"],
+                "batch": {**batch("all_denied"), "library_seconds_by_setting": project["variants"]},
+            },
             "setup": project["setup"],
         }
 
@@ -323,10 +362,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight at once")
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds for each single-request phase")
-    parser.add_argument("--rounds", type=int, default=3, help="single-request phases per workload and model, the models asked in turn")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="single-request phases per workload and model, the models asked in turn"
+    )
     parser.add_argument("--coalesce-ms", type=float, help="serve.coalesce_ms for both models (default: params.yaml's)")
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "serve_load.json", help="where the JSON report goes")
-    parser.add_argument("--own-model", action="store_true", help="also serve a lender's gradient-boosted model trained on the same data, and compare")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "reports" / "serve_load.json", help="where the JSON report goes"
+    )
+    parser.add_argument(
+        "--own-model",
+        action="store_true",
+        help="also serve a lender's gradient-boosted model trained on the same data, and compare",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="genre-serve-load-"))
@@ -348,7 +395,12 @@ def main() -> None:
             own = report["own_model"] = measured["own_model"]
             # single requests per second, own model over MLP: each round's ratio, and their median
             by_round = {
-                w: [round(o / m, 3) for o, m in zip(single_of(own, w)["rps_by_round"], single_of(report, w)["rps_by_round"], strict=True)]
+                w: [
+                    round(o / m, 3)
+                    for o, m in zip(
+                        single_of(own, w)["rps_by_round"], single_of(report, w)["rps_by_round"], strict=True
+                    )
+                ]
                 for w in WORKLOADS
             }
             report["own_model_vs_mlp_rps"] = {w: round(statistics.median(ratios), 3) for w, ratios in by_round.items()}

@@ -91,20 +91,39 @@ def main() -> None:
     totals = {k: round(sum(s[k] for s in stages.values()), 2) for k in PARTS}
     outside = round(wall - totals["process"], 2)  # DVC itself, and the processes' exit
     overhead = round(wall - totals["work"], 2)
-    table = Table("stage", "start + imports", "Prefect API", "Prefect run", "work", "process", title=f"dvc repro on {os.cpu_count()} cores, sample_rows={args.sample_rows}")
+    table = Table(
+        "stage",
+        "start + imports",
+        "Prefect API",
+        "Prefect run",
+        "work",
+        "process",
+        title=f"dvc repro on {os.cpu_count()} cores, sample_rows={args.sample_rows}",
+    )
     for name, s in [*stages.items(), ("all stages", totals)]:
         table.add_row(name, *(f"{s[k]:.1f}" for k in PARTS))
     console = Console()
     console.print(table)
-    console.print(f"dvc repro wall {wall:.1f} s: work {totals['work']:.1f} s, overhead {overhead:.1f} s "
-                  f"(of which DVC and process exits {outside:.1f} s; target under {TARGET_OVERHEAD_S:.0f} s)")
-    write_json(REPO / "reports/stage_times.json", {
-        "command": "dvc repro", "sample_rows": args.sample_rows, "cpu_count": os.cpu_count(),
-        "load_average_at_end": list(os.getloadavg()), "fresh_prefect_home": args.prefect_home is None,
-        "prefect_api_url_set": bool(os.environ.get("PREFECT_API_URL")),
-        "wall_seconds": round(wall, 2), "work_seconds": totals["work"], "overhead_seconds": overhead,
-        "dvc_and_exit_seconds": outside, "stages": stages,
-    })
+    console.print(
+        f"dvc repro wall {wall:.1f} s: work {totals['work']:.1f} s, overhead {overhead:.1f} s "
+        f"(of which DVC and process exits {outside:.1f} s; target under {TARGET_OVERHEAD_S:.0f} s)"
+    )
+    write_json(
+        REPO / "reports/stage_times.json",
+        {
+            "command": "dvc repro",
+            "sample_rows": args.sample_rows,
+            "cpu_count": os.cpu_count(),
+            "load_average_at_end": list(os.getloadavg()),
+            "fresh_prefect_home": args.prefect_home is None,
+            "prefect_api_url_set": bool(os.environ.get("PREFECT_API_URL")),
+            "wall_seconds": round(wall, 2),
+            "work_seconds": totals["work"],
+            "overhead_seconds": overhead,
+            "dvc_and_exit_seconds": outside,
+            "stages": stages,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -39,11 +39,17 @@ def plot(name: str, result: dict, dest: Path) -> None:
     for ax, metric, label in zip(axes, ("validity_rf", "lof"), ("validity (RF)", "LOF inlier share")):
         for key, title, marker in CURVES:
             points = result[key]
-            ax.plot([p["cost"] for p in points], [p[metric] for p in points], marker=marker, label=f"GenRe over {title}")
+            ax.plot(
+                [p["cost"] for p in points], [p[metric] for p in points], marker=marker, label=f"GenRe over {title}"
+            )
             for p in points:
-                ax.annotate(f"{p[key]:g}", (p["cost"], p[metric]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    f"{p[key]:g}", (p["cost"], p[metric]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
         for method, point in result["baselines"].items():
-            ax.scatter(point["cost"], point[metric], marker=BASELINE_MARKERS.get(method, "*"), s=70, color="black", zorder=3)
+            ax.scatter(
+                point["cost"], point[metric], marker=BASELINE_MARKERS.get(method, "*"), s=70, color="black", zorder=3
+            )
             ax.annotate(method, (point["cost"], point[metric]), fontsize=8, xytext=(4, -10), textcoords="offset points")
         ax.set_xlabel("cost (L1, scaled)")
         ax.set_ylabel(label)
@@ -60,7 +66,9 @@ def main() -> None:
     parser.add_argument("--lambdas", nargs="+", type=float, default=[0.5, 2.0, 5.0, 10.0])
     parser.add_argument("--temperatures", nargs="+", type=float, default=[0.3, 0.5, 0.7, 1.0])
     parser.add_argument("--candidates", nargs="+", type=int, default=[10, 30, 100, 300])
-    parser.add_argument("--dice-factuals", type=int, default=20, help="DiCE answers only the first N factuals (it is slow)")
+    parser.add_argument(
+        "--dice-factuals", type=int, default=20, help="DiCE answers only the first N factuals (it is slow)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--datasets-dir", type=Path, default=REPO.parent / "shared/datasets")
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")

@@ -28,7 +28,10 @@ def close_abandoned(tag: str) -> int:
     from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
-    running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])), tags=FlowRunFilterTags(all_=[tag]))
+    running = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+        tags=FlowRunFilterTags(all_=[tag]),
+    )
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=running)
         for run in runs:

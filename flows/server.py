@@ -104,12 +104,21 @@ class SharedServer:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         # The server keeps its database in this Prefect home, whatever the calling process's environment says.
-        env = {**os.environ, "PREFECT_HOME": str(self.folder.parent), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.folder.parent),
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
         env.pop("PREFECT_API_URL", None)
         with open(self.log, "ab") as log:
             watchdog = subprocess.Popen(
                 [sys.executable, "-m", "flows.server", str(self.folder.parent), str(port), str(self.idle_seconds)],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         running = Running(watchdog.pid, f"http://127.0.0.1:{port}/api")
         self.state.write_text(json.dumps(running._asdict()))
@@ -143,9 +152,11 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[s
         return
     # Prefect's own setting for how long to wait for a server, with a default that suits a busy machine.
     timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", DEFAULT_START_TIMEOUT_S))
-    with SharedServer(PREFECT_HOME.value()).client(timeout, while_starting) as url:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+    with (
+        SharedServer(PREFECT_HOME.value()).client(timeout, while_starting) as url,
+        temporary_settings(updates={PREFECT_API_URL: url}),
+    ):
+        yield url
 
 
 def is_alive(pid: int) -> bool:
@@ -169,7 +180,9 @@ def _wait_healthy(url: str, pid: int, timeout: float, log: Path) -> None:
     while not is_healthy(url):
         if not is_alive(pid):
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"the local Prefect server for {url} stopped while starting; its log ({log}) ends:\n{tail}")
+            raise RuntimeError(
+                f"the local Prefect server for {url} stopped while starting; its log ({log}) ends:\n{tail}"
+            )
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"the local Prefect server at {url} did not answer within {timeout:.0f} s "
@@ -183,7 +196,7 @@ def watch(prefect_home: Path, port: int, idle_seconds: float) -> None:
     shared = SharedServer(prefect_home)
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        preexec_fn=die_with_parent,  # the server gets SIGTERM if its watchdog dies, however it dies
+        preexec_fn=die_with_parent,  # noqa: PLW1509 (the watchdog starts no threads) the server gets SIGTERM if its watchdog dies
     )
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     last_seen = time.monotonic()

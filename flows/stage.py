@@ -109,7 +109,10 @@ def _close_abandoned(root: Path) -> None:
     except InputError:
         return
     if closed:
-        print(f"marked {closed} abandoned run(s) of this project Crashed: their processes had been killed", file=sys.stderr)
+        print(
+            f"marked {closed} abandoned run(s) of this project Crashed: their processes had been killed",
+            file=sys.stderr,
+        )
 
 
 HEARTBEAT_SETTINGS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")

@@ -45,7 +45,9 @@ err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however lon
 
 schema_app = typer.Typer(add_completion=False, help="The dataset schema: what each column is and what may change.")
 app.add_typer(schema_app, name="schema")
-production_app = typer.Typer(add_completion=False, help="Which model version is production: show, promote, roll back, serve it.")
+production_app = typer.Typer(
+    add_completion=False, help="Which model version is production: show, promote, roll back, serve it."
+)
 app.add_typer(production_app, name="production")
 data_app = typer.Typer(add_completion=False, help="New data: is a batch fit to train on?")
 app.add_typer(data_app, name="data")
@@ -82,7 +84,9 @@ def _production(settings: Settings, hint: str = "") -> production.Release:
     except InputError as exc:
         raise _refuse(str(exc)) from None
     if release is None:
-        raise _refuse(f"no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>{hint}")
+        raise _refuse(
+            f"no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>{hint}"
+        )
     return release
 
 
@@ -92,7 +96,9 @@ def _engine(settings: Settings, workspace: bool) -> tuple[RecourseEngine, str]:
     from genre.serving.bundle import engine_from_artifacts, load_bundle
 
     if workspace:
-        return engine_from_artifacts(Artifacts(settings.root), settings.recourse), "the pipeline's latest artifacts (--workspace)"
+        return engine_from_artifacts(
+            Artifacts(settings.root), settings.recourse
+        ), "the pipeline's latest artifacts (--workspace)"
     release = _production(settings, "; or pass --workspace to answer from the pipeline's latest artifacts")
     try:
         return load_bundle(production.model_path(release.model)), f"{release.model} (production)"
@@ -107,7 +113,9 @@ def missing_columns(engine: RecourseEngine, columns: list[str]) -> list[str]:
     return [f"column {one_line(repr(name))} is missing from the file; every applicant needs it" for name in absent]
 
 
-def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_line: int = 2) -> tuple[pd.DataFrame, list[str]]:
+def build_output(
+    engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_line: int = 2
+) -> tuple[pd.DataFrame, list[str]]:
     """-> (one output row per input row, the problems of the invalid rows, by line of the file:
     ``raw``'s first row is on ``first_line``). A chunk of a file is answered as the whole would be:
     each applicant's draws are seeded by its own values. The added columns are built as lists and
@@ -119,7 +127,9 @@ def build_output(engine: RecourseEngine, raw: pd.DataFrame, seed: int, first_lin
 
     raw = raw.reset_index(drop=True)
     schema = engine.pre.schema
-    valid, kept, errors, imputed = check_applicants(raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills)
+    valid, kept, errors, imputed = check_applicants(
+        raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills
+    )
     rows = len(raw)
     blank = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None}
     extra: dict[str, list[object]] = {k: [v] * rows for k, v in {**blank, "imputed": "", "error": ""}.items()}
@@ -154,7 +164,9 @@ def _data_lines(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _answer_file(engine: RecourseEngine, input: Path, tmp: Path, seed: int, runner: RunnerSettings) -> tuple[Counter[str], list[str]]:
+def _answer_file(
+    engine: RecourseEngine, input: Path, tmp: Path, seed: int, runner: RunnerSettings
+) -> tuple[Counter[str], list[str]]:
     """Every row of ``input`` answered into ``tmp``, ``runner.chunk_rows`` rows at a time: a
     chunk is read, answered (here, or on the Dask cluster ``runner`` names) and appended, so
     neither file is ever whole in memory. -> (rows per status, the invalid rows' problems)."""
@@ -176,9 +188,16 @@ def _answer_file(engine: RecourseEngine, input: Path, tmp: Path, seed: int, runn
         first = pd.read_csv(input, dtype=str, keep_default_na=False)  # a header alone: no rows to answer
     if missing := missing_columns(engine, list(first.columns)):
         raise _refuse("\n".join(missing))
-    calls = ({"engine": engine, "raw": chunk, "seed": seed, "first_line": 2 + i * runner.chunk_rows} for i, chunk in enumerate(itertools.chain([first], chunks)))
+    calls = (
+        {"engine": engine, "raw": chunk, "seed": seed, "first_line": 2 + i * runner.chunk_rows}
+        for i, chunk in enumerate(itertools.chain([first], chunks))
+    )
     columns = [TextColumn("answering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True) as bar, chunk_runner(runner, "recourse-chunk") as mapper, tmp.open("w", newline="") as out:
+    with (
+        Progress(*columns, console=err, transient=True) as bar,
+        chunk_runner(runner, "recourse-chunk") as mapper,
+        tmp.open("w", newline="") as out,
+    ):
         rows = bar.add_task("answering", total=_data_lines(input))
         for i, (answered, said) in enumerate(mapper(build_output, calls)):
             answered.to_csv(out, index=False, header=i == 0)
@@ -190,12 +209,25 @@ def _answer_file(engine: RecourseEngine, input: Path, tmp: Path, seed: int, runn
 
 @app.command()
 def recourse(
-    input: Annotated[Path, typer.Option("--input", "-i", exists=True, dir_okay=False, help="CSV of applicants in raw units.")],
+    input: Annotated[
+        Path, typer.Option("--input", "-i", exists=True, dir_okay=False, help="CSV of applicants in raw units.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write one answer per row.")],
-    params: Annotated[Path, typer.Option(help="params.yaml of the pipeline whose trained model to use.")] = Path("params.yaml"),
-    model_dir: Annotated[Path | None, typer.Option(help="A model bundle folder instead (e.g. a BentoML model's path).")] = None,
-    workspace: Annotated[bool, typer.Option(help="Answer from the pipeline's latest artifacts, not the production model.")] = False,
-    chunk_rows: Annotated[int | None, typer.Option(min=1, help="Rows read, answered and written at a time (default: runner.chunk_rows in params.yaml).")] = None,
+    params: Annotated[Path, typer.Option(help="params.yaml of the pipeline whose trained model to use.")] = Path(
+        "params.yaml"
+    ),
+    model_dir: Annotated[
+        Path | None, typer.Option(help="A model bundle folder instead (e.g. a BentoML model's path).")
+    ] = None,
+    workspace: Annotated[
+        bool, typer.Option(help="Answer from the pipeline's latest artifacts, not the production model.")
+    ] = False,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Rows read, answered and written at a time (default: runner.chunk_rows in params.yaml)."
+        ),
+    ] = None,
     seed: int = 0,
 ) -> None:
     """Answer every applicant in INPUT with the production model, a chunk of rows at a time (on
@@ -207,7 +239,9 @@ def recourse(
     go_offline()
     if model_dir is not None:
         engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
-        runner = _settings(params).runner if params.is_file() else RunnerSettings()  # where the chunks run, if a project says
+        runner = (
+            _settings(params).runner if params.is_file() else RunnerSettings()
+        )  # where the chunks run, if a project says
     else:
         settings = _settings(params)
         (engine, source), runner = _engine(settings, workspace), settings.runner
@@ -216,9 +250,16 @@ def recourse(
     try:
         with atomic_path(output) as tmp:  # a refused or failed file leaves any earlier output as it was
             counts, problems = _answer_file(engine, input, tmp, seed, runner)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:  # the file, not our code: one line
+    except (
+        pd.errors.EmptyDataError,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+    ) as exc:  # the file, not our code: one line
         raise _refuse(f"{one_line(str(input), 300)} cannot be read as CSV: {one_line(str(exc), 300)}") from None
-    err.print(f"wrote {counts.total()} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    err.print(
+        f"wrote {counts.total()} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
     for line in problems:  # quoted names and values are escaped already; the markup escape keeps rich from reading them
         err.print(f"[red]invalid[/red] {escape(line)}", highlight=False)
     if problems:
@@ -227,13 +268,29 @@ def recourse(
 
 @schema_app.command("infer")
 def infer(
-    data: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="The CSV(s) to describe: every file the pipeline will read, train and test (.gz is read too).")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="The CSV(s) to describe: every file the pipeline will read, train and test (.gz is read too).",
+        ),
+    ],
     target: Annotated[str, typer.Option("--target", help="The column holding the decision (two labels).")],
     output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="Where to write the schema (YAML).")],
-    favourable: Annotated[str | None, typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")] = None,
-    name: Annotated[str | None, typer.Option(help="The dataset's name in the schema (default: the first CSV's file or folder name).")] = None,
-    margin: Annotated[float, typer.Option(min=0.0, help="Widen each numeric range by this fraction of its width on both sides.")] = 0.0,
-    max_categories: Annotated[int, typer.Option(min=2, help="A text column with more distinct values is refused as a feature.")] = MAX_CATEGORIES,
+    favourable: Annotated[
+        str | None, typer.Option(help="The label a person asks for; guessed, and marked as a guess, when left out.")
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The dataset's name in the schema (default: the first CSV's file or folder name)."),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option(min=0.0, help="Widen each numeric range by this fraction of its width on both sides.")
+    ] = 0.0,
+    max_categories: Annotated[
+        int, typer.Option(min=2, help="A text column with more distinct values is refused as a feature.")
+    ] = MAX_CATEGORIES,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
     """Write a schema for DATA to review: each column's kind, bounds and categories as the data shows them."""
@@ -251,15 +308,23 @@ def infer(
         except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser and codec errors are ValueErrors
             raise _refuse(f"{one_line(str(path), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
         if list(frames[-1].columns) != list(frames[0].columns):
-            raise _refuse(f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; the files must share one header")
+            raise _refuse(
+                f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; the files must share one header"
+            )
     stem = data[0].name.removesuffix(".gz").removesuffix(".csv")
     if stem in ("train", "test", "data") and data[0].resolve().parent.name:  # data/raw/loans/train.csv: "loans"
         stem = data[0].resolve().parent.name
     source = " + ".join(path.name for path in data)
     try:
         inferred = infer_schema(
-            pd.concat(frames, ignore_index=True), target, name=name or stem, favourable=favourable, margin=margin,
-            max_categories=max_categories, source=source, min_rows=min(len(frame) for frame in frames),
+            pd.concat(frames, ignore_index=True),
+            target,
+            name=name or stem,
+            favourable=favourable,
+            margin=margin,
+            max_categories=max_categories,
+            source=source,
+            min_rows=min(len(frame) for frame in frames),
         )
     except InferenceError as exc:
         raise _refuse(str(exc)) from None
@@ -279,7 +344,9 @@ def infer(
 
 
 def _said(release: production.Release) -> str:
-    return f"{release.model} (bento {release.bento}), by {release.by} at {release.at}: {release.reason}" + (f"; replaced {release.previous}" if release.previous else "")
+    return f"{release.model} (bento {release.bento}), by {release.by} at {release.at}: {release.reason}" + (
+        f"; replaced {release.previous}" if release.previous else ""
+    )
 
 
 def _registry_call(call: Callable[[], production.Release], done: str) -> None:
@@ -292,7 +359,9 @@ def _registry_call(call: Callable[[], production.Release], done: str) -> None:
 
 
 @production_app.command("show")
-def production_show(params: ParamsOption = Path("params.yaml"), history: bool = typer.Option(False, help="Every change, oldest first.")) -> None:
+def production_show(
+    params: ParamsOption = Path("params.yaml"), history: bool = typer.Option(False, help="Every change, oldest first.")
+) -> None:
     """The production model and bento, and how they got there."""
     settings = _settings(params)
     _production(settings)  # or one line saying why there is none
@@ -303,10 +372,15 @@ def production_show(params: ParamsOption = Path("params.yaml"), history: bool = 
 
 @production_app.command("promote")
 def production_promote(
-    model: Annotated[str, typer.Argument(help="A model version in the BentoML store, e.g. genre-recourse:abc123 (bentoml models list).")],
+    model: Annotated[
+        str,
+        typer.Argument(help="A model version in the BentoML store, e.g. genre-recourse:abc123 (bentoml models list)."),
+    ],
     params: ParamsOption = Path("params.yaml"),
     reason: str = typer.Option("promoted by hand", help="Why, for the record."),
-    gate: bool = typer.Option(False, help="Only if MODEL passes the gate against production (params.yaml gate); the decision is recorded."),
+    gate: bool = typer.Option(
+        False, help="Only if MODEL passes the gate against production (params.yaml gate); the decision is recorded."
+    ),
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
     settings = _settings(params)
@@ -346,13 +420,21 @@ def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path
     for rule in comparison["rules"]:
         typer.echo(GateRule(**rule).said())
     for row in comparison["promises_by_margin"]:
-        typer.echo(f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}")
-    err.print(f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}", highlight=False)
+        typer.echo(
+            f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}"
+        )
+    err.print(
+        f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}",
+        highlight=False,
+    )
     return Path(record["path"]), comparison["passed"]
 
 
 @production_app.command("rollback")
-def production_rollback(params: ParamsOption = Path("params.yaml"), reason: str = typer.Option("rolled back by hand", help="Why, for the record.")) -> None:
+def production_rollback(
+    params: ParamsOption = Path("params.yaml"),
+    reason: str = typer.Option("rolled back by hand", help="Why, for the record."),
+) -> None:
     """Make production the model the current one replaced."""
     root = _settings(params).root
     _registry_call(lambda: production.rollback(root, reason), "production is now")
@@ -369,7 +451,9 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
 
 @data_app.command("release")
 def data_release(
-    batch: Annotated[Path, typer.Argument(help="A batch held for drift: its CSV in retrain.held (data/held/<time>-<name>).")],
+    batch: Annotated[
+        Path, typer.Argument(help="A batch held for drift: its CSV in retrain.held (data/held/<time>-<name>).")
+    ],
     reason: Annotated[str, typer.Option(help="Why the change is real and may be trained on, for the record.")],
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
@@ -384,15 +468,25 @@ def data_release(
             waiting = release_held(settings, batch, reason)
     except InputError as exc:
         raise _refuse(str(exc)) from None
-    err.print(f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} for the next retraining run, its drift check waived", highlight=False)
+    err.print(
+        f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} for the next retraining run, its drift check waived",
+        highlight=False,
+    )
 
 
 @data_app.command("drift")
 def data_drift(
-    batch: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of new labelled applicants, the training data's columns.")],
+    batch: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV of new labelled applicants, the training data's columns."
+        ),
+    ],
     params: ParamsOption = Path("params.yaml"),
     report: Annotated[Path | None, typer.Option(dir_okay=False, help="Write the whole report here (JSON).")] = None,
-    workspace: Annotated[bool, typer.Option(help="Judge approvals with the pipeline's latest artifacts, not the production model.")] = False,
+    workspace: Annotated[
+        bool, typer.Option(help="Judge approvals with the pipeline's latest artifacts, not the production model.")
+    ] = False,
 ) -> None:
     """Validate BATCH against the schema, then compare it with the rows the production model was
     trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
@@ -410,16 +504,33 @@ def data_drift(
         frame = read_raw(batch, schema)
         validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS).raise_for_failures(one_line(str(batch), 300))
         if workspace:
-            reference, compared_with = read_raw(Artifacts(settings.root).train_csv, schema), "the workspace's training data"
+            reference, compared_with = (
+                read_raw(Artifacts(settings.root).train_csv, schema),
+                "the workspace's training data",
+            )
         else:
             reference, compared_with = reference_rows(settings, production.production(settings.root), schema)
     except InputError as exc:
         raise _refuse(str(exc)) from None
     result, frame = batch_drift(engine, reference, frame, settings.drift)
     if report is not None:
-        write_json(report, {"batch": str(batch), "rows": len(frame), "reference": compared_with, "reference_rows": len(reference), "approvals_by": source, **result.to_json()})
+        write_json(
+            report,
+            {
+                "batch": str(batch),
+                "rows": len(frame),
+                "reference": compared_with,
+                "reference_rows": len(reference),
+                "approvals_by": source,
+                **result.to_json(),
+            },
+        )
     lines = result.drifted
-    err.print(f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} rows of {escape(compared_with)}, approvals by {escape(source)}: " + ("drifted" if lines else "no drift"), highlight=False)
+    err.print(
+        f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} rows of {escape(compared_with)}, approvals by {escape(source)}: "
+        + ("drifted" if lines else "no drift"),
+        highlight=False,
+    )
     for line in lines:
         err.print(f"drifted: {escape(line)}", highlight=False)
     if lines:

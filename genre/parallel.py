@@ -42,7 +42,9 @@ def serial(work: Callable[..., R], calls: Iterable[dict[str, Any]]) -> Iterator[
         yield work(**call)
 
 
-def _windowed(submit: Callable[[dict[str, Any]], Any], result: Callable[[Any], R], calls: Iterable[dict[str, Any]], in_flight: int) -> Iterator[R]:
+def _windowed(
+    submit: Callable[[dict[str, Any]], Any], result: Callable[[Any], R], calls: Iterable[dict[str, Any]], in_flight: int
+) -> Iterator[R]:
     """Results in order, with at most ``in_flight`` pieces submitted and not yet collected, so a
     stream of pieces (a large CSV's chunks) is never all in memory at once."""
     window: deque[Any] = deque()
@@ -56,7 +58,12 @@ def _windowed(submit: Callable[[dict[str, Any]], Any], result: Callable[[Any], R
 
 def _local_cluster_kwargs(cfg: RunnerSettings) -> dict[str, Any]:
     # no dashboard: nothing at run time listens beyond what the user asked for
-    return {"n_workers": cfg.workers, "threads_per_worker": cfg.threads_per_worker, "processes": True, "dashboard_address": None}
+    return {
+        "n_workers": cfg.workers,
+        "threads_per_worker": cfg.threads_per_worker,
+        "processes": True,
+        "dashboard_address": None,
+    }
 
 
 def _in_flow() -> bool:
@@ -78,7 +85,11 @@ def prefect_tasks(cfg: RunnerSettings, name: str) -> Iterator[Mapper]:
     if cfg.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
-        runner: Any = DaskTaskRunner(address=cfg.address) if cfg.address else DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(cfg))
+        runner: Any = (
+            DaskTaskRunner(address=cfg.address)
+            if cfg.address
+            else DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(cfg))
+        )
     else:
         from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -88,7 +99,9 @@ def prefect_tasks(cfg: RunnerSettings, name: str) -> Iterator[Mapper]:
         def mapped(work: Callable[..., R], calls: Iterable[dict[str, Any]]) -> Iterator[R]:
             # no cache key: hashing every piece's arrays would cost more than some pieces take
             piece = task(work, name=name, cache_policy=NO_CACHE, persist_result=False)
-            yield from _windowed(lambda call: runner.submit(piece, call), lambda future: future.result(), calls, cfg.in_flight)
+            yield from _windowed(
+                lambda call: runner.submit(piece, call), lambda future: future.result(), calls, cfg.in_flight
+            )
 
         yield mapped
 
@@ -103,7 +116,12 @@ def dask_client(cfg: RunnerSettings) -> Iterator[Mapper]:
         with Client(cfg.address or cluster) as client:
 
             def mapped(work: Callable[..., R], calls: Iterable[dict[str, Any]]) -> Iterator[R]:
-                yield from _windowed(lambda call: client.submit(work, pure=False, **call), lambda future: future.result(), calls, cfg.in_flight)
+                yield from _windowed(
+                    lambda call: client.submit(work, pure=False, **call),
+                    lambda future: future.result(),
+                    calls,
+                    cfg.in_flight,
+                )
 
             yield mapped
     finally:

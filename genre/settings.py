@@ -79,7 +79,9 @@ class PairSettings(_Section):
     lam: float = Field(2.0, gt=0)
     k: PositiveInt = 1000
     chunk_size: PositiveInt = 2048
-    mode: Literal["exact", "approximate"] = "exact"  # approximate: for partitions too large to compare every source with every target
+    mode: Literal["exact", "approximate"] = (
+        "exact"  # approximate: for partitions too large to compare every source with every target
+    )
     approximate: ApproximateSettings = ApproximateSettings()
 
 
@@ -93,7 +95,9 @@ class CVAESettings(_Section):
     patience: PositiveInt = 15
     val_fraction: float = Field(0.1, gt=0, lt=1)
     min_steps_per_epoch: PositiveInt = 50  # genre.models.training.fit_pairs: small data gets several passes per epoch
-    max_steps_per_epoch: PositiveInt = 1000  # ... and large data a seeded sample of sources per epoch (1M rows: 40% of them)
+    max_steps_per_epoch: PositiveInt = (
+        1000  # ... and large data a seeded sample of sources per epoch (1M rows: 40% of them)
+    )
     min_val_pairs: PositiveInt = 1000  # ... and several fixed partners per held-out source
     seed: int = 0
 
@@ -125,12 +129,16 @@ class GeneratorSettings(_Section):
     """Which generator the pipeline trains, evaluates and serves, and each kind's own settings."""
 
     kind: GeneratorKind = "cvae"
-    threads: PositiveInt = 1  # torch threads while training: a 64-wide CVAE gains nothing from more, and thrashes on a busy machine
+    threads: PositiveInt = (
+        1  # torch threads while training: a 64-wide CVAE gains nothing from more, and thrashes on a busy machine
+    )
     cvae: CVAESettings = CVAESettings()
     transformer: TransformerSettings = TransformerSettings()
 
 
-Rule = Literal["cheapest", "balanced", "most_confident"]  # which accepted candidate is the answer (genre.recourse.engine)
+Rule = Literal[
+    "cheapest", "balanced", "most_confident"
+]  # which accepted candidate is the answer (genre.recourse.engine)
 
 
 class RecourseSettings(_Section):
@@ -142,8 +150,12 @@ class RecourseSettings(_Section):
     # a recourse is issued only where P_h(x+) exceeds threshold + margin: headroom so that the next,
     # retrained model still accepts it (the gate's promises kept, and its table by margin)
     margin: float = Field(0.02, ge=0, lt=1)
-    retrieved: NonNegativeInt = 10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
-    retrieval: Literal["fallback", "compete"] = "fallback"  # retrieved rows answer only where no sampled one is accepted (and plausible), or compete with them
+    retrieved: NonNegativeInt = (
+        10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
+    )
+    retrieval: Literal["fallback", "compete"] = (
+        "fallback"  # retrieved rows answer only where no sampled one is accepted (and plausible), or compete with them
+    )
     # whether plausible accepted candidates (local outlier factor among the training rows the
     # classifier approves below max_outlier_factor) are chosen before the others
     # (genre.recourse.plausibility); auto: where it scores higher on the denied training applicants
@@ -169,14 +181,20 @@ class EvaluateSettings(_Section):
     n_factuals: PositiveInt = 200
     seed: int = 0
     lof_neighbors: PositiveInt = 5
-    plausibility_rows: PositiveInt = 200_000  # LOF is fitted on at most this many favourable rows (a seeded sample past it)
+    plausibility_rows: PositiveInt = (
+        200_000  # LOF is fitted on at most this many favourable rows (a seeded sample past it)
+    )
     consistency_sources: PositiveInt = 100
     consistency_samples: PositiveInt = 50
-    selection_applicants: PositiveInt = 200  # denied training rows (a seeded sample) that recourse.selection: auto is chosen on
+    selection_applicants: PositiveInt = (
+        200  # denied training rows (a seeded sample) that recourse.selection: auto is chosen on
+    )
     sweep_candidates: list[PositiveInt] = [1, 10, 30, 100, 300]
     sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
     min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
-    min_group_factuals: PositiveInt = 10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap
+    min_group_factuals: PositiveInt = (
+        10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap
+    )
     # threshold auto never puts the bar where fewer training rows than this clear it (auto: 1% of
     # the rows the classifier approves, at least 30), so no single row is everyone's answer
     min_rows_above_bar: PositiveInt | Literal["auto"] = "auto"
@@ -229,9 +247,13 @@ class ServeSettings(_Section):
     max_batch: PositiveInt = 1000
     max_alternatives: PositiveInt = 5
     max_body_bytes: PositiveInt = 4_000_000
-    answer_log: str | None = None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
+    answer_log: str | None = (
+        None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
+    )
     answer_log_days: PositiveInt = 30  # ... deleted after this many days
-    coalesce_ms: float = Field(1.0, ge=0, le=100)  # single requests arriving this close share one model call (0: each alone)
+    coalesce_ms: float = Field(
+        1.0, ge=0, le=100
+    )  # single requests arriving this close share one model call (0: each alone)
     # ... and while they keep arriving, a group waits for more at most this long after its first
     # (auto: coalesce_ms for a model whose calls cost their rows, the MLP; COSTLY_CALL_WAIT_MS for
     # a lender's own model, whose every call costs about that much: genre.serving.coalesce)
@@ -282,10 +304,16 @@ class GateSettings(_Section):
     applicants: PositiveInt = 200  # the gate set: held-out applicants the champion denies, a fixed random subset
     seed: int = 0
     score_tolerance: float = Field(0.02, ge=0)  # the challenger's score may be this much below the champion's
-    min_promises_kept: float = Field(0.95, ge=0, le=1)  # share of the champion's recourses the challenger must still accept
+    min_promises_kept: float = Field(
+        0.95, ge=0, le=1
+    )  # share of the champion's recourses the challenger must still accept
     group_gap_tolerance: float = Field(0.05, ge=0)  # how much wider a group gap may grow
     promise_days: PositiveInt = 30  # issued recourses (the answer log) this recent are promises to keep
-    margins: list[Annotated[float, Field(ge=0, lt=1)]] = [0.0, 0.02, 0.05]  # the champion re-answers the gate set at each recourse.margin: promises kept by margin
+    margins: list[Annotated[float, Field(ge=0, lt=1)]] = [
+        0.0,
+        0.02,
+        0.05,
+    ]  # the champion re-answers the gate set at each recourse.margin: promises kept by margin
 
 
 class RetrainSettings(_Section):
@@ -294,7 +322,9 @@ class RetrainSettings(_Section):
 
     incoming: Path = Path("data/incoming")  # new labelled CSVs, the training data's columns: taken in name order
     quarantine: Path = Path("data/quarantine")  # batches that failed validation, each beside its report
-    held: Path = Path("data/held")  # batches that drifted, each beside its drift report and pictures, for a person to look at
+    held: Path = Path(
+        "data/held"
+    )  # batches that drifted, each beside its drift report and pictures, for a person to look at
 
 
 class RunnerSettings(_Section):
@@ -304,7 +334,9 @@ class RunnerSettings(_Section):
 
     kind: Literal["inprocess", "dask"] = "inprocess"
     address: str | None = None  # dask: an existing cluster's scheduler (tcp://host:8786); null starts a local cluster
-    workers: PositiveInt = 2  # a local cluster's worker processes; each immutable group's sources are split in at least this many parts
+    workers: PositiveInt = (
+        2  # a local cluster's worker processes; each immutable group's sources are split in at least this many parts
+    )
     threads_per_worker: PositiveInt = 1
     chunk_rows: PositiveInt = 10_000  # applicants per piece: pair sources, evaluation's recourse sampling, the batch CLI (read and written a chunk at a time)
 

@@ -65,7 +65,9 @@ class StrictYaml:
                 key = self.loader.construct_object(key_node)
                 line = key_node.start_mark.line + 1
                 if key in out:
-                    self.problems.append(f"{self.source}:{line}: {dotted((*at, key))}: written twice (first on line {self.lines[(*at, key)]}); keep one")
+                    self.problems.append(
+                        f"{self.source}:{line}: {dotted((*at, key))}: written twice (first on line {self.lines[(*at, key)]}); keep one"
+                    )
                     continue
                 self.lines[(*at, key)] = line
                 out[key] = self._data(value_node, (*at, key))
@@ -114,7 +116,11 @@ class StrictYaml:
                 lines.append(f"{where}: {error['msg']}")
             else:
                 given = error.get("input")
-                hint = " (a value holding ': ' or ', ' must be quoted)" if isinstance(given, (dict, list)) and error["type"] == "string_type" else ""
+                hint = (
+                    " (a value holding ': ' or ', ' must be quoted)"
+                    if isinstance(given, (dict, list)) and error["type"] == "string_type"
+                    else ""
+                )
                 lines.append(f"{where}: {error['msg']} (got {one_line(json.dumps(given))}){hint}")
         return lines
 
@@ -127,7 +133,13 @@ def _unions_merged(errors: list[Any], keys: dict[Location, int]) -> list[Any]:
     out = []
     for error in errors:
         loc = tuple(error["loc"])
-        if len(loc) > 1 and loc[:-1] in keys and loc not in keys and isinstance(loc[-1], str) and error["type"] != "extra_forbidden":
+        if (
+            len(loc) > 1
+            and loc[:-1] in keys
+            and loc not in keys
+            and isinstance(loc[-1], str)
+            and error["type"] != "extra_forbidden"
+        ):
             if loc[:-1] in merged:
                 merged[loc[:-1]]["msg"] += ", or " + error["msg"].removeprefix("Input should be ")
                 continue

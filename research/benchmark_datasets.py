@@ -29,6 +29,7 @@ LENDER_MODEL = "models/lender.skops"
 
 def marked(schema: DatasetSchema, marks: dict[str, str]) -> DatasetSchema:
     """The README's one hand edit: ``immutable: true`` or a direction added to a feature."""
+
     def mark(spec: FeatureSpec, text: str) -> FeatureSpec:
         update = yaml.safe_load("{" + text + "}")
         if update.get("immutable"):  # what the schema infer guessed of a feature's changes goes with them
@@ -39,7 +40,15 @@ def marked(schema: DatasetSchema, marks: dict[str, str]) -> DatasetSchema:
     return schema.model_copy(update={"features": features})
 
 
-def inferred_run(name: str, train: pd.DataFrame, test: pd.DataFrame, target: str, marks: dict[str, str], folder: Path, overrides: dict) -> DatasetRun:
+def inferred_run(
+    name: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str,
+    marks: dict[str, str],
+    folder: Path,
+    overrides: dict,
+) -> DatasetRun:
     """Frames written as CSV, their schema inferred as ``genre schema infer`` would, then marked."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = folder / "train.csv", folder / "test.csv"
@@ -60,11 +69,20 @@ def dataset_run(name: str, shared: Path, scratch: Path) -> tuple[DatasetRun, byt
 
     adult_schema = REPO / "data/raw/adult/schema.yaml"
     if name in ("adult", "compas", "heloc", "adult_person"):
-        schema = {"adult": adult_schema, "adult_person": SPECS / "adult-person.schema.yaml"}.get(name, SPECS / f"{name}.schema.yaml")
-        return DatasetRun(name, *split(name.removesuffix("_person")), schema, UNBALANCED if name == "heloc" else {}), None
+        schema = {"adult": adult_schema, "adult_person": SPECS / "adult-person.schema.yaml"}.get(
+            name, SPECS / f"{name}.schema.yaml"
+        )
+        return DatasetRun(
+            name, *split(name.removesuffix("_person")), schema, UNBALANCED if name == "heloc" else {}
+        ), None
     if name == "adult_raw":
-        raw = [pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""]) for s in ("train", "test")]
-        return inferred_run(name, *raw, "income", {"race": "immutable: true", "sex": "immutable: true"}, scratch / name, {}), None
+        raw = [
+            pd.read_csv(shared / "adult-raw" / f"{s}.csv.gz", dtype=str, keep_default_na=False, na_values=[""])
+            for s in ("train", "test")
+        ]
+        return inferred_run(
+            name, *raw, "income", {"race": "immutable: true", "sex": "immutable: true"}, scratch / name, {}
+        ), None
     if name == "adult_user_model":
         schema = DatasetSchema.model_validate(yaml.safe_load(adult_schema.read_text()))
         model = skops.io.dumps(fit_lender_model(pd.read_csv(split("adult")[0]), schema))
@@ -76,10 +94,17 @@ def dataset_run(name: str, shared: Path, scratch: Path) -> tuple[DatasetRun, byt
 
 
 def head_commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+    return (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "unknown"
+    )
 
 
-def started(parser: argparse.ArgumentParser, report: str) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any], str]:
+def started(
+    parser: argparse.ArgumentParser, report: str
+) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any], str]:
     """A benchmark over these datasets begun: its options parsed (with ``--datasets-dir``,
     ``--out`` and ``--fresh`` added), offline, -> (args, params.yaml, the report ``report`` held
     so far unless ``--fresh``, the commit). Datasets run before stay in the report; those run now

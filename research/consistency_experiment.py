@@ -47,7 +47,9 @@ def model_samples(model: CVAE, x: np.ndarray, n: int, seed: int) -> np.ndarray:
     return (mean + noise).numpy().reshape(len(x), n, -1)
 
 
-def run_experiment(cfg: ExperimentSettings, world: GaussianWorld = GaussianWorld()) -> dict[str, list[float] | float | list[int]]:
+def run_experiment(
+    cfg: ExperimentSettings, world: GaussianWorld = GaussianWorld()
+) -> dict[str, list[float] | float | list[int]]:
     pre = world.preprocessor()
     rng = np.random.default_rng(cfg.seed)
     pool, _ = world.sample(20 * cfg.held_out_sources, rng)
@@ -66,7 +68,11 @@ def run_experiment(cfg: ExperimentSettings, world: GaussianWorld = GaussianWorld
         model, _ = fit_cvae(x[sources[keep]], x[targets], q.restrict(keep), [0, 0], cfg.cvae, show_progress=False)
         q_held = pairing_distribution(held_out, x[targets], pre, cfg.lam, k=len(targets), chunk_size=1024)
         empirical = x[targets][q_held.sample(rng, cfg.samples)]
-        curve["generator_vs_qstar"].append(mean_energy_distance(model_samples(model, held_out, cfg.samples, cfg.seed), reference))
-        curve["decoder_mean_vs_qstar"].append(mean_energy_distance(model.propose(held_out, cfg.samples, 1.0, cfg.seed), reference))
+        curve["generator_vs_qstar"].append(
+            mean_energy_distance(model_samples(model, held_out, cfg.samples, cfg.seed), reference)
+        )
+        curve["decoder_mean_vs_qstar"].append(
+            mean_energy_distance(model.propose(held_out, cfg.samples, 1.0, cfg.seed), reference)
+        )
         curve["empirical_q_vs_qstar"].append(mean_energy_distance(empirical, reference))
     return {"sizes": list(cfg.sizes), **curve, "qstar_vs_qstar_floor": floor}

@@ -75,7 +75,9 @@ def _ranges(pre: Preprocessor) -> dict[str, list[float]]:
     return out
 
 
-def _query_range(pre: Preprocessor, base: dict[str, list[float]], row: pd.Series, vary: list[str]) -> dict[str, list[float]]:
+def _query_range(
+    pre: Preprocessor, base: dict[str, list[float]], row: pd.Series, vary: list[str]
+) -> dict[str, list[float]]:
     """Permitted range for one query: directions narrow it to the allowed side of the factual."""
     out: dict[str, list[float]] = {}
     for j, name in enumerate(pre.schema.feature_names):
@@ -196,7 +198,12 @@ def _counterfactuals(explainer, query: pd.DataFrame, kwargs: dict[str, object], 
     logging.getLogger("dice_ml").setLevel(logging.ERROR)
     started = time.monotonic()
     try:
-        with _time_limit(seconds), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        with (
+            _time_limit(seconds),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")
             result = explainer.generate_counterfactuals(query, **kwargs)
     except UserConfigValidationException:  # DiCE raises this when no counterfactual was found at all

@@ -19,12 +19,16 @@ from sklearn.preprocessing import OrdinalEncoder
 from genre.data.schema import DatasetSchema
 
 
-def fit_lender_model(train: pd.DataFrame, schema: DatasetSchema, left_out: tuple[str, ...] = ("race", "sex"), max_iter: int = 100) -> Any:
+def fit_lender_model(
+    train: pd.DataFrame, schema: DatasetSchema, left_out: tuple[str, ...] = ("race", "sex"), max_iter: int = 100
+) -> Any:
     """A fitted ``Pipeline`` over ``train``'s raw columns but ``left_out``; 1 = the favourable label."""
     features = [n for n in schema.feature_names if n not in left_out]
     categorical = [n for n in features if schema.features[n].kind == "categorical"]
     numbers = [n for n in features if n not in categorical]
     encode = make_column_transformer((OrdinalEncoder(), categorical), ("passthrough", numbers))
-    trees = HistGradientBoostingClassifier(categorical_features=list(range(len(categorical))), max_iter=max_iter, random_state=0)
+    trees = HistGradientBoostingClassifier(
+        categorical_features=list(range(len(categorical))), max_iter=max_iter, random_state=0
+    )
     labels = (train[schema.target.name] == schema.target.favourable).astype(int)
     return make_pipeline(encode, trees).fit(train[categorical + numbers], labels)

@@ -43,7 +43,9 @@ def heloc_imbalanced(train: pd.DataFrame, test: pd.DataFrame) -> Frames:
     out = []
     for frame, n in ((train, 1600), (test, 400)):
         good, bad = frame[frame["RiskPerformance"] == 1.0], frame[frame["RiskPerformance"] == 0.0]
-        frame = pd.concat([good.sample(n=int(n * 0.95), random_state=0), bad.sample(n=n - int(n * 0.95), random_state=0)])
+        frame = pd.concat(
+            [good.sample(n=int(n * 0.95), random_state=0), bad.sample(n=n - int(n * 0.95), random_state=0)]
+        )
         frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
         frame["RiskPerformance"] = frame["RiskPerformance"].map({1.0: "Good", 0.0: "Bad"})
         out.append(frame)
@@ -64,8 +66,19 @@ class Variant:
 
 
 VARIANTS = {
-    "compas_messy": Variant("compas", compas_messy, "score", {"race": "immutable: true", "sex": "immutable: true", "age": "direction: increase"}),
+    "compas_messy": Variant(
+        "compas",
+        compas_messy,
+        "score",
+        {"race": "immutable: true", "sex": "immutable: true", "age": "direction: increase"},
+    ),
     # The protocol's class-balanced classifier is never sure enough of a favourable row here; the
     # message names the setting, and with it changed it runs.
-    "heloc_imbalanced": Variant("heloc", heloc_imbalanced, "RiskPerformance", {"ExternalRiskEstimate": "immutable: true"}, ("train_classifier", "class_balanced", False)),
+    "heloc_imbalanced": Variant(
+        "heloc",
+        heloc_imbalanced,
+        "RiskPerformance",
+        {"ExternalRiskEstimate": "immutable: true"},
+        ("train_classifier", "class_balanced", False),
+    ),
 }

@@ -30,7 +30,16 @@ from research.dice_baseline import dice_recourse
 from research.wachter import wachter_recourse
 
 METHODS = ("genre_cvae", "genre_transformer", "nnr", "wachter", "dice")
-METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+METRICS = (
+    "cost",
+    "validity_rf",
+    "validity_h",
+    "lof",
+    "score",
+    "immutable_violations",
+    "sparsity",
+    "seconds_per_recourse",
+)
 EXTRAS = ("found_rate", "factuals", "train_seconds")
 PAPER_GENRE = {  # GenRe, authors' released notebook, 200 factuals (method doc, "Target numbers")
     "adult": {"lof": 0.98, "validity_rf": 1.00, "cost": 0.69},
@@ -52,7 +61,9 @@ class DatasetRun:
     paper: str | None = None
 
 
-def make_project(root: Path, run: DatasetRun, base_params: dict[str, Any], seed: int, extra: dict[str, dict[str, Any]]) -> Settings:
+def make_project(
+    root: Path, run: DatasetRun, base_params: dict[str, Any], seed: int, extra: dict[str, dict[str, Any]]
+) -> Settings:
     """A project folder laid out as a user's: raw data and schema under data/raw, one params.yaml."""
     raw = root / "data/raw" / run.name
     raw.mkdir(parents=True, exist_ok=True)
@@ -71,7 +82,9 @@ def make_project(root: Path, run: DatasetRun, base_params: dict[str, Any], seed:
         "train_classifier": {"seed": seed},
         "train_generator": {"cvae": {"seed": seed}, "transformer": {"seed": seed}},
         "evaluate": {"seed": seed},
-        "recourse": {"margin": 0.0},  # the paper's protocol: accepted above the threshold, no headroom for a retrained model
+        "recourse": {
+            "margin": 0.0
+        },  # the paper's protocol: accepted above the threshold, no headroom for a retrained model
     }
     for layer in (run.overrides, seeded, extra):
         merge_overrides(params, layer)
@@ -91,13 +104,17 @@ def train(settings: Settings, with_transformer: bool = True) -> Trained:
     """The pipeline's training stages (its generator the CVAE), then, unless a run leaves it out,
     the Transformer on the very same pairs (on Adult it trains five times as long as the CVAE)."""
     if settings.train_generator.kind != "cvae":
-        raise ValueError("the benchmark trains the CVAE through the pipeline and the Transformer beside it: leave train_generator.kind at cvae")
+        raise ValueError(
+            "the benchmark trains the CVAE through the pipeline and the Transformer beside it: leave train_generator.kind at cvae"
+        )
     for stage in (ingest, train_classifier, synthesize_pairs):
         stage.run(settings)
     cvae_seconds = float(train_generator.run(settings)["seconds"])
     if not with_transformer:
         return Trained(None, {"genre_cvae": cvae_seconds})
-    transformer = train_generator.fit(settings, "transformer", load_prepared(Artifacts(settings.root)), show_progress=False)
+    transformer = train_generator.fit(
+        settings, "transformer", load_prepared(Artifacts(settings.root)), show_progress=False
+    )
     return Trained(transformer.model, {"genre_cvae": cvae_seconds, "genre_transformer": transformer.seconds})
 
 
@@ -122,11 +139,19 @@ def methods(transformer: Any) -> dict[str, Method]:
         ),
         "nnr": lambda ev, x: ev.nnr(x),
         "wachter": lambda ev, x: wachter_recourse(x, ev.engine.pre, ev.engine.classifier, ev.settings.wachter),
-        "dice": lambda ev, x: dice_recourse(x, ev.engine.pre, ev.engine.classifier, ev.data.train_raw, ev.settings.dice.model_copy(update={"seed": ev.settings.evaluate.seed})),
+        "dice": lambda ev, x: dice_recourse(
+            x,
+            ev.engine.pre,
+            ev.engine.classifier,
+            ev.data.train_raw,
+            ev.settings.dice.model_copy(update={"seed": ev.settings.evaluate.seed}),
+        ),
     }
 
 
-def score_methods(settings: Settings, trained: Trained, chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
+def score_methods(
+    settings: Settings, trained: Trained, chosen: tuple[str, ...], dice_factuals: int
+) -> dict[str, dict[str, float]]:
     """Every chosen method on the same factuals (DiCE, being slow, on the first ``dice_factuals``);
     the generators' rows also carry their training time."""
     out = score_on(prepare_evaluation(settings), methods(trained.transformer), chosen, dice_factuals)
@@ -136,7 +161,9 @@ def score_methods(settings: Settings, trained: Trained, chosen: tuple[str, ...],
     return out
 
 
-def score_on(ev: Evaluation, runners: dict[str, Method], chosen: tuple[str, ...], dice_factuals: int) -> dict[str, dict[str, float]]:
+def score_on(
+    ev: Evaluation, runners: dict[str, Method], chosen: tuple[str, ...], dice_factuals: int
+) -> dict[str, dict[str, float]]:
     """Each chosen method's scores on the evaluation's factuals (DiCE on the first ``dice_factuals``)."""
     out = {}
     for name in chosen:
@@ -146,7 +173,9 @@ def score_on(ev: Evaluation, runners: dict[str, Method], chosen: tuple[str, ...]
     return out
 
 
-def cached_seed(path: Path, key: dict[str, Any], compute: Callable[[], dict[str, Any]], fresh: bool = False) -> dict[str, Any]:
+def cached_seed(
+    path: Path, key: dict[str, Any], compute: Callable[[], dict[str, Any]], fresh: bool = False
+) -> dict[str, Any]:
     """One (dataset, seed) result, reused when it was stored under the same key (params, methods):
     the full table takes hours on 2 cores, and a stopped run should not start over."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -187,7 +216,11 @@ def markdown(report: dict[str, Any], paper_of: dict[str, str | None], preamble: 
         lines.append("")
         if "dice" in table:
             dice = table["dice"]["seconds_per_recourse"]["mean"]
-            ratios = [f"{m} {dice / table[m]['seconds_per_recourse']['mean']:,.0f}x" for m in ("genre_cvae", "genre_transformer") if m in table]
+            ratios = [
+                f"{m} {dice / table[m]['seconds_per_recourse']['mean']:,.0f}x"
+                for m in ("genre_cvae", "genre_transformer")
+                if m in table
+            ]
             if ratios:
                 lines += ["Faster than DiCE per recourse (mean seconds, same run): " + ", ".join(ratios) + ".", ""]
     return "\n".join(lines)

@@ -17,7 +17,9 @@ import pandas as pd
 from genre.data.schema import DatasetSchema
 
 
-def adult_like(rows: pd.DataFrame, schema: DatasetSchema, size: int, seed: int, bandwidth: float = 0.05) -> pd.DataFrame:
+def adult_like(
+    rows: pd.DataFrame, schema: DatasetSchema, size: int, seed: int, bandwidth: float = 0.05
+) -> pd.DataFrame:
     """``size`` rows shaped like ``rows`` (raw, with the target column), see the module."""
     rng = np.random.default_rng(seed)
     out = rows.iloc[rng.integers(0, len(rows), size)].reset_index(drop=True)
@@ -27,6 +29,8 @@ def adult_like(rows: pd.DataFrame, schema: DatasetSchema, size: int, seed: int, 
         values = out[name].to_numpy(dtype=np.float64)
         quartiles = rows[name].quantile([0.25, 0.75]).to_numpy(dtype=np.float64)
         moved = values + rng.normal(0.0, bandwidth * float(quartiles[1] - quartiles[0]) / 1.349, size)
-        moved = np.clip(moved, spec.min if spec.min is not None else -np.inf, spec.max if spec.max is not None else np.inf)
+        moved = np.clip(
+            moved, spec.min if spec.min is not None else -np.inf, spec.max if spec.max is not None else np.inf
+        )
         out[name] = np.rint(moved).astype(np.int64) if spec.kind == "integer" else moved
     return out

@@ -43,7 +43,11 @@ class GaussianWorld:
     def schema(self) -> DatasetSchema:
         bounds = {"kind": "continuous", "min": -1.0, "max": 2.0}
         return DatasetSchema.model_validate(
-            {"name": "gaussian2d", "target": {"name": "y", "values": [0, 1], "favourable": 1}, "features": {"x1": bounds, "x2": bounds}}
+            {
+                "name": "gaussian2d",
+                "target": {"name": "y", "values": [0, 1], "favourable": 1},
+                "features": {"x1": bounds, "x2": bounds},
+            }
         )
 
     def preprocessor(self) -> Preprocessor:
@@ -66,7 +70,9 @@ class Grid:
         return cls(np.column_stack([xx.ravel(), yy.ravel()]), width)
 
 
-def true_target_distribution(world: GaussianWorld, x_minus: np.ndarray, grid: Grid, gamma: float, lam: float) -> np.ndarray:
+def true_target_distribution(
+    world: GaussianWorld, x_minus: np.ndarray, grid: Grid, gamma: float, lam: float
+) -> np.ndarray:
     """[S, 2] sources -> [S, cells] probabilities of Q*(. | source) over the grid cells."""
     base = world.density(grid.points, True) * (world.p_pos(grid.points) > gamma)
     cost = np.abs(np.asarray(x_minus, np.float64)[:, None, :] - grid.points[None, :, :]).sum(-1)

@@ -23,7 +23,9 @@ def _point(ev: Evaluation, **recourse: float) -> dict[str, float]:
     return {k: scored[k] for k in SHOWN}
 
 
-def sweep(settings: Settings, lambdas: list[float], temperatures: list[float], candidates: list[int], dice_factuals: int) -> dict[str, Any]:
+def sweep(
+    settings: Settings, lambdas: list[float], temperatures: list[float], candidates: list[int], dice_factuals: int
+) -> dict[str, Any]:
     """Curves over lambda, temperature and n_candidates, and the baselines, all on the same factuals.
     The temperature and candidate curves use the generator trained at the params' own lambda."""
     for stage in (ingest, train_classifier):
@@ -31,7 +33,9 @@ def sweep(settings: Settings, lambdas: list[float], temperatures: list[float], c
     base_lam = settings.synthesize_pairs.lam
     out: dict[str, Any] = {"lam": [], "temperature": [], "n_candidates": [], "baselines": {}}
     for lam in sorted({*lambdas, base_lam}):
-        at_lam = settings.model_copy(update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update={"lam": lam})})
+        at_lam = settings.model_copy(
+            update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update={"lam": lam})}
+        )
         synthesize_pairs.run(at_lam)
         train_generator.run(at_lam)
         ev = prepare_evaluation(at_lam)

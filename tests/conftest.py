@@ -42,7 +42,10 @@ FAST_PARAMS = {
     # One pass per epoch, as before epochs were scaled to the data (tests/code/test_training.py
     # covers the scaling): on the 1,500-row sample it would make the generator train 4x longer.
     "train_generator": {"cvae": {"epochs": 80, "batch_size": 64, "patience": 20, "min_steps_per_epoch": 1}},
-    "recourse": {"n_candidates": 50, "threshold": 0.7},  # auto gives 0.87 on this sample, where 50 candidates find too few
+    "recourse": {
+        "n_candidates": 50,
+        "threshold": 0.7,
+    },  # auto gives 0.87 on this sample, where 50 candidates find too few
     "evaluate": {
         "n_factuals": 50,
         "selection_applicants": 100,
@@ -93,7 +96,10 @@ class ImportGraph:
         """Every module ``name``'s source imports or names to an import call, the project's or not."""
         found = set()
         for node in ast.walk(self.tree(name)):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in NAMED_IMPORTS:
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) in NAMED_IMPORTS
+            ):
                 # a module named by a string and imported by that call (flows.stage.stage_flow)
                 found.update(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
             elif isinstance(node, ast.Import):

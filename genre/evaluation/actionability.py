@@ -22,7 +22,10 @@ def actionability(pre: Preprocessor, x: np.ndarray, x_plus: np.ndarray, found: n
     features = {}
     for j, (name, spec) in enumerate(pre.schema.features.items()):
         rows = moves[:, j]
-        entry: dict[str, Any] = {"share_changed": float(rows.mean()) if len(rows) else 0.0, "answers_changed": int(rows.sum())}
+        entry: dict[str, Any] = {
+            "share_changed": float(rows.mean()) if len(rows) else 0.0,
+            "answers_changed": int(rows.sum()),
+        }
         if spec.kind == "categorical" and not spec.ordered:
             pairs = (raw[name][rows].astype(str) + " -> " + moved_to[name][rows].astype(str)).value_counts()
             entry["most_common"] = pairs.index[0] if len(pairs) else None
@@ -37,7 +40,10 @@ def actionability(pre: Preprocessor, x: np.ndarray, x_plus: np.ndarray, found: n
                 "down": int((delta < 0).sum()),
             }
         features[name] = entry
-    return {"answers": int(found.sum()), "features": dict(sorted(features.items(), key=lambda item: -item[1]["share_changed"]))}
+    return {
+        "answers": int(found.sum()),
+        "features": dict(sorted(features.items(), key=lambda item: -item[1]["share_changed"])),
+    }
 
 
 def most_moved(moved: dict[str, Any], top: int = 3) -> str:
@@ -46,9 +52,15 @@ def most_moved(moved: dict[str, Any], top: int = 3) -> str:
     for name, f in list(moved["features"].items())[:top]:
         if not f["answers_changed"]:
             break
-        how = f", median {f['median_change']:+g}, largest {f['largest_change']:+g}" if "median_change" in f else f", most often {f['most_common']}"
+        how = (
+            f", median {f['median_change']:+g}, largest {f['largest_change']:+g}"
+            if "median_change" in f
+            else f", most often {f['most_common']}"
+        )
         parts.append(f"{name} in {f['share_changed']:.0%} of answers{how}")
-    return f"evaluate: of {moved['answers']} answers found, the features moved most: " + ("; ".join(parts) if parts else "none")
+    return f"evaluate: of {moved['answers']} answers found, the features moved most: " + (
+        "; ".join(parts) if parts else "none"
+    )
 
 
 def answer_summary(pre: Preprocessor, x: np.ndarray, x_plus: np.ndarray, found: np.ndarray) -> dict[str, float]:
@@ -59,7 +71,13 @@ def answer_summary(pre: Preprocessor, x: np.ndarray, x_plus: np.ndarray, found: 
     given_x, given = np.asarray(x)[found], np.asarray(x_plus)[found]
     counts = changed(given_x, given).sum(axis=1)
     if not len(given):
-        return {"features_changed_median": 0.0, "features_changed_mean": 0.0, "trivial_changes": 0, "distinct_share": 0.0, "largest_answer_share": 0.0}
+        return {
+            "features_changed_median": 0.0,
+            "features_changed_mean": 0.0,
+            "trivial_changes": 0,
+            "distinct_share": 0.0,
+            "largest_answer_share": 0.0,
+        }
     _, repeats = np.unique(np.round(np.asarray(given, np.float64), 6), axis=0, return_counts=True)
     return {
         "features_changed_median": float(np.median(counts)),

@@ -16,7 +16,9 @@ from genre.models.ground_truth import positive_probability
 from genre.recourse.cost import changed, cost, recourse_cost
 
 
-def fit_plausibility(x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighbors: int, max_rows: int | None = None, seed: int = 0) -> LocalOutlierFactor:
+def fit_plausibility(
+    x_all: np.ndarray, forest: CalibratedClassifierCV, n_neighbors: int, max_rows: int | None = None, seed: int = 0
+) -> LocalOutlierFactor:
     """LOF novelty detector over the rows the world calls favourable: 'looks like an accepted
     applicant'. Past ``max_rows`` of them it is fitted on a seeded sample of that many: LOF's
     neighbour search grows faster than the rows, and a sample that large describes the density as
@@ -55,7 +57,14 @@ class Judges:
             "sparsity": changed(x, x_plus).sum(axis=1).astype(float),
         }
 
-    def score(self, x: np.ndarray, x_plus: np.ndarray, seconds: float, found: np.ndarray, rows: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    def score(
+        self,
+        x: np.ndarray,
+        x_plus: np.ndarray,
+        seconds: float,
+        found: np.ndarray,
+        rows: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, float]:
         """The protocol's means, and what a person is asked to do: features changed per answer,
         moves smaller than their feature's ``min_change``, and how many answers are each
         applicant's own; ``rows`` is ``per_row(x, x_plus, found)`` where the caller already has it."""
@@ -64,7 +73,9 @@ class Judges:
             out[name] = float(values.mean())
             out[f"{name}_std"] = float(values.std())
         out["score"] = protocol_score(out["validity_rf"], out["lof"], out["cost"], x.shape[1])
-        out["immutable_violations"] = int(changed(x[:, self.pre.immutable], x_plus[:, self.pre.immutable]).any(axis=1).sum())
+        out["immutable_violations"] = int(
+            changed(x[:, self.pre.immutable], x_plus[:, self.pre.immutable]).any(axis=1).sum()
+        )
         out["found_rate"] = float(np.mean(found))
         out["seconds_per_recourse"] = seconds / max(len(x), 1)
         return out | answer_summary(self.pre, x, x_plus, found)

@@ -17,12 +17,16 @@ import torch
 
 from genre.data.preprocessing import SAME, Preprocessor
 
+
 def cost(x_from: np.ndarray, x_to: np.ndarray, flat: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Elementwise over the leading axes; broadcasts like numpy. A ``flat`` feature costs 1 when
     it changes at all, the others their scaled distance; ``weights`` multiply the terms.
     Differences in float32 (the scaled space's own precision) and in torch (every candidate of
     every request passes here), their sum in float64."""
-    diff = (torch.as_tensor(np.asarray(x_to), dtype=torch.float32) - torch.as_tensor(np.asarray(x_from), dtype=torch.float32)).abs_()
+    diff = (
+        torch.as_tensor(np.asarray(x_to), dtype=torch.float32)
+        - torch.as_tensor(np.asarray(x_from), dtype=torch.float32)
+    ).abs_()
     diff = torch.where(torch.from_numpy(np.asarray(flat)), (diff > SAME).float(), diff)
     if weights is not None and (np.asarray(weights) != 1).any():
         diff = diff.double() * torch.from_numpy(np.asarray(weights, dtype=np.float64))

@@ -37,9 +37,13 @@ from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
-FEWEST_POOL = 5  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
+FEWEST_POOL = (
+    5  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
+)
 ALTERNATIVES_POOL = 4  # with minimal answers, this many times the alternatives asked are minimised to find them
-FIRST_SCORED = 50  # candidates per factual a costly scorer scores first, cheapest first (RecourseEngine._cheapest_first)
+FIRST_SCORED = (
+    50  # candidates per factual a costly scorer scores first, cheapest first (RecourseEngine._cheapest_first)
+)
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,25 @@ class RecourseBatch:
         """Batches of consecutive applicants as one, in order; the seconds are the pieces' sum."""
         if len(pieces) == 1:
             return pieces[0]
-        rows = [np.concatenate([getattr(p, name) for p in pieces]) for name in ("x", "x_plus", "status", "prob_before", "prob_after", "cost")]
-        more = Alternatives(*(np.concatenate([getattr(p.alternatives, name) for p in pieces]) for name in ("x_plus", "valid", "prob", "cost")))
+        rows = [
+            np.concatenate([getattr(p, name) for p in pieces])
+            for name in ("x", "x_plus", "status", "prob_before", "prob_after", "cost")
+        ]
+        more = Alternatives(
+            *(
+                np.concatenate([getattr(p.alternatives, name) for p in pieces])
+                for name in ("x_plus", "valid", "prob", "cost")
+            )
+        )
         return cls(*rows, sum(p.seconds for p in pieces), more, np.concatenate([p.retrieved for p in pieces]))
 
 
 def make_actionable(
-    pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, frozen: np.ndarray | None = None, max_step: np.ndarray | None = None
+    pre: Preprocessor,
+    x: np.ndarray,
+    candidates: np.ndarray,
+    frozen: np.ndarray | None = None,
+    max_step: np.ndarray | None = None,
 ) -> np.ndarray:
     """[N, d] factuals, [N, n, d] candidates -> candidates a person could actually reach.
 
@@ -129,7 +145,14 @@ def _primary(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Ru
     return np.where(accepted, key, np.inf)
 
 
-def rank(prob: np.ndarray, costs: np.ndarray, accepted: np.ndarray, rule: Rule, n_features: int, plausible: np.ndarray | None = None) -> np.ndarray:
+def rank(
+    prob: np.ndarray,
+    costs: np.ndarray,
+    accepted: np.ndarray,
+    rule: Rule,
+    n_features: int,
+    plausible: np.ndarray | None = None,
+) -> np.ndarray:
     """[N, n] candidate indices per factual, best first: the accepted ones in the rule's order
     (``_primary``; ``n_features`` is d, for ``balanced``), the ``plausible`` ones among them
     first where it is given, then the rest most confident first. Ties keep sampling order."""
@@ -207,12 +230,17 @@ class Ranking:
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The [N, m] candidates ``index`` names -> (x_plus, accepted, prob, cost), each [N, m, ...]."""
-        x_plus, accepted, prob, costs = (_take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs))
+        x_plus, accepted, prob, costs = (
+            _take(values, index) for values in (self.candidates, self.accepted, self.prob, self.costs)
+        )
         return x_plus, accepted, prob, costs
 
     def extended(self, more: Ranking) -> Ranking:
         """These candidates followed by ``more``'s (same factuals, same rule)."""
-        parts = zip((self.candidates, self.prob, self.costs, self.accepted), (more.candidates, more.prob, more.costs, more.accepted))
+        parts = zip(
+            (self.candidates, self.prob, self.costs, self.accepted),
+            (more.candidates, more.prob, more.costs, more.accepted),
+        )
         verdicts = None if self.verdicts is None or more.verdicts is None else self.verdicts.extended(more.verdicts)
         return Ranking(*(np.concatenate(pair, axis=1) for pair in parts), self.rule, verdicts)
 
@@ -246,12 +274,16 @@ class Ranking:
         return x_plus[:, 0], accepted[:, 0], prob[:, 0], costs[:, 0]
 
 
-def select(pre: Preprocessor, classifier: Classifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+def select(
+    pre: Preprocessor, classifier: Classifier, x: np.ndarray, candidates: np.ndarray, threshold: float, rule: Rule
+) -> Ranking:
     """Score every candidate of every factual and rank them under the threshold and the rule."""
     return ranked(pre, x, candidates, classifier.predict_proba(candidates), threshold, rule)
 
 
-def ranked(pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, prob: np.ndarray, threshold: float, rule: Rule) -> Ranking:
+def ranked(
+    pre: Preprocessor, x: np.ndarray, candidates: np.ndarray, prob: np.ndarray, threshold: float, rule: Rule
+) -> Ranking:
     """Candidates already scored (``prob`` [N, m]) ranked under the threshold and the rule."""
     costs = recourse_cost(pre, x[:, None, :], candidates)
     return Ranking(candidates, prob, costs, prob > threshold, rule)
@@ -283,7 +315,9 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
                 f"(data/evaluation/selection.json; `dvc repro evaluate`), or set recourse.{name}"
             )
     if issue_bar(settings) >= 1:
-        raise InputError(f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds")
+        raise InputError(
+            f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds"
+        )
     return settings
 
 
@@ -292,7 +326,12 @@ class RecourseEngine:
     asks for them, the nearest accepted training rows (``genre.recourse.retrieval``)."""
 
     def __init__(
-        self, pre: Preprocessor, classifier: Classifier, generator: Generator, settings: RecourseSettings, accepted: AcceptedRows | None = None
+        self,
+        pre: Preprocessor,
+        classifier: Classifier,
+        generator: Generator,
+        settings: RecourseSettings,
+        accepted: AcceptedRows | None = None,
     ) -> None:
         self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
         self.plausibility = Plausibility.of(None if accepted is None else accepted.x)
@@ -319,7 +358,14 @@ class RecourseEngine:
             raw = self.generator.propose(x, n, temperature, seed)
         return make_actionable(self.pre, x, raw, frozen, max_step)
 
-    def _retrieved(self, x: np.ndarray, sampled: Ranking, cfg: RecourseSettings, frozen: np.ndarray | None, max_step: np.ndarray | None) -> Ranking:
+    def _retrieved(
+        self,
+        x: np.ndarray,
+        sampled: Ranking,
+        cfg: RecourseSettings,
+        frozen: np.ndarray | None,
+        max_step: np.ndarray | None,
+    ) -> Ranking:
         """The nearest accepted training rows as a block of ``cfg.retrieved`` more candidates per
         factual, searched only for the factuals that need them (with ``fallback``: those no sampled
         candidate is accepted for, or none plausible where plausibility is judged; the other rows'
@@ -341,10 +387,18 @@ class RecourseEngine:
         has approved training rows to judge them by."""
         if cfg.plausible_first is not True or self.plausibility is None:
             return ranking
-        return replace(ranking, verdicts=Verdicts.unjudged(self.plausibility, cfg.max_outlier_factor, ranking.candidates))
+        return replace(
+            ranking, verdicts=Verdicts.unjudged(self.plausibility, cfg.max_outlier_factor, ranking.candidates)
+        )
 
     def _sampled(
-        self, x: np.ndarray, cfg: RecourseSettings, frozen: np.ndarray | None, seed: int, max_step: np.ndarray | None, cheapest_first: bool
+        self,
+        x: np.ndarray,
+        cfg: RecourseSettings,
+        frozen: np.ndarray | None,
+        seed: int,
+        max_step: np.ndarray | None,
+        cheapest_first: bool,
     ) -> tuple[np.ndarray, np.ndarray, Ranking]:
         """The factuals' scores, which are denied, and the denied ones' sampled candidates ranked.
         Candidates are drawn only for the denied, unless the scorer's calls cost more than their
@@ -354,15 +408,27 @@ class RecourseEngine:
             prob_before = self.scorer.predict_proba(x)
             denied = np.flatnonzero(prob_before <= DECISION_THRESHOLD)  # nothing is sampled for the others
             cands = self.candidates(x[denied], cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
-            return prob_before, denied, self._judged(select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection), cfg)
+            return (
+                prob_before,
+                denied,
+                self._judged(select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection), cfg),
+            )
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
         if cheapest_first:
             return self._cheapest_first(x, cands, cfg)
         prob = self.scorer.predict_proba(np.concatenate([x[:, None, :], cands], axis=1))
         denied = np.flatnonzero(prob[:, 0] <= DECISION_THRESHOLD)
-        return prob[:, 0], denied, self._judged(ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection), cfg)
+        return (
+            prob[:, 0],
+            denied,
+            self._judged(
+                ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection), cfg
+            ),
+        )
 
-    def _cheapest_first(self, x: np.ndarray, cands: np.ndarray, cfg: RecourseSettings) -> tuple[np.ndarray, np.ndarray, Ranking]:
+    def _cheapest_first(
+        self, x: np.ndarray, cands: np.ndarray, cfg: RecourseSettings
+    ) -> tuple[np.ndarray, np.ndarray, Ranking]:
         """``_sampled``'s answer under ``cheapest``, scoring each factual's ``FIRST_SCORED``
         cheapest candidates (with the factuals, in one call) and the rest only for the factuals
         whose answer they could change (in one more call): those with no plausible accepted
@@ -415,10 +481,25 @@ class RecourseEngine:
         """What ``recourse`` answers with each of ``rules`` as the selection, from candidates drawn
         and scored once: the rules only rank them differently (evaluation compares the rules on
         the same applicants). Each batch's seconds are the drawing and scoring plus its own ranking."""
-        return self._by_rules(x, rules, self.settings if settings is None else resolved(settings, self.classifier), frozen, seed, alternatives, max_step)
+        return self._by_rules(
+            x,
+            rules,
+            self.settings if settings is None else resolved(settings, self.classifier),
+            frozen,
+            seed,
+            alternatives,
+            max_step,
+        )
 
     def _by_rules(
-        self, x: np.ndarray, rules: Sequence[Rule], cfg: RecourseSettings, frozen: np.ndarray | None, seed: int, alternatives: int, max_step: np.ndarray | None
+        self,
+        x: np.ndarray,
+        rules: Sequence[Rule],
+        cfg: RecourseSettings,
+        frozen: np.ndarray | None,
+        seed: int,
+        alternatives: int,
+        max_step: np.ndarray | None,
     ) -> dict[Rule, RecourseBatch]:
         """``by_rules`` with ``cfg`` resolved already."""
         x = np.asarray(x, dtype=np.float32)
@@ -428,10 +509,20 @@ class RecourseEngine:
         if cfg.retrieved and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
         drawn = time.perf_counter() - started
-        return {rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn) for rule in rules}
+        return {
+            rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn)
+            for rule in rules
+        }
 
     def _answered(
-        self, x: np.ndarray, prob_before: np.ndarray, denied: np.ndarray, ranking: Ranking, cfg: RecourseSettings, alternatives: int, drawn: float
+        self,
+        x: np.ndarray,
+        prob_before: np.ndarray,
+        denied: np.ndarray,
+        ranking: Ranking,
+        cfg: RecourseSettings,
+        alternatives: int,
+        drawn: float,
     ) -> RecourseBatch:
         """The batch one ranking of the denied factuals' candidates gives (candidates past
         ``cfg.n_candidates`` are retrieved rows), minimal where ``cfg.sparsify``; ``drawn`` is
@@ -445,7 +536,9 @@ class RecourseEngine:
             pick = self._fewest_changes(x_denied, ranking, cfg)
         best_x, best_found, best_prob, best_cost = (values[:, 0] for values in ranking.take(pick[:, None]))
         if alternatives:
-            moves = changed(x_denied[:, None, :], cands)  # which features each candidate moves: for judging and for variety
+            moves = changed(
+                x_denied[:, None, :], cands
+            )  # which features each candidate moves: for judging and for variety
             others, valid = diverse(moves, ranking.judged_for(moves, pool).order, ranking.accepted, pool)
         else:
             others, valid = np.zeros((len(denied), 0), dtype=np.int64), np.zeros((len(denied), 0), dtype=bool)
@@ -455,13 +548,29 @@ class RecourseEngine:
                 x_denied, (best_x, best_found, best_prob), (alt_x, valid, alt_prob), cfg, ranking.rule, alternatives
             )
         x_plus, found, prob_after, cost_after = (
-            _scatter(values, denied, base) for values, base in zip((best_x, best_found, best_prob, best_cost), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows)))
+            _scatter(values, denied, base)
+            for values, base in zip(
+                (best_x, best_found, best_prob, best_cost), (x, np.zeros(n_rows, bool), prob_before, np.zeros(n_rows))
+            )
         )
         status = np.where(prob_before > DECISION_THRESHOLD, "not_needed", np.where(found, "found", "not_found"))
         seconds = drawn + time.perf_counter() - started
-        alternatives_found = (_scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype)) for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost))
+        alternatives_found = (
+            _scatter(v, denied, np.zeros((n_rows, *v.shape[1:]), v.dtype))
+            for v in (alt_x, valid & found[denied, None], alt_prob, alt_cost)
+        )
         retrieved = _scatter(pick >= cfg.n_candidates, denied, np.zeros(n_rows, bool)) & (status == "found")
-        return RecourseBatch(x, x_plus, status, prob_before, prob_after, cost_after, seconds, Alternatives(*alternatives_found), retrieved)
+        return RecourseBatch(
+            x,
+            x_plus,
+            status,
+            prob_before,
+            prob_after,
+            cost_after,
+            seconds,
+            Alternatives(*alternatives_found),
+            retrieved,
+        )
 
     def _fewest_changes(self, x: np.ndarray, ranking: Ranking, cfg: RecourseSettings) -> np.ndarray:
         """[N] the candidate to answer with: of the rule's pick and the ``FEWEST_POOL`` - 1 accepted
@@ -476,19 +585,35 @@ class RecourseEngine:
         index = np.arange(key.shape[1])
         pick_key = np.take_along_axis(key, pick[:, None], axis=1)
         after = ranking.accepted & ((key > pick_key) | ((key == pick_key) & (index > pick[:, None])))
-        pool = np.concatenate([pick[:, None], np.argsort(np.where(after, key, np.inf), axis=1, kind="stable")[:, : FEWEST_POOL - 1]], axis=1)
+        pool = np.concatenate(
+            [pick[:, None], np.argsort(np.where(after, key, np.inf), axis=1, kind="stable")[:, : FEWEST_POOL - 1]],
+            axis=1,
+        )
         n, k = pool.shape
         x_plus, _, prob, _ = ranking.take(pool)
         ok = np.concatenate([_take(ranking.accepted, pool[:, :1]), _take(after, pool[:, 1:])], axis=1)
         d = x.shape[1]
         x_rep = np.repeat(x, k, axis=0)
         rule_key = _kept_by(ranking.rule)
-        walked, _ = minimal(x_rep, x_plus.reshape(-1, d), prob.reshape(-1), ok.reshape(-1), self.scorer.predict_proba, issue_bar(cfg), None, rule_key)
+        walked, _ = minimal(
+            x_rep,
+            x_plus.reshape(-1, d),
+            prob.reshape(-1),
+            ok.reshape(-1),
+            self.scorer.predict_proba,
+            issue_bar(cfg),
+            None,
+            rule_key,
+        )
         needed = np.where(ok, changed(x_rep, walked).sum(axis=1).reshape(n, k), np.iinfo(np.int64).max)
-        chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[:, 0]  # first of equals
+        chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[
+            :, 0
+        ]  # first of equals
         if verdicts is not None:
             rows = np.arange(n)
-            held = verdicts.known[rows, pick] & verdicts.plausible[rows, pick]  # the pick is plausible: so must the answer be
+            held = (
+                verdicts.known[rows, pick] & verdicts.plausible[rows, pick]
+            )  # the pick is plausible: so must the answer be
             ask = np.zeros_like(verdicts.known)
             ask[rows[held], chosen[held]] = True
             verdicts.ask(ask)
@@ -517,10 +642,17 @@ class RecourseEngine:
         active = np.concatenate([found[:, None], valid & found[:, None]], axis=1).reshape(-1)
         x_rep = np.repeat(x, k + 1, axis=0)
         key = _kept_by(rule)
-        both_x, both_prob = minimal(x_rep, both_x, both_prob, active, self.scorer.predict_proba, issue_bar(cfg), judge, key)
+        both_x, both_prob = minimal(
+            x_rep, both_x, both_prob, active, self.scorer.predict_proba, issue_bar(cfg), judge, key
+        )
         costs = recourse_cost(self.pre, x_rep, both_x).reshape(n, k + 1)
         both_x, both_prob = both_x.reshape(n, k + 1, d), both_prob.reshape(n, k + 1)
-        chosen, kept = _distinct_alternatives(changed(x[:, None, :], both_x), valid, _primary(both_prob[:, 1:], costs[:, 1:], valid, rule, d), alternatives)
+        chosen, kept = _distinct_alternatives(
+            changed(x[:, None, :], both_x),
+            valid,
+            _primary(both_prob[:, 1:], costs[:, 1:], valid, rule, d),
+            alternatives,
+        )
         alt_x, alt_prob, alt_cost = (_take(values[:, 1:], chosen) for values in (both_x, both_prob, costs))
         return both_x[:, 0], both_prob[:, 0], costs[:, 0], alt_x, alt_prob, alt_cost, kept
 
@@ -535,11 +667,16 @@ def _answer_piece(engine: RecourseEngine, x: np.ndarray, options: dict[str, Any]
     return engine.recourse(x, **options)
 
 
-def recourse_in_pieces(engine: RecourseEngine, x: np.ndarray, mapper: Mapper, rows_per_piece: int, **options: Any) -> RecourseBatch:
+def recourse_in_pieces(
+    engine: RecourseEngine, x: np.ndarray, mapper: Mapper, rows_per_piece: int, **options: Any
+) -> RecourseBatch:
     """``engine.recourse(x, **options)``, asked ``rows_per_piece`` applicants at a time through
     ``mapper`` (``genre.parallel``) and joined. The answers are the one call's: each applicant's
     draws are seeded by its own values (``row_draws``), never by its place in a batch."""
-    calls = ({"engine": engine, "x": x[start : start + rows_per_piece], "options": options} for start in range(0, max(len(x), 1), rows_per_piece))
+    calls = (
+        {"engine": engine, "x": x[start : start + rows_per_piece], "options": options}
+        for start in range(0, max(len(x), 1), rows_per_piece)
+    )
     return RecourseBatch.joined(list(mapper(_answer_piece, calls)))
 
 
@@ -554,7 +691,9 @@ def _kept_by(rule: Rule) -> Key | None:
     return _confidence if rule == "most_confident" else None
 
 
-def _distinct_alternatives(moves: np.ndarray, valid: np.ndarray, key: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _distinct_alternatives(
+    moves: np.ndarray, valid: np.ndarray, key: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """[N, 1 + m, d] the features the pick and m pool candidates move, [N, m] which are valid, [N, m]
     the rule's key -> ([N, k] pool indices, [N, k] kept), best key first: valid candidates whose
     set of moved features is neither the pick's nor that of one kept before them in pool order."""
@@ -567,7 +706,9 @@ def _distinct_alternatives(moves: np.ndarray, valid: np.ndarray, key: np.ndarray
     kept = np.concatenate([np.ones((n, 1), bool), valid], axis=1)
     for i in range(1, m + 1):  # in pool order, so a repeat of a dropped candidate is judged against what was kept
         kept[:, i] &= ~(same[:, i] & earlier[i] & kept).any(-1)
-    order = np.lexsort((np.arange(m)[None].repeat(n, 0), np.where(kept[:, 1:], key, np.inf), ~kept[:, 1:]), axis=-1)[:, :k]
+    order = np.lexsort((np.arange(m)[None].repeat(n, 0), np.where(kept[:, 1:], key, np.inf), ~kept[:, 1:]), axis=-1)[
+        :, :k
+    ]
     return order, _take(kept[:, 1:], order)
 
 

@@ -24,7 +24,9 @@ from genre.recourse.cost import changed
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] probabilities
 Judge = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] plausible
-Key = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (applicants, answers, probabilities) -> [m] the rule's key
+Key = Callable[
+    [np.ndarray, np.ndarray, np.ndarray], np.ndarray
+]  # (applicants, answers, probabilities) -> [m] the rule's key
 
 
 def minimal(
@@ -47,10 +49,14 @@ def minimal(
         return x_plus, prob
     start, start_prob = x_plus[rows].copy(), prob[rows].copy()
     x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key)
-    moved = np.flatnonzero(changed(start, x_plus[rows]).any(axis=1))  # an answer the walk left as it was is as plausible as it was
+    moved = np.flatnonzero(
+        changed(start, x_plus[rows]).any(axis=1)
+    )  # an answer the walk left as it was is as plausible as it was
     if judge is None or not len(moved):
         return x_plus, prob
-    lost = moved[judge(start[moved]) & ~judge(x_plus[rows[moved]])]  # walked out of plausibility: walk again, judging each step
+    lost = moved[
+        judge(start[moved]) & ~judge(x_plus[rows[moved]])
+    ]  # walked out of plausibility: walk again, judging each step
     if len(lost):
         again = rows[lost]
         x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key)
@@ -82,7 +88,9 @@ def _walk(
     return x_plus, prob
 
 
-def _best_trials(owner: np.ndarray, feature: np.ndarray, p: np.ndarray, ok: np.ndarray, trial: np.ndarray, judge: Judge | None) -> np.ndarray:
+def _best_trials(
+    owner: np.ndarray, feature: np.ndarray, p: np.ndarray, ok: np.ndarray, trial: np.ndarray, judge: Judge | None
+) -> np.ndarray:
     """Per owner (``owner`` numbers 0..R-1, each at least once) the index of its trial with the
     highest probability among those ``ok`` (and plausible, with a ``judge``, judged best first
     until one passes); ties go to the lower feature index; -1 where none is."""

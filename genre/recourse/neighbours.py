@@ -29,8 +29,12 @@ TopK = tuple[np.ndarray, np.ndarray]  # [S, k] float32 costs (inf: no admissible
 
 
 _TOLERANCE = 1e-6
-_PAIRS_PER_BLOCK = 1 << 21  # approximate search: candidates gathered at once (x features x 4 bytes: about 100 MB on Adult)
-_BUILT: dict[bytes, Any] = {}  # the last index this process built, by what it holds: a group's pieces come one after another
+_PAIRS_PER_BLOCK = (
+    1 << 21
+)  # approximate search: candidates gathered at once (x features x 4 bytes: about 100 MB on Adult)
+_BUILT: dict[
+    bytes, Any
+] = {}  # the last index this process built, by what it holds: a group's pieces come one after another
 
 
 def admissible(x_src: torch.Tensor, x_tgt: torch.Tensor, pre: Preprocessor) -> torch.Tensor:
@@ -63,7 +67,10 @@ def cost_embedding(x: np.ndarray, pre: Preprocessor) -> np.ndarray:
         weight = np.float32(pre.cost_weights[j])
         if pre.flat_cost[j]:
             codes = np.rint(x[:, j] * pre.ranges[j] + pre.mins[j]).astype(np.int64)
-            columns.append(np.eye(max(int(pre.n_categories[j]), int(codes.max(initial=0)) + 1), dtype=np.float32)[codes] * (weight / 2))
+            columns.append(
+                np.eye(max(int(pre.n_categories[j]), int(codes.max(initial=0)) + 1), dtype=np.float32)[codes]
+                * (weight / 2)
+            )
         else:
             columns.append(x[:, j : j + 1].astype(np.float32) * weight)
     return np.ascontiguousarray(np.hstack(columns))
@@ -82,7 +89,9 @@ def exact_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int,
     return values, index
 
 
-def approximate_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, cfg: ApproximateSettings) -> TopK:
+def approximate_top_k(
+    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k: int, chunk_size: int, cfg: ApproximateSettings
+) -> TopK:
     """The index over the targets (see the module), asked ``cfg.oversample`` x k per source. A
     source with fewer than k admissible targets among those (an increase-only feature near its
     top leaves few) asks again, twice as many from twice as many lists, until it has k or has
@@ -95,15 +104,21 @@ def approximate_top_k(x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, k
     values, found = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
     pending, probe = np.arange(len(x_src)), cfg.probe
     while len(pending):
-        searched = faiss.SearchParametersIVF(nprobe=min(probe, index.nlist))  # per search: the index itself is shared, never changed
+        searched = faiss.SearchParametersIVF(
+            nprobe=min(probe, index.nlist)
+        )  # per search: the index itself is shared, never changed
         exhaustive = asked == len(x_tgt) and searched.nprobe == index.nlist
         short = []
-        rows_per_block = max(1, min(chunk_size, _PAIRS_PER_BLOCK // asked))  # each block gathers rows x asked candidates
+        rows_per_block = max(
+            1, min(chunk_size, _PAIRS_PER_BLOCK // asked)
+        )  # each block gathers rows x asked candidates
         for start in range(0, len(pending), rows_per_block):
             rows = pending[start : start + rows_per_block]
             # nearest first, -1 where the probed lists ran out; the distance is the cost (cost_embedding)
             cost, near = index.search(cost_embedding(x_src[rows], pre), asked, params=searched)
-            ok = admissible(torch.from_numpy(x_src[rows]), torch.from_numpy(x_tgt[np.maximum(near, 0)]), pre).numpy() & (near >= 0)
+            ok = admissible(
+                torch.from_numpy(x_src[rows]), torch.from_numpy(x_tgt[np.maximum(near, 0)]), pre
+            ).numpy() & (near >= 0)
             done = exhaustive | (ok.sum(axis=1) >= k)
             first = np.argsort(~ok[done], axis=1, kind="stable")[:, :k]  # the first k admissible, still nearest first
             kept = np.take_along_axis(ok[done], first, axis=1)

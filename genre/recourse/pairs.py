@@ -26,7 +26,6 @@ from genre.parallel import Mapper, serial
 from genre.recourse.neighbours import approximate_top_k, exact_top_k
 from genre.settings import ApproximateSettings
 
-
 _SAMPLE_BLOCK = 8192  # stored rows read (and sources drawn for) at once: 8192 x K weights, about 50 MB at K = 1000
 _CUMULATIVE_CACHE = 1 << 25  # weights whose cumulative (float64) and neighbours are kept between draws: 400 MB
 _NEIGHBOURS, _WEIGHTS, _INDEX = "neighbours.int32", "weights.float16", "index.npz"
@@ -47,7 +46,9 @@ class StoredRows:
     def read(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """The flat neighbours and weights of stored rows first..stop-1."""
         lo, hi = int(self.offsets[first]), int(self.offsets[stop])
-        return _flat(self.neighbours, lo, hi).astype(np.int32, copy=False), _flat(self.weights, lo, hi).astype(np.float16, copy=False)
+        return _flat(self.neighbours, lo, hi).astype(np.int32, copy=False), _flat(self.weights, lo, hi).astype(
+            np.float16, copy=False
+        )
 
 
 def _flat(held: np.ndarray | Path, lo: int, hi: int) -> np.ndarray:
@@ -90,7 +91,9 @@ class RowWriter:
                 out.write(values.astype(_ON_DISK[name], copy=False).tobytes())
 
     def stored(self) -> StoredRows:
-        offsets = np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *self.lengths]))]).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *self.lengths]))]).astype(
+            np.int64
+        )
         if self.folder is not None:
             return StoredRows(offsets, self.folder / _NEIGHBOURS, self.folder / _WEIGHTS)
         neighbours = np.concatenate([np.zeros(0, np.int32), *(n for n, _ in self._held)])
@@ -146,7 +149,10 @@ class PairingDistribution:
         width = int(self.lengths.max(initial=0))
         neighbours, weights = np.zeros((len(self.rows), width), np.int32), np.zeros((len(self.rows), width), np.float16)
         for positions, block_neighbours, block_weights in self.blocks():
-            neighbours[positions, : block_neighbours.shape[1]], weights[positions, : block_weights.shape[1]] = block_neighbours, block_weights
+            neighbours[positions, : block_neighbours.shape[1]], weights[positions, : block_weights.shape[1]] = (
+                block_neighbours,
+                block_weights,
+            )
         return neighbours, weights
 
     def _cumulative(self, sources: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
@@ -170,7 +176,11 @@ class PairingDistribution:
         out = np.empty((len(rows), n), dtype=np.int32)
         kept = self._kept_cumulative
         for positions, neighbours, cumulative in kept if kept is not None else self._cumulative(rows):
-            picks = torch.searchsorted(cumulative, u[torch.from_numpy(positions)], right=True).clamp(max=cumulative.shape[1] - 1).numpy()
+            picks = (
+                torch.searchsorted(cumulative, u[torch.from_numpy(positions)], right=True)
+                .clamp(max=cumulative.shape[1] - 1)
+                .numpy()
+            )
             out[positions] = np.take_along_axis(neighbours, picks, axis=1)
         return out
 
@@ -206,15 +216,25 @@ def weights(costs: np.ndarray, lam: float, chunk_size: int) -> np.ndarray:
     """[S, k] costs (inf: no target there) -> Q's weights, exp(-lam * cost) over each row, as
     float16 (a weight is a sampling chance: three digits are plenty, at half the memory)."""
     probs = np.zeros(costs.shape, dtype=np.float16)
-    for start in range(0, len(costs), chunk_size):  # in chunks: float64 weights of every pair at once would take 8x the memory
+    for start in range(
+        0, len(costs), chunk_size
+    ):  # in chunks: float64 weights of every pair at once would take 8x the memory
         values = torch.from_numpy(costs[start : start + chunk_size]).double()
         chunk = torch.softmax(-lam * values, dim=1)
-        probs[start : start + len(values)] = torch.nan_to_num(torch.where(torch.isinf(values), 0.0, chunk), nan=0.0).float().numpy()
+        probs[start : start + len(values)] = (
+            torch.nan_to_num(torch.where(torch.isinf(values), 0.0, chunk), nan=0.0).float().numpy()
+        )
     return probs
 
 
 def group_pairs(
-    x_src: np.ndarray, x_tgt: np.ndarray, pre: Preprocessor, lam: float, k: int, chunk_size: int, approximate: ApproximateSettings | None
+    x_src: np.ndarray,
+    x_tgt: np.ndarray,
+    pre: Preprocessor,
+    lam: float,
+    k: int,
+    chunk_size: int,
+    approximate: ApproximateSettings | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One piece of ``pairing_distribution``: sources of one immutable group against its targets,
     exactly, or with ``approximate`` where the group holds more targets than a source would ask
@@ -250,7 +270,9 @@ def pairing_distribution(
     x_src, x_tgt = np.asarray(x_src, np.float32), np.asarray(x_tgt, np.float32)
     k = min(k, len(x_tgt))
     rows, nearest = np.full(len(x_src), -1, dtype=np.int64), np.full(len(x_src), np.inf)
-    if len(x_src) <= chunk_size:  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
+    if (
+        len(x_src) <= chunk_size
+    ):  # one chunk scans the targets once anyway (a request's retrieval): grouping would only add work
         src_group, tgt_group = np.zeros(len(x_src), dtype=np.int64), np.zeros(len(x_tgt), dtype=np.int64)
     else:
         src_group, tgt_group = immutable_groups(x_src, x_tgt, pre)
@@ -259,8 +281,22 @@ def pairing_distribution(
         members, candidates = np.flatnonzero(src_group == group), np.flatnonzero(tgt_group == group)
         if len(candidates):  # else no target keeps these immutable values: these sources have none
             count = max(parts, -(-len(members) // piece_rows) if piece_rows else 1)
-            pieces += [(part, candidates, min(k, len(candidates))) for part in np.array_split(members, min(count, len(members)))]
-    calls = ({"x_src": x_src[part], "x_tgt": x_tgt[candidates], "pre": pre, "lam": lam, "k": kept, "chunk_size": chunk_size, "approximate": approximate} for part, candidates, kept in pieces)
+            pieces += [
+                (part, candidates, min(k, len(candidates)))
+                for part in np.array_split(members, min(count, len(members)))
+            ]
+    calls = (
+        {
+            "x_src": x_src[part],
+            "x_tgt": x_tgt[candidates],
+            "pre": pre,
+            "lam": lam,
+            "k": kept,
+            "chunk_size": chunk_size,
+            "approximate": approximate,
+        }
+        for part, candidates, kept in pieces
+    )
     writer = RowWriter(folder)
     for (part, candidates, _), (index, weight, cheapest) in zip(pieces, mapper(group_pairs, calls), strict=True):
         rows[part], nearest[part] = writer.rows + np.arange(len(part)), cheapest
@@ -290,8 +326,16 @@ def save_pairs(folder: Path, sources: np.ndarray, targets: np.ndarray, q: Pairin
     split, each source's stored row and nearest cost, the rows' offsets) beside the two flat files
     of ``StoredRows``, which ``pairing_distribution(folder=folder)`` wrote as it computed Q."""
     if not isinstance(q.stored.neighbours, Path) or q.stored.neighbours != folder / _NEIGHBOURS:
-        raise ValueError(f"save_pairs: Q's rows are not in {folder}: compute it with pairing_distribution(..., folder={folder})")
-    arrays = {"sources": sources, "targets": targets, "rows": q.rows, "nearest_cost": q.nearest_cost, "offsets": q.stored.offsets}
+        raise ValueError(
+            f"save_pairs: Q's rows are not in {folder}: compute it with pairing_distribution(..., folder={folder})"
+        )
+    arrays = {
+        "sources": sources,
+        "targets": targets,
+        "rows": q.rows,
+        "nearest_cost": q.nearest_cost,
+        "offsets": q.stored.offsets,
+    }
     write_npz(folder / _INDEX, **arrays)
 
 
@@ -299,5 +343,7 @@ def load_pairs(folder: Path) -> tuple[np.ndarray, np.ndarray, PairingDistributio
     """Source and target row indices of the training split, and Q over targets, its weights left
     on disk and read a block at a time."""
     with np.load(folder / _INDEX) as s:
-        q = PairingDistribution(StoredRows(s["offsets"], folder / _NEIGHBOURS, folder / _WEIGHTS), s["rows"], s["nearest_cost"])
+        q = PairingDistribution(
+            StoredRows(s["offsets"], folder / _NEIGHBOURS, folder / _WEIGHTS), s["rows"], s["nearest_cost"]
+        )
         return s["sources"], s["targets"], q

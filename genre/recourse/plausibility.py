@@ -27,7 +27,10 @@ from scipy.spatial import cKDTree
 NEIGHBORS = 5  # the protocol's LOF (genre.evaluation.metrics)
 MAX_ROWS = 20_000  # approved rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
 LEAF_ROWS = 32  # the k-d tree's leaf size: on Adult's candidates 12 us a search against 13 at 16, 17 at 8
-FIRST_WIDTH, GROWTH = 1, 4  # an applicant whose best candidate is implausible has its next 4, then 16, ... judged at once
+FIRST_WIDTH, GROWTH = (
+    1,
+    4,
+)  # an applicant whose best candidate is implausible has its next 4, then 16, ... judged at once
 
 
 class Plausibility:
@@ -46,8 +49,12 @@ class Plausibility:
 
     def __init__(self, approved: np.ndarray, seed: int = 0) -> None:
         if len(approved) > MAX_ROWS:
-            approved = approved[np.sort(np.random.default_rng(seed).choice(len(approved), size=MAX_ROWS, replace=False))]
-        self.rows = np.asarray(approved, dtype=np.float32).astype(np.float64)  # float32, as scikit-learn's LOF in evaluation sees them
+            approved = approved[
+                np.sort(np.random.default_rng(seed).choice(len(approved), size=MAX_ROWS, replace=False))
+            ]
+        self.rows = np.asarray(approved, dtype=np.float32).astype(
+            np.float64
+        )  # float32, as scikit-learn's LOF in evaluation sees them
         self.k = min(NEIGHBORS, len(self.rows) - 1)
         distance, near = self._search(self.rows, self.k + 1)
         # Each row's neighbours but itself; where duplicates at distance 0 crowd it out of the
@@ -112,7 +119,12 @@ class Verdicts:
 
     def extended(self, more: Verdicts) -> Verdicts:
         """These candidates' verdicts followed by ``more``'s (the same factuals)."""
-        arrays = (np.concatenate(pair, axis=1) for pair in zip((self.candidates, self.known, self.plausible), (more.candidates, more.known, more.plausible)))
+        arrays = (
+            np.concatenate(pair, axis=1)
+            for pair in zip(
+                (self.candidates, self.known, self.plausible), (more.candidates, more.known, more.plausible)
+            )
+        )
         return Verdicts(self.judge, self.max_factor, *arrays)
 
 
@@ -133,7 +145,9 @@ def best_plausible(key: np.ndarray, accepted: np.ndarray, verdicts: Verdicts) ->
         width *= GROWTH
 
 
-def plausible_variety(key: np.ndarray, accepted: np.ndarray, moves: np.ndarray, verdicts: Verdicts, wanted: int) -> None:
+def plausible_variety(
+    key: np.ndarray, accepted: np.ndarray, moves: np.ndarray, verdicts: Verdicts, wanted: int
+) -> None:
     """Judge accepted candidates in ``key`` order until, in each factual's longest run of judged
     ones from the start of that order, the plausible ones move ``wanted`` different sets of features
     (``moves`` [N, n, d]: which each candidate changes), or all are judged. Ranking the candidates
@@ -146,9 +160,13 @@ def plausible_variety(key: np.ndarray, accepted: np.ndarray, moves: np.ndarray, 
     rows, width = np.flatnonzero(accepted.any(axis=1)), FIRST_WIDTH
     while len(rows):
         order = np.argsort(np.where(accepted[rows], key[rows], np.inf), axis=1, kind="stable")
-        judged_run = np.logical_and.accumulate(np.take_along_axis(verdicts.known[rows] | ~accepted[rows], order, axis=1), axis=1)
+        judged_run = np.logical_and.accumulate(
+            np.take_along_axis(verdicts.known[rows] | ~accepted[rows], order, axis=1), axis=1
+        )
         good = judged_run & np.take_along_axis(accepted[rows] & verdicts.plausible[rows], order, axis=1)
-        variety = np.array([len(np.unique(moves[row][ranked[kept]], axis=0)) for row, ranked, kept in zip(rows, order, good)])
+        variety = np.array(
+            [len(np.unique(moves[row][ranked[kept]], axis=0)) for row, ranked, kept in zip(rows, order, good)]
+        )
         pending = (variety < wanted) & (accepted[rows] & ~verdicts.known[rows]).any(axis=1)
         rows = rows[pending]
         if len(rows):

@@ -23,7 +23,9 @@ from genre.recourse.pairs import pairing_distribution
 _CHUNK = 2048  # applicants per distance block: memory chunk x pool
 
 
-def nearest_accepted(x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int, chunk_size: int = _CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def nearest_accepted(
+    x: np.ndarray, pool: np.ndarray, pre: Preprocessor, k: int, chunk_size: int = _CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """[N, d] factuals -> ([N, k, d] candidates, [N, k] valid): each factual's k cheapest admissible
     pool rows (same immutable values, moves only in allowed directions). A slot with no such row
     holds the factual itself and is not valid: it must never be chosen, whatever the threshold."""

@@ -36,9 +36,14 @@ _BELOW = 1e-6  # how far below a reachable score the threshold sits (scores are 
 _CHUNK = 256  # denied rows per admissibility block: memory chunk x approved rows
 
 
-def best_reachable(x_denied: np.ndarray, x_approved: np.ndarray, h_approved: np.ndarray, pre: Preprocessor) -> np.ndarray:
+def best_reachable(
+    x_denied: np.ndarray, x_approved: np.ndarray, h_approved: np.ndarray, pre: Preprocessor
+) -> np.ndarray:
     """[S] for each denied row, the highest score among the approved rows it may move to (-inf: none)."""
-    tgt, scores = torch.from_numpy(np.asarray(x_approved, np.float32)), torch.from_numpy(np.asarray(h_approved, np.float64))
+    tgt, scores = (
+        torch.from_numpy(np.asarray(x_approved, np.float32)),
+        torch.from_numpy(np.asarray(h_approved, np.float64)),
+    )
     best = np.full(len(x_denied), -np.inf)
     for start in range(0, len(x_denied), _CHUNK):
         chunk = torch.from_numpy(np.asarray(x_denied[start : start + _CHUNK], np.float32))

@@ -80,7 +80,12 @@ def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | N
 
 
 def promises_by_margin(
-    champion: RecourseEngine, challenger: RecourseEngine, gate_rows: pd.DataFrame, margins: list[float], seed: int, own: RecourseBatch | None = None
+    champion: RecourseEngine,
+    challenger: RecourseEngine,
+    gate_rows: pd.DataFrame,
+    margins: list[float],
+    seed: int,
+    own: RecourseBatch | None = None,
 ) -> list[dict[str, Any]]:
     """The champion's answers to ``gate_rows`` issued at each margin (its own among them, and none
     whose bar reaches 1) -> per margin the found rate, the mean cost of the recourses found (the
@@ -97,7 +102,14 @@ def promises_by_margin(
             batch = champion.recourse(champion.pre.transform(gate_rows), settings=cfg, seed=seed)
         given = champion.pre.inverse_transform(batch.x_plus)[batch.found].reset_index(drop=True)
         cost = float(batch.cost[batch.found].mean()) if batch.found.any() else None
-        table.append({"margin": margin, "found_rate": float(batch.found.mean()), "cost": cost, "promises_kept": promises_kept(given, challenger)})
+        table.append(
+            {
+                "margin": margin,
+                "found_rate": float(batch.found.mean()),
+                "cost": cost,
+                "promises_kept": promises_kept(given, challenger),
+            }
+        )
     return table
 
 
@@ -107,7 +119,15 @@ def _answered(engine: RecourseEngine, gate_rows: pd.DataFrame, seed: int) -> tup
     return batch, engine.pre.inverse_transform(batch.x_plus)
 
 
-def _judged(engine: RecourseEngine, found: np.ndarray, seconds: float, answered: pd.DataFrame, gate_rows: pd.DataFrame, judges: Judges, min_group: int) -> tuple[dict[str, Any], list[float]]:
+def _judged(
+    engine: RecourseEngine,
+    found: np.ndarray,
+    seconds: float,
+    answered: pd.DataFrame,
+    gate_rows: pd.DataFrame,
+    judges: Judges,
+    min_group: int,
+) -> tuple[dict[str, Any], list[float]]:
     """The answers to ``gate_rows`` judged in the workspace's feature space (the engine's own
     classifier for validity under h); -> the figures and the costs of the recourses found."""
     space = judges.pre
@@ -122,10 +142,18 @@ def _judged(engine: RecourseEngine, found: np.ndarray, seconds: float, answered:
 def gate_set(champion: RecourseEngine, applicants: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
     """Up to ``size`` of ``applicants`` (raw) the champion denies, a random subset in their order."""
     denied = np.flatnonzero(champion.scorer.predict_proba(champion.pre.transform(applicants)) <= DECISION_THRESHOLD)
-    return applicants.iloc[np.sort(rng.choice(denied, size=min(size, len(denied)), replace=False))].reset_index(drop=True)
+    return applicants.iloc[np.sort(rng.choice(denied, size=min(size, len(denied)), replace=False))].reset_index(
+        drop=True
+    )
 
 
-def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEngine, log_dir: Path | None, newcomers: pd.DataFrame | None = None) -> dict[str, Any]:
+def compare(
+    settings: Settings,
+    champion: RecourseEngine,
+    challenger: RecourseEngine,
+    log_dir: Path | None,
+    newcomers: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Both models on the gate set (held-out applicants the champion denies, and up to as many
     from ``newcomers``, the new batches' rows), the promises kept, and every rule with its verdict."""
     cfg = settings.gate
@@ -133,14 +161,32 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
     data = load_prepared(paths)
     forest = joblib.load(paths.ground_truth)
     space = data.preprocessor
-    judges = Judges(space, forest, _Seen(challenger, space), fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, settings.evaluate.lof_neighbors, settings.evaluate.plausibility_rows, settings.evaluate.seed))
+    judges = Judges(
+        space,
+        forest,
+        _Seen(challenger, space),
+        fit_plausibility(
+            np.vstack([data.x_train, data.x_test]),
+            forest,
+            settings.evaluate.lof_neighbors,
+            settings.evaluate.plausibility_rows,
+            settings.evaluate.seed,
+        ),
+    )
     features = space.schema.feature_names
     rng = np.random.default_rng(cfg.seed)
     held_out = gate_set(champion, data.test_raw[features], cfg.applicants, rng)
-    new = gate_set(champion, newcomers[features], cfg.applicants, rng) if newcomers is not None and len(newcomers) else held_out.iloc[:0]
+    new = (
+        gate_set(champion, newcomers[features], cfg.applicants, rng)
+        if newcomers is not None and len(newcomers)
+        else held_out.iloc[:0]
+    )
     gate_rows = pd.concat([held_out, new], ignore_index=True)
 
-    answers = {name: _answered(engine, gate_rows, cfg.seed) for name, engine in (("champion", champion), ("challenger", challenger))}
+    answers = {
+        name: _answered(engine, gate_rows, cfg.seed)
+        for name, engine in (("champion", champion), ("challenger", challenger))
+    }
     # Recourse is compared where both models deny: an applicant the challenger approves outright
     # needs none from it (counted apart), and would enter its figures at cost 0, judged as denied.
     both = np.logical_and.reduce([batch.status != "not_needed" for batch, _ in answers.values()])
@@ -148,12 +194,23 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
     for name, engine in (("champion", champion), ("challenger", challenger)):
         batch, answered = answers[name]
         kept_rows = [frame[both].reset_index(drop=True) for frame in (answered, gate_rows)]
-        judged[name] = _judged(engine, batch.found[both], batch.seconds, *kept_rows, judges, settings.evaluate.min_group_factuals)
-    (champion_figures, champion_costs), (challenger_figures, challenger_costs) = judged["champion"], judged["challenger"]
+        judged[name] = _judged(
+            engine, batch.found[both], batch.seconds, *kept_rows, judges, settings.evaluate.min_group_factuals
+        )
+    (champion_figures, champion_costs), (challenger_figures, challenger_costs) = (
+        judged["champion"],
+        judged["challenger"],
+    )
     champion_batch, champion_answers = answers["champion"]
-    champion_given = champion_answers[champion_batch.found].reset_index(drop=True)  # every promise it made, both-denied or not
+    champion_given = champion_answers[champion_batch.found].reset_index(
+        drop=True
+    )  # every promise it made, both-denied or not
     issued = _issued(log_dir, cfg.promise_days, space) if log_dir is not None else pd.DataFrame()
-    kept = {"gate_set": promises_kept(champion_given, challenger), "issued": promises_kept(issued, challenger), "issued_count": len(issued)}
+    kept = {
+        "gate_set": promises_kept(champion_given, challenger),
+        "issued": promises_kept(issued, challenger),
+        "issued_count": len(issued),
+    }
     rules = _rules(champion_figures, challenger_figures, kept, settings)
     return {
         "gate_set": len(gate_rows),
@@ -163,7 +220,9 @@ def compare(settings: Settings, champion: RecourseEngine, challenger: RecourseEn
         "costs": {"champion": champion_costs, "challenger": challenger_costs},
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
-        "promises_by_margin": promises_by_margin(champion, challenger, gate_rows, cfg.margins, cfg.seed, champion_batch),
+        "promises_by_margin": promises_by_margin(
+            champion, challenger, gate_rows, cfg.margins, cfg.seed, champion_batch
+        ),
         "rules": [rule.__dict__ for rule in rules],
         "passed": all(rule.passed for rule in rules),
     }
@@ -176,21 +235,49 @@ def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
     return pd.DataFrame(given, columns=space.schema.feature_names) if given else pd.DataFrame()
 
 
-def _rules(champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings) -> list[GateRule]:
+def _rules(
+    champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings
+) -> list[GateRule]:
     cfg = settings.gate
     rules = [
-        GateRule("score not below the champion's minus gate.score_tolerance", challenger["score"], champion["score"] - cfg.score_tolerance, challenger["score"] >= champion["score"] - cfg.score_tolerance),
-        GateRule("found rate at least evaluate.min_found_rate", challenger["found_rate"], settings.evaluate.min_found_rate, challenger["found_rate"] >= settings.evaluate.min_found_rate),
-        GateRule("immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0),
+        GateRule(
+            "score not below the champion's minus gate.score_tolerance",
+            challenger["score"],
+            champion["score"] - cfg.score_tolerance,
+            challenger["score"] >= champion["score"] - cfg.score_tolerance,
+        ),
+        GateRule(
+            "found rate at least evaluate.min_found_rate",
+            challenger["found_rate"],
+            settings.evaluate.min_found_rate,
+            challenger["found_rate"] >= settings.evaluate.min_found_rate,
+        ),
+        GateRule(
+            "immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0
+        ),
     ]
     for where in ("gate_set", "issued"):
         value = kept[where]
-        rules.append(GateRule(f"promises kept ({where.replace('_', ' ')})", value, cfg.min_promises_kept, value is None or value >= cfg.min_promises_kept))
+        rules.append(
+            GateRule(
+                f"promises kept ({where.replace('_', ' ')})",
+                value,
+                cfg.min_promises_kept,
+                value is None or value >= cfg.min_promises_kept,
+            )
+        )
     for feature, gaps in challenger["group_gap"].items():
         for figure in GAP_FIGURES:
             before, after = champion["group_gap"].get(feature, {}).get("gap", {}).get(figure), gaps["gap"][figure]
             if before is not None and after is not None:
-                rules.append(GateRule(f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance", after, before + cfg.group_gap_tolerance, after <= before + cfg.group_gap_tolerance))
+                rules.append(
+                    GateRule(
+                        f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance",
+                        after,
+                        before + cfg.group_gap_tolerance,
+                        after <= before + cfg.group_gap_tolerance,
+                    )
+                )
     return rules
 
 

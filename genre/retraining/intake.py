@@ -77,7 +77,9 @@ def approval_rate(engine: RecourseEngine, frame: pd.DataFrame) -> float:
     return float(np.mean(engine.scorer.predict_proba(engine.pre.transform(frame)) > DECISION_THRESHOLD))
 
 
-def batch_drift(engine: RecourseEngine, reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftSettings) -> tuple[DriftReport, pd.DataFrame]:
+def batch_drift(
+    engine: RecourseEngine, reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftSettings
+) -> tuple[DriftReport, pd.DataFrame]:
     """A validated batch (raw) against the reference rows, its approvals by ``engine``; -> the
     report, and the batch with its gaps handled as the engine handles them (what was compared)."""
     batch, _ = apply_missing(engine.pre.schema, batch, engine.pre.fills)
@@ -85,7 +87,9 @@ def batch_drift(engine: RecourseEngine, reference: pd.DataFrame, batch: pd.DataF
     return drift_report(reference, batch, engine.pre.schema, rates, cfg), batch
 
 
-def reference_rows(settings: Settings, release: Release | None, schema: DatasetSchema) -> tuple[pd.DataFrame | None, str]:
+def reference_rows(
+    settings: Settings, release: Release | None, schema: DatasetSchema
+) -> tuple[pd.DataFrame | None, str]:
     """The rows the production model was trained on (a sample kept in its folder); before any model
     is in production, the workspace's training data; before any run, none."""
     if release is not None:
@@ -98,7 +102,9 @@ def reference_rows(settings: Settings, release: Release | None, schema: DatasetS
     return None, "nothing: no model was trained yet"
 
 
-def take_batches(settings: Settings, production: RecourseEngine | None, reference: pd.DataFrame | None, source: str) -> Intake:
+def take_batches(
+    settings: Settings, production: RecourseEngine | None, reference: pd.DataFrame | None, source: str
+) -> Intake:
     """Validate, check and move every waiting batch (the module's docstring); -> each one's verdict."""
     cfg = settings.retrain
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
@@ -108,32 +114,61 @@ def take_batches(settings: Settings, production: RecourseEngine | None, referenc
     passed: list[tuple[Path, int, str]] = []
     for path in batch_files(settings.resolve(cfg.incoming)):
         if Intake(verdicts).stopped:
-            verdicts.append(Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted"))
+            verdicts.append(
+                Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted")
+            )
             continue
         frame = None
         try:
             if (accepted_dir / path.name).exists():
-                raise InputError(f"a batch named {path.name} was accepted already; rename this one if it holds other rows")
+                raise InputError(
+                    f"a batch named {path.name} was accepted already; rename this one if it holds other rows"
+                )
             frame = read_raw(path, schema)
             report = validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS)
             report.raise_for_failures(path.name)
         except InputError as exc:
-            verdicts.append(_quarantine(settings.resolve(cfg.quarantine) / f"{stamp}-{path.name}", path, exc, 0 if frame is None else len(frame)))
+            verdicts.append(
+                _quarantine(
+                    settings.resolve(cfg.quarantine) / f"{stamp}-{path.name}",
+                    path,
+                    exc,
+                    0 if frame is None else len(frame),
+                )
+            )
             continue
         waived = released(settings, path)
         if production is None or reference is None or waived is not None:
-            checked = "" if reference is None else " and the drift check" if waived is None else f"; drift check waived, released by hand {waived['time']}: {waived['reason']}"
+            checked = (
+                ""
+                if reference is None
+                else " and the drift check"
+                if waived is None
+                else f"; drift check waived, released by hand {waived['time']}: {waived['reason']}"
+            )
             passed.append((path, len(frame), "passed validation" + checked))
             continue
         drift, compared = batch_drift(production, reference, frame, settings.drift)
         if drift.drifted:
-            verdicts.append(_hold(settings.resolve(cfg.held) / f"{stamp}-{path.name}", path, compared, reference, drift, production.pre.schema, source))
+            verdicts.append(
+                _hold(
+                    settings.resolve(cfg.held) / f"{stamp}-{path.name}",
+                    path,
+                    compared,
+                    reference,
+                    drift,
+                    production.pre.schema,
+                    source,
+                )
+            )
             continue
         passed.append((path, len(frame), "passed validation and the drift check"))
     stopped = Intake(verdicts).stopped
     for path, rows, why in passed:
         if stopped:
-            verdicts.append(Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted"))
+            verdicts.append(
+                Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted")
+            )
         else:
             _move(path, accepted_dir / path.name)
             verdicts.append(Batch(path.name, "accepted", rows, why))
@@ -153,12 +188,21 @@ def release_held(settings: Settings, held: Path, reason: str) -> Path:
     held = held.resolve()
     stamp, _, name = held.name.partition("-")
     if held.parent != held_dir or not held.is_file() or not name.endswith(BATCH_SUFFIXES):
-        raise InputError(f"{held.name}: not a batch held in {settings.retrain.held} (the batch's CSV, not its report or pictures)")
+        raise InputError(
+            f"{held.name}: not a batch held in {settings.retrain.held} (the batch's CSV, not its report or pictures)"
+        )
     incoming, accepted = settings.resolve(settings.retrain.incoming), settings.resolve(settings.ingest.batches)
     for folder in (incoming, accepted):
         if (folder / name).exists():
             raise InputError(f"{held.name}: a batch named {name} is in {folder} already; rename one of them")
-    record = {"file": name, "held_as": held.name, "held_since": stamp, "sha256": _digest(held), "reason": reason, "time": datetime.now(UTC).strftime(STAMP)}
+    record = {
+        "file": name,
+        "held_as": held.name,
+        "held_since": stamp,
+        "sha256": _digest(held),
+        "reason": reason,
+        "time": datetime.now(UTC).strftime(STAMP),
+    }
     write_json(settings.root / RELEASED / f"{name}.json", record)
     _move(held, incoming / name)
     return incoming / name
@@ -186,16 +230,40 @@ def _quarantine(dest: Path, path: Path, problem: InputError, rows: int) -> Batch
     write_text(report, "\n".join(lines) + "\n")
     _move(path, dest)
     failures = problem.failures if isinstance(problem, DataValidationError) else lines
-    return Batch(path.name, "quarantined", rows, one_line(f"{len(failures)} problem(s), the first: {failures[0]}", 300), str(report))
+    return Batch(
+        path.name,
+        "quarantined",
+        rows,
+        one_line(f"{len(failures)} problem(s), the first: {failures[0]}", 300),
+        str(report),
+    )
 
 
-def _hold(dest: Path, path: Path, frame: pd.DataFrame, reference: pd.DataFrame, drift: DriftReport, schema: DatasetSchema, source: str) -> Batch:
+def _hold(
+    dest: Path,
+    path: Path,
+    frame: pd.DataFrame,
+    reference: pd.DataFrame,
+    drift: DriftReport,
+    schema: DatasetSchema,
+    source: str,
+) -> Batch:
     report = dest.with_name(dest.name + ".drift.json")
     pictures = []
     for feature in (f.feature for f in drift.features if f.drifted):
         picture = dest.with_name(f"{dest.name}.{feature}.png")
         feature_picture(reference, frame, feature, schema, picture)
         pictures.append(str(picture))
-    write_json(report, {"batch": path.name, "rows": len(frame), "reference": source, "reference_rows": len(reference), "pictures": pictures, **drift.to_json()})
+    write_json(
+        report,
+        {
+            "batch": path.name,
+            "rows": len(frame),
+            "reference": source,
+            "reference_rows": len(reference),
+            "pictures": pictures,
+            **drift.to_json(),
+        },
+    )
     _move(path, dest)
     return Batch(path.name, "drifted", len(frame), one_line("drifted: " + "; ".join(drift.drifted), 300), str(report))

@@ -50,7 +50,9 @@ def run_lock(root: Path) -> Iterator[None]:
             if _handed_down(holder):
                 yield
                 return
-            raise InputError(f"another pipeline run is in progress in {Path(root).resolve()} ({holder}); start this one when it ends") from None
+            raise InputError(
+                f"another pipeline run is in progress in {Path(root).resolve()} ({holder}); start this one when it ends"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")

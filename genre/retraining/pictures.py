@@ -33,7 +33,9 @@ def _save(pyplot: Any, figure: Any, dest: Path) -> None:
     pyplot.close(figure)
 
 
-def feature_picture(reference: pd.DataFrame, batch: pd.DataFrame, feature: str, schema: DatasetSchema, dest: Path) -> None:
+def feature_picture(
+    reference: pd.DataFrame, batch: pd.DataFrame, feature: str, schema: DatasetSchema, dest: Path
+) -> None:
     """Shares of the reference and the batch per category, or over the reference's range."""
     pyplot = _figure()
     figure, axes = pyplot.subplots(figsize=(6, 3.2))
@@ -81,7 +83,12 @@ def group_picture(groups: dict[str, dict[str, Any]], figure_name: str, dest: Pat
     width = 0.8 / max(len(groups), 1)
     for i, (contender, entry) in enumerate(groups.items()):
         values = [entry.get("groups", {}).get(g, {}).get(figure_name) for g in names]
-        axes.bar(at + (i - (len(groups) - 1) / 2) * width, [np.nan if v is None else v for v in values], width=width, label=contender)
+        axes.bar(
+            at + (i - (len(groups) - 1) / 2) * width,
+            [np.nan if v is None else v for v in values],
+            width=width,
+            label=contender,
+        )
     axes.set_xticks(at, names, rotation=45, ha="right", fontsize=7)
     axes.set_title(f"{figure_name} per group")
     axes.legend()

@@ -76,7 +76,9 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
     batches = record.get("batches", [])
     if batches:
         lines += ["## New data", "", "| batch | rows | verdict | why | report |", "|---|---|---|---|---|"]
-        lines += [f"| {b['file']} | {b['rows']} | {b['verdict']} | {b['reason']} | {b.get('report') or ''} |" for b in batches]
+        lines += [
+            f"| {b['file']} | {b['rows']} | {b['verdict']} | {b['reason']} | {b.get('report') or ''} |" for b in batches
+        ]
         lines += ["", f"Compared with {record.get('reference', '')}.", ""]
     comparison = record.get("comparison")
     if comparison:
@@ -103,7 +105,10 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             "",
             "| margin | found rate | mean cost | promises kept |",
             "|---|---|---|---|",
-            *(f"| {row['margin']:g} | {row['found_rate']:.3f} | {shown(row['cost'])} | {shown(row['promises_kept'])} |" for row in comparison.get("promises_by_margin", [])),
+            *(
+                f"| {row['margin']:g} | {row['found_rate']:.3f} | {shown(row['cost'])} | {shown(row['promises_kept'])} |"
+                for row in comparison.get("promises_by_margin", [])
+            ),
             "",
             "## Rules",
             "",
@@ -116,7 +121,9 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
         ]
         for feature, gaps in figures["challenger"]["group_gap"].items():
             before = figures["champion"]["group_gap"].get(feature, {}).get("gap", {})
-            lines += [f"| {feature} | {figure} | {shown(before.get(figure))} | {shown(gaps['gap'][figure])} |" for figure in gaps["gap"]]
+            lines += [
+                f"| {feature} | {figure} | {shown(before.get(figure))} | {shown(gaps['gap'][figure])} |"
+                for figure in gaps["gap"]
+            ]
         lines += ["", *(f"![{name}]({name})" for name in pictures)]
     return "\n".join(lines).rstrip() + "\n"
-

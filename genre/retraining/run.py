@@ -61,7 +61,12 @@ def take_new_data(settings: Settings) -> dict[str, Any]:
     pending = _pending(settings.root) + intake.to_json()
     write_json(settings.root / PENDING, pending)
     if intake.stopped:
-        _decide(settings, "stopped", next(b.reason for b in intake.batches if b.verdict == "drifted") + "; nothing was trained", source)
+        _decide(
+            settings,
+            "stopped",
+            next(b.reason for b in intake.batches if b.verdict == "drifted") + "; nothing was trained",
+            source,
+        )
     return {"batches": intake.to_json(), "stopped": intake.stopped, "reference": source}
 
 
@@ -72,10 +77,20 @@ def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         # die_with_parent: a run killed with -9 takes its dvc repro (and that its stage) with it
-        done = subprocess.run(["dvc", "repro"], cwd=settings.root, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent, check=False)
+        done = subprocess.run(
+            ["dvc", "repro"],
+            cwd=settings.root,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            check=False,
+        )
     if done.returncode != 0:
         tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-6:]
-        reason = f"dvc repro failed (exit {done.returncode}; {log}): " + " | ".join(one_line(line, 200) for line in tail)
+        reason = f"dvc repro failed (exit {done.returncode}; {log}): " + " | ".join(
+            one_line(line, 200) for line in tail
+        )
         _decide(settings, "failed", reason, "")
         raise TrainingFailed(reason)
     return json.loads(Artifacts(settings.root).metrics("package").read_text())["model_tag"]
@@ -83,19 +98,41 @@ def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) 
 
 def judge_challenger(settings: Settings, challenger: str) -> dict[str, Any]:
     """Step 3: the decision on ``challenger`` (promoted, refused or unchanged), recorded."""
-    release = _in_production(settings, "no model is in production, and the package stage promotes the first: see registry/production.json")
-    judged = any(r.get("challenger") == challenger and r["decision"] in ("promoted", "refused") for r in read_records(settings.root))
+    release = _in_production(
+        settings, "no model is in production, and the package stage promotes the first: see registry/production.json"
+    )
+    judged = any(
+        r.get("challenger") == challenger and r["decision"] in ("promoted", "refused")
+        for r in read_records(settings.root)
+    )
     if release.model == challenger and release.by == "first model" and not judged:
-        return _decide(settings, "promoted", "the first model: it passed evaluate's floors, and the package stage promoted it", "", None, challenger)
+        return _decide(
+            settings,
+            "promoted",
+            "the first model: it passed evaluate's floors, and the package stage promoted it",
+            "",
+            None,
+            challenger,
+        )
     if release.model == challenger or judged:
-        return _decide(settings, "unchanged", f"{challenger} was judged already: no new data or settings since", "", release.model, challenger)
+        return _decide(
+            settings,
+            "unchanged",
+            f"{challenger} was judged already: no new data or settings since",
+            "",
+            release.model,
+            challenger,
+        )
     return _gated(settings, release, challenger, promote=True, by_hand=False)
 
 
 def gate_by_hand(settings: Settings, challenger: str, promote: bool) -> dict[str, Any]:
     """``genre production compare`` (``promote=False``) and ``promote --gate``: ``challenger``
     against production, recorded, and promoted if asked and every rule passes."""
-    release = _in_production(settings, "no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>")
+    release = _in_production(
+        settings,
+        "no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>",
+    )
     challenger, _ = production.served_by(challenger)
     return _gated(settings, release, challenger, promote=promote, by_hand=True)
 
@@ -108,26 +145,67 @@ def _in_production(settings: Settings, if_none: str) -> production.Release:
     return release
 
 
-def _gated(settings: Settings, release: production.Release, challenger: str, promote: bool, by_hand: bool) -> dict[str, Any]:
+def _gated(
+    settings: Settings, release: production.Release, challenger: str, promote: bool, by_hand: bool
+) -> dict[str, Any]:
     champion, contender = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger))
     log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
     comparison = compare(settings, champion, contender, log, None if by_hand else _new_rows(settings, contender))
     how = "by hand: " if by_hand else ""
     if not promote:
-        return _decide(settings, "compared", how + ("every gate rule passed" if comparison["passed"] else "some gate rule failed") + "; production unchanged", "", release.model, challenger, comparison, pending=False)
+        return _decide(
+            settings,
+            "compared",
+            how
+            + ("every gate rule passed" if comparison["passed"] else "some gate rule failed")
+            + "; production unchanged",
+            "",
+            release.model,
+            challenger,
+            comparison,
+            pending=False,
+        )
     if comparison["passed"]:  # promoted first, then recorded: a record never says "promoted" of a model that is not
         stamp = new_stamp()
-        production.promote(settings.root, challenger, by="gate", reason=f"passed the gate (record: {record_path(settings.root, stamp)})")
-        return _decide(settings, "promoted", how + "every gate rule passed", "", release.model, challenger, comparison, pending=not by_hand, stamp=stamp)
+        production.promote(
+            settings.root,
+            challenger,
+            by="gate",
+            reason=f"passed the gate (record: {record_path(settings.root, stamp)})",
+        )
+        return _decide(
+            settings,
+            "promoted",
+            how + "every gate rule passed",
+            "",
+            release.model,
+            challenger,
+            comparison,
+            pending=not by_hand,
+            stamp=stamp,
+        )
     failed = [r["name"] for r in comparison["rules"] if not r["passed"]]
-    return _decide(settings, "refused", how + "failed: " + "; ".join(failed), "", release.model, challenger, comparison, pending=not by_hand)
+    return _decide(
+        settings,
+        "refused",
+        how + "failed: " + "; ".join(failed),
+        "",
+        release.model,
+        challenger,
+        comparison,
+        pending=not by_hand,
+    )
 
 
 def _new_rows(settings: Settings, contender: Any) -> pd.DataFrame:
     """The rows of the batches accepted since the last decision (raw, gaps handled), for the gate set."""
     accepted = settings.resolve(settings.ingest.batches)
     schema = contender.pre.schema
-    frames = [read_raw(accepted / b["file"], schema) for b in _pending(settings.root) if b["verdict"] == "accepted" and (accepted / b["file"]).is_file()]
+    frames = [
+        read_raw(accepted / b["file"], schema)
+        for b in _pending(settings.root)
+        if b["verdict"] == "accepted" and (accepted / b["file"]).is_file()
+    ]
     if not frames:
         return pd.DataFrame()
     return apply_missing(schema, pd.concat(frames, ignore_index=True), contender.pre.fills)[0]
@@ -147,8 +225,17 @@ def _data_version(tag: str | None) -> str | None:
         return None
 
 
-def _decide(settings: Settings, decision: str, reason: str, reference: str, champion: str | None = None, challenger: str | None = None,
-            comparison: dict[str, Any] | None = None, pending: bool = True, stamp: str | None = None) -> dict[str, Any]:
+def _decide(
+    settings: Settings,
+    decision: str,
+    reason: str,
+    reference: str,
+    champion: str | None = None,
+    challenger: str | None = None,
+    comparison: dict[str, Any] | None = None,
+    pending: bool = True,
+    stamp: str | None = None,
+) -> dict[str, Any]:
     """Write the record (with the batches taken since the last decision, which it then clears)."""
     batches = _pending(settings.root) if pending else []
     record = {
@@ -165,4 +252,3 @@ def _decide(settings: Settings, decision: str, reason: str, reference: str, cham
     if pending:
         (settings.root / PENDING).unlink(missing_ok=True)
     return record | {"path": str(path)}
-

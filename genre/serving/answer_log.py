@@ -35,7 +35,10 @@ class AnswerLog:
         """One line per answer: ``{"time", "model_version", **entry}``."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="milliseconds")
-        lines = "".join(json.dumps({"time": stamp, "model_version": model_version, **entry}, default=str) + "\n" for entry in entries)
+        lines = "".join(
+            json.dumps({"time": stamp, "model_version": model_version, **entry}, default=str) + "\n"
+            for entry in entries
+        )
         with self._lock:
             day = now.strftime("%Y-%m-%d")
             if day != self._day:
@@ -63,7 +66,6 @@ def log_files(folder: Path) -> list[Path]:
 
 def _day_of(path: Path) -> str:
     return path.name.removeprefix(_PREFIX).removesuffix(_SUFFIX)
-
 
 
 def read_answers(folder: Path, since: datetime) -> list[dict[str, Any]]:

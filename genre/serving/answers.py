@@ -56,7 +56,12 @@ def _recourses(
                 after[name] = columns[f][flat]
                 changes.append({"feature": name, "from": before[i][name], "to": after[name]})
             mine.append(
-                {"recourse": after, "changes": changes, "cost": float(cost[i, j]), "probability_after": float(prob[i, j])}
+                {
+                    "recourse": after,
+                    "changes": changes,
+                    "cost": float(cost[i, j]),
+                    "probability_after": float(prob[i, j]),
+                }
             )
         out.append(mine)
     return out
@@ -84,7 +89,9 @@ def answer(
     names = pre.schema.feature_names
     mask = np.isin(names, frozen or [])
     steps = pre.steps(max_change) if max_change else None
-    batch = engine.recourse(pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives, max_step=steps)
+    batch = engine.recourse(
+        pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives, max_step=steps
+    )
     before = _rows(applicants, names)
     one = (batch.x_plus[:, None], batch.found[:, None], batch.prob_after[:, None], batch.cost[:, None])
     chosen = _recourses(engine, before, batch.x, *one)
@@ -94,7 +101,11 @@ def answer(
         {
             "status": str(batch.status[i]),
             "probability_before": float(batch.prob_before[i]),
-            **(chosen[i][0] if chosen[i] else {"recourse": None, "changes": [], "cost": None, "probability_after": None}),
+            **(
+                chosen[i][0]
+                if chosen[i]
+                else {"recourse": None, "changes": [], "cost": None, "probability_after": None}
+            ),
             "alternatives": others[i],
         }
         for i in range(len(before))

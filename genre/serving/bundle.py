@@ -32,7 +32,9 @@ PREPROCESSOR, CLASSIFIER, ACCEPTED, GENERATOR, RECOURSE, SCHEMA, SERVE = (
 )
 
 
-def _load_engine(preprocessor: Path, classifier: Path, accepted: Path, generator: Path, settings: RecourseSettings) -> RecourseEngine:
+def _load_engine(
+    preprocessor: Path, classifier: Path, accepted: Path, generator: Path, settings: RecourseSettings
+) -> RecourseEngine:
     """(A bundle from before the accepted rows travelled answers from sampled candidates only.)"""
     pool = AcceptedRows.load(accepted) if accepted.is_file() else None
     pre = Preprocessor.load(preprocessor)
@@ -55,12 +57,22 @@ def chosen_rule(paths: Artifacts, settings: RecourseSettings) -> RecourseSetting
 
 
 def engine_from_artifacts(paths: Artifacts, settings: RecourseSettings) -> RecourseEngine:
-    return _load_engine(paths.preprocessor, paths.classifier, paths.accepted, paths.generator, chosen_rule(paths, settings))
+    return _load_engine(
+        paths.preprocessor, paths.classifier, paths.accepted, paths.generator, chosen_rule(paths, settings)
+    )
 
 
-def write_bundle(paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()) -> None:
+def write_bundle(
+    paths: Artifacts, settings: RecourseSettings, dest: Path, serve: ServeSettings = ServeSettings()
+) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    for src, name in ((paths.preprocessor, PREPROCESSOR), (paths.classifier, CLASSIFIER), (paths.accepted, ACCEPTED), (paths.generator, GENERATOR), (paths.schema, SCHEMA)):
+    for src, name in (
+        (paths.preprocessor, PREPROCESSOR),
+        (paths.classifier, CLASSIFIER),
+        (paths.accepted, ACCEPTED),
+        (paths.generator, GENERATOR),
+        (paths.schema, SCHEMA),
+    ):
         shutil.copyfile(src, dest / name)
     (dest / RECOURSE).write_text(settings.model_dump_json(indent=2))
     (dest / SERVE).write_text(serve.model_dump_json(indent=2))

@@ -41,7 +41,11 @@ class Coalescer(Generic[Item, Result]):
     ``answer`` reaches every caller of that group and no other."""
 
     def __init__(
-        self, answer: Callable[[Hashable, Sequence[Item]], Sequence[Result]], window_s: float, max_items: int, longest_s: float | None = None
+        self,
+        answer: Callable[[Hashable, Sequence[Item]], Sequence[Result]],
+        window_s: float,
+        max_items: int,
+        longest_s: float | None = None,
     ) -> None:
         self.answer, self.window_s, self.max_items = answer, window_s, max_items
         self.longest_s = max(window_s, longest_s or 0.0)

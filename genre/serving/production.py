@@ -52,7 +52,9 @@ def load_registry(root: Path) -> Registry:
     try:
         return Registry.model_validate_json(path.read_text())
     except ValueError as exc:
-        raise InputError(f"{path}: not a production record this version can read ({one_line(str(exc), 200)}); restore it from a backup") from None
+        raise InputError(
+            f"{path}: not a production record this version can read ({one_line(str(exc), 200)}); restore it from a backup"
+        ) from None
 
 
 def production(root: Path) -> Release | None:
@@ -68,7 +70,9 @@ def model_path(model_tag: str) -> Path:
     try:
         return Path(bentoml.models.get(model_tag).path)
     except (NotFound, ValueError):
-        raise InputError(f"the production model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); import its bento, or promote one that is") from None
+        raise InputError(
+            f"the production model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); import its bento, or promote one that is"
+        ) from None
 
 
 def served_by(model_tag: str) -> tuple[str, str]:
@@ -80,7 +84,9 @@ def served_by(model_tag: str) -> tuple[str, str]:
     try:
         model = str(bentoml.models.get(model_tag).tag)
     except (NotFound, ValueError):
-        raise InputError(f"no model {one_line(model_tag)!r} in the BentoML store (bentoml models list shows what there is)") from None
+        raise InputError(
+            f"no model {one_line(model_tag)!r} in the BentoML store (bentoml models list shows what there is)"
+        ) from None
     built = [b for b in bentoml.bentos.list() if b.info.labels.get("model") == model]
     if not built:
         raise InputError(f"no bento in the BentoML store serves {model}; run the package stage for it first")
@@ -93,19 +99,45 @@ def promote(root: Path, model_tag: str, by: By, reason: str) -> Release:
     model, bento = served_by(model_tag)
     if registry.current is not None and registry.current.model == model:
         raise InputError(f"{model} is production already")
-    return _recorded(root, registry, Release(model=model, bento=bento, by=by, reason=reason, at=_now(), previous=registry.current.model if registry.current else None))
+    return _recorded(
+        root,
+        registry,
+        Release(
+            model=model,
+            bento=bento,
+            by=by,
+            reason=reason,
+            at=_now(),
+            previous=registry.current.model if registry.current else None,
+        ),
+    )
 
 
 def rollback(root: Path, reason: str = "rolled back by hand") -> Release:
     """Production goes back to the model the current one replaced; again, to the one before that."""
     registry = load_registry(root)
     if registry.current is None or registry.current.previous is None:
-        raise InputError("nothing to roll back to: " + ("no model is in production" if registry.current is None else f"{registry.current.model} was the first in production"))
+        raise InputError(
+            "nothing to roll back to: "
+            + (
+                "no model is in production"
+                if registry.current is None
+                else f"{registry.current.model} was the first in production"
+            )
+        )
     earlier = [r for r in registry.history if r.model == registry.current.previous]
     if not earlier:
-        raise InputError(f"registry/production.json names {registry.current.previous} as the previous production model but has no record of it")
+        raise InputError(
+            f"registry/production.json names {registry.current.previous} as the previous production model but has no record of it"
+        )
     before = earlier[-1]
-    return _recorded(root, registry, Release(model=before.model, bento=before.bento, by="rollback", reason=reason, at=_now(), previous=before.previous))
+    return _recorded(
+        root,
+        registry,
+        Release(
+            model=before.model, bento=before.bento, by="rollback", reason=reason, at=_now(), previous=before.previous
+        ),
+    )
 
 
 def _now() -> str:

@@ -128,13 +128,17 @@ class Options(BaseModel):
 
 class RecourseRequest(Options):
     # "example", not "examples": BentoML keeps only OpenAPI 3.0 keywords at the top of a request body.
-    model_config = ConfigDict(json_schema_extra={"example": {"applicant": EXAMPLE_APPLICANT, "alternatives": 2, "frozen": ["hours-per-week"]}})
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"applicant": EXAMPLE_APPLICANT, "alternatives": 2, "frozen": ["hours-per-week"]}}
+    )
 
     applicant: Applicant
 
 
 class BatchRequest(Options):
-    model_config = ConfigDict(json_schema_extra={"example": {"applicants": [EXAMPLE_APPLICANT], "selection": "cheapest"}})
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"applicants": [EXAMPLE_APPLICANT], "selection": "cheapest"}}
+    )
 
     applicants: list[Applicant] = Field(min_length=1, description="At most serve.max_batch applicants.")
 
@@ -201,7 +205,10 @@ def invalid(problems: list[Problem], title: str) -> ValidationError:
         problems = [*problems[:MAX_LISTED_ERRORS], ((title,), f"... and {rest} more problems")]
     return ValidationError.from_exception_data(
         title,
-        [{"type": PydanticCustomError("invalid_input", "{problem}", {"problem": p}), "loc": loc, "input": None} for loc, p in problems],
+        [
+            {"type": PydanticCustomError("invalid_input", "{problem}", {"problem": p}), "loc": loc, "input": None}
+            for loc, p in problems
+        ],
     )
 
 
@@ -214,7 +221,11 @@ def option_problems(options: Options, schema: DatasetSchema, max_alternatives: i
     """What the request models cannot check alone: names of this model's features, this model's limits."""
     features = schema.feature_names
     unknown = f"unknown feature {{}}; expected one of {features}"
-    problems: list[Problem] = [(("frozen", i), unknown.format(one_line(repr(name)))) for i, name in enumerate(options.frozen) if name not in schema.features]
+    problems: list[Problem] = [
+        (("frozen", i), unknown.format(one_line(repr(name))))
+        for i, name in enumerate(options.frozen)
+        if name not in schema.features
+    ]
     for name, limit in options.max_change.items():
         spec = schema.features.get(name)
         if spec is None:
@@ -237,7 +248,10 @@ class QuietClientErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ValidationError):
-            status, text = 400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+            status, text = (
+                400,
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)),
+            )
         elif isinstance(exc, BentoMLException) and 400 <= exc.error_code < 500:
             status, text = int(exc.error_code), str(exc)
         else:
@@ -294,12 +308,21 @@ class RequestGate:
         media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media_type != b"application/json":
             given = one_line(repr(media_type.decode("latin-1")))
-            await refuse(scope, receive, send, 415, "unsupported_media_type", f"send the body as application/json, not {given}")
+            await refuse(
+                scope, receive, send, 415, "unsupported_media_type", f"send the body as application/json, not {given}"
+            )
             return
         encoding = headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"identity", *GZIP):
             given = one_line(repr(encoding.decode("latin-1")))
-            await refuse(scope, receive, send, 415, "unsupported_encoding", f"send the body as is or gzip-encoded, not Content-Encoding {given}")
+            await refuse(
+                scope,
+                receive,
+                send,
+                415,
+                "unsupported_encoding",
+                f"send the body as is or gzip-encoded, not Content-Encoding {given}",
+            )
             return
         limit = bentoml.get_current_service().limits.max_body_bytes
         too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
@@ -330,7 +353,14 @@ class RequestGate:
                      + [(b"content-length", str(len(body)).encode())]}  # fmt: skip
         twice = repeated_key(body)
         if twice is not None:
-            await refuse(scope, receive, send, 400, "duplicate_key", f"the key {one_line(repr(twice))} appears twice in one object; send each key once")
+            await refuse(
+                scope,
+                receive,
+                send,
+                400,
+                "duplicate_key",
+                f"the key {one_line(repr(twice))} appears twice in one object; send each key once",
+            )
             return
         await self.app(scope, _replay({"type": "http.request", "body": body, "more_body": False}, receive), send)
 
@@ -382,7 +412,10 @@ def repeated_key(body: bytes) -> str | None:
 async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str) -> None:
     """The same error body as every 400 of this service, naming the body as the problem."""
     logger.warning("%s [POST] -> HTTP %d: %s", one_line(scope["path"], 200), status, msg)
-    response = JSONResponse({"error": HTTPStatus(status).phrase, "detail": [{"type": kind, "loc": ["body"], "msg": msg}]}, status_code=status)
+    response = JSONResponse(
+        {"error": HTTPStatus(status).phrase, "detail": [{"type": kind, "loc": ["body"], "msg": msg}]},
+        status_code=status,
+    )
     response.headers["connection"] = "close"  # the rest of an unread body is not worth reading
     await response(scope, receive, send)
 
@@ -418,7 +451,9 @@ def recorded_model_tag(bento: bentoml.Bento | None) -> str | None:
 
 def canary(engine: RecourseEngine) -> pd.DataFrame:
     """One applicant valid under the schema (lowest value or first category of every feature)."""
-    values = {name: spec.categories[0] if spec.categories else spec.min for name, spec in engine.pre.schema.features.items()}
+    values = {
+        name: spec.categories[0] if spec.categories else spec.min for name, spec in engine.pre.schema.features.items()
+    }
     return pd.DataFrame([values], columns=engine.pre.schema.feature_names)
 
 
@@ -442,25 +477,45 @@ class RecourseService:
         self.model_version = str(stored.tag)
         self.engine: RecourseEngine = load_bundle(Path(stored.path))
         self.limits = load_serve_settings(Path(stored.path))
-        window, longest = self.limits.coalesce_ms / 1000, self.limits.coalesce_wait_ms(self.engine.scorer.score_in_one_call) / 1000
+        window, longest = (
+            self.limits.coalesce_ms / 1000,
+            self.limits.coalesce_wait_ms(self.engine.scorer.score_in_one_call) / 1000,
+        )
         self.coalescer = Coalescer(self._coalesced, window, self.limits.max_batch, longest) if window else None
-        self.answer_log = AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
+        self.answer_log = (
+            AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
+        )
         answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())
 
-    def _checked(self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool) -> tuple[pd.DataFrame, list[list[str]]]:
+    def _checked(
+        self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool
+    ) -> tuple[pd.DataFrame, list[list[str]]]:
         """The applicants as a frame, and per row the features imputed; or the 400 naming every problem."""
         schema = self.engine.pre.schema
         frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=self.engine.pre.fills)
-        problems = field_problems(errors, where, by_row) + option_problems(options, schema, self.limits.max_alternatives)
+        problems = field_problems(errors, where, by_row) + option_problems(
+            options, schema, self.limits.max_alternatives
+        )
         if problems:
             raise invalid(problems, where[0])
         return frame, imputed
 
-    def _issued(self, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options) -> list[Answer]:
+    def _issued(
+        self, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options
+    ) -> list[Answer]:
         """Checked applicants answered in one engine call, and logged as issued."""
-        settings = self.engine.settings.model_copy(update={"selection": options.selection or self.engine.settings.selection})
-        answers = answer(self.engine, frame, settings=settings, frozen=options.frozen, alternatives=options.alternatives, max_change=options.max_change)
+        settings = self.engine.settings.model_copy(
+            update={"selection": options.selection or self.engine.settings.selection}
+        )
+        answers = answer(
+            self.engine,
+            frame,
+            settings=settings,
+            frozen=options.frozen,
+            alternatives=options.alternatives,
+            max_change=options.max_change,
+        )
         for given, filled in zip(answers, imputed, strict=True):
             given["imputed"] = filled
         try:
@@ -468,7 +523,10 @@ class RecourseService:
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
             raise RuntimeError("an answer does not fit the response model") from exc
         if self.answer_log is not None:  # the promises made, for the retraining gate (personal data: see the module)
-            self.answer_log.append(self.model_version, [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)])
+            self.answer_log.append(
+                self.model_version,
+                [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)],
+            )
         return given
 
     def _coalesced(self, _: Hashable, requests: Sequence[Checked]) -> list[Answer]:
@@ -484,7 +542,9 @@ class RecourseService:
         if self.coalescer is None:
             [result] = self._issued([request.applicant], frame, imputed, request)
         else:
-            result = await self.coalescer.submit(request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed))
+            result = await self.coalescer.submit(
+                request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed)
+            )
         return RecourseResponse(model_version=self.model_version, **dict(result))
 
     @bentoml.api(route="/recourse_batch")
@@ -493,8 +553,13 @@ class RecourseService:
         and field; one bad row fails the request, so answers never silently go missing."""
         limit, given = self.limits.max_batch, len(request.applicants)
         if given > limit:
-            raise invalid([(("applicants",), f"at most {limit} applicants per request (serve.max_batch), got {given}")], "applicants")
-        answers = self._issued(request.applicants, *self._checked(request.applicants, request, ("applicants",), by_row=True), request)
+            raise invalid(
+                [(("applicants",), f"at most {limit} applicants per request (serve.max_batch), got {given}")],
+                "applicants",
+            )
+        answers = self._issued(
+            request.applicants, *self._checked(request.applicants, request, ("applicants",), by_row=True), request
+        )
         return BatchResponse(model_version=self.model_version, answers=answers)
 
 

@@ -16,17 +16,17 @@ import pandas as pd
 from genre.artifacts.atomic import write_json, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
+from genre.evaluation.actionability import actionability, most_moved
 from genre.evaluation.baselines import nearest_neighbour_recourse
 from genre.evaluation.consistency import mean_energy_distance
-from genre.evaluation.actionability import actionability, most_moved
 from genre.evaluation.group_gap import group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility, protocol_score
 from genre.messages import InputError
 from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.parallel import chunk_runner
 from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar, recourse_in_pieces
-from genre.recourse.threshold import PAPER_THRESHOLD, auto_threshold, bar_ceiling, rows_wanted
 from genre.recourse.pairs import load_pairs, pairing_distribution, split_sources_targets
+from genre.recourse.threshold import PAPER_THRESHOLD, auto_threshold, bar_ceiling, rows_wanted
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import Rule, Settings
 
@@ -36,9 +36,18 @@ POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: 
 # scored 0.075 below the cheapest on the test factuals.
 CLEARLY_BETTER = 2.0
 PAPER_RULE: Rule = "cheapest"
-THRESHOLD_STEPS = 4  # thresholds auto tries on each side of the reachable one: down to the decision, up to the paper's 0.9
+THRESHOLD_STEPS = (
+    4  # thresholds auto tries on each side of the reachable one: down to the decision, up to the paper's 0.9
+)
 PLOTTED = ("share_changed", "median_change")  # per feature, in plots/evaluate_actionability.csv
-SWEPT = ("cost", "validity_rf", "validity_h", "lof", "score", "found_rate")  # the figures of each sweep point and selection rule
+SWEPT = (
+    "cost",
+    "validity_rf",
+    "validity_h",
+    "lof",
+    "score",
+    "found_rate",
+)  # the figures of each sweep point and selection rule
 
 
 def choose_factuals(h_test: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -47,7 +56,9 @@ def choose_factuals(h_test: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(denied, size=min(n, len(denied)), replace=False))
 
 
-def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, x_targets: np.ndarray) -> dict[str, float | None]:
+def consistency(
+    settings: Settings, engine: RecourseEngine, data: PreparedData, x_targets: np.ndarray
+) -> dict[str, float | None]:
     """Energy distance R vs Q and Q vs Q on held-out (test-split) sources."""
     cfg, pcfg = settings.evaluate, settings.synthesize_pairs
     h_test = engine.classifier.predict_proba(data.x_test)
@@ -56,7 +67,9 @@ def consistency(settings: Settings, engine: RecourseEngine, data: PreparedData, 
     chosen = rng.choice(sources, size=min(cfg.consistency_sources, len(sources)), replace=False)
     q = pairing_distribution(data.x_test[chosen], x_targets, data.preprocessor, pcfg.lam, pcfg.k, pcfg.chunk_size)
     x_src = data.x_test[chosen][q.has_target]
-    if not len(x_src):  # no held-out source has an admissible target (strict constraints, little data): nothing to compare
+    if not len(
+        x_src
+    ):  # no held-out source has an admissible target (strict constraints, little data): nothing to compare
         return {"sources": 0, "energy_generator_vs_q": None, "energy_q_vs_q_floor": None}
     m = cfg.consistency_samples
     draws = q.sample(rng, 2 * m)
@@ -87,7 +100,9 @@ class Evaluation:
     def nnr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """NNR's answers; found only where the row, with the applicant's own immutable numbers, still
         clears the bar GenRe's answers must (an unmatched immutable can move the score)."""
-        x_plus, found, seconds = nearest_neighbour_recourse(x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size)
+        x_plus, found, seconds = nearest_neighbour_recourse(
+            x, self.x_accepted, self.data.preprocessor, self.settings.synthesize_pairs.chunk_size
+        )
         return x_plus, found & (self.engine.scorer.predict_proba(x_plus) > issue_bar(self.engine.settings)), seconds
 
     @property
@@ -98,7 +113,13 @@ class Evaluation:
 def selection_applicants(x_train: np.ndarray, classifier: Classifier, n: int, seed: int) -> np.ndarray:
     """Denied training rows, up to ``n`` of a seeded pool of ``POOL_PER_APPLICANT * n``: whom the
     rule is chosen for, so that the test factuals the metrics report play no part in the choice."""
-    pool = x_train[np.sort(np.random.default_rng(seed).choice(len(x_train), size=min(len(x_train), POOL_PER_APPLICANT * n), replace=False))]
+    pool = x_train[
+        np.sort(
+            np.random.default_rng(seed).choice(
+                len(x_train), size=min(len(x_train), POOL_PER_APPLICANT * n), replace=False
+            )
+        )
+    ]
     return pool[choose_factuals(classifier.predict_proba(pool), n, seed)]
 
 
@@ -112,25 +133,40 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     data = load_prepared(paths)
     wanted = settings.recourse
     provisional = wanted.model_copy(
-        update={"selection": PAPER_RULE if wanted.selection == "auto" else wanted.selection, "plausible_first": wanted.plausible_first is True}
+        update={
+            "selection": PAPER_RULE if wanted.selection == "auto" else wanted.selection,
+            "plausible_first": wanted.plausible_first is True,
+        }
     )
     engine = engine_from_artifacts(paths, provisional)
     forest = joblib.load(paths.ground_truth)
-    plausibility = fit_plausibility(np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors, cfg.plausibility_rows, cfg.seed)
+    plausibility = fit_plausibility(
+        np.vstack([data.x_train, data.x_test]), forest, cfg.lof_neighbors, cfg.plausibility_rows, cfg.seed
+    )
     _, targets, _ = load_pairs(paths.pairs)
     rows = choose_factuals(engine.classifier.predict_proba(data.x_test), cfg.n_factuals, cfg.seed)
     judges = Judges(data.preprocessor, forest, engine.classifier, plausibility)
-    ev = Evaluation(settings, data, engine, judges, data.x_train[targets], np.zeros((0, data.x_train.shape[1])), rows, {})
+    ev = Evaluation(
+        settings, data, engine, judges, data.x_train[targets], np.zeros((0, data.x_train.shape[1])), rows, {}
+    )
     applicants = selection_applicants(data.x_train, engine.classifier, cfg.selection_applicants, cfg.seed)
     selection: dict[str, Any] = {}
     if wanted.threshold == "auto":  # package carries the chosen threshold as it does the rule
         selection = choose_threshold(ev, applicants, threshold_bars(engine, wanted.margin, cfg.min_rows_above_bar))
         engine = engine.with_settings(engine.settings.model_copy(update={"threshold": selection["threshold"]}))
-    ev = replace(ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings)))  # NNR answers from the rows GenRe could issue
+    ev = replace(
+        ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings))
+    )  # NNR answers from the rows GenRe could issue
     selection = choose_rule(ev, applicants) | selection
     ev = replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})))
     selection |= choose_plausible_first(ev, applicants, wanted.plausible_first)
-    return replace(ev, engine=ev.engine.with_settings(ev.engine.settings.model_copy(update={"plausible_first": selection["plausible_first"]})), selection=selection)
+    return replace(
+        ev,
+        engine=ev.engine.with_settings(
+            ev.engine.settings.model_copy(update={"plausible_first": selection["plausible_first"]})
+        ),
+        selection=selection,
+    )
 
 
 def judged(ev: Evaluation, batch: RecourseBatch) -> dict[str, float]:
@@ -146,7 +182,12 @@ def by_rule(ev: Evaluation, x: np.ndarray) -> dict[Rule, RecourseBatch]:
 def score_at(ev: Evaluation, **recourse: Any) -> dict[str, float]:
     """GenRe judged on the evaluation's factuals with some recourse settings changed: one point
     of a sweep over candidates, temperature and the like."""
-    return judged(ev, ev.engine.recourse(ev.x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed))
+    return judged(
+        ev,
+        ev.engine.recourse(
+            ev.x, settings=ev.engine.settings.model_copy(update=recourse), seed=ev.settings.evaluate.seed
+        ),
+    )
 
 
 def row_scores(ev: Evaluation, batch: RecourseBatch) -> np.ndarray:
@@ -171,7 +212,11 @@ def clearly_best(per_row: dict[Any, np.ndarray], baseline: Any) -> Any:
     if not per_row:
         return baseline
     best = max(per_row, key=lambda option: float(per_row[option].mean()))
-    return best if best == baseline or standard_errors_ahead(per_row[best], per_row[baseline]) >= CLEARLY_BETTER else baseline
+    return (
+        best
+        if best == baseline or standard_errors_ahead(per_row[best], per_row[baseline]) >= CLEARLY_BETTER
+        else baseline
+    )
 
 
 def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
@@ -185,10 +230,20 @@ def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     all; where the classifier denies no training row to measure it on, auto takes the cheapest."""
     per_row = {rule: row_scores(ev, batch) for rule, batch in by_rule(ev, x).items()} if len(x) else {}
     scores = {rule: float(values.mean()) for rule, values in per_row.items()}
-    ahead = {rule: standard_errors_ahead(values, per_row[PAPER_RULE]) for rule, values in per_row.items() if rule != PAPER_RULE}
+    ahead = {
+        rule: standard_errors_ahead(values, per_row[PAPER_RULE])
+        for rule, values in per_row.items()
+        if rule != PAPER_RULE
+    }
     best = clearly_best(per_row, PAPER_RULE)
     wanted = ev.settings.recourse.selection
-    return {"rule": best if wanted == "auto" else wanted, "auto": wanted == "auto", "applicants": len(x), "scores": scores, "standard_errors_ahead_of_cheapest": ahead}
+    return {
+        "rule": best if wanted == "auto" else wanted,
+        "auto": wanted == "auto",
+        "applicants": len(x),
+        "scores": scores,
+        "standard_errors_ahead_of_cheapest": ahead,
+    }
 
 
 def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -> list[float]:
@@ -202,7 +257,10 @@ def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -
     high = auto_threshold(PAPER_THRESHOLD + margin, margin, ceiling)
     assert reach is not None and high is not None  # the engine resolved auto already: the classifier approves some rows
     low = min(reach, DECISION_THRESHOLD)
-    others = {float(t) for t in (*np.linspace(low, reach, THRESHOLD_STEPS), *np.linspace(reach, max(high, reach), THRESHOLD_STEPS))} - {reach}
+    others = {
+        float(t)
+        for t in (*np.linspace(low, reach, THRESHOLD_STEPS), *np.linspace(reach, max(high, reach), THRESHOLD_STEPS))
+    } - {reach}
     return [reach, *sorted(others)]
 
 
@@ -215,8 +273,23 @@ def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[s
     turns down more often; a higher bar is surer where it still finds. Where the reach was
     overestimated, a lower bar finds more. Not-found applicants count as invalid, so a bar too
     high for them loses what it gains."""
-    per_bar = {t: row_scores(ev, ev.engine.recourse(x, settings=ev.engine.settings.model_copy(update={"threshold": t}), seed=ev.settings.evaluate.seed)) for t in bars} if len(x) else {}
-    return {"threshold": clearly_best(per_bar, bars[0]), "threshold_scores": {f"{t:.4f}": float(v.mean()) for t, v in per_bar.items()}}
+    per_bar = (
+        {
+            t: row_scores(
+                ev,
+                ev.engine.recourse(
+                    x, settings=ev.engine.settings.model_copy(update={"threshold": t}), seed=ev.settings.evaluate.seed
+                ),
+            )
+            for t in bars
+        }
+        if len(x)
+        else {}
+    )
+    return {
+        "threshold": clearly_best(per_bar, bars[0]),
+        "threshold_scores": {f"{t:.4f}": float(v.mean()) for t, v in per_bar.items()},
+    }
 
 
 def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) -> dict[str, Any]:
@@ -229,7 +302,9 @@ def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) ->
     engine = ev.engine
     scores = {}
     for first in (False, True):
-        answers = engine.with_settings(engine.settings.model_copy(update={"plausible_first": first})).recourse(x, seed=ev.settings.evaluate.seed)
+        answers = engine.with_settings(engine.settings.model_copy(update={"plausible_first": first})).recourse(
+            x, seed=ev.settings.evaluate.seed
+        )
         scores[first] = float(row_scores(ev, answers).mean()) if len(x) else 0.0
     chosen = scores[True] > scores[False] if wanted == "auto" else bool(wanted)
     return {"plausible_first": chosen, "plausible_first_scores": {"on": scores[True], "off": scores[False]}}
@@ -248,7 +323,10 @@ def run(settings: Settings) -> dict[str, Any]:
     with chunk_runner(settings.runner, "recourse-piece") as mapper:
         sampled = recourse_in_pieces(engine, x, mapper, settings.runner.chunk_rows, seed=cfg.seed)
     nnr_plus, nnr_found, nnr_seconds = ev.nnr(x)
-    genre_rows, nnr_rows = judges.per_row(x, sampled.x_plus, sampled.found), judges.per_row(x, nnr_plus, nnr_found)  # each judged once: means and group gaps
+    genre_rows, nnr_rows = (
+        judges.per_row(x, sampled.x_plus, sampled.found),
+        judges.per_row(x, nnr_plus, nnr_found),
+    )  # each judged once: means and group gaps
     metrics: dict[str, Any] = {
         "threshold": engine.settings.threshold,
         "margin": engine.settings.margin,
@@ -274,7 +352,10 @@ def run(settings: Settings) -> dict[str, Any]:
         },
     }
 
-    sweeps = {"evaluate_candidates": ("n_candidates", cfg.sweep_candidates), "evaluate_temperature": ("temperature", cfg.sweep_temperatures)}
+    sweeps = {
+        "evaluate_candidates": ("n_candidates", cfg.sweep_candidates),
+        "evaluate_temperature": ("temperature", cfg.sweep_temperatures),
+    }
     for plot, (key, values) in sweeps.items():
         rows = []
         for value in values:
@@ -291,7 +372,12 @@ def run(settings: Settings) -> dict[str, Any]:
     write_json(paths.selection, ev.selection)  # what package carries into the bundle
     moved = actionability(pre, x, sampled.x_plus, sampled.found)
     write_json(paths.actionability, moved)
-    frame = pd.DataFrame([{"feature": name, **{k: v for k, v in figures.items() if k in PLOTTED}} for name, figures in moved["features"].items()])
+    frame = pd.DataFrame(
+        [
+            {"feature": name, **{k: v for k, v in figures.items() if k in PLOTTED}}
+            for name, figures in moved["features"].items()
+        ]
+    )
     write_with(paths.plot("evaluate_actionability"), lambda tmp: frame.to_csv(tmp, index=False))
     print(most_moved(moved))
     failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), issue_bar(engine.settings), cfg.min_found_rate)
@@ -308,8 +394,11 @@ def one_answer_for_many(share: float, most: float, rows_above_bar: int) -> list[
     if share <= most:
         return []
     return [
-        f"one same answer was given to {share:.1%} of the applicants found one, above evaluate.max_answer_share = {most} "
-        f"({rows_above_bar} training rows clear the bar: raise evaluate.min_rows_above_bar or lower recourse.threshold)"
+        (
+            f"one same answer was given to {share:.1%} of the applicants found one, above "
+            f"evaluate.max_answer_share = {most} ({rows_above_bar} training rows clear the bar: "
+            "raise evaluate.min_rows_above_bar or lower recourse.threshold)"
+        )
     ]
 
 
@@ -317,7 +406,11 @@ def gate(found_rate: float, accepted: int, threshold: float, floor: float) -> li
     """Why this model must not be served, if it must not: recourse it could rarely give."""
     failures = []
     if accepted == 0:
-        failures.append(f"no training row clears the threshold {threshold:.3f} (recourse.threshold + recourse.margin), so no recourse can be shown to reach it")
+        failures.append(
+            f"no training row clears the threshold {threshold:.3f} (recourse.threshold + recourse.margin), so no recourse can be shown to reach it"
+        )
     if found_rate < floor:
-        failures.append(f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})")
+        failures.append(
+            f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})"
+        )
     return failures

@@ -35,7 +35,9 @@ def batch_files(folder: Path) -> list[Path]:
     are taken in, so a name that starts with the date orders them by arrival."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(BATCH_SUFFIXES) and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith(BATCH_SUFFIXES) and not p.name.startswith(".")
+    )
 
 
 def sources(settings: Settings) -> dict[str, Path]:
@@ -54,7 +56,10 @@ def data_version(files: dict[str, Path], rows: dict[str, int]) -> dict[str, Any]
     whole = hashlib.sha256("".join(f"{name}:{digest};" for name, digest in digests.items()).encode()).hexdigest()
     return {
         "version": whole[:12],
-        "files": [{"name": name, "path": str(path), "sha256": digests[name], "rows": rows[name]} for name, path in files.items()],
+        "files": [
+            {"name": name, "path": str(path), "sha256": digests[name], "rows": rows[name]}
+            for name, path in files.items()
+        ],
     }
 
 
@@ -71,7 +76,9 @@ def split(
         frame = read_raw(path, schema)
         label = name.replace(" ", "-")
         docs = None if report_dir is None else report_dir / "docs" / label
-        report = validate_frame(frame, schema, docs_dir=docs, min_rows=BATCH_MIN_ROWS if name.startswith("batch ") else None)
+        report = validate_frame(
+            frame, schema, docs_dir=docs, min_rows=BATCH_MIN_ROWS if name.startswith("batch ") else None
+        )
         if report_dir is not None:
             (report_dir / f"{label}.json").write_text(json.dumps(report.result, indent=2, default=str))
         report.raise_for_failures(str(path))
@@ -80,7 +87,7 @@ def split(
     batches = [frames.pop(name) for name in files if name.startswith("batch ")]
     if "test" not in frames:
         shuffled = frames["train"].sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True)
-        n_test = int(round(len(shuffled) * cfg.test_fraction))
+        n_test = round(len(shuffled) * cfg.test_fraction)
         frames = {"train": shuffled.iloc[n_test:], "test": shuffled.iloc[:n_test]}
     if cfg.sample_rows is not None:
         frames = {k: f.sample(n=min(cfg.sample_rows, len(f)), random_state=cfg.seed) for k, f in frames.items()}

@@ -73,7 +73,9 @@ def model_metadata(schema: DatasetSchema, settings: Settings, data: dict[str, An
         "features": schema.feature_names,
         "immutable": [name for name, spec in schema.features.items() if spec.immutable],
         "recourse": settings.recourse.model_dump(),
-        "serve": settings.serve.model_dump(exclude_none=True),  # BentoML metadata holds no None: an unset answer_log is left out
+        "serve": settings.serve.model_dump(
+            exclude_none=True
+        ),  # BentoML metadata holds no None: an unset answer_log is left out
         "schema": schema.model_dump(mode="json", exclude_defaults=True),
     }
 
@@ -92,7 +94,8 @@ def save_model(settings: Settings) -> bentoml.Model:
     with bentoml.models.create(
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model
-        labels=model_labels(schema, settings) | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
+        labels=model_labels(schema, settings)
+        | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
         metadata=model_metadata(schema, settings, data) | {"packages": classifier.distributions() if own else {}},
     ) as model:
@@ -108,7 +111,10 @@ def bento_packages(pinned: list[str], needed: dict[str, str]) -> list[str]:
     """The bentofile's pins, then each distribution the model needs (``packages`` in its metadata)
     that they do not name, at the version it was trained and tested with."""
     named = {canonicalize_name(Requirement(line).name) for line in pinned}
-    return [*pinned, *(f"{dist}=={version}" for dist, version in sorted(needed.items()) if canonicalize_name(dist) not in named)]
+    return [
+        *pinned,
+        *(f"{dist}=={version}" for dist, version in sorted(needed.items()) if canonicalize_name(dist) not in named),
+    ]
 
 
 def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
@@ -122,9 +128,19 @@ def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
     root = Path(settings.root).resolve()
     config = yaml.safe_load((root / BENTOFILE).read_text())
     python = config.get("python") or {}
-    python = {**python, "packages": bento_packages(python.get("packages") or [], model.info.metadata.get("packages") or {})}
-    labels = {**(config.get("labels") or {}), "model": str(model.tag), "dataset": model.info.labels["dataset"], "schema": model.info.labels["schema"]}
-    return bentoml.bentos.build(**{**config, "name": settings.package.bento_name, "labels": labels, "python": python}, build_ctx=str(root))
+    python = {
+        **python,
+        "packages": bento_packages(python.get("packages") or [], model.info.metadata.get("packages") or {}),
+    }
+    labels = {
+        **(config.get("labels") or {}),
+        "model": str(model.tag),
+        "dataset": model.info.labels["dataset"],
+        "schema": model.info.labels["schema"],
+    }
+    return bentoml.bentos.build(
+        **{**config, "name": settings.package.bento_name, "labels": labels, "python": python}, build_ctx=str(root)
+    )
 
 
 def export_bento(tag: bentoml.Tag | str, dest: Path) -> None:
@@ -154,7 +170,12 @@ def run(settings: Settings) -> dict[str, Any]:
     export_bento(bento.tag, paths.bento)
     first = production(paths.root) is None
     if first:  # nothing serves yet: this model, past evaluate's floors, is the first production
-        promote(paths.root, str(model.tag), by="first model", reason="no model was in production; this one passed evaluate's floors")
+        promote(
+            paths.root,
+            str(model.tag),
+            by="first model",
+            reason="no model was in production; this one passed evaluate's floors",
+        )
     metrics: dict[str, Any] = {
         "model_tag": str(model.tag),
         "bento_tag": str(bento.tag),

@@ -18,7 +18,9 @@ from genre.recourse.pairs import PairingDistribution, pairing_distribution, reca
 from genre.settings import PairSettings, Settings
 
 
-def sampled_recall(q: PairingDistribution, x_sources: np.ndarray, x_targets: np.ndarray, pre: Preprocessor, cfg: PairSettings) -> dict[str, float | int]:
+def sampled_recall(
+    q: PairingDistribution, x_sources: np.ndarray, x_targets: np.ndarray, pre: Preprocessor, cfg: PairSettings
+) -> dict[str, float | int]:
     """What the approximate search missed, on a seeded sample of sources searched exactly too."""
     rng = np.random.default_rng(cfg.approximate.seed)
     rows = np.sort(rng.choice(len(x_sources), size=min(cfg.approximate.recall_sources, len(x_sources)), replace=False))
@@ -40,7 +42,17 @@ def run(settings: Settings) -> dict[str, Any]:
     with atomic_dir(paths.pairs) as folder:  # Q is written as it is computed: a failed run leaves the last good pairs
         with chunk_runner(settings.runner, "pairs-piece") as mapper:
             q = pairing_distribution(
-                x_sources, x_targets, data.preprocessor, cfg.lam, cfg.k, cfg.chunk_size, approximate, mapper, settings.runner.parts, settings.runner.chunk_rows, folder
+                x_sources,
+                x_targets,
+                data.preprocessor,
+                cfg.lam,
+                cfg.k,
+                cfg.chunk_size,
+                approximate,
+                mapper,
+                settings.runner.parts,
+                settings.runner.chunk_rows,
+                folder,
             )
         seconds = time.perf_counter() - started
         _check_enough(q, h, labels, len(sources), len(targets), cfg.gamma)
@@ -52,7 +64,9 @@ def run(settings: Settings) -> dict[str, Any]:
     return metrics
 
 
-def _check_enough(q: PairingDistribution, h: np.ndarray, labels: np.ndarray, sources: int, targets: int, gamma: float) -> None:
+def _check_enough(
+    q: PairingDistribution, h: np.ndarray, labels: np.ndarray, sources: int, targets: int, gamma: float
+) -> None:
     if q.has_target.sum() < 2:  # the generator cannot learn (or validate) from fewer
         best = float(h[labels == 1].max()) if (labels == 1).any() else float("nan")
         raise InputError(

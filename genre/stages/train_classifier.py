@@ -46,12 +46,15 @@ def run(settings: Settings) -> dict[str, Any]:
     own = None if cfg.model is None else own_model(settings, data)  # a model that cannot be used stops before any work
     read_seconds = time.perf_counter() - started
 
-    forest = fit_ground_truth(
-        np.vstack([data.x_train, data.x_test]), np.concatenate([y_train_obs, y_test_obs]), cfg
-    )
+    forest = fit_ground_truth(np.vstack([data.x_train, data.x_test]), np.concatenate([y_train_obs, y_test_obs]), cfg)
     rng = np.random.default_rng(cfg.seed)
     p_train, p_test = positive_probability(forest, data.x_train), positive_probability(forest, data.x_test)
-    labels = {"train": sample_labels(p_train, rng), "test": sample_labels(p_test, rng), "p_train": p_train, "p_test": p_test}
+    labels = {
+        "train": sample_labels(p_train, rng),
+        "test": sample_labels(p_test, rng),
+        "p_train": p_train,
+        "p_test": p_test,
+    }
 
     # The forest's compressed dump (about 5 s on Adult, zlib releasing the GIL) is written while h
     # trains on one thread; it replaces the old forest only once the stage has succeeded.
@@ -85,17 +88,35 @@ def run(settings: Settings) -> dict[str, Any]:
 
 
 def _classifier(
-    data: PreparedData, labels: dict[str, np.ndarray], observed: dict[str, np.ndarray], own: OwnModel | None, read_seconds: float, cfg: ClassifierSettings
+    data: PreparedData,
+    labels: dict[str, np.ndarray],
+    observed: dict[str, np.ndarray],
+    own: OwnModel | None,
+    read_seconds: float,
+    cfg: ClassifierSettings,
 ) -> tuple[MLPClassifier | OwnModel, dict[str, Any], dict[str, np.ndarray]]:
     """h, what its training metrics say, and the labels it answers to: the protocol's MLP learns
     the forest's sampled labels (and pairs use them); a lender's model answers to the data's own."""
     if own is not None:
-        training = {"model": str(cfg.model), "trusted_types": cfg.trusted_types, "seconds": round(read_seconds, 1)}  # reading and trying the file
+        training = {
+            "model": str(cfg.model),
+            "trusted_types": cfg.trusted_types,
+            "seconds": round(read_seconds, 1),
+        }  # reading and trying the file
         return own, training, observed
     started = time.perf_counter()
     classifier = train_mlp(data.x_train, labels["train"], cfg)
     batch_size, lr = batch_and_lr(len(data.x_train), cfg)
-    return classifier, {"batch_size": batch_size, "lr": lr, "threads": cfg.threads, "seconds": round(time.perf_counter() - started, 1)}, labels
+    return (
+        classifier,
+        {
+            "batch_size": batch_size,
+            "lr": lr,
+            "threads": cfg.threads,
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+        labels,
+    )
 
 
 def own_model(settings: Settings, data: PreparedData) -> OwnModel:

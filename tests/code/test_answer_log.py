@@ -17,10 +17,16 @@ def test_lines_are_appended_to_todays_file_and_old_days_are_forgotten(tmp_path: 
     for day in (recent, stale):
         (tmp_path / f"answers-{day}.jsonl").write_text('{"time": "then"}\n')
     log = AnswerLog(tmp_path, keep_days=30)
-    log.append("genre-recourse:v1", [{"applicant": {"age": 40}, "status": "found"}, {"applicant": {"age": 50}, "status": "not_needed"}])
+    log.append(
+        "genre-recourse:v1",
+        [{"applicant": {"age": 40}, "status": "found"}, {"applicant": {"age": 50}, "status": "not_needed"}],
+    )
     assert [p.name for p in log_files(tmp_path)] == [f"answers-{recent}.jsonl", f"answers-{today:%Y-%m-%d}.jsonl"]
     lines = [json.loads(line) for line in log_files(tmp_path)[-1].read_text().splitlines()]
-    assert [(e["model_version"], e["applicant"]["age"], e["status"]) for e in lines] == [("genre-recourse:v1", 40, "found"), ("genre-recourse:v1", 50, "not_needed")]
+    assert [(e["model_version"], e["applicant"]["age"], e["status"]) for e in lines] == [
+        ("genre-recourse:v1", 40, "found"),
+        ("genre-recourse:v1", 50, "not_needed"),
+    ]
     assert datetime.fromisoformat(lines[0]["time"]) >= today - timedelta(seconds=5)
 
 

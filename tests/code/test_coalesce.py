@@ -102,7 +102,9 @@ def arriving(coalescer: Coalescer, gaps_s: list[float]) -> list[list[int]]:
 
 
 @pytest.mark.parametrize(("longest_s", "calls"), [(None, [[1, 2], [3]]), (2.0, [[1, 2, 3]]), (0.5, [[1, 2, 3], [4]])])
-def test_a_group_waits_while_requests_keep_arriving_up_to_its_longest(longest_s: float | None, calls: list[list[int]]) -> None:
+def test_a_group_waits_while_requests_keep_arriving_up_to_its_longest(
+    longest_s: float | None, calls: list[list[int]]
+) -> None:
     """Requests 0.2 s apart with a 0.3 s window: by default the window counts from the first (the
     third comes after it), with a longest wait each arrival buys another window, up to that long
     after the first (0.5 s: the fourth, at 0.6 s, comes after it)."""

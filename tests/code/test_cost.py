@@ -25,7 +25,13 @@ def test_hand_computed() -> None:
 def weighted(pre: Preprocessor, **features: dict) -> Preprocessor:
     """``pre`` with some features' specs changed (cost weights, ordered)."""
     specs = {n: f.model_copy(update=features.get(n, {})) for n, f in pre.schema.features.items()}
-    return Preprocessor(DatasetSchema.model_validate({**pre.schema.model_dump(), "features": {n: s.model_dump() for n, s in specs.items()}}), pre.mins, pre.ranges)
+    return Preprocessor(
+        DatasetSchema.model_validate(
+            {**pre.schema.model_dump(), "features": {n: s.model_dump() for n, s in specs.items()}}
+        ),
+        pre.mins,
+        pre.ranges,
+    )
 
 
 def test_weights_scale_each_term_and_an_ordered_category_costs_steps(pre: Preprocessor) -> None:
@@ -43,13 +49,18 @@ def test_weights_scale_each_term_and_an_ordered_category_costs_steps(pre: Prepro
     assert recourse_cost(pre, a, half) == pytest.approx(1.0)  # unordered: any change costs 1
 
 
-@pytest.mark.parametrize("changes", [{}, {"age": {"cost": 3.0}, "sex": {"cost": 2.0}, "job": {"cost": 0.5}}, {"job": {"ordered": True, "cost": 2.0}}])
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"age": {"cost": 3.0}, "sex": {"cost": 2.0}, "job": {"cost": 0.5}}, {"job": {"ordered": True, "cost": 2.0}}],
+)
 def test_pairwise_equals_elementwise(pre: Preprocessor, changes: dict) -> None:
     space = weighted(pre, **changes)
     rng = np.random.default_rng(0)
 
     def rows(n: int) -> np.ndarray:
-        return np.column_stack([rng.integers(0, 11, n) / 10, rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(np.float32)
+        return np.column_stack(
+            [rng.integers(0, 11, n) / 10, rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]
+        ).astype(np.float32)
 
     a, b = rows(5), rows(7)
     got = pairwise_recourse_cost(torch.from_numpy(a), torch.from_numpy(b), space).numpy()

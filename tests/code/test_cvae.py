@@ -18,7 +18,9 @@ N_CATEGORIES = [0, 0, 2, 3]  # two numeric features, a binary and a 3-way catego
 
 def _points(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(np.float32)
+    return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(
+        np.float32
+    )
 
 
 def _noise(rows: int, n: int, latent_dim: int = 3) -> np.ndarray:
@@ -52,7 +54,9 @@ def test_sampling_computes_what_the_decoder_computes() -> None:
     x, z = _points(7), _noise(7, 300)
     out = model.sample(x, z).reshape(-1, 4)
     with torch.no_grad():
-        mean, logits = model.decode(torch.from_numpy(z.reshape(-1, 3)), torch.from_numpy(x).repeat_interleave(300, dim=0))
+        mean, logits = model.decode(
+            torch.from_numpy(z.reshape(-1, 3)), torch.from_numpy(x).repeat_interleave(300, dim=0)
+        )
     np.testing.assert_allclose(out[:, :2], mean.numpy(), atol=1e-6)
     codes = torch.stack([lg.argmax(1) for lg in logits], dim=1).numpy()
     np.testing.assert_array_equal(np.rint(out[:, 2:] * [1, 2]), codes)
@@ -105,7 +109,9 @@ def test_training_learns_the_pairing() -> None:
     tgt = src.copy()
     tgt[:, 0] += 0.3
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=20, chunk_size=128)
-    cfg = CVAESettings(latent_dim=2, hidden=[32, 32], epochs=200, batch_size=32, lr=3e-3, patience=200, val_fraction=0.2, seed=0)
+    cfg = CVAESettings(
+        latent_dim=2, hidden=[32, 32], epochs=200, batch_size=32, lr=3e-3, patience=200, val_fraction=0.2, seed=0
+    )
     model, history = fit_cvae(src, tgt, q, N_CATEGORIES, cfg, show_progress=False)
     assert history.val_loss[history.best_epoch] < history.val_loss[0]
     samples = model.sample(src[:50], _noise(50, 10, latent_dim=2) * 0.5)

@@ -24,7 +24,13 @@ SCHEMA = DatasetSchema.model_validate(
 )
 
 
-def _frame(rng: np.random.Generator, n: int, age_shift: int = 0, job_p: tuple[float, ...] = (0.5, 0.3, 0.2), positive: float = 0.3) -> pd.DataFrame:
+def _frame(
+    rng: np.random.Generator,
+    n: int,
+    age_shift: int = 0,
+    job_p: tuple[float, ...] = (0.5, 0.3, 0.2),
+    positive: float = 0.3,
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "age": np.clip(rng.integers(20, 60, n) + age_shift, 17, 90),
@@ -46,8 +52,14 @@ def test_a_sample_of_the_same_data_has_not_drifted_and_a_shifted_one_has() -> No
     rng = np.random.default_rng(0)
     reference = _frame(rng, 20_000)
     assert not any(f.drifted for f in feature_drift(reference, _frame(rng, 1000), SCHEMA, alpha=0.01, max_psi=0.2))
-    shifted = feature_drift(reference, _frame(rng, 1000, age_shift=15, job_p=(0.1, 0.3, 0.6)), SCHEMA, alpha=0.01, max_psi=0.2)
-    assert {f.feature: (f.test, f.drifted) for f in shifted} == {"age": ("ks", True), "income": ("ks", False), "job": ("chi2", True)}
+    shifted = feature_drift(
+        reference, _frame(rng, 1000, age_shift=15, job_p=(0.1, 0.3, 0.6)), SCHEMA, alpha=0.01, max_psi=0.2
+    )
+    assert {f.feature: (f.test, f.drifted) for f in shifted} == {
+        "age": ("ks", True),
+        "income": ("ks", False),
+        "job": ("chi2", True),
+    }
 
 
 def test_a_significant_shift_too_small_to_matter_is_not_drift() -> None:

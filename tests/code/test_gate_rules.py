@@ -25,7 +25,7 @@ class _Engine:
 
     pre, scorer = _Pre(), _Scorer()
 
-    class settings:  # noqa: N801 -- the engine's attribute
+    class settings:
         threshold = 0.8
 
 
@@ -36,14 +36,29 @@ def test_promises_kept_is_the_share_the_challenger_still_accepts() -> None:
 
 
 def _figures(score: float, gap: float, violations: int = 0) -> dict:
-    return {"score": score, "found_rate": 0.9, "immutable_violations": violations, "group_gap": {"sex": {"gap": {"found_rate": gap, "validity_rf": 0.0, "cost": None}}}}
+    return {
+        "score": score,
+        "found_rate": 0.9,
+        "immutable_violations": violations,
+        "group_gap": {"sex": {"gap": {"found_rate": gap, "validity_rf": 0.0, "cost": None}}},
+    }
 
 
 def test_each_rule_is_judged_against_its_limit() -> None:
-    settings = Settings.model_validate({"ingest": {"train_csv": "x.csv", "schema_path": "s.yaml"}, "gate": GateSettings().model_dump()})
+    settings = Settings.model_validate(
+        {"ingest": {"train_csv": "x.csv", "schema_path": "s.yaml"}, "gate": GateSettings().model_dump()}
+    )
     kept = {"gate_set": 0.97, "issued": None}
-    rules = {r.name.split(" ")[0] + ("" if "gap" not in r.name else r.name.split(" ")[3]): r for r in _rules(_figures(1.90, 0.10), _figures(1.885, 0.16), kept, settings)}
+    rules = {
+        r.name.split(" ")[0] + ("" if "gap" not in r.name else r.name.split(" ")[3]): r
+        for r in _rules(_figures(1.90, 0.10), _figures(1.885, 0.16), kept, settings)
+    }
     assert rules["score"].passed and rules["score"].limit == pytest.approx(1.88)
     assert not rules["sexfound_rate"].passed and rules["sexfound_rate"].limit == pytest.approx(0.15)
     assert rules["sexvalidity_rf"].passed and "sexcost" not in rules  # a gap without a value is not judged
-    assert [r.passed for r in _rules(_figures(1.9, 0.1), _figures(1.87, 0.1, violations=1), {"gate_set": 0.94, "issued": 0.99}, settings)][:5] == [False, True, False, False, True]
+    assert [
+        r.passed
+        for r in _rules(
+            _figures(1.9, 0.1), _figures(1.87, 0.1, violations=1), {"gate_set": 0.94, "issued": 0.99}, settings
+        )
+    ][:5] == [False, True, False, False, True]

@@ -36,12 +36,30 @@ def test_gaps_by_hand() -> None:
     gaps = group_gaps(_pre(), x, rows, found, min_factuals=2)
     assert set(gaps) == {"sex", "race"}  # job is mutable, income numeric
     f, m = gaps["sex"]["groups"]["f"], gaps["sex"]["groups"]["m"]
-    assert f == {"factuals": 3, "found_rate": pytest.approx(2 / 3), "validity_rf": pytest.approx(2 / 3), "cost": pytest.approx(4 / 3)}
-    assert m == {"factuals": 3, "found_rate": pytest.approx(1 / 3), "validity_rf": pytest.approx(2 / 3), "cost": pytest.approx(2.0)}
-    assert gaps["sex"]["gap"] == {"found_rate": pytest.approx(1 / 3), "validity_rf": pytest.approx(0.0), "cost": pytest.approx(2 / 3)}
+    assert f == {
+        "factuals": 3,
+        "found_rate": pytest.approx(2 / 3),
+        "validity_rf": pytest.approx(2 / 3),
+        "cost": pytest.approx(4 / 3),
+    }
+    assert m == {
+        "factuals": 3,
+        "found_rate": pytest.approx(1 / 3),
+        "validity_rf": pytest.approx(2 / 3),
+        "cost": pytest.approx(2.0),
+    }
+    assert gaps["sex"]["gap"] == {
+        "found_rate": pytest.approx(1 / 3),
+        "validity_rf": pytest.approx(0.0),
+        "cost": pytest.approx(2 / 3),
+    }
     # race: a = rows 0,1 (found 1, validity 1, cost 1.0); b = rows 2,3,4 (1/3, 2/3, 4/3); c left out of the gap
     assert gaps["race"]["groups"]["c"]["factuals"] == 1
-    assert gaps["race"]["gap"] == {"found_rate": pytest.approx(2 / 3), "validity_rf": pytest.approx(1 / 3), "cost": pytest.approx(1 / 3)}
+    assert gaps["race"]["gap"] == {
+        "found_rate": pytest.approx(2 / 3),
+        "validity_rf": pytest.approx(1 / 3),
+        "cost": pytest.approx(1 / 3),
+    }
 
 
 def test_a_feature_with_one_countable_group_has_no_gap() -> None:

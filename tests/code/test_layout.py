@@ -15,7 +15,23 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-SECTIONS = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "recourse", "evaluate", "wachter", "dice", "serve", "package", "schedule", "drift", "gate", "retrain", "runner")
+SECTIONS = (
+    "ingest",
+    "train_classifier",
+    "synthesize_pairs",
+    "train_generator",
+    "recourse",
+    "evaluate",
+    "wachter",
+    "dice",
+    "serve",
+    "package",
+    "schedule",
+    "drift",
+    "gate",
+    "retrain",
+    "runner",
+)
 # What each layer of genre may import besides itself (genre/__init__.py says why).
 MAY_IMPORT = {
     "messages": set(),
@@ -29,10 +45,62 @@ MAY_IMPORT = {
     "models": {"messages", "strict_yaml", "settings", "artifacts", "data"},
     "recourse": {"parallel", "messages", "strict_yaml", "settings", "artifacts", "data", "models"},
     "evaluation": {"parallel", "messages", "strict_yaml", "settings", "artifacts", "data", "models", "recourse"},
-    "serving": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse"},
-    "stages": {"parallel", "messages", "strict_yaml", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving"},
-    "cli": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages", "retraining"},
-    "retraining": {"parallel", "messages", "strict_yaml", "processes", "settings", "offline", "artifacts", "data", "models", "recourse", "evaluation", "serving", "stages"},
+    "serving": {
+        "parallel",
+        "messages",
+        "strict_yaml",
+        "processes",
+        "settings",
+        "offline",
+        "artifacts",
+        "data",
+        "models",
+        "recourse",
+    },
+    "stages": {
+        "parallel",
+        "messages",
+        "strict_yaml",
+        "settings",
+        "offline",
+        "artifacts",
+        "data",
+        "models",
+        "recourse",
+        "evaluation",
+        "serving",
+    },
+    "cli": {
+        "parallel",
+        "messages",
+        "strict_yaml",
+        "processes",
+        "settings",
+        "offline",
+        "artifacts",
+        "data",
+        "models",
+        "recourse",
+        "evaluation",
+        "serving",
+        "stages",
+        "retraining",
+    },
+    "retraining": {
+        "parallel",
+        "messages",
+        "strict_yaml",
+        "processes",
+        "settings",
+        "offline",
+        "artifacts",
+        "data",
+        "models",
+        "recourse",
+        "evaluation",
+        "serving",
+        "stages",
+    },
 }
 
 
@@ -52,7 +120,9 @@ def sections_read(graph, names: set[str]) -> set[str]:
         for node in ast.walk(graph.tree(name)):
             if isinstance(node, ast.Attribute) and node.attr in SECTIONS:
                 owner = node.value
-                if (isinstance(owner, ast.Name) and owner.id == "settings") or (isinstance(owner, ast.Attribute) and owner.attr == "settings"):
+                if (isinstance(owner, ast.Name) and owner.id == "settings") or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "settings"
+                ):
                     read.add(node.attr)
     return read
 
@@ -95,7 +165,11 @@ def test_layers_import_one_way(import_graph) -> None:
         if name.startswith("genre."):
             layer = name.split(".")[1]
             allowed = MAY_IMPORT[layer] | {layer}
-            wrong += [f"{name} -> {m}" for m in import_graph.imports(name) if m.startswith("genre.") and m.split(".")[1] not in allowed]
+            wrong += [
+                f"{name} -> {m}"
+                for m in import_graph.imports(name)
+                if m.startswith("genre.") and m.split(".")[1] not in allowed
+            ]
     assert not wrong, f"imports against the layering of genre/__init__.py: {wrong}"
 
 

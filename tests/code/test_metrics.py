@@ -10,8 +10,8 @@ from sklearn.linear_model import LogisticRegression
 
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema
-from genre.evaluation.consistency import energy_distance
 from genre.evaluation.actionability import answer_summary
+from genre.evaluation.consistency import energy_distance
 from genre.evaluation.metrics import Judges, fit_plausibility
 from genre.models.classifiers import MLPClassifier
 
@@ -59,7 +59,9 @@ def test_judges_score_hand_computed(tiny_judges) -> None:
     x_plus = np.array([[0.8, 0.0], [0.4, 0.0]])  # second: too small a move, and flips the immutable
     out = judges.score(x, x_plus, seconds=2.0, found=np.array([True, False]))
     assert out["cost"] == pytest.approx((0.6 + 1.1) / 2)
-    assert out["validity_rf"] == 0.5 and out["validity_h"] == 0.5  # the second is not found: invalid, wherever it points
+    assert (
+        out["validity_rf"] == 0.5 and out["validity_h"] == 0.5
+    )  # the second is not found: invalid, wherever it points
     assert out["immutable_violations"] == 1
     assert out["sparsity"] == pytest.approx(1.5)
     assert out["found_rate"] == 0.5 and out["seconds_per_recourse"] == 1.0
@@ -92,7 +94,11 @@ def test_a_not_found_applicant_is_invalid_whatever_its_point(tiny_judges) -> Non
 def test_what_answers_ask_of_people(tiny_judges) -> None:
     """Features changed per answer found, moves under min_change, and answers shared."""
     pre = tiny_judges.pre
-    schema = pre.schema.model_copy(update={"features": {**pre.schema.features, "a": pre.schema.features["a"].model_copy(update={"min_change": 0.1})}})
+    schema = pre.schema.model_copy(
+        update={
+            "features": {**pre.schema.features, "a": pre.schema.features["a"].model_copy(update={"min_change": 0.1})}
+        }
+    )
     least = Preprocessor(schema, pre.mins, pre.ranges)
     x = np.array([[0.2, 0.0], [0.3, 0.0], [0.4, 0.0], [0.1, 0.0]])
     x_plus = np.array([[0.8, 0.0], [0.8, 0.0], [0.45, 0.0], [0.9, 0.0]])

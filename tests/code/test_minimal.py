@@ -40,7 +40,9 @@ def test_an_answer_that_was_plausible_stays_plausible() -> None:
     the probability would allow it; an answer that was never plausible is not held to it."""
     x = np.zeros((2, 3), np.float32)
     x_plus = np.array([[1.0, 1.0, 0.2], [1.0, 1.0, 0.0]], np.float32)
-    out, prob = minimal(x, x_plus, np.ones(2), np.ones(2, bool), mean_of_first_two, bar=0.45, judge=lambda p: p[:, 2] > 0.1)
+    out, prob = minimal(
+        x, x_plus, np.ones(2), np.ones(2, bool), mean_of_first_two, bar=0.45, judge=lambda p: p[:, 2] > 0.1
+    )
     np.testing.assert_allclose(out, [[0.0, 1.0, 0.2], [0.0, 1.0, 0.0]], rtol=0, atol=1e-7)
     np.testing.assert_allclose(prob, mean_of_first_two(out))  # each answer's own probability, walked once or twice
 
@@ -49,7 +51,9 @@ def test_an_answer_whose_every_change_is_needed_keeps_its_probability() -> None:
     """Walked again with every step judged, and no step allowed: the answer and its probability
     are the ones it came with."""
     x, x_plus = np.zeros((1, 2), np.float32), np.ones((1, 2), np.float32)
-    out, prob = minimal(x, x_plus, np.array([0.9]), np.array([True]), lambda p: 0.45 * p.sum(axis=1), 0.4, lambda p: p.sum(axis=1) > 1.5)
+    out, prob = minimal(
+        x, x_plus, np.array([0.9]), np.array([True]), lambda p: 0.45 * p.sum(axis=1), 0.4, lambda p: p.sum(axis=1) > 1.5
+    )
     np.testing.assert_array_equal(out, x_plus)
     assert prob[0] == 0.9
 
@@ -66,7 +70,9 @@ def test_a_key_keeps_the_changes_the_rule_ranks_by() -> None:
     """Under the most confident rule (key: minus the probability) a change that adds confidence
     stays, though the bar alone would let it go; one that adds none is still undone."""
     x, x_plus = np.zeros((1, 3), np.float32), np.array([[1.0, 1.0, 0.2]], np.float32)
-    out, prob = minimal(x, x_plus, np.array([1.0]), np.array([True]), mean_of_first_two, bar=0.45, key=lambda x, p, prob: -prob)
+    out, prob = minimal(
+        x, x_plus, np.array([1.0]), np.array([True]), mean_of_first_two, bar=0.45, key=lambda x, p, prob: -prob
+    )
     np.testing.assert_array_equal(out, [[1.0, 1.0, 0.0]])
     assert prob[0] == 1.0
 
@@ -130,12 +136,18 @@ def test_the_answer_needing_fewest_changes_beats_a_cheaper_one_needing_more() ->
         {
             "name": "either",
             "target": {"name": "y", "values": [0, 1], "favourable": 1},
-            "features": {"a": {"kind": "continuous", "min": 0, "max": 1}, "b": {"kind": "continuous", "min": 0, "max": 1}, "c": {"kind": "continuous", "min": 0, "max": 1, "cost": 2}},
+            "features": {
+                "a": {"kind": "continuous", "min": 0, "max": 1},
+                "b": {"kind": "continuous", "min": 0, "max": 1},
+                "c": {"kind": "continuous", "min": 0, "max": 1, "cost": 2},
+            },
         }
     )
     pre = Preprocessor(schema, np.zeros(3), np.ones(3))
     candidates = np.array([[0.8, 0.8, 0.0], [0.0, 0.0, 0.9]], np.float32)
-    settings = RecourseSettings(threshold=0.5, margin=0.0, n_candidates=2, retrieved=0, selection="cheapest", plausible_first=False)
+    settings = RecourseSettings(
+        threshold=0.5, margin=0.0, n_candidates=2, retrieved=0, selection="cheapest", plausible_first=False
+    )
     engine = RecourseEngine(pre, _Either(), _Fixed(candidates), settings)
     x = np.zeros((2, 3), np.float32)
     fewest = engine.recourse(x)

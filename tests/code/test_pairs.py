@@ -33,9 +33,9 @@ def _pre(direction: str | None = None) -> Preprocessor:
 
 
 def _random_points(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.column_stack(
-        [rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2.0]
-    ).astype(np.float32)
+    return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2.0]).astype(
+        np.float32
+    )
 
 
 def _brute_force(src: np.ndarray, tgt: np.ndarray, pre: Preprocessor, lam: float, k: int) -> list[dict[int, float]]:
@@ -68,11 +68,13 @@ def test_matches_brute_force(direction: str | None, k: int) -> None:
     neighbours, probs = q.dense()
     for row, want in enumerate(expected):
         got = {int(j): float(p) for j, p in zip(neighbours[row], probs[row]) if p > 0}
-        kept = {j: w for j, w in want.items() if np.float16(w) > 0}  # Q is held in float16: a weight below its range goes, with its neighbour
+        kept = {
+            j: w for j, w in want.items() if np.float16(w) > 0
+        }  # Q is held in float16: a weight below its range goes, with its neighbour
         assert q.has_target[row] == bool(want)
         assert set(got) == set(kept)
-        for j in kept:
-            assert got[j] == pytest.approx(kept[j], rel=1e-3, abs=1e-7)  # float16 keeps 11 significant bits
+        for j, w in kept.items():
+            assert got[j] == pytest.approx(w, rel=1e-3, abs=1e-7)  # float16 keeps 11 significant bits
 
 
 def test_pieces_give_the_pairs_of_one_piece() -> None:
@@ -91,7 +93,9 @@ def test_pieces_give_the_pairs_of_one_piece() -> None:
     one = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16)
     split = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16, mapper=mapper, parts=3)
     assert len(handed) == 6 and sum(handed) == len(src)  # 2 immutable groups x 3 pieces
-    for a, b in zip((*one.dense(), one.has_target, one.nearest_cost), (*split.dense(), split.has_target, split.nearest_cost)):
+    for a, b in zip(
+        (*one.dense(), one.has_target, one.nearest_cost), (*split.dense(), split.has_target, split.nearest_cost)
+    ):
         np.testing.assert_array_equal(a, b)
     capped = pairing_distribution(src, tgt, pre, lam=5.0, k=8, chunk_size=16, piece_rows=10)
     for a, b in zip((*one.dense(), one.nearest_cost), (*capped.dense(), capped.nearest_cost)):
@@ -125,7 +129,9 @@ def test_draws_built_a_block_at_a_time_are_the_kept_ones(monkeypatch, tmp_path) 
     q = pairing_distribution(src, tgt, _pre("increase"), lam=3.0, k=20, chunk_size=16)
     shuffled = np.random.default_rng(1).permutation(50)[:40]
     kept, kept_narrow = q.sample(np.random.default_rng(0), 3), q.restrict(shuffled).sample(np.random.default_rng(0), 3)
-    written = pairing_distribution(src, tgt, _pre("increase"), lam=3.0, k=20, chunk_size=16, piece_rows=9, folder=tmp_path)
+    written = pairing_distribution(
+        src, tgt, _pre("increase"), lam=3.0, k=20, chunk_size=16, piece_rows=9, folder=tmp_path
+    )
     pairs.save_pairs(tmp_path, np.arange(50), np.arange(60), written)
     monkeypatch.setattr(pairs, "_CUMULATIVE_CACHE", 0)
     monkeypatch.setattr(pairs, "_SAMPLE_BLOCK", 7)
@@ -195,13 +201,17 @@ def test_each_source_is_compared_only_with_targets_of_its_own_immutable_group(mo
     src, tgt = _random_points(rng, 40), _random_points(rng, 60)
     compared = []
     real = neighbours.pairwise_recourse_cost
-    monkeypatch.setattr(neighbours, "pairwise_recourse_cost", lambda a, b, p: compared.append(len(a) * len(b)) or real(a, b, p))
+    monkeypatch.setattr(
+        neighbours, "pairwise_recourse_cost", lambda a, b, p: compared.append(len(a) * len(b)) or real(a, b, p)
+    )
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=50, chunk_size=7)
     per_group = sum(np.sum(src[:, 2] == g) * np.sum(tgt[:, 2] == g) for g in (0.0, 1.0))
     assert sum(compared) == per_group < len(src) * len(tgt)
     assert np.all(tgt[q.dense()[0][:, 0], 2] == src[:, 2])  # the nearest keeps the immutable value
     src_group, tgt_group = immutable_groups(src, tgt, pre)
-    assert len(np.unique(src_group)) == 2 and all(set(tgt[tgt_group == g, 2]) == set(src[src_group == g, 2]) for g in np.unique(src_group))
+    assert len(np.unique(src_group)) == 2 and all(
+        set(tgt[tgt_group == g, 2]) == set(src[src_group == g, 2]) for g in np.unique(src_group)
+    )
 
 
 def test_the_cost_embedding_turns_l1_distance_into_the_recourse_cost() -> None:
@@ -212,7 +222,9 @@ def test_the_cost_embedding_turns_l1_distance_into_the_recourse_cost() -> None:
     pre.cost_weights = np.array([2.0, 1.0, 1.0, 3.0])  # a dearer feature, a dearer category change
     a, b = _random_points(rng, 30), _random_points(rng, 40)
     embedded = np.abs(cost_embedding(a, pre)[:, None, :] - cost_embedding(b, pre)[None, :, :]).sum(-1)
-    np.testing.assert_allclose(embedded, pairwise_recourse_cost(torch.from_numpy(a), torch.from_numpy(b), pre).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        embedded, pairwise_recourse_cost(torch.from_numpy(a), torch.from_numpy(b), pre).numpy(), atol=1e-5
+    )
 
 
 def test_approximate_pairs_probing_every_list_are_the_exact_pairs() -> None:
@@ -235,7 +247,9 @@ def test_approximate_pairs_recall_at_least_095_of_the_exact_top_k(probe: int) ->
     pre = _pre("increase")
     src, tgt = _random_points(rng, 2000), _random_points(rng, 6000)
     exact = pairing_distribution(src, tgt, pre, lam=5.0, k=20, chunk_size=256)
-    approx = pairing_distribution(src, tgt, pre, lam=5.0, k=20, chunk_size=256, approximate=ApproximateSettings(probe=probe))
+    approx = pairing_distribution(
+        src, tgt, pre, lam=5.0, k=20, chunk_size=256, approximate=ApproximateSettings(probe=probe)
+    )
     found = recall(approx, exact)
     assert found["top_k"] >= 0.95 and found["mass"] >= 0.95, found
     assert found["top_k"] < 1.0 or probe > 2  # 2 of 75 lists: it did approximate
@@ -271,5 +285,5 @@ def test_saving_pairs_held_in_memory_says_where_to_compute_them(tmp_path) -> Non
         pairs.save_pairs(tmp_path, np.arange(6), np.arange(9), q)
     on_disk = pairing_distribution(src, tgt, _pre(), lam=5.0, k=3, chunk_size=4, folder=tmp_path)
     pairs.save_pairs(tmp_path, np.arange(6), np.arange(9), on_disk)
-    sources, targets, loaded = pairs.load_pairs(tmp_path)
+    sources, _targets, loaded = pairs.load_pairs(tmp_path)
     assert sources.tolist() == list(range(6)) and loaded.dense()[0].shape == on_disk.dense()[0].shape

@@ -87,7 +87,9 @@ def test_the_lazy_pick_is_the_first_of_the_fully_judged_order(seed: int, rule: R
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from(get_args(Rule)), st.sampled_from(get_args(Rule)), st.integers(1, 4))
-def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: int, rule: Rule, before: Rule, alternatives: int) -> None:
+def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(
+    seed: int, rule: Rule, before: Rule, alternatives: int
+) -> None:
     """Alternatives judge candidates only until the pick and ``alternatives`` more moves are
     plausible; the answer must be what judging every accepted candidate gives, also after another
     rule (``before``) has judged some of the same drawing's candidates in its own order."""
@@ -96,14 +98,18 @@ def test_alternatives_judged_lazily_are_those_of_judging_every_candidate(seed: i
     prob = rng.choice([0.2, 0.91, 0.95, 0.99], size=(n_rows, n))
     costs = rng.choice([0.1, 0.5, 1.0, 2.0], size=(n_rows, n))
     factors = rng.choice([1.0, 2.0], size=(n_rows, n))
-    candidates = np.concatenate([factors[..., None], rng.integers(0, 2, size=(n_rows, n, 3)).astype(float)], axis=-1)  # moves: which of 3 features
+    candidates = np.concatenate(
+        [factors[..., None], rng.integers(0, 2, size=(n_rows, n, 3)).astype(float)], axis=-1
+    )  # moves: which of 3 features
     x = np.zeros((n_rows, 4))
     judge = FirstValueJudge()
     lazy = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(judge, 1.4, candidates))  # type: ignore[arg-type]
     full = Ranking(candidates, prob, costs, prob > 0.9, rule, Verdicts.unjudged(FirstValueJudge(), 1.4, candidates))  # type: ignore[arg-type]
     full.verdicts.ask(full.accepted)
     moves = changed(x[:, None, :], candidates)
-    Ranking(candidates, prob, costs, prob > 0.9, before, lazy.verdicts).judged_for(moves, 1)  # the other rule's pick, judged first
+    Ranking(candidates, prob, costs, prob > 0.9, before, lazy.verdicts).judged_for(
+        moves, 1
+    )  # the other rule's pick, judged first
     got = diverse(moves, lazy.judged_for(moves, alternatives).order, lazy.accepted, alternatives)
     expected = diverse(moves, full.order, full.accepted, alternatives)
     np.testing.assert_array_equal(lazy.pick, full.order[:, 0])
@@ -123,10 +129,16 @@ def test_the_outlier_factor_is_scikit_learns_local_outlier_factor() -> None:
     rows[:10, 0] += 8  # a sparse corner
     points = np.concatenate([rng.normal(size=(100, 4)), rows[:60] + rng.normal(0, 0.01, (60, 4)), np.full((3, 4), 6.0)])
     judge = Plausibility(rows)
-    expected = -LocalOutlierFactor(n_neighbors=5, novelty=True).fit(rows.astype(np.float32)).score_samples(points.astype(np.float32))
+    expected = (
+        -LocalOutlierFactor(n_neighbors=5, novelty=True)
+        .fit(rows.astype(np.float32))
+        .score_samples(points.astype(np.float32))
+    )
     np.testing.assert_allclose(judge.outlier_factor(points), expected, rtol=1e-4)
     assert (expected > 1.4).any() and (expected < 1.4).any()
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(judge)).outlier_factor(points), judge.outlier_factor(points))
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(judge)).outlier_factor(points), judge.outlier_factor(points)
+    )
 
 
 def test_too_few_approved_rows_judge_nothing() -> None:

@@ -91,8 +91,11 @@ def test_binary_categoricals_encode_as_zero_one(adult_schema: DatasetSchema, adu
     """A binary feature is exactly 0/1 in schema order, so costs and one-hot codes line up."""
     pre = Preprocessor.fit(adult_schema, adult_frame)
     x = pre.transform(adult_frame)
-    binary = [(j, name, spec) for j, (name, spec) in enumerate(adult_schema.features.items())
-              if spec.kind == "categorical" and len(spec.categories or []) == 2]
+    binary = [
+        (j, name, spec)
+        for j, (name, spec) in enumerate(adult_schema.features.items())
+        if spec.kind == "categorical" and len(spec.categories or []) == 2
+    ]
     assert len(binary) == 7
     for j, name, spec in binary:
         expected = (adult_frame[name] == spec.categories[1]).to_numpy(dtype=np.float32)

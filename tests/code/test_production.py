@@ -23,7 +23,10 @@ def test_promotions_and_rollbacks_walk_the_history(tmp_path: Path) -> None:
     for model, by in (("m:a", "first model"), ("m:b", "gate"), ("m:c", "hand")):
         production.promote(tmp_path, model, by=by, reason=f"{model} is better")
     assert production.production(tmp_path).model_dump(include={"model", "bento", "by", "previous"}) == {
-        "model": "m:c", "bento": "bento-of-m:c", "by": "hand", "previous": "m:b"
+        "model": "m:c",
+        "bento": "bento-of-m:c",
+        "by": "hand",
+        "previous": "m:b",
     }
     with pytest.raises(InputError, match="^m:c is production already$"):
         production.promote(tmp_path, "m:c", by="gate", reason="again")
@@ -32,7 +35,13 @@ def test_promotions_and_rollbacks_walk_the_history(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="m:a was the first in production"):
         production.rollback(tmp_path)
     registry = production.load_registry(tmp_path)
-    assert [(r.model, r.by) for r in registry.history] == [("m:a", "first model"), ("m:b", "gate"), ("m:c", "hand"), ("m:b", "rollback"), ("m:a", "rollback")]
+    assert [(r.model, r.by) for r in registry.history] == [
+        ("m:a", "first model"),
+        ("m:b", "gate"),
+        ("m:c", "hand"),
+        ("m:b", "rollback"),
+        ("m:a", "rollback"),
+    ]
     assert registry.current == registry.history[-1]
 
 
@@ -40,6 +49,8 @@ def test_an_unreadable_record_is_one_line_and_is_not_overwritten(tmp_path: Path)
     record = tmp_path / production.POINTER
     record.parent.mkdir()
     record.write_text('{"current": {"model": 3}}')
-    with pytest.raises(InputError, match=r"registry/production.json: not a production record this version can read .*; restore it"):
+    with pytest.raises(
+        InputError, match=r"registry/production.json: not a production record this version can read .*; restore it"
+    ):
         production.promote(tmp_path, "m:a", by="hand", reason="x")
     assert record.read_text() == '{"current": {"model": 3}}'

@@ -49,7 +49,9 @@ def test_make_actionable_enforces_every_constraint(pre: Preprocessor) -> None:
 def test_cheapest_accepted_candidate_is_chosen(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]]], dtype=np.float32)
-    x_plus, accepted, prob, cost = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest").best()
+    x_plus, accepted, prob, cost = select(
+        pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest"
+    ).best()
     np.testing.assert_allclose(x_plus[0], cands[0, 1])
     assert accepted[0] and prob[0] > 0.9
     assert abs(cost[0] - 0.82) < 1e-6
@@ -58,7 +60,9 @@ def test_cheapest_accepted_candidate_is_chosen(pre: Preprocessor) -> None:
 def test_most_confident_rule(pre: Preprocessor) -> None:
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.95, 0.5, 0.0, 0.0], [0.92, 0.5, 0.0, 0.0]]], dtype=np.float32)
-    x_plus, accepted, _, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident").best()
+    x_plus, accepted, _, _ = select(
+        pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="most_confident"
+    ).best()
     np.testing.assert_allclose(x_plus[0], cands[0, 0])
     assert accepted[0]
 
@@ -67,7 +71,7 @@ def test_no_candidate_clearing_the_threshold_is_not_accepted(pre: Preprocessor) 
     x = np.array([[0.1, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.6, 0.5, 0.0, 0.0], [0.85, 0.5, 0.0, 0.0]]], dtype=np.float32)
     for rule in ("cheapest", "most_confident"):
-        x_plus, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule).best()
+        _, accepted, prob, _ = select(pre, FirstFeatureClassifier(), x, cands, threshold=0.9, rule=rule).best()
         assert not accepted[0]
         assert prob[0] < 0.9
 
@@ -97,7 +101,9 @@ def test_cost_weights_steer_the_choice(pre: Preprocessor) -> None:
     x = np.array([[0.91, 0.5, 0.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.94, 0.5, 0.0, 0.0], [0.91, 0.5, 0.0, 1.0]]], dtype=np.float32)
     for space, expected, price in ((pre, 0, 0.03), (respecified(pre, age={"cost": 50.0}), 1, 1.0)):
-        x_plus, accepted, _, cost = select(space, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest").best()
+        x_plus, accepted, _, cost = select(
+            space, FirstFeatureClassifier(), x, cands, threshold=0.9, rule="cheapest"
+        ).best()
         assert accepted[0]
         np.testing.assert_allclose(x_plus[0], cands[0, expected])
         assert abs(cost[0] - price) < 1e-5
@@ -111,7 +117,14 @@ class _Fixed:
 
 
 def _margined(pre: Preprocessor, margin: float) -> RecourseEngine:
-    return RecourseEngine(pre, FirstFeatureClassifier(), _Fixed(), RecourseSettings(threshold=0.85, margin=margin, n_candidates=2, retrieved=0, selection="cheapest", plausible_first=False))
+    return RecourseEngine(
+        pre,
+        FirstFeatureClassifier(),
+        _Fixed(),
+        RecourseSettings(
+            threshold=0.85, margin=margin, n_candidates=2, retrieved=0, selection="cheapest", plausible_first=False
+        ),
+    )
 
 
 def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Preprocessor) -> None:
@@ -119,7 +132,9 @@ def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Prep
     cheap = _margined(pre, 0.0).recourse(x)  # age 9 (h = 0.9) clears 0.85 and is the cheaper
     assert cheap.status[0] == "found" and cheap.x_plus[0, 0] == pytest.approx(0.9)
     headroom = _margined(pre, 0.1).recourse(x)  # 0.9 does not clear 0.95: age 10 it is
-    assert headroom.status[0] == "found" and headroom.x_plus[0, 0] == pytest.approx(1.0) and headroom.prob_after[0] > 0.95
+    assert (
+        headroom.status[0] == "found" and headroom.x_plus[0, 0] == pytest.approx(1.0) and headroom.prob_after[0] > 0.95
+    )
     assert headroom.cost[0] > cheap.cost[0]
     with pytest.raises(InputError, match="recourse.margin"):
         _margined(pre, 0.15)  # 0.85 + 0.15 reaches 1: nothing could ever be issued
@@ -128,7 +143,11 @@ def test_a_recourse_is_issued_only_above_the_threshold_plus_the_margin(pre: Prep
 def test_the_gate_shows_what_each_margin_buys_in_promises_and_costs(pre: Preprocessor) -> None:
     """A challenger that accepts only age 10: the age-9 recourses of margin 0 are all broken
     promises, margin 0.1's all kept, each at the cost the champion's own answers show."""
-    challenger = SimpleNamespace(pre=pre, scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.6)), settings=SimpleNamespace(threshold=0.8))
+    challenger = SimpleNamespace(
+        pre=pre,
+        scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.6)),
+        settings=SimpleNamespace(threshold=0.8),
+    )
     applicants = pre.inverse_transform(np.array([[0.1, 0.5, 0.0, 0.0], [0.3, 0.2, 1.0, 0.5]], dtype=np.float32))
     champion = _margined(pre, 0.0)
     table = promises_by_margin(champion, challenger, applicants, [0.1], seed=0)
@@ -149,13 +168,19 @@ def test_auto_selection_answers_only_by_the_rule_evaluate_chose(tmp_path: Path) 
     with pytest.raises(InputError, match="recourse.plausible_first is auto"):
         resolved(auto.model_copy(update={"selection": "cheapest"}), FirstFeatureClassifier())
     paths.selection.parent.mkdir(parents=True)
-    paths.selection.write_text(json.dumps({"rule": "balanced"}))  # chosen before plausibility was: no preference, as then
+    paths.selection.write_text(
+        json.dumps({"rule": "balanced"})
+    )  # chosen before plausibility was: no preference, as then
     assert resolved(chosen_rule(paths, auto), FirstFeatureClassifier()).selection == "balanced"
     assert chosen_rule(paths, auto).plausible_first is False
-    assert chosen_rule(paths, auto.model_copy(update={"selection": "most_confident"})).selection == "most_confident"  # a rule set is kept
+    assert (
+        chosen_rule(paths, auto.model_copy(update={"selection": "most_confident"})).selection == "most_confident"
+    )  # a rule set is kept
     paths.selection.write_text(json.dumps({"rule": "balanced", "plausible_first": True}))
     assert chosen_rule(paths, auto).plausible_first is True
-    assert chosen_rule(paths, auto.model_copy(update={"plausible_first": False})).plausible_first is False  # a choice set is kept
+    assert (
+        chosen_rule(paths, auto.model_copy(update={"plausible_first": False})).plausible_first is False
+    )  # a choice set is kept
 
 
 class PreferenceEngine:
@@ -172,11 +197,19 @@ class PreferenceEngine:
         return bool(self.settings.plausible_first)
 
 
-@pytest.mark.parametrize(("gain", "wanted", "chosen"), [(0.02, "auto", True), (-0.02, "auto", False), (0.0, "auto", False), (-0.02, True, True)])
-def test_auto_keeps_the_plausibility_preference_only_where_it_scores_higher(monkeypatch, gain: float, wanted: bool | str, chosen: bool) -> None:
+@pytest.mark.parametrize(
+    ("gain", "wanted", "chosen"),
+    [(0.02, "auto", True), (-0.02, "auto", False), (0.0, "auto", False), (-0.02, True, True)],
+)
+def test_auto_keeps_the_plausibility_preference_only_where_it_scores_higher(
+    monkeypatch, gain: float, wanted: bool | str, chosen: bool
+) -> None:
     rows = {False: np.full(200, 1.9), True: np.full(200, 1.9 + gain)}
     monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
-    ev = SimpleNamespace(engine=PreferenceEngine(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False)), settings=SimpleNamespace(evaluate=SimpleNamespace(seed=0)))
+    ev = SimpleNamespace(
+        engine=PreferenceEngine(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False)),
+        settings=SimpleNamespace(evaluate=SimpleNamespace(seed=0)),
+    )
     result = evaluate.choose_plausible_first(ev, np.zeros((200, 4), dtype=np.float32), wanted)
     assert result["plausible_first"] is chosen  # a choice set is kept whatever the scores
     assert result["plausible_first_scores"] == {"on": pytest.approx(1.9 + gain), "off": pytest.approx(1.9)}
@@ -185,34 +218,53 @@ def test_auto_keeps_the_plausibility_preference_only_where_it_scores_higher(monk
 def test_auto_selection_with_no_denied_training_applicant_takes_the_cheapest() -> None:
     ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
     assert choose_rule(ev, np.zeros((0, 4), dtype=np.float32)) == {
-        "rule": "cheapest", "auto": True, "applicants": 0, "scores": {}, "standard_errors_ahead_of_cheapest": {}
+        "rule": "cheapest",
+        "auto": True,
+        "applicants": 0,
+        "scores": {},
+        "standard_errors_ahead_of_cheapest": {},
     }
 
 
 @pytest.mark.parametrize(("lead", "chosen"), [(0.005, "cheapest"), (0.05, "balanced")])
-def test_auto_selection_leaves_the_cheapest_only_for_a_rule_clearly_ahead(monkeypatch, lead: float, chosen: str) -> None:
+def test_auto_selection_leaves_the_cheapest_only_for_a_rule_clearly_ahead(
+    monkeypatch, lead: float, chosen: str
+) -> None:
     """The best mean on 200 applicants wins only if it beats the cheapest by two standard errors of
     the paired difference: a lead within the noise (HELOC: 0.005) keeps the paper's rule."""
     rng = np.random.default_rng(0)
     cheapest = rng.choice([1.0, 2.0], size=200) - rng.uniform(0, 0.3, 200)
     noise = rng.normal(0, 0.1, 200)  # the rules answer each applicant a little differently
     rows = {"cheapest": cheapest, "balanced": cheapest + lead + noise - noise.mean(), "most_confident": cheapest - 0.1}
-    monkeypatch.setattr(evaluate, "by_rule", lambda ev, x: {rule: rule for rule in rows})  # each rule's "batch" is its name
+    monkeypatch.setattr(
+        evaluate, "by_rule", lambda ev, x: {rule: rule for rule in rows}
+    )  # each rule's "batch" is its name
     monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
     ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
     result = choose_rule(ev, np.zeros((200, 4), dtype=np.float32))
     assert max(result["scores"], key=result["scores"].__getitem__) == "balanced"  # the best mean either way ...
     assert result["rule"] == chosen  # ... answered by only when clearly ahead
     ahead = result["standard_errors_ahead_of_cheapest"]["balanced"]
-    assert (ahead >= evaluate.CLEARLY_BETTER) == (chosen == "balanced") and result["standard_errors_ahead_of_cheapest"]["most_confident"] < 0
-    fixed = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8, selection="most_confident")))
+    assert (ahead >= evaluate.CLEARLY_BETTER) == (chosen == "balanced") and result["standard_errors_ahead_of_cheapest"][
+        "most_confident"
+    ] < 0
+    fixed = SimpleNamespace(
+        settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8, selection="most_confident"))
+    )
     assert choose_rule(fixed, np.zeros((200, 4), dtype=np.float32))["rule"] == "most_confident"  # a rule set is kept
 
 
 def test_a_move_smaller_than_min_change_is_no_move(pre: Preprocessor) -> None:
     """Age (0-10 years, scaled by 10) with min_change 2: a candidate one year older keeps the
     applicant's age, two years older moves it; debt's half-unit move is untouched (no minimum)."""
-    schema = pre.schema.model_copy(update={"features": {**pre.schema.features, "age": pre.schema.features["age"].model_copy(update={"min_change": 2.0})}})
+    schema = pre.schema.model_copy(
+        update={
+            "features": {
+                **pre.schema.features,
+                "age": pre.schema.features["age"].model_copy(update={"min_change": 2.0}),
+            }
+        }
+    )
     least = Preprocessor(schema, pre.mins, pre.ranges)
     x = np.array([[0.5, 0.5, 1.0, 0.0]], dtype=np.float32)
     cands = np.array([[[0.6, 0.0, 1.0, 0.0], [0.7, 0.0, 1.0, 0.0]]], dtype=np.float32)

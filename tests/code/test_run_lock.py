@@ -36,7 +36,9 @@ def _holder(root: Path) -> subprocess.Popen[str]:
 def test_a_second_run_is_refused_while_one_holds_the_lock_and_not_after_it_is_killed(tmp_path: Path) -> None:
     holder = _holder(tmp_path)
     try:
-        expected = rf"another pipeline run is in progress in .* \(pid {holder.pid} since .*\); start this one when it ends"
+        expected = (
+            rf"another pipeline run is in progress in .* \(pid {holder.pid} since .*\); start this one when it ends"
+        )
         with pytest.raises(InputError, match=expected) as refused, run_lock(tmp_path):
             pass
         assert "\n" not in str(refused.value)
@@ -57,8 +59,16 @@ def test_the_lock_is_reentrant_within_a_run_and_released_at_its_end(tmp_path: Pa
         pass
 
 
-def test_a_run_hands_its_lock_to_the_processes_it_starts_and_to_no_one_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    handed = subprocess.run([sys.executable, "-c", HAND_DOWN, str(tmp_path), ENTER], capture_output=True, text=True, timeout=120, check=False)
+def test_a_run_hands_its_lock_to_the_processes_it_starts_and_to_no_one_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed = subprocess.run(
+        [sys.executable, "-c", HAND_DOWN, str(tmp_path), ENTER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert handed.stdout.strip() == "inside", handed.stderr[-2000:]
     holder = _holder(tmp_path)
     try:  # naming the holder is not enough: this process is not one it started

@@ -54,21 +54,51 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        pytest.param(["features", "sex", "categories"], _DELETE, "non-empty 'categories'", id="categorical-no-categories"),
-        pytest.param(["features", "sex", "categories"], [], "non-empty 'categories'", id="categorical-empty-categories"),
-        pytest.param(["features", "sex", "categories"], ["F", "F"], "duplicates", id="categorical-duplicate-categories"),
+        pytest.param(
+            ["features", "sex", "categories"], _DELETE, "non-empty 'categories'", id="categorical-no-categories"
+        ),
+        pytest.param(
+            ["features", "sex", "categories"], [], "non-empty 'categories'", id="categorical-empty-categories"
+        ),
+        pytest.param(
+            ["features", "sex", "categories"], ["F", "F"], "duplicates", id="categorical-duplicate-categories"
+        ),
         pytest.param(["features", "age", "min"], _DELETE, "needs bounds", id="integer-no-min"),
         pytest.param(["features", "income", "max"], _DELETE, "needs bounds", id="continuous-no-max"),
         pytest.param(["features", "age", "min"], 101, "min <= max", id="min-above-max"),
-        pytest.param(["features", "sex", "direction"], "increase", "immutable feature cannot also have a direction", id="immutable-with-direction"),
-        pytest.param(["target", "favourable"], 2, r"'favourable' \(2\) must be one of 'values'", id="favourable-not-a-value"),
-        pytest.param(["features", "y"], {"kind": "integer", "min": 0, "max": 1}, "target column cannot also be a feature", id="target-is-feature"),
+        pytest.param(
+            ["features", "sex", "direction"],
+            "increase",
+            "immutable feature cannot also have a direction",
+            id="immutable-with-direction",
+        ),
+        pytest.param(
+            ["target", "favourable"], 2, r"'favourable' \(2\) must be one of 'values'", id="favourable-not-a-value"
+        ),
+        pytest.param(
+            ["features", "y"],
+            {"kind": "integer", "min": 0, "max": 1},
+            "target column cannot also be a feature",
+            id="target-is-feature",
+        ),
         pytest.param(["features", "age", "kind"], "ordinal", "kind", id="unknown-kind"),
         pytest.param(["features", "age", "mutable"], True, "mutable", id="unknown-key"),
-        pytest.param(["features", "job"], {"kind": "categorical", "categories": ["a", "b"], "direction": "increase"}, "a direction needs an order", id="direction-on-unordered-category"),
-        pytest.param(["features", "age", "ordered"], True, "'ordered' is for a categorical feature", id="ordered-number"),
+        pytest.param(
+            ["features", "job"],
+            {"kind": "categorical", "categories": ["a", "b"], "direction": "increase"},
+            "a direction needs an order",
+            id="direction-on-unordered-category",
+        ),
+        pytest.param(
+            ["features", "age", "ordered"], True, "'ordered' is for a categorical feature", id="ordered-number"
+        ),
         pytest.param(["features", "age", "cost"], 0, "greater than 0", id="zero-cost-weight"),
-        pytest.param(["features", "sex", "min_change"], 1, "min_change is for a number or ordered feature", id="min-change-on-category"),
+        pytest.param(
+            ["features", "sex", "min_change"],
+            1,
+            "min_change is for a number or ordered feature",
+            id="min-change-on-category",
+        ),
         pytest.param(["features", "age", "min_change"], 0, "greater than 0", id="zero-min-change"),
     ],
 )
@@ -89,12 +119,19 @@ def test_adult_schema_is_the_demo_a_lender_would_show() -> None:
     cannot: the census's sampling weight, protected characteristics, last year's losses; age
     only by waiting, at most five years; no move too small to matter."""
     schema = load_schema(ADULT_SCHEMA)
-    assert (schema.name, schema.target.name, schema.target.favourable, len(schema.features)) == ("adult", "income", 1, 13)
+    assert (schema.name, schema.target.name, schema.target.favourable, len(schema.features)) == (
+        "adult",
+        "income",
+        1,
+        13,
+    )
     immutable = {name for name, spec in schema.features.items() if spec.immutable}
     assert immutable == {"fnlwgt", "marital-status", "relationship", "race", "sex", "capital-loss", "native-country"}
     age = schema.features["age"]
     assert (age.direction, age.max_change, age.min_change) == ("increase", 5, 1)
-    assert all(spec.min_change for spec in schema.features.values() if spec.kind != "categorical" and not spec.immutable)
+    assert all(
+        spec.min_change for spec in schema.features.values() if spec.kind != "categorical" and not spec.immutable
+    )
 
 
 def test_the_paper_protocol_schema_frees_every_feature_but_race_and_sex() -> None:
@@ -122,6 +159,13 @@ def test_direction_increase_loads_and_survives_yaml_round_trip(tmp_path: Path) -
 
 def test_an_ordered_category_takes_a_direction_and_a_max_change_in_steps() -> None:
     raw = copy.deepcopy(_valid())
-    raw["features"]["grade"] = {"kind": "categorical", "categories": ["low", "mid", "high"], "ordered": True, "direction": "increase", "max_change": 1, "cost": 2.5}
+    raw["features"]["grade"] = {
+        "kind": "categorical",
+        "categories": ["low", "mid", "high"],
+        "ordered": True,
+        "direction": "increase",
+        "max_change": 1,
+        "cost": 2.5,
+    }
     grade = DatasetSchema.model_validate(raw).features["grade"]
     assert grade.ordered and grade.direction == "increase" and grade.max_change == 1 and grade.cost == 2.5

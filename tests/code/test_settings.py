@@ -38,14 +38,42 @@ def test_the_committed_params_load() -> None:
     ("old", "new", "expected"),
     [
         ("  epochs: 100", "  epochs: true", "train_classifier.epochs: Input should be a valid integer (got true)"),
-        ("n_candidates: 300", 'n_candidates: "300"', 'recourse.n_candidates: Input should be a valid integer (got "300")'),
+        (
+            "n_candidates: 300",
+            'n_candidates: "300"',
+            'recourse.n_candidates: Input should be a valid integer (got "300")',
+        ),
         ("  lr: 0.001\n", '  lr: "0.001"\n', 'train_classifier.lr: Input should be a valid number (got "0.001")'),
-        ("  class_balanced: true", "  class_balanced: 1", "train_classifier.class_balanced: Input should be a valid boolean (got 1)"),
-        ("  hidden: [10, 10, 10]", "  hidden: [10, 2.5, 10]", "train_classifier.hidden.1: Input should be a valid integer (got 2.5)"),
-        ("  seed: 0\n\ntrain_classifier", "  seed: 2020-01-01\n\ntrain_classifier", 'ingest.seed: Input should be a valid integer (got "2020-01-01")'),
-        ("  rf_cv_folds: 5", "  rf_cv_folds: 5\n  rf_folds: 5", "train_classifier.rf_folds: Extra inputs are not permitted"),
-        ("threshold: auto ", "threshold: automatic ", 'recourse.threshold: Input should be a valid number, or \'auto\' (got "automatic")'),
-        ("batch_size: auto ", 'batch_size: "64" ', 'train_classifier.batch_size: Input should be a valid integer, or \'auto\' (got "64")'),
+        (
+            "  class_balanced: true",
+            "  class_balanced: 1",
+            "train_classifier.class_balanced: Input should be a valid boolean (got 1)",
+        ),
+        (
+            "  hidden: [10, 10, 10]",
+            "  hidden: [10, 2.5, 10]",
+            "train_classifier.hidden.1: Input should be a valid integer (got 2.5)",
+        ),
+        (
+            "  seed: 0\n\ntrain_classifier",
+            "  seed: 2020-01-01\n\ntrain_classifier",
+            'ingest.seed: Input should be a valid integer (got "2020-01-01")',
+        ),
+        (
+            "  rf_cv_folds: 5",
+            "  rf_cv_folds: 5\n  rf_folds: 5",
+            "train_classifier.rf_folds: Extra inputs are not permitted",
+        ),
+        (
+            "threshold: auto ",
+            "threshold: automatic ",
+            "recourse.threshold: Input should be a valid number, or 'auto' (got \"automatic\")",
+        ),
+        (
+            "batch_size: auto ",
+            'batch_size: "64" ',
+            "train_classifier.batch_size: Input should be a valid integer, or 'auto' (got \"64\")",
+        ),
         ("kind: cvae", "kind: gan", "train_generator.kind: Input should be 'cvae' or 'transformer' (got \"gan\")"),
     ],
 )
@@ -59,7 +87,10 @@ def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path: Path, old: s
 def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     message = load_edited(tmp_path, "  epochs: 100\n", "  epochs: 100\n  epochs: 5\n")
     first = line_of(PARAMS, "  epochs: 100")
-    assert message == f"{tmp_path / 'params.yaml'}:{first + 1}: train_classifier.epochs: written twice (first on line {first}); keep one"
+    assert (
+        message
+        == f"{tmp_path / 'params.yaml'}:{first + 1}: train_classifier.epochs: written twice (first on line {first}); keep one"
+    )
 
 
 @pytest.mark.parametrize("cron", ["0 3 * *", "61 3 * * 1", "0 3 * * 1 2 3 4", "H 3 * * 1", "every monday"])
@@ -69,7 +100,21 @@ def test_a_cron_prefect_would_refuse_fails_at_load(tmp_path: Path, cron: str) ->
     assert repr(cron) in message and "\n" not in message
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/5 * * * *", "0 0 1 1 *", "0 9-17 * * mon-fri", "0 3 * * 1 2 3 4", "61 3 * * 1", "H 3 * * 1", "0 3 * *", "@weekly", "0 0 31 2 *"])
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "0 3 * * 1",
+        "*/5 * * * *",
+        "0 0 1 1 *",
+        "0 9-17 * * mon-fri",
+        "0 3 * * 1 2 3 4",
+        "61 3 * * 1",
+        "H 3 * * 1",
+        "0 3 * *",
+        "@weekly",
+        "0 0 31 2 *",
+    ],
+)
 def test_the_cron_check_agrees_with_prefect(cron: str) -> None:
     def accepted(check) -> bool:
         try:
@@ -82,13 +127,21 @@ def test_the_cron_check_agrees_with_prefect(cron: str) -> None:
 
 
 def test_every_problem_is_reported_at_once_one_line_each(tmp_path: Path) -> None:
-    edited = PARAMS.replace("  epochs: 100", "  epochs: true", 1).replace("gamma: 0.7", "gamma: 7", 1).replace('cron: "0 3 * * 1"', 'cron: "x"')
+    edited = (
+        PARAMS.replace("  epochs: 100", "  epochs: true", 1)
+        .replace("gamma: 0.7", "gamma: 7", 1)
+        .replace('cron: "0 3 * * 1"', 'cron: "x"')
+    )
     path = tmp_path / "params.yaml"
     path.write_text(edited)
     with pytest.raises(SettingsError) as excinfo:
         load_settings(path)
     lines = str(excinfo.value).splitlines()
-    assert [line.split(": ")[1] for line in lines] == ["train_classifier.epochs", "synthesize_pairs.gamma", "schedule.cron"]
+    assert [line.split(": ")[1] for line in lines] == [
+        "train_classifier.epochs",
+        "synthesize_pairs.gamma",
+        "schedule.cron",
+    ]
 
 
 def test_a_key_cannot_forge_a_second_line(tmp_path: Path) -> None:
@@ -123,9 +176,17 @@ def test_a_missing_params_file_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("given", "costly", "expected"),
-    [({}, False, 1.0), ({}, True, 5.0), ({"coalesce_ms": 8}, True, 8.0), ({"coalesce_max_ms": 3}, False, 3.0), ({"coalesce_max_ms": 0.5}, True, 1.0)],
+    [
+        ({}, False, 1.0),
+        ({}, True, 5.0),
+        ({"coalesce_ms": 8}, True, 8.0),
+        ({"coalesce_max_ms": 3}, False, 3.0),
+        ({"coalesce_max_ms": 0.5}, True, 1.0),
+    ],
 )
-def test_a_group_waits_longer_only_for_a_model_whose_calls_cost_more_than_their_rows(given: dict, costly: bool, expected: float) -> None:
+def test_a_group_waits_longer_only_for_a_model_whose_calls_cost_more_than_their_rows(
+    given: dict, costly: bool, expected: float
+) -> None:
     """``coalesce_max_ms: auto`` is the plain window for the MLP and 5 ms for a lender's model; a
     number is used as given for either, never shorter than the window itself."""
     assert ServeSettings(**given).coalesce_wait_ms(costly) == expected
@@ -144,7 +205,11 @@ def test_params_yaml_states_the_settings_defaults_and_nothing_else() -> None:
         found = []
         for key, value in values.items():
             field = model.model_fields[key]
-            nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+            nested = (
+                field.annotation
+                if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+                else None
+            )
             if nested is not None:
                 found += differences(nested, value, f"{prefix}{key}.")
                 continue

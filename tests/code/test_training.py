@@ -40,7 +40,16 @@ def counted_fit(sources: int, **settings: object) -> tuple[list[int], list[int]]
 
     rng = np.random.default_rng(0)
     cfg = CVAESettings(epochs=1, batch_size=64, **settings)
-    fit_pairs(model, row_loss, rng.random((sources, 3)), rng.random((50, 3)), Uniform(sources, 50), cfg, "test", show_progress=False)
+    fit_pairs(
+        model,
+        row_loss,
+        rng.random((sources, 3)),
+        rng.random((50, 3)),
+        Uniform(sources, 50),
+        cfg,
+        "test",
+        show_progress=False,
+    )
     return steps, validation
 
 

@@ -25,13 +25,17 @@ D = 4
 
 def _model(bins: int = 50, seed: int = 0) -> TransformerGenerator:
     torch.manual_seed(seed)
-    return TransformerGenerator(n_features=D, bins=bins, width=16, heads=4, encoder_layers=1, decoder_layers=2, sharpen=10.0).eval()
+    return TransformerGenerator(
+        n_features=D, bins=bins, width=16, heads=4, encoder_layers=1, decoder_layers=2, sharpen=10.0
+    ).eval()
 
 
 def _points(n: int, seed: int = 0) -> np.ndarray:
     """Two continuous features, a binary and a 3-way categorical (scaled codes 0, 0.5, 1)."""
     rng = np.random.default_rng(seed)
-    return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(np.float32)
+    return np.column_stack([rng.random(n), rng.random(n), rng.integers(0, 2, n), rng.integers(0, 3, n) / 2]).astype(
+        np.float32
+    )
 
 
 def test_soft_bin_targets_sum_to_one_and_peak_at_the_nearest_edge() -> None:
@@ -130,7 +134,17 @@ def test_training_learns_the_pairing() -> None:
     tgt = src.copy()
     tgt[:, 0] += 0.3
     q = pairing_distribution(src, tgt, pre, lam=5.0, k=20, chunk_size=128)
-    cfg = TransformerSettings(width=16, heads=2, encoder_layers=1, decoder_layers=1, epochs=20, batch_size=32, lr=3e-3, patience=20, val_fraction=0.2)
+    cfg = TransformerSettings(
+        width=16,
+        heads=2,
+        encoder_layers=1,
+        decoder_layers=1,
+        epochs=20,
+        batch_size=32,
+        lr=3e-3,
+        patience=20,
+        val_fraction=0.2,
+    )
     model, history = fit_transformer(src, tgt, q, cfg, show_progress=False)
     assert history.val_loss[history.best_epoch] < 0.8 * history.val_loss[0]
     # temperature = sharpen undoes the sharpening: samples from the model's own distribution

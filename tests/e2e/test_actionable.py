@@ -19,6 +19,7 @@ from genre.recourse.threshold import auto_threshold
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
 
+
 def set_params(root: Path, section: str, **values: object) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params[section].update(values)
@@ -64,10 +65,18 @@ def test_evaluate_reports_what_answers_move_and_says_it(demo) -> None:
     assert moved["answers"] == round(metrics["genre"]["found_rate"] * metrics["factuals"])
     top = next(iter(moved["features"]))
     assert moved["features"][top]["share_changed"] == max(f["share_changed"] for f in moved["features"].values())
-    assert f"evaluate: of {moved['answers']} answers found, the features moved most: {top} in" in done.stdout + done.stderr
+    assert (
+        f"evaluate: of {moved['answers']} answers found, the features moved most: {top} in" in done.stdout + done.stderr
+    )
     plotted = pd.read_csv(project.root / "plots/evaluate_actionability.csv")
     assert list(plotted["feature"]) == list(moved["features"]) and moved["features"]["fnlwgt"]["answers_changed"] == 0
-    for key in ("features_changed_median", "features_changed_mean", "trivial_changes", "distinct_share", "largest_answer_share"):
+    for key in (
+        "features_changed_median",
+        "features_changed_mean",
+        "trivial_changes",
+        "distinct_share",
+        "largest_answer_share",
+    ):
         assert key in metrics["genre"] and key in metrics["nnr"]
     assert metrics["genre"]["trivial_changes"] == 0
 
@@ -84,20 +93,34 @@ def collapse(new_project):
     for split, rows in (("train", 3000), ("test", 800)):
         x = rng.integers(0, 101, size=(rows, 4))
         label = (rng.random(rows) < 0.05 + 0.8 / (1 + np.exp(-(x[:, :2].mean(axis=1) - 50) / 10))).astype(int)
-        pd.DataFrame(x, columns=["savings", "tenure", "balance", "accounts"]).assign(approved=label).to_csv(folder / f"{split}.csv", index=False)
+        pd.DataFrame(x, columns=["savings", "tenure", "balance", "accounts"]).assign(approved=label).to_csv(
+            folder / f"{split}.csv", index=False
+        )
     schema = {
         "name": "loans",
         "target": {"name": "approved", "values": [0, 1], "favourable": 1},
-        "features": {name: {"kind": "integer", "min": 0, "max": 100, "min_change": 2} for name in ("savings", "tenure", "balance", "accounts")},
+        "features": {
+            name: {"kind": "integer", "min": 0, "max": 100, "min_change": 2}
+            for name in ("savings", "tenure", "balance", "accounts")
+        },
     }
     (folder / "schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
-    set_params(root, "ingest", train_csv="data/raw/loans/train.csv", test_csv="data/raw/loans/test.csv", schema_path="data/raw/loans/schema.yaml", sample_rows=None)
+    set_params(
+        root,
+        "ingest",
+        train_csv="data/raw/loans/train.csv",
+        test_csv="data/raw/loans/test.csv",
+        schema_path="data/raw/loans/schema.yaml",
+        sample_rows=None,
+    )
     set_params(root, "recourse", threshold="auto")
     answered = project.run("dvc", "repro")
     answered_metrics = json.loads((root / "metrics/evaluate.json").read_text())
     # the bar as auto resolved it before it was capped and chosen: the reachable score less the margin
     reachable = json.loads((root / "metrics/train_classifier.json").read_text())["reachable_score"]
-    set_params(root, "recourse", threshold=auto_threshold(reachable, load_settings(root / "params.yaml").recourse.margin))
+    set_params(
+        root, "recourse", threshold=auto_threshold(reachable, load_settings(root / "params.yaml").recourse.margin)
+    )
     refused = project.run("dvc", "repro")
     refused_metrics = json.loads((root / "metrics/evaluate.json").read_text())
     return answered, answered_metrics, refused, refused_metrics

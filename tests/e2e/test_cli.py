@@ -22,7 +22,19 @@ def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
 
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recourse",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(fast_project.root / "params.yaml"),
+            "--workspace",
+        ],
+    )
 
     assert result.exit_code == 1, result.output
     for expected in ("line 4: age", "line 7: sex", "line 9: hours-per-week"):
@@ -49,7 +61,19 @@ def test_a_hostile_header_is_reported_on_one_line_each(fast_project, tmp_path) -
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
 
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recourse",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(fast_project.root / "params.yaml"),
+            "--workspace",
+        ],
+    )
 
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
@@ -63,7 +87,19 @@ def test_a_missing_column_is_said_once_for_the_file(fast_project, tmp_path) -> N
     applicants = pd.read_csv(Artifacts(fast_project.root).test_csv).head(5).drop(columns=["income", "age"])
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     applicants.to_csv(src, index=False)
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recourse",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(fast_project.root / "params.yaml"),
+            "--workspace",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.strip() == "column 'age' is missing from the file; every applicant needs it"
     assert not out.exists()
@@ -90,13 +126,24 @@ def test_by_default_it_answers_with_the_production_model_and_says_so(fast_projec
     done = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"answered by {tags['model_tag']} (production)" in done.stderr
-    workspace = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(tmp_path / "w.csv"), "--workspace")
+    workspace = fast_project.run(
+        "genre", "recourse", "--input", str(src), "--output", str(tmp_path / "w.csv"), "--workspace"
+    )
     assert "answered by the pipeline's latest artifacts (--workspace)" in workspace.stderr
     assert (tmp_path / "w.csv").read_text() == out.read_text()  # the same model here: production is the only one
 
     (tmp_path / "bare").mkdir()
     shutil.copy(fast_project.root / "params.yaml", tmp_path / "bare/params.yaml")  # a project nothing was promoted in
-    refused = fast_project.run("genre", "recourse", "--input", str(src), "--output", str(tmp_path / "x.csv"), "--params", str(tmp_path / "bare/params.yaml"))
+    refused = fast_project.run(
+        "genre",
+        "recourse",
+        "--input",
+        str(src),
+        "--output",
+        str(tmp_path / "x.csv"),
+        "--params",
+        str(tmp_path / "bare/params.yaml"),
+    )
     assert refused.returncode == 2 and refused.stderr.strip().startswith("no model is in production yet: run dvc repro")
     assert not (tmp_path / "x.csv").exists()
 
@@ -124,12 +171,29 @@ def test_a_file_larger_than_a_chunk_gives_the_rows_of_one_chunk(fast_project, tm
     src = tmp_path / "applicants.csv"
     applicants.to_csv(src, index=False)
     params = fast_project.root / "params.yaml"
-    whole = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(tmp_path / "whole.csv"), "--params", str(params), "--workspace"])
+    whole = CliRunner().invoke(
+        app, ["recourse", "-i", str(src), "-o", str(tmp_path / "whole.csv"), "--params", str(params), "--workspace"]
+    )
 
     # the same project, its runner a local Dask cluster and its chunks 7 rows
-    dask = yaml.safe_load(params.read_text()) | {"root": str(fast_project.root), "runner": {"kind": "dask", "workers": 2, "chunk_rows": 7}}
+    dask = yaml.safe_load(params.read_text()) | {
+        "root": str(fast_project.root),
+        "runner": {"kind": "dask", "workers": 2, "chunk_rows": 7},
+    }
     (tmp_path / "dask.yaml").write_text(yaml.safe_dump(dask))
-    chunked = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(tmp_path / "chunked.csv"), "--params", str(tmp_path / "dask.yaml"), "--workspace"])
+    chunked = CliRunner().invoke(
+        app,
+        [
+            "recourse",
+            "-i",
+            str(src),
+            "-o",
+            str(tmp_path / "chunked.csv"),
+            "--params",
+            str(tmp_path / "dask.yaml"),
+            "--workspace",
+        ],
+    )
 
     assert whole.exit_code == chunked.exit_code == 1, (whole.output, chunked.output)
     for output in (whole.output, chunked.output):
@@ -148,7 +212,21 @@ def test_a_file_that_is_not_csv_is_refused_in_one_line_and_nothing_is_written(fa
     broken.write_text(header.to_csv(index=False) + 'x,"never closed\n')
     (tmp_path / "empty.csv").write_text("")
     for src in (tmp_path / "empty.csv", broken):
-        result = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(out), "--params", str(fast_project.root / "params.yaml"), "--workspace", "--chunk-rows", "5"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "recourse",
+                "-i",
+                str(src),
+                "-o",
+                str(out),
+                "--params",
+                str(fast_project.root / "params.yaml"),
+                "--workspace",
+                "--chunk-rows",
+                "5",
+            ],
+        )
         assert result.exit_code == 2, result.output
         assert len(result.output.strip().splitlines()) == 1 and "cannot be read as CSV" in result.output, result.output
         assert out.read_text() == "an earlier answer\n"

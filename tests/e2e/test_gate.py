@@ -18,7 +18,9 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
     first = json.loads(Artifacts(project.root).metrics("package").read_text())["model_tag"]
     applicants = pd.read_csv(Artifacts(project.root).test_csv).head(20).drop(columns=["income"])
     applicants.to_csv(tmp_path / "applicants.csv", index=False)
-    before = project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "before.csv"))
+    before = project.run(
+        "genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "before.csv")
+    )
     assert before.returncode == 0, before.stderr[-2000:]
 
     # A worse model: one candidate per applicant and no retrieval (evaluate's floor lowered so it gets packaged).
@@ -34,15 +36,30 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
 
     refused = project.run("genre", "production", "promote", worse["model_tag"], "--gate")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert refused.stderr.strip().splitlines()[-1].startswith(f"refused by the gate: {worse['model_tag']} stays out of production (record: ")
-    assert any(line.startswith("FAIL score not below the champion's") for line in refused.stdout.splitlines()), refused.stdout
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"refused by the gate: {worse['model_tag']} stays out of production (record: ")
+    )
+    assert any(line.startswith("FAIL score not below the champion's") for line in refused.stdout.splitlines()), (
+        refused.stdout
+    )
     assert registry.read_text() == production_before
     [record] = (project.root / "registry/decisions").glob("*.json")
     decided = json.loads(record.read_text())
     assert (decided["decision"], decided["champion"], decided["challenger"]) == ("refused", first, worse["model_tag"])
-    assert decided["comparison"]["figures"]["challenger"]["score"] < decided["comparison"]["figures"]["champion"]["score"] - 0.02
-    assert (project.root / "registry/decisions" / f"{record.stem}.md").read_text().startswith(f"# Decision {record.stem}: refused")
-    after = project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "after.csv"))
+    assert (
+        decided["comparison"]["figures"]["challenger"]["score"]
+        < decided["comparison"]["figures"]["champion"]["score"] - 0.02
+    )
+    assert (
+        (project.root / "registry/decisions" / f"{record.stem}.md")
+        .read_text()
+        .startswith(f"# Decision {record.stem}: refused")
+    )
+    after = project.run(
+        "genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "after.csv")
+    )
     assert after.returncode == 0 and (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
 
     # The same artifacts packaged with the project's settings keep up with production: promoted.

@@ -44,9 +44,17 @@ SHARED = REPO.parent / "shared/datasets"
 SHORT = {
     "train_classifier": {"epochs": 60, "rf_n_estimators": 20, "rf_cv_folds": 3},
     "synthesize_pairs": {"k": 100},
-    "train_generator": {"cvae": {"epochs": 40, "batch_size": 64, "patience": 10, "min_steps_per_epoch": 1}},  # one pass per epoch: short
+    "train_generator": {
+        "cvae": {"epochs": 40, "batch_size": 64, "patience": 10, "min_steps_per_epoch": 1}
+    },  # one pass per epoch: short
     "recourse": {"n_candidates": 50, "threshold": 0.7},
-    "evaluate": {"n_factuals": 30, "consistency_sources": 10, "consistency_samples": 10, "sweep_candidates": [10], "sweep_temperatures": [0.5]},
+    "evaluate": {
+        "n_factuals": 30,
+        "consistency_sources": 10,
+        "consistency_samples": 10,
+        "sweep_candidates": [10],
+        "sweep_temperatures": [0.5],
+    },
 }
 
 # COMPAS's priors count is a record of the past, immutable as schema infer guesses: few of the
@@ -65,12 +73,25 @@ def variant(name: str) -> tuple[corpus.Variant, pd.DataFrame, pd.DataFrame]:
     return chosen, *chosen.frames(SHARED)
 
 
-def infer(root: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def infer(
+    root: Path, train: pd.DataFrame, test: pd.DataFrame, target: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """The README's first step, as a user types it (the CLI in a subprocess)."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     train.to_csv(root / "data/train.csv", index=False)
     test.to_csv(root / "data/test.csv", index=False)
-    command = [str(Path(sys.executable).parent / "genre"), "schema", "infer", "data/train.csv", "data/test.csv", "--target", target, "--output", "data/schema.yaml", *extra]
+    command = [
+        str(Path(sys.executable).parent / "genre"),
+        "schema",
+        "infer",
+        "data/train.csv",
+        "data/test.csv",
+        "--target",
+        target,
+        "--output",
+        "data/schema.yaml",
+        *extra,
+    ]
     return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -87,14 +108,16 @@ def mark(root: Path, feature: str, mark: str) -> None:
     if re.search(rf"\b{key}: \"?{re.escape(mark.split(': ')[1])}\"?[,}}]", body):
         return  # guessed already
     if key == "immutable":
-        body = re.sub(r', (min_change|max_change|direction): [^,}]+', "", body)
+        body = re.sub(r", (min_change|max_change|direction): [^,}]+", "", body)
     path.write_text(text.replace(line.group(0), body[:-1] + f", {mark}}}"))
 
 
 def unmark(root: Path, feature: str) -> None:
     """A GUESS the user disagrees with, taken out: the feature's ``immutable: true`` removed."""
     path = root / "data/schema.yaml"
-    text, count = re.subn(rf'^(  "{re.escape(feature)}": {{.*), immutable: true}}', r"\1}", path.read_text(), flags=re.MULTILINE)
+    text, count = re.subn(
+        rf'^(  "{re.escape(feature)}": {{.*), immutable: true}}', r"\1}", path.read_text(), flags=re.MULTILINE
+    )
     assert count == 1, f"{feature!r} is not marked immutable in the inferred schema"
     path.write_text(text)
 
@@ -148,8 +171,13 @@ def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(n
 
     # A gamma no training row clears: one line saying what to change, the last pairs kept.
     pairs = {file.name: file.read_bytes() for file in Artifacts(tmp_path).pairs.iterdir()}
-    unreachable = settings.model_copy(update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update={"gamma": 0.9999})})
-    with pytest.raises(InputError, match=r"^synthesize_pairs: 0 of \d+ sources have an admissible target, .* lower synthesize_pairs.gamma"):
+    unreachable = settings.model_copy(
+        update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update={"gamma": 0.9999})}
+    )
+    with pytest.raises(
+        InputError,
+        match=r"^synthesize_pairs: 0 of \d+ sources have an admissible target, .* lower synthesize_pairs.gamma",
+    ):
         synthesize_pairs.run(unreachable)
     assert {file.name: file.read_bytes() for file in Artifacts(tmp_path).pairs.iterdir()} == pairs
 
@@ -158,7 +186,9 @@ def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(n
     engine = engine_from_artifacts(Artifacts(tmp_path), settings.recourse)
     applicants = test.drop(columns=[target]).head(40).astype(object)
     applicants = applicants.where(applicants.notna(), None)
-    frame, rows, problems, imputed = check_applicants(applicants.to_dict(orient="records"), engine.pre.schema, fills=engine.pre.fills)
+    frame, rows, problems, imputed = check_applicants(
+        applicants.to_dict(orient="records"), engine.pre.schema, fills=engine.pre.fills
+    )
     assert problems == [] and len(rows) == len(applicants)
     answers = answer(engine, frame)  # what the CLI and the service return
     assert any(a["status"] == "found" for a in answers)
@@ -175,7 +205,11 @@ def test_a_messy_dataset_goes_from_infer_to_answers_with_only_the_marks_edited(n
 def labelled(labels: list[object], **columns: list[object]) -> pd.DataFrame:
     n = len(labels)
     rng = np.random.default_rng(1)
-    base = {"income": rng.integers(1000, 9000, n).astype(float), "years": rng.integers(0, 40, n), "job": rng.choice(["a", "b", "c"], n)}
+    base = {
+        "income": rng.integers(1000, 9000, n).astype(float),
+        "years": rng.integers(0, 40, n),
+        "job": rng.choice(["a", "b", "c"], n),
+    }
     return pd.DataFrame({**base, **columns, "label": labels})
 
 
@@ -187,14 +221,26 @@ INGESTED = [
     pytest.param(labelled(alternating("yes", "no")), "yes", id="labels-yes-no"),
     pytest.param(labelled(alternating(True, False)), True, id="labels-boolean"),
     pytest.param(labelled(alternating(2, 1)), 2, id="labels-integers"),
-    pytest.param(labelled(alternating("approved", "declined: fraud, 2x")), "approved", id="labels-with-colon-and-comma"),
-    pytest.param(labelled(alternating("1", "0"), job=[" on ", "null", "Ñ: x, y"] * 66 + ["no", "no"]), "1", id="categories-yaml-hostile"),
-    pytest.param(labelled(alternating("good", "bad"), income=[np.nan if i % 7 == 0 else float(i) for i in range(200)]), "good", id="gaps-in-a-number-column"),
+    pytest.param(
+        labelled(alternating("approved", "declined: fraud, 2x")), "approved", id="labels-with-colon-and-comma"
+    ),
+    pytest.param(
+        labelled(alternating("1", "0"), job=[" on ", "null", "Ñ: x, y"] * 66 + ["no", "no"]),
+        "1",
+        id="categories-yaml-hostile",
+    ),
+    pytest.param(
+        labelled(alternating("good", "bad"), income=[np.nan if i % 7 == 0 else float(i) for i in range(200)]),
+        "good",
+        id="gaps-in-a-number-column",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("frame", "favourable"), INGESTED)
-def test_each_kind_of_mess_is_inferred_and_ingested_as_the_data_holds_it(frame: pd.DataFrame, favourable: object, tmp_path: Path) -> None:
+def test_each_kind_of_mess_is_inferred_and_ingested_as_the_data_holds_it(
+    frame: pd.DataFrame, favourable: object, tmp_path: Path
+) -> None:
     train, test = frame.iloc[:150], frame.iloc[150:]
     done = infer(tmp_path, train, test, "label", "--favourable", str(favourable))
     assert done.returncode == 0, done.stderr
@@ -204,7 +250,9 @@ def test_each_kind_of_mess_is_inferred_and_ingested_as_the_data_holds_it(frame: 
     prepared = pd.read_csv(tmp_path / "data/prepared/train.csv", dtype=str, keep_default_na=False)
     written = train.astype(str).replace({"nan": ""})
     for column in ("job", "label"):
-        assert prepared[column].tolist() == written[column].tolist(), column  # every category and label exactly as written
+        assert prepared[column].tolist() == written[column].tolist(), (
+            column
+        )  # every category and label exactly as written
     expected = train["label"].astype(str).eq(str(favourable)).mean()
     assert summary["favourable_rate_train"] == pytest.approx(expected)
 
@@ -239,9 +287,14 @@ def test_a_delivery_unlike_its_schema_fails_ingest_one_line_per_problem_with_lin
 
     lines = str(refused.value).splitlines()
     assert lines[0] == f"{tmp_path / 'data/train.csv'} failed validation (3 problems):", lines
-    job, years, income = (next(line for line in lines if line.startswith(f"  - column '{c}'")) for c in ("job", "years", "income"))
+    job, years, income = (
+        next(line for line in lines if line.startswith(f"  - column '{c}'")) for c in ("job", "years", "income")
+    )
     assert "e.g. ['d'], at line 12;" in job and "add them to the feature's categories" in job
-    assert "3 of 150 values are missing, at lines 22, 23, 24;" in years and "missing: median, most_frequent or drop_row" in years
+    assert (
+        "3 of 150 values are missing, at lines 22, 23, 24;" in years
+        and "missing: median, most_frequent or drop_row" in years
+    )
     assert "e.g. ['a lot'], at line 32;" in income and "not whole numbers" in income
     assert lines[-1].startswith("  the full report (GX results, Data Docs): ")
     assert not (tmp_path / "data/prepared").exists()

@@ -17,10 +17,10 @@ import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
+from genre.cli import app
 from genre.data.datasets import load_prepared
 from genre.data.schema import load_schema
 from genre.serving.bundle import engine_from_artifacts
-from genre.cli import app
 from genre.settings import load_settings
 from research.lender_model import fit_lender_model
 
@@ -46,7 +46,9 @@ class OwnRun:
 def own_run(fast_project, tmp_path_factory) -> OwnRun:
     project = fast_project.copy_to(tmp_path_factory.mktemp("own_model") / "project")
     root = project.root
-    estimator = fit_lender_model(pd.read_csv(root / "data/prepared/train.csv"), load_schema(root / "data/prepared/schema.yaml"), max_iter=60)
+    estimator = fit_lender_model(
+        pd.read_csv(root / "data/prepared/train.csv"), load_schema(root / "data/prepared/schema.yaml"), max_iter=60
+    )
     skops.io.dump(estimator, root / "models/lender.skops")
     before = Artifacts(root).classifier.read_bytes()
 
@@ -97,7 +99,19 @@ def test_the_cli_and_the_packaged_model_answer_for_it(own_run: OwnRun, tmp_path)
     denied = raw[own_run.estimator.predict_proba(raw)[:, 1] <= 0.5].head(10)
     src, out = tmp_path / "applicants.csv", tmp_path / "recourses.csv"
     denied.to_csv(src, index=False)
-    result = CliRunner().invoke(app, ["recourse", "--input", str(src), "--output", str(out), "--params", str(own_run.root / "params.yaml"), "--workspace"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "recourse",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(own_run.root / "params.yaml"),
+            "--workspace",
+        ],
+    )
     assert result.exit_code == 0, result.output
     answered = pd.read_csv(out)
     found = answered[answered["status"] == "found"]
@@ -105,12 +119,21 @@ def test_the_cli_and_the_packaged_model_answer_for_it(own_run: OwnRun, tmp_path)
     own_after = own_run.estimator.predict_proba(found[denied.columns])[:, 1]
     np.testing.assert_allclose(own_after, found["probability_after"], atol=1e-3)
 
-    stored = max((own_run.root / ".bentoml/models/genre-recourse").glob("*/model.yaml"), key=lambda p: p.stat().st_mtime)
+    stored = max(
+        (own_run.root / ".bentoml/models/genre-recourse").glob("*/model.yaml"), key=lambda p: p.stat().st_mtime
+    )
     info = yaml.safe_load(stored.read_text())
     assert info["labels"]["classifier"] == "own"
-    assert set(info["metadata"]["packages"]) == {"scikit-learn"}  # the pipeline's vouched-for types: sklearn's and functools'
-    built = max((own_run.root / ".bentoml/bentos/genre-recourse-service").glob("*/env/python/requirements.txt"), key=lambda p: p.stat().st_mtime)
-    assert [line.split("==")[0] for line in built.read_text().split()].count("scikit-learn") == 1  # pinned by the bentofile already
+    assert set(info["metadata"]["packages"]) == {
+        "scikit-learn"
+    }  # the pipeline's vouched-for types: sklearn's and functools'
+    built = max(
+        (own_run.root / ".bentoml/bentos/genre-recourse-service").glob("*/env/python/requirements.txt"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    assert [line.split("==")[0] for line in built.read_text().split()].count(
+        "scikit-learn"
+    ) == 1  # pinned by the bentofile already
 
 
 def test_the_cli_answers_for_it_on_a_dask_cluster_as_in_process(own_run: OwnRun, tmp_path) -> None:
@@ -121,10 +144,15 @@ def test_the_cli_answers_for_it_on_a_dask_cluster_as_in_process(own_run: OwnRun,
     raw.to_csv(src, index=False)
     params = yaml.safe_load((own_run.root / "params.yaml").read_text())
     outputs = []
-    for name, runner in (("inprocess", {"kind": "inprocess"}), ("dask", {"kind": "dask", "workers": 2, "chunk_rows": 5})):
+    for name, runner in (
+        ("inprocess", {"kind": "inprocess"}),
+        ("dask", {"kind": "dask", "workers": 2, "chunk_rows": 5}),
+    ):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(params | {"root": str(own_run.root), "runner": runner}))
         out = tmp_path / f"{name}.csv"
-        result = CliRunner().invoke(app, ["recourse", "-i", str(src), "-o", str(out), "--params", str(tmp_path / f"{name}.yaml"), "--workspace"])
+        result = CliRunner().invoke(
+            app, ["recourse", "-i", str(src), "-o", str(out), "--params", str(tmp_path / f"{name}.yaml"), "--workspace"]
+        )
         assert result.exit_code == 0, result.output
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]

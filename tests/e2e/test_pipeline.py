@@ -32,14 +32,32 @@ LAST_RUN_LOGS = (  # the messages of the newest flow run with a tag, as the Pref
     "    print(run.state_type.value, [log.message for log in c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))])"
 )
 STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
-METRICS = ("cost", "validity_rf", "validity_h", "lof", "score", "immutable_violations", "sparsity", "seconds_per_recourse")
+METRICS = (
+    "cost",
+    "validity_rf",
+    "validity_h",
+    "lof",
+    "score",
+    "immutable_violations",
+    "sparsity",
+    "seconds_per_recourse",
+)
 
 
 def test_every_stage_wrote_its_outputs(fast_project) -> None:
     paths = Artifacts(fast_project.root)
     for stage in STAGES:
         assert paths.metrics(stage).exists(), stage
-    for out in (paths.train_csv, paths.preprocessor, paths.classifier, paths.ground_truth, paths.pairs, paths.generator, paths.recourses, paths.bento):
+    for out in (
+        paths.train_csv,
+        paths.preprocessor,
+        paths.classifier,
+        paths.ground_truth,
+        paths.pairs,
+        paths.generator,
+        paths.recourses,
+        paths.bento,
+    ):
         assert out.stat().st_size > 0, out
     assert (paths.validation_dir / "docs" / "train" / "index.html").exists()
 
@@ -52,7 +70,9 @@ def test_evaluation_reports_genre_beside_nnr(fast_project) -> None:
         assert 0.0 <= metrics[method]["validity_rf"] <= 1.0
     consistency = metrics["consistency"]
     assert consistency["sources"] > 0
-    assert 0 < metrics["plausibility_rows"] <= load_settings(fast_project.root / "params.yaml").evaluate.plausibility_rows
+    assert (
+        0 < metrics["plausibility_rows"] <= load_settings(fast_project.root / "params.yaml").evaluate.plausibility_rows
+    )
     assert consistency["energy_generator_vs_q"] > consistency["energy_q_vs_q_floor"]
 
 
@@ -103,7 +123,15 @@ def test_the_transformer_is_selected_in_params_and_served(fast_project, tmp_path
     project = fast_project.copy_to(tmp_path / "project")
     params_path = project.root / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
-    merge_overrides(params, {"train_generator": {"kind": "transformer", "transformer": {"epochs": 2, "encoder_layers": 1, "decoder_layers": 1}}})
+    merge_overrides(
+        params,
+        {
+            "train_generator": {
+                "kind": "transformer",
+                "transformer": {"epochs": 2, "encoder_layers": 1, "decoder_layers": 1},
+            }
+        },
+    )
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     done = project.run("dvc", "repro")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -126,14 +154,23 @@ def test_a_change_to_the_cost_makes_exactly_the_stages_that_run_it_stale(fast_pr
     cost.write_text(cost.read_text() + "\n# edited\n")
     status = project.run("dvc", "status", "--json")
     assert status.returncode == 0, status.stderr
-    assert set(json.loads(status.stdout)) == {"train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package"}  # the threshold searches admissible rows
+    assert set(json.loads(status.stdout)) == {
+        "train_classifier",
+        "synthesize_pairs",
+        "train_generator",
+        "evaluate",
+        "package",
+    }  # the threshold searches admissible rows
 
 
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
-        ("\n  epochs: true\n", "params.yaml:{line}: train_classifier.epochs: Input should be a valid integer (got true)"),
-        ("\n  epochs: 30\n  lr: 0.01\n", "found duplicate key \"lr\""),  # DVC's own YAML reader refuses it first
+        (
+            "\n  epochs: true\n",
+            "params.yaml:{line}: train_classifier.epochs: Input should be a valid integer (got true)",
+        ),
+        ("\n  epochs: 30\n  lr: 0.01\n", 'found duplicate key "lr"'),  # DVC's own YAML reader refuses it first
     ],
 )
 def test_a_params_error_stops_repro_before_any_output_is_touched(fast_project, tmp_path, edit, said) -> None:
@@ -145,8 +182,12 @@ def test_a_params_error_stops_repro_before_any_output_is_touched(fast_project, t
     text = params_path.read_text()
     assert "\n  epochs: 30\n" in text
     params_path.write_text(text.replace("\n  epochs: 30\n", edit, 1))
-    line = next(i for i, row in enumerate(params_path.read_text().splitlines(), 1) if row.strip() == edit.split("\n")[1].strip())
-    watched = [p for folder in ("data", "metrics", "plots") for p in sorted((project.root / folder).rglob("*")) if p.is_file()]
+    line = next(
+        i for i, row in enumerate(params_path.read_text().splitlines(), 1) if row.strip() == edit.split("\n")[1].strip()
+    )
+    watched = [
+        p for folder in ("data", "metrics", "plots") for p in sorted((project.root / folder).rglob("*")) if p.is_file()
+    ]
     before = {p: p.read_bytes() for p in watched}
 
     done = project.run("dvc", "repro")
@@ -169,7 +210,12 @@ def test_bad_data_stops_repro_with_its_problems_once_and_no_traceback(fast_proje
     frame.loc[3, "age"] = 150
     frame.loc[5, "workclass"] = "Self-Employed"
     frame.to_csv(raw, index=False)
-    watched = [p for folder in ("data/prepared", "data/models", "metrics", "plots") for p in sorted((project.root / folder).rglob("*")) if p.is_file()]
+    watched = [
+        p
+        for folder in ("data/prepared", "data/models", "metrics", "plots")
+        for p in sorted((project.root / folder).rglob("*"))
+        if p.is_file()
+    ]
     before = {p: p.read_bytes() for p in watched}
 
     done = project.run("dvc", "repro")
@@ -177,7 +223,9 @@ def test_bad_data_stops_repro_with_its_problems_once_and_no_traceback(fast_proje
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "Traceback" not in output, output[-3000:]
-    assert output.count("failed validation (2 problems):\n") == 1, output[-3000:]  # (and in Prefect's record of the run)
+    assert output.count("failed validation (2 problems):\n") == 1, output[
+        -3000:
+    ]  # (and in Prefect's record of the run)
     assert output.count("column 'age': 1 of ") == 1, output[-3000:]
     assert output.count("column 'workclass': 1 of ") == 1, output[-3000:]
     (said,) = [line for line in output.splitlines() if "the full report (GX results, Data Docs): " in line]
@@ -197,7 +245,9 @@ def test_approximate_pairs_say_what_they_missed_of_the_exact_ones(fast_project, 
     project = fast_project.copy_to(tmp_path / "project")
     settings = load_settings(project.root / "params.yaml")
     approximate = {"k": 10, "mode": "approximate", "approximate": ApproximateSettings(probe=4, recall_sources=150)}
-    settings = settings.model_copy(update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update=approximate)})
+    settings = settings.model_copy(
+        update={"synthesize_pairs": settings.synthesize_pairs.model_copy(update=approximate)}
+    )
     metrics = synthesize_pairs.run(settings)
     assert metrics["mode"] == "approximate" and metrics["recall"]["sources"] == 150
     assert metrics["recall"]["top_k"] >= 0.95 and metrics["recall"]["mass"] >= 0.95, metrics["recall"]
@@ -217,7 +267,9 @@ def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp
     with contextlib.ExitStack() as stack:
         runner: dict[str, object] = {"kind": "dask", "workers": 2}
         if cluster == "existing":  # its workers import this package as installed, as a real cluster's would
-            existing = stack.enter_context(LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None))
+            existing = stack.enter_context(
+                LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
             runner["address"] = existing.scheduler_address
         merge_overrides(params, {"runner": runner})
         (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -230,7 +282,11 @@ def test_pairs_on_a_local_dask_cluster_are_the_in_process_ones(fast_project, tmp
     metrics = json.loads(Artifacts(project.root).metrics("synthesize_pairs").read_text())
     assert metrics["runner"] == "dask"
     before, after = load_pairs(Artifacts(fast_project.root).pairs), load_pairs(Artifacts(project.root).pairs)
-    for a, b in zip((*before[:2], *before[2].dense(), before[2].nearest_cost), (*after[:2], *after[2].dense(), after[2].nearest_cost), strict=True):
+    for a, b in zip(
+        (*before[:2], *before[2].dense(), before[2].nearest_cost),
+        (*after[:2], *after[2].dense(), after[2].nearest_cost),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -240,6 +296,12 @@ def test_a_stage_ends_fast_and_its_last_log_line_still_reaches_prefect(fast_proj
     project = fast_project.copy_to(tmp_path / "project")
     done = project.run("python", "-m", "flows.evaluate")
     assert done.returncode == 0, done.stderr[-3000:]
-    logs = subprocess.run([sys.executable, "-c", LAST_RUN_LOGS, project_tag(project.root)], env=project.env, capture_output=True, text=True, check=False)
+    logs = subprocess.run(
+        [sys.executable, "-c", LAST_RUN_LOGS, project_tag(project.root)],
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert logs.returncode == 0, logs.stderr[-2000:]
     assert logs.stdout.startswith("COMPLETED") and "Finished in state Completed()" in logs.stdout, logs.stdout

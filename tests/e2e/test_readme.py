@@ -47,7 +47,17 @@ STOP_WITHIN_S = 60
 def readme_blocks() -> list[tuple[str | None, list[str]]]:
     """(id, commands) of every ```bash block, in order; a command is a line that is not a comment."""
     text = "\n".join(path.read_text() for path in DOCUMENTED)
-    return [(m["id"], [TRAILING_COMMENT.sub("", line) for line in m["body"].splitlines() if line.strip() and not line.lstrip().startswith("#")]) for m in BLOCK.finditer(text)]
+    return [
+        (
+            m["id"],
+            [
+                TRAILING_COMMENT.sub("", line)
+                for line in m["body"].splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ],
+        )
+        for m in BLOCK.finditer(text)
+    ]
 
 
 def block(name: str) -> list[str]:
@@ -75,7 +85,9 @@ def listening(port: int) -> bool:
 
 
 def shell(project, command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["bash", "-c", command], cwd=project.root, env=env or project.env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=project.root, env=env or project.env, capture_output=True, text=True, timeout=1800
+    )
     assert done.returncode == 0, f"{command!r} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
     return done
@@ -87,7 +99,14 @@ class Background:
     def __init__(self, project, command: str, env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("w") as out:
-            self.process = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"],
+                cwd=project.root,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_for(self, ready) -> None:
         deadline = time.monotonic() + READY_WITHIN_S
@@ -113,7 +132,11 @@ class Background:
 
     def kill(self) -> None:
         """Teardown of a failed test: nothing of it may outlive the test."""
-        for process in [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)] if self.process.poll() is None else []:
+        for process in (
+            [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+            if self.process.poll() is None
+            else []
+        ):
             process.kill()
 
 
@@ -121,7 +144,10 @@ class Background:
 def project(fast_project, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the fast project, committed, so the README's git and DVC commands have history."""
     copy = fast_project.copy_to(tmp_path_factory.mktemp("readme") / "project")
-    for command in (("git", "add", "-A"), ("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fast run")):
+    for command in (
+        ("git", "add", "-A"),
+        ("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fast run"),
+    ):
         done = copy.run(*command)
         assert done.returncode == 0, done.stderr
     return copy
@@ -179,7 +205,11 @@ def raw_project(new_project):
     shell(project, fill(infer))
     params_path = project.root / "params.yaml"  # the step the README asks of the user: point ingest at the files
     params = yaml.safe_load(params_path.read_text())
-    params["ingest"].update(train_csv="data/raw/adult-raw/train.csv.gz", test_csv="data/raw/adult-raw/test.csv.gz", schema_path="data/raw/adult-raw/schema.yaml")
+    params["ingest"].update(
+        train_csv="data/raw/adult-raw/train.csv.gz",
+        test_csv="data/raw/adult-raw/test.csv.gz",
+        schema_path="data/raw/adult-raw/schema.yaml",
+    )
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     done = project.run("dvc", "repro")
     assert done.returncode == 0, f"dvc repro failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -202,7 +232,9 @@ def test_own_dataset_an_applicant_with_a_gap_is_answered_and_told_what_was_fille
     test = test.astype(object)
     test.loc[0, "workclass"] = None
     test.to_csv(tmp_path / "applicants.csv", index=False)
-    done = raw_project.run("genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "out.csv"))
+    done = raw_project.run(
+        "genre", "recourse", "--input", str(tmp_path / "applicants.csv"), "--output", str(tmp_path / "out.csv")
+    )
     assert done.returncode == 0, done.stderr
     out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert out.loc[0, "imputed"] == "workclass" and out.loc[1:, "imputed"].eq("").all()
@@ -219,7 +251,14 @@ def test_own_dataset_an_applicant_with_a_gap_is_answered_and_told_what_was_fille
         "    r = client.post('/recourse', json={'applicant': json.loads(sys.argv[1])})\n"
         "    print(json.dumps({'status': r.status_code, 'body': r.json()}))\n"
     )
-    served = subprocess.run([sys.executable, "-c", script, json.dumps(applicant)], cwd=tmp_path, env=raw_project.env, capture_output=True, text=True, timeout=600)
+    served = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(applicant)],
+        cwd=tmp_path,
+        env=raw_project.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert served.returncode == 0, served.stderr[-3000:]
     reply = json.loads(served.stdout.strip().splitlines()[-1])
     assert reply["status"] == 200, reply
@@ -251,7 +290,9 @@ def test_serving_the_bento_on_another_machine_then_stopping_it(project, tags, tm
     model_version, bento_version = tags["model_tag"].split(":")[1], tags["bento_tag"].split(":")[1]
     for command in block("store"):
         version = bento_version if "genre-recourse-service:" in command else model_version
-        assert model_version in shell(project, fill(command, **{"<version>": version}), env).stdout  # each names the model
+        assert (
+            model_version in shell(project, fill(command, **{"<version>": version}), env).stdout
+        )  # each names the model
 
     assert server.stop_with(signal.SIGTERM) == []
     assert not listening(int(port))
@@ -266,7 +307,12 @@ def test_the_rollback_recipe_restores_and_serves_the_earlier_bento(project, tags
     shell(project, fill(restore, **{"<good-commit>": commit}), env)
     assert (project.root / "data/package/genre-recourse.bento").is_file()
     shell(project, fill(import_bento), env)
-    server = Background(project, fill(serve, **{"<that-version>": tags["bento_tag"].split(":")[1]}) + f" --host 127.0.0.1 --port {port}", env, tmp_path / "serve.log")
+    server = Background(
+        project,
+        fill(serve, **{"<that-version>": tags["bento_tag"].split(":")[1]}) + f" --host 127.0.0.1 --port {port}",
+        env,
+        tmp_path / "serve.log",
+    )
     background.append(server)
     server.wait_for(lambda: _ready(port))
     assert server.stop_with(signal.SIGINT) == []
@@ -290,9 +336,15 @@ def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_p
     assert f"checked by hand; replaced {first['model_tag']}" in promoted
     again = project.run("genre", "production", "promote", second["model_tag"])
     assert again.returncode == 2 and again.stderr.strip() == f"{second['model_tag']} is production already"
-    assert f"production is now {first['model_tag']} (bento {first['bento_tag']}), by rollback" in shell(project, rollback).stderr
+    assert (
+        f"production is now {first['model_tag']} (bento {first['bento_tag']}), by rollback"
+        in shell(project, rollback).stderr
+    )
     refused = project.run(*rollback.split())
-    assert refused.returncode == 2 and refused.stderr.strip() == f"nothing to roll back to: {first['model_tag']} was the first in production"
+    assert (
+        refused.returncode == 2
+        and refused.stderr.strip() == f"nothing to roll back to: {first['model_tag']} was the first in production"
+    )
 
     port = str(free_port())
     server = Background(project, serve.replace("3000", port), project.env, tmp_path / "serve.log")

@@ -47,14 +47,21 @@ def _params(root: Path, change) -> str:
     return before
 
 
-def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_worse_challenger(fast_project, tmp_path) -> None:
+def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_worse_challenger(
+    fast_project, tmp_path
+) -> None:
     project = fast_project.copy_to(tmp_path / "project")
     root = project.root
     production_before = (root / "registry/production.json").read_text()
     champion = json.loads(production_before)["current"]["model"]
     applicants = pd.read_csv(Artifacts(root).test_csv).head(20).drop(columns=["income"])
     applicants.to_csv(tmp_path / "applicants.csv", index=False)
-    assert project.run("genre", "recourse", "-i", str(tmp_path / "applicants.csv"), "-o", str(tmp_path / "before.csv")).returncode == 0
+    assert (
+        project.run(
+            "genre", "recourse", "-i", str(tmp_path / "applicants.csv"), "-o", str(tmp_path / "before.csv")
+        ).returncode
+        == 0
+    )
 
     incoming = root / "data/incoming"
     incoming.mkdir(parents=True)
@@ -63,7 +70,9 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     corrupt.loc[3, "age"] = -4
     corrupt.to_csv(incoming / "2026-01-12.csv", index=False)
     # A worse challenger: one candidate per applicant and no retrieval (evaluate's floor lowered so it is packaged).
-    _params(root, lambda p: (p["recourse"].update(n_candidates=1, retrieved=0), p["evaluate"].update(min_found_rate=0.0)))
+    _params(
+        root, lambda p: (p["recourse"].update(n_candidates=1, retrieved=0), p["evaluate"].update(min_found_rate=0.0))
+    )
 
     done = project.run("python", "-m", "flows.retrain")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -74,11 +83,17 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     assert "age" in Path(f"{quarantined}.validation.txt").read_text()
     assert (root / "data/raw/accepted/2026-01-05.csv").is_file() and not list(incoming.iterdir())
     ingest = json.loads(Artifacts(root).metrics("ingest").read_text())
-    assert ingest["batches"] == 1 and ingest["data_version"] == record["data_versions"]["challenger"] != record["data_versions"]["champion"]
+    assert (
+        ingest["batches"] == 1
+        and ingest["data_version"] == record["data_versions"]["challenger"] != record["data_versions"]["champion"]
+    )
 
     assert (record["decision"], record["champion"]) == ("refused", champion)
     assert record["comparison"]["gate_set_new"] > 0  # denied applicants of the new batch are in the gate set
-    assert record["comparison"]["figures"]["challenger"]["score"] < record["comparison"]["figures"]["champion"]["score"] - 0.02
+    assert (
+        record["comparison"]["figures"]["challenger"]["score"]
+        < record["comparison"]["figures"]["champion"]["score"] - 0.02
+    )
     assert (root / "registry/production.json").read_text() == production_before
     page = Path(record["pictures"][0]).name
     assert (root / "registry/decisions" / page).is_file()
@@ -102,7 +117,10 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     record = _decisions(root)[-1]
     assert record["decision"] == "stopped" and "age" in record["reason"]
-    assert {b["file"]: b["verdict"] for b in record["batches"]} == {"2026-01-19.csv": "drifted", "2026-01-26.csv": "waiting"}
+    assert {b["file"]: b["verdict"] for b in record["batches"]} == {
+        "2026-01-19.csv": "drifted",
+        "2026-01-26.csv": "waiting",
+    }
     [held] = (root / "data/held").glob("*-2026-01-19.csv")
     report = json.loads(Path(f"{held}.drift.json").read_text())
     assert report["label_rate"]["drifted"] and [Path(p).name for p in report["pictures"]] == [f"{held.name}.age.png"]
@@ -122,7 +140,11 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     assert taken.returncode == 0, taken.stderr[-3000:]
     verdicts = {b["file"]: (b["verdict"], b["reason"]) for b in json.loads(taken.stdout)["batches"]}
     assert verdicts["2026-01-26.csv"][0] == "accepted"
-    assert verdicts["2026-01-19.csv"][0] == "accepted" and "drift check waived" in verdicts["2026-01-19.csv"][1] and "older customers" in verdicts["2026-01-19.csv"][1]
+    assert (
+        verdicts["2026-01-19.csv"][0] == "accepted"
+        and "drift check waived" in verdicts["2026-01-19.csv"][1]
+        and "older customers" in verdicts["2026-01-19.csv"][1]
+    )
     assert (root / "data/raw/accepted/2026-01-19.csv").read_bytes() == held_bytes
 
 
@@ -130,8 +152,14 @@ def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_p
     project = fast_project.copy_to(tmp_path / "project")
     root = project.root
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from genre.retraining.lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)", str(root)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from genre.retraining.lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -146,11 +174,17 @@ def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_p
     _rows(200, 5).to_csv(root / "data/incoming/2026-02-02.csv", index=False)
     log = tmp_path / "killed.log"
     with log.open("w") as out:
-        run = subprocess.Popen([sys.executable, "-m", "flows.retrain"], cwd=root, env=project.env, stdout=out, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows.retrain"], cwd=root, env=project.env, stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 900
     started = []
     while time.monotonic() < deadline and not started:
-        started = [p for p in (root / "registry/logs").glob("*.log") if "Running stage 'train_generator'" in p.read_text()] if (root / "registry/logs").is_dir() else []
+        started = (
+            [p for p in (root / "registry/logs").glob("*.log") if "Running stage 'train_generator'" in p.read_text()]
+            if (root / "registry/logs").is_dir()
+            else []
+        )
         assert run.poll() is None, log.read_text()[-3000:]
         time.sleep(1)
     assert started, "the run never reached train_generator"
@@ -172,7 +206,10 @@ def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_p
     assert project.run("dvc", "status").stdout.strip().endswith("up to date.")
     running = subprocess.run(
         [sys.executable, "-c", STATES, project_tag(root)],
-        env=project.env, capture_output=True, text=True, check=False,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert running.returncode == 0, running.stderr[-2000:]
     states = running.stdout.strip()

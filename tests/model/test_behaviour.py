@@ -119,7 +119,9 @@ def test_bfloat16_sampling_keeps_every_promise(engine: RecourseEngine, denied: n
 
 @pytest.mark.parametrize("plausible_first", [False, True])
 @pytest.mark.parametrize("retrieval", ["fallback", "compete"])
-def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine, denied: np.ndarray, retrieval: str, plausible_first: bool) -> None:
+def test_never_worse_than_the_nearest_accepted_neighbour(
+    engine: RecourseEngine, denied: np.ndarray, retrieval: str, plausible_first: bool
+) -> None:
     """Wherever NNR answers (an admissible training row above the same threshold), the engine
     answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates, unless
     plausible candidates come first and NNR's row is not one (then a plausible one may cost more)."""
@@ -136,10 +138,18 @@ def test_never_worse_than_the_nearest_accepted_neighbour(engine: RecourseEngine,
     assert engine.plausibility is not None
 
     def plausible(x_plus: np.ndarray) -> np.ndarray:
-        return engine.plausibility.outlier_factor(x_plus) < settings.max_outlier_factor if plausible_first else np.ones(len(x_plus), bool)
+        return (
+            engine.plausibility.outlier_factor(x_plus) < settings.max_outlier_factor
+            if plausible_first
+            else np.ones(len(x_plus), bool)
+        )
 
-    if retrieval == "compete":  # as the rule picks: minimal answers may take a dearer candidate that needs fewer changes
-        picked = engine.recourse(denied, settings=settings.model_copy(update={"retrieval": retrieval, "sparsify": False}))
+    if (
+        retrieval == "compete"
+    ):  # as the rule picks: minimal answers may take a dearer candidate that needs fewer changes
+        picked = engine.recourse(
+            denied, settings=settings.model_copy(update={"retrieval": retrieval, "sparsify": False})
+        )
         nnr_cost = recourse_cost(engine.pre, denied, nnr_plus)
         cheap = both & plausible(nnr_plus)
         assert cheap.any()
@@ -156,11 +166,18 @@ def test_a_feature_with_max_change_never_moves_further(engine: RecourseEngine, d
     """Adult's age at most +5 years (and increase-only): no answer, alternative or retrieved row
     moves it further; the same generator, so the limit is the constraints' doing alone."""
     schema = engine.pre.schema
-    features = {**schema.features, "age": schema.features["age"].model_copy(update={"max_change": 5.0, "direction": "increase"})}
-    limited = Preprocessor(schema.model_copy(update={"features": features}), engine.pre.mins, engine.pre.ranges, engine.pre.fills)
+    features = {
+        **schema.features,
+        "age": schema.features["age"].model_copy(update={"max_change": 5.0, "direction": "increase"}),
+    }
+    limited = Preprocessor(
+        schema.model_copy(update={"features": features}), engine.pre.mins, engine.pre.ranges, engine.pre.fills
+    )
     capped = RecourseEngine(limited, engine.classifier, engine.generator, engine.settings, engine.accepted)
     for retrieval in ("fallback", "compete"):
-        batch = capped.recourse(denied, settings=capped.settings.model_copy(update={"retrieval": retrieval}), alternatives=3)
+        batch = capped.recourse(
+            denied, settings=capped.settings.model_copy(update={"retrieval": retrieval}), alternatives=3
+        )
         before = limited.inverse_transform(denied)["age"].to_numpy()
         points = [batch.x_plus] + [batch.alternatives.x_plus[:, j] for j in range(batch.alternatives.x_plus.shape[1])]
         for point in points:
@@ -170,7 +187,9 @@ def test_a_feature_with_max_change_never_moves_further(engine: RecourseEngine, d
 
 
 @pytest.mark.parametrize("plausible_first", [False, True])
-def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: RecourseEngine, fast_project, plausible_first: bool) -> None:
+def test_every_rule_from_one_drawing_answers_as_that_rule_alone(
+    engine: RecourseEngine, fast_project, plausible_first: bool
+) -> None:
     """Evaluation compares the selection rules on candidates drawn once (``by_rules``): each
     rule's answers, alternatives and retrieved flags are exactly what answering by it gives, also
     where the rules share which candidates have been judged plausible (each judges in its own order)."""
@@ -184,9 +203,15 @@ def test_every_rule_from_one_drawing_answers_as_that_rule_alone(engine: Recourse
     for rule in rules:
         alone = engine.recourse(x, settings=compete.model_copy(update={"selection": rule}), seed=5, alternatives=2)
         for field in ("x_plus", "status", "prob_before", "prob_after", "cost", "retrieved"):
-            np.testing.assert_array_equal(getattr(together[rule], field), getattr(alone, field), err_msg=f"{rule}: {field}")
+            np.testing.assert_array_equal(
+                getattr(together[rule], field), getattr(alone, field), err_msg=f"{rule}: {field}"
+            )
         for field in ("x_plus", "valid", "prob", "cost"):
-            np.testing.assert_array_equal(getattr(together[rule].alternatives, field), getattr(alone.alternatives, field), err_msg=f"{rule}: alternatives.{field}")
+            np.testing.assert_array_equal(
+                getattr(together[rule].alternatives, field),
+                getattr(alone.alternatives, field),
+                err_msg=f"{rule}: alternatives.{field}",
+            )
 
 
 def test_plausible_answers_come_first_and_change_nothing_else(engine: RecourseEngine, denied: np.ndarray) -> None:
@@ -196,7 +221,9 @@ def test_plausible_answers_come_first_and_change_nothing_else(engine: RecourseEn
     assert engine.plausibility is not None
     preferred = engine.recourse(denied, settings=engine.settings.model_copy(update={"plausible_first": True}))
     plain = engine.recourse(denied, settings=engine.settings.model_copy(update={"plausible_first": False}))
-    picked = engine.recourse(denied, settings=engine.settings.model_copy(update={"plausible_first": False, "sparsify": False}))
+    picked = engine.recourse(
+        denied, settings=engine.settings.model_copy(update={"plausible_first": False, "sparsify": False})
+    )
     np.testing.assert_array_equal(preferred.status, plain.status)
     bound = engine.settings.max_outlier_factor
     was = picked.found & (engine.plausibility.outlier_factor(picked.x_plus) < bound)
@@ -206,16 +233,22 @@ def test_plausible_answers_come_first_and_change_nothing_else(engine: RecourseEn
     assert np.all(preferred.prob_after[preferred.found] > issue_bar(engine.settings))
 
 
-def test_alternatives_are_those_of_judging_every_candidate(engine: RecourseEngine, denied: np.ndarray, monkeypatch) -> None:
+def test_alternatives_are_those_of_judging_every_candidate(
+    engine: RecourseEngine, denied: np.ndarray, monkeypatch
+) -> None:
     """With plausible candidates first, alternatives judge only as many candidates as they need;
     the answers and alternatives are those of judging every accepted candidate."""
     from genre.recourse import engine as engine_module
 
     settings = engine.settings.model_copy(update={"plausible_first": True})
     lazy = engine.recourse(denied, settings=settings, alternatives=3)
-    monkeypatch.setattr(engine_module, "plausible_variety", lambda key, accepted, moves, verdicts, wanted: verdicts.ask(accepted))
+    monkeypatch.setattr(
+        engine_module, "plausible_variety", lambda key, accepted, moves, verdicts, wanted: verdicts.ask(accepted)
+    )
     full = engine.recourse(denied, settings=settings, alternatives=3)
     np.testing.assert_array_equal(lazy.x_plus, full.x_plus)
     np.testing.assert_array_equal(lazy.alternatives.valid, full.alternatives.valid)
-    np.testing.assert_array_equal(lazy.alternatives.x_plus[lazy.alternatives.valid], full.alternatives.x_plus[full.alternatives.valid])
+    np.testing.assert_array_equal(
+        lazy.alternatives.x_plus[lazy.alternatives.valid], full.alternatives.x_plus[full.alternatives.valid]
+    )
     assert lazy.alternatives.valid.any()

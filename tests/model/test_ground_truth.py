@@ -25,4 +25,6 @@ def test_the_forest_fits_at_most_rf_max_rows() -> None:
     whole = fit_ground_truth(x, y, ClassifierSettings(rf_n_estimators=5))
     assert _largest_tree_rows(capped) <= 80 < _largest_tree_rows(whole)  # a fold trains on 4/5 of what it is given
     again = fit_ground_truth(x, y, ClassifierSettings(rf_n_estimators=5, rf_max_rows=100))
-    np.testing.assert_array_equal(positive_probability(capped, x), positive_probability(again, x))  # the sample is seeded
+    np.testing.assert_array_equal(
+        positive_probability(capped, x), positive_probability(again, x)
+    )  # the sample is seeded

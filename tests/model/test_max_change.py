@@ -15,7 +15,9 @@ from genre.recourse.neighbours import admissible
 
 
 def limited(pre: Preprocessor, **limits: float) -> Preprocessor:
-    features = {n: s.model_copy(update={"max_change": limits[n]}) if n in limits else s for n, s in pre.schema.features.items()}
+    features = {
+        n: s.model_copy(update={"max_change": limits[n]}) if n in limits else s for n, s in pre.schema.features.items()
+    }
     return Preprocessor(pre.schema.model_copy(update={"features": features}), pre.mins, pre.ranges)
 
 
@@ -37,7 +39,14 @@ def test_candidates_are_clamped_to_the_reach_in_whole_steps(pre: Preprocessor) -
     assert np.allclose(raw["debt"], [0.4, 0.5])  # down by 0.1 at most, never up (decrease-only)
 
 
-@pytest.mark.parametrize("spec", [{"kind": "categorical", "categories": ["a", "b"], "max_change": 1}, {"kind": "integer", "min": 0, "max": 9, "immutable": True, "max_change": 2}, {"kind": "integer", "min": 0, "max": 9, "max_change": 0}])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "categorical", "categories": ["a", "b"], "max_change": 1},
+        {"kind": "integer", "min": 0, "max": 9, "immutable": True, "max_change": 2},
+        {"kind": "integer", "min": 0, "max": 9, "max_change": 0},
+    ],
+)
 def test_max_change_only_where_it_means_something(spec: dict) -> None:
     with pytest.raises(ValidationError):
         FeatureSpec.model_validate(spec)

@@ -18,9 +18,9 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from genre.data.preprocessing import Preprocessor
 from genre.messages import InputError
+from genre.models.accepted import AcceptedRows
 from genre.models.classifier_file import load_classifier, save_classifier
 from genre.models.classifiers import MLPClassifier
-from genre.models.accepted import AcceptedRows
 from genre.models.generators import row_draws
 from genre.models.own_model import OwnModel, check_every_category, check_scores, read_model_file
 from genre.recourse.cost import recourse_cost
@@ -75,12 +75,16 @@ def test_columns_are_matched_by_name_whatever_their_order(pre) -> None:
     shuffled = frame[["job", "debt", "sex", "age"]]
     estimator = one_hot_pipeline(shuffled, labels(frame))
     model = OwnModel(skops.io.dumps(estimator), pre, [])
-    np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(shuffled)[:, 1], **CLOSE)
+    np.testing.assert_allclose(
+        model.predict_proba(pre.transform(frame)), estimator.predict_proba(shuffled)[:, 1], **CLOSE
+    )
 
 
 def test_the_favourable_label_picks_the_column_whatever_the_labels(pre) -> None:
     """Text labels, and a favourable label listed first: h is P(favourable), not column 1."""
-    schema = pre.schema.model_copy(update={"target": pre.schema.target.model_copy(update={"values": ["yes", "no"], "favourable": "no"})})
+    schema = pre.schema.model_copy(
+        update={"target": pre.schema.target.model_copy(update={"values": ["yes", "no"], "favourable": "no"})}
+    )
     text_pre = Preprocessor(schema, pre.mins, pre.ranges)
     frame = raw_rows(pre, 300)
     y = np.where(labels(frame) == 1, "no", "yes")
@@ -120,9 +124,22 @@ def test_a_lender_model_travels_to_another_process_and_scores_the_same_there(pre
     "make, expected",
     [
         (lambda frame, y: b"not a zip file", "not a skops file"),
-        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]].to_numpy(), y)), "fitted without column names"),
-        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]].rename(columns={"debt": "loans"}), y)), "no feature for: loans"),
-        (lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]], np.where(y == 1, "good", "bad"))), "the schema's favourable label 1"),
+        (
+            lambda frame, y: skops.io.dumps(LogisticRegression().fit(frame[["age", "debt"]].to_numpy(), y)),
+            "fitted without column names",
+        ),
+        (
+            lambda frame, y: skops.io.dumps(
+                LogisticRegression().fit(frame[["age", "debt"]].rename(columns={"debt": "loans"}), y)
+            ),
+            "no feature for: loans",
+        ),
+        (
+            lambda frame, y: skops.io.dumps(
+                LogisticRegression().fit(frame[["age", "debt"]], np.where(y == 1, "good", "bad"))
+            ),
+            "the schema's favourable label 1",
+        ),
         (lambda frame, y: skops.io.dumps(OneHotEncoder().fit(frame[["job"]])), "a fitted estimator with predict_proba"),
     ],
 )
@@ -145,7 +162,12 @@ def test_a_model_that_cannot_score_a_category_the_schema_allows_is_refused_when_
     with pytest.raises(InputError) as refused:
         check_every_category(model, base)
     message = str(refused.value)
-    assert message.startswith("train_classifier.model:") and "job = 'c'" in message and "'a'" not in message and "\n" not in message
+    assert (
+        message.startswith("train_classifier.model:")
+        and "job = 'c'" in message
+        and "'a'" not in message
+        and "\n" not in message
+    )
     ignoring = OwnModel(skops.io.dumps(one_hot_pipeline(unseen, labels(unseen))), pre, [])  # handle_unknown="ignore"
     check_every_category(ignoring, base)
 
@@ -155,7 +177,9 @@ def test_a_model_that_leaves_out_features_is_asked_only_for_its_own(pre) -> None
     frame = raw_rows(pre, 300)
     estimator = LogisticRegression().fit(frame[["age", "debt"]], labels(frame))
     model = OwnModel(skops.io.dumps(estimator), pre, [])
-    np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(frame[["age", "debt"]])[:, 1], **CLOSE)
+    np.testing.assert_allclose(
+        model.predict_proba(pre.transform(frame)), estimator.predict_proba(frame[["age", "debt"]])[:, 1], **CLOSE
+    )
 
 
 def test_the_model_file_must_lie_in_models(tmp_path) -> None:
@@ -163,7 +187,11 @@ def test_the_model_file_must_lie_in_models(tmp_path) -> None:
     (tmp_path / "models/m.skops").write_bytes(b"x")
     (tmp_path / "m.skops").write_bytes(b"x")
     assert read_model_file(tmp_path, "models/m.skops") == b"x"
-    for relative, expected in (("m.skops", "is outside models/"), ("models/../m.skops", "is outside models/"), ("models/none.skops", "no file at")):
+    for relative, expected in (
+        ("m.skops", "is outside models/"),
+        ("models/../m.skops", "is outside models/"),
+        ("models/none.skops", "no file at"),
+    ):
         with pytest.raises(InputError, match=expected):
             read_model_file(tmp_path, relative)
 
@@ -187,7 +215,9 @@ def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(pre
     import lightgbm
 
     frame = raw_rows(pre, 300)
-    as_categories = frame.astype({name: pd.CategoricalDtype(pre.schema.features[name].categories) for name in CATEGORICAL})
+    as_categories = frame.astype(
+        {name: pd.CategoricalDtype(pre.schema.features[name].categories) for name in CATEGORICAL}
+    )
     estimator = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(as_categories, labels(frame))
     payload = skops.io.dumps(estimator)
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
@@ -210,8 +240,16 @@ def test_a_model_names_the_libraries_serving_it_must_install(pre) -> None:
 
     frame = raw_rows(pre, 200)
     for estimator, expected in (
-        (lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(frame.astype({n: "category" for n in CATEGORICAL}), labels(frame)), {"lightgbm": lightgbm.__version__}),
-        (boosted(frame, labels(frame)), {"scikit-learn": sklearn.__version__}),  # functools.partial among its types: the standard library
+        (
+            lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(
+                frame.astype({n: "category" for n in CATEGORICAL}), labels(frame)
+            ),
+            {"lightgbm": lightgbm.__version__},
+        ),
+        (
+            boosted(frame, labels(frame)),
+            {"scikit-learn": sklearn.__version__},
+        ),  # functools.partial among its types: the standard library
         (one_hot_pipeline(frame, labels(frame)), {}),  # nothing beyond what skops trusts by default
     ):
         payload = skops.io.dumps(estimator)
@@ -225,7 +263,9 @@ def test_a_model_that_scores_neither_form_is_one_line_naming_both(pre) -> None:
     with pytest.raises(InputError) as refused:
         check_scores(model, pre.transform(frame), "models/lender.skops")
     message = str(refused.value)
-    assert message.startswith("train_classifier.model: models/lender.skops cannot score the training rows: ZeroDivisionError")
+    assert message.startswith(
+        "train_classifier.model: models/lender.skops cannot score the training rows: ZeroDivisionError"
+    )
     assert "with pandas categoricals: ZeroDivisionError" in message and "\n" not in message and not model.categorical
 
 
@@ -233,7 +273,9 @@ class _Jitter:
     """A stand-in generator: each factual's candidates are seeded noise around it (row_draws)."""
 
     def propose(self, x: np.ndarray, n: int, temperature: float, seed: int) -> np.ndarray:
-        return (x[:, None, :] + temperature * row_draws(x, (n, x.shape[1]), seed, torch.randn).numpy()).astype(np.float32)
+        return (x[:, None, :] + temperature * row_draws(x, (n, x.shape[1]), seed, torch.randn).numpy()).astype(
+            np.float32
+        )
 
 
 def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(pre) -> None:
@@ -242,7 +284,9 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     frame = raw_rows(pre, 300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
-    settings = RecourseSettings(threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False, sparsify=False)
+    settings = RecourseSettings(
+        threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False, sparsify=False
+    )
     engine = RecourseEngine(pre, model, _Jitter(), settings)
     x = pre.transform(raw_rows(pre, 25, seed=1))
     calls: list[int] = []
@@ -273,7 +317,9 @@ SCENARIOS = {"spread": (1.0, []), "ties": (0.3, ["debt"])}
 @pytest.mark.parametrize("plausible_first", [False, True])
 @pytest.mark.parametrize("first", [1, 5, 40])
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scoring_all(pre, monkeypatch, scenario: str, first: int, plausible_first: bool) -> None:
+def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scoring_all(
+    pre, monkeypatch, scenario: str, first: int, plausible_first: bool
+) -> None:
     """Under ``cheapest`` with no alternatives asked, each factual's ``first`` cheapest candidates
     are scored with the factuals, and the rest only for the denied factuals none of those settles:
     the answers are those of scoring every candidate (plausibility, retrieved rows, ties in cost)."""
@@ -284,7 +330,15 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
     accepted = AcceptedRows.of(pre.transform(frame), model.predict_proba(pre.transform(frame)), 0.5)
     temperature, names = SCENARIOS[scenario]
     # which rows each call scores is the point here: minimal answers' calls come after these (sparsify off)
-    settings = RecourseSettings(threshold=0.7, temperature=temperature, n_candidates=40, retrieved=3, selection="cheapest", plausible_first=plausible_first, sparsify=False)
+    settings = RecourseSettings(
+        threshold=0.7,
+        temperature=temperature,
+        n_candidates=40,
+        retrieved=3,
+        selection="cheapest",
+        plausible_first=plausible_first,
+        sparsify=False,
+    )
     engine = RecourseEngine(pre, model, _Jitter(), settings, accepted)
     x, frozen = pre.transform(raw_rows(pre, 60, seed=1)), np.isin(pre.schema.feature_names, names)
     calls: list[int] = []
@@ -301,7 +355,9 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
         scored, accepted = cheapest(recourse_cost(pre, x[:, None, :], cands), first), model.predict_proba(cands) > 0.7
         denied = every.status != "not_needed"
         rest = int((~scored[denied & ~(scored & accepted).any(axis=1)]).sum())
-        retrieved = 3 * int((denied & ~accepted.any(axis=1)).sum())  # the nearest accepted rows, for those none is found for
+        retrieved = 3 * int(
+            (denied & ~accepted.any(axis=1)).sum()
+        )  # the nearest accepted rows, for those none is found for
         assert lazy_calls == [60 + scored.sum()] + [n for n in (rest, retrieved) if n]
 
 

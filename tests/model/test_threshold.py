@@ -11,7 +11,14 @@ from genre.data.schema import DatasetSchema
 from genre.messages import InputError
 from genre.models.classifiers import MLPClassifier, batch_and_lr
 from genre.recourse.engine import resolved
-from genre.recourse.threshold import REACH_SHARE, auto_threshold, bar_ceiling, best_reachable, reachable_score, rows_wanted
+from genre.recourse.threshold import (
+    REACH_SHARE,
+    auto_threshold,
+    bar_ceiling,
+    best_reachable,
+    reachable_score,
+    rows_wanted,
+)
 from genre.settings import ClassifierSettings, RecourseSettings
 
 
@@ -37,9 +44,14 @@ def _rows(rng: np.random.Generator, n: int, group: int) -> np.ndarray:
 
 def test_best_reachable_is_the_brute_force_best_over_admissible_approved_rows() -> None:
     rng, pre = np.random.default_rng(0), _pre()
-    denied, approved = np.vstack([_rows(rng, 30, 0), _rows(rng, 30, 1)]), np.vstack([_rows(rng, 40, 0), _rows(rng, 10, 1)])
+    denied, approved = (
+        np.vstack([_rows(rng, 30, 0), _rows(rng, 30, 1)]),
+        np.vstack([_rows(rng, 40, 0), _rows(rng, 10, 1)]),
+    )
     h = rng.uniform(0.5, 1.0, len(approved))
-    expected = [max((h[j] for j, a in enumerate(approved) if a[2] == d[2] and a[1] >= d[1]), default=-np.inf) for d in denied]
+    expected = [
+        max((h[j] for j, a in enumerate(approved) if a[2] == d[2] and a[1] >= d[1]), default=-np.inf) for d in denied
+    ]
     np.testing.assert_allclose(best_reachable(denied, approved, h, pre), expected)
 
 
@@ -49,8 +61,12 @@ def test_auto_keeps_the_papers_threshold_where_the_denied_can_reach_it() -> None
     x[:, 1] = np.where(np.arange(600) % 2 == 0, 0.0, 1.0)  # denied rows start at the bottom of "up"
     h = np.where(np.arange(600) % 2 == 0, 0.2, 0.97)
     reachable = reachable_score(x, h, _pre(), seed=0)
-    assert reachable == pytest.approx(0.97, abs=1e-5) and auto_threshold(reachable, 0.02) == 0.9 == auto_threshold(reachable, 0.05)
-    assert auto_threshold(reachable, 0.1) == pytest.approx(0.87, abs=1e-5)  # 0.9 + 0.1 is past what they reach: the bar stays at 0.97
+    assert reachable == pytest.approx(0.97, abs=1e-5) and auto_threshold(reachable, 0.02) == 0.9 == auto_threshold(
+        reachable, 0.05
+    )
+    assert auto_threshold(reachable, 0.1) == pytest.approx(
+        0.87, abs=1e-5
+    )  # 0.9 + 0.1 is past what they reach: the bar stays at 0.97
 
 
 def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> None:
@@ -59,7 +75,11 @@ def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> No
     rng, pre = np.random.default_rng(2), _pre()
     x = np.vstack([_rows(rng, 400, 0), _rows(rng, 400, 1)])
     approved = rng.random(800) < 0.5
-    h = np.where(approved, np.where(x[:, 2] == 0, rng.uniform(0.91, 0.99, 800), rng.uniform(0.55, 0.7, 800)), rng.uniform(0, 0.5, 800))
+    h = np.where(
+        approved,
+        np.where(x[:, 2] == 0, rng.uniform(0.91, 0.99, 800), rng.uniform(0.55, 0.7, 800)),
+        rng.uniform(0, 0.5, 800),
+    )
     score = reachable_score(x, h, pre, seed=0)
     assert score is not None and 0.5 < score < 0.7
     best = best_reachable(x[~approved], x[approved], h[approved], pre)
@@ -69,7 +89,13 @@ def test_auto_comes_down_to_what_most_denied_rows_can_reach_and_no_lower() -> No
     for margin in (0.0, 0.02, 0.05):  # auto leaves the margin below that score: the bar is what most can reach
         threshold = auto_threshold(score, margin)
         assert threshold == pytest.approx(score - margin)
-        assert resolved(RecourseSettings(selection="cheapest", plausible_first=False, margin=margin), MLPClassifier(3, [4], reachable=score)).threshold == threshold
+        assert (
+            resolved(
+                RecourseSettings(selection="cheapest", plausible_first=False, margin=margin),
+                MLPClassifier(3, [4], reachable=score),
+            ).threshold
+            == threshold
+        )
 
 
 def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do() -> None:
@@ -77,8 +103,14 @@ def test_a_classifier_that_approves_no_row_has_no_threshold_and_says_what_to_do(
     classifier = MLPClassifier(3, [4], reachable=None)
     with pytest.raises(InputError, match="approves no training row.*set recourse.threshold to a number"):
         resolved(RecourseSettings(threshold="auto"), classifier)
-    assert resolved(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False), classifier).threshold == 0.8
-    assert resolved(RecourseSettings(selection="cheapest", plausible_first=False, margin=0.02), MLPClassifier(3, [4], reachable=0.72)).threshold == pytest.approx(0.70)
+    assert (
+        resolved(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False), classifier).threshold
+        == 0.8
+    )
+    assert resolved(
+        RecourseSettings(selection="cheapest", plausible_first=False, margin=0.02),
+        MLPClassifier(3, [4], reachable=0.72),
+    ).threshold == pytest.approx(0.70)
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(800, 64), (16_383, 64), (16_384, 128), (32_768, 256), (1_000_000, 256)])
@@ -115,5 +147,7 @@ def test_auto_tries_bars_on_both_sides_of_the_reachable_one_and_never_above_the_
     bars = threshold_bars(engine, 0.02, 30)  # 30 rows clear at most a bar of about 0.846
     assert bars[0] == pytest.approx(0.68) and min(bars) == pytest.approx(0.5) and bars[1:] == sorted(bars[1:])
     assert max(bars) == pytest.approx(bar_ceiling(scores, 30) - 0.02) and (scores > max(bars) + 0.02).sum() >= 30
-    capped = threshold_bars(SimpleNamespace(accepted=SimpleNamespace(h=scores), classifier=SimpleNamespace(reachable=0.99)), 0.02, 30)
+    capped = threshold_bars(
+        SimpleNamespace(accepted=SimpleNamespace(h=scores), classifier=SimpleNamespace(reachable=0.99)), 0.02, 30
+    )
     assert capped[0] == pytest.approx(bar_ceiling(scores, 30) - 0.02)  # the reachable bar itself is capped

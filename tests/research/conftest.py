@@ -31,6 +31,12 @@ TINY = {  # the benchmark's code paths on a small Adult sample, in seconds rathe
 def tiny_adult_project(tmp_path: Path) -> Callable[[int], Settings]:
     """Makes a benchmark scratch project (per seed) on the embedded Adult data with the TINY params."""
     raw = REPO / "data/raw/adult"
-    run = DatasetRun("adult", raw / "train.csv.gz", raw / "test.csv.gz", raw / "schema.yaml", {"train_classifier": {"class_balanced": True}})
+    run = DatasetRun(
+        "adult",
+        raw / "train.csv.gz",
+        raw / "test.csv.gz",
+        raw / "schema.yaml",
+        {"train_classifier": {"class_balanced": True}},
+    )
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     return lambda seed: make_project(tmp_path / f"seed{seed}", run, base, seed=seed, extra=TINY)

@@ -18,7 +18,11 @@ from research.paper_benchmark import (
 
 def test_every_method_is_scored_on_the_same_factuals(tiny_adult_project) -> None:
     settings = tiny_adult_project(1)
-    assert settings.train_generator.cvae.seed == 1 and settings.train_generator.transformer.seed == 1 and settings.evaluate.n_factuals == 8
+    assert (
+        settings.train_generator.cvae.seed == 1
+        and settings.train_generator.transformer.seed == 1
+        and settings.evaluate.n_factuals == 8
+    )
     scores = score_methods(settings, train(settings), METHODS, dice_factuals=2)
     assert set(scores) == set(METHODS)
     for method, metrics in scores.items():

@@ -22,4 +22,6 @@ def test_adult_like_rows_keep_adults_shape_and_pass_its_schema() -> None:
     for a, b in (("education-num", "income"), ("age", "hours-per-week")):  # dependence between columns
         assert abs(rows[a].corr(rows[b]) - adult[a].corr(adult[b])) < 0.03
     assert rows.duplicated().mean() < 0.01  # not Adult's rows copied: resampled rows are moved apart
-    assert abs((rows["capital-gain"] == 0).mean() - (adult["capital-gain"] == 0).mean()) < 0.01  # a mostly-zero column keeps its zeros
+    assert (
+        abs((rows["capital-gain"] == 0).mean() - (adult["capital-gain"] == 0).mean()) < 0.01
+    )  # a mostly-zero column keeps its zeros

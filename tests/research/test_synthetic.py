@@ -28,7 +28,11 @@ def test_true_q_is_the_masked_tilted_density() -> None:
     grid = Grid.square(0.0, 1.0, 8)
     source = np.array([[0.3, 0.4]])
     q = true_target_distribution(world, source, grid, gamma=0.7, lam=3.0)[0]
-    want = world.density(grid.points, True) * (world.p_pos(grid.points) > 0.7) * np.exp(-3.0 * np.abs(grid.points - source).sum(1))
+    want = (
+        world.density(grid.points, True)
+        * (world.p_pos(grid.points) > 0.7)
+        * np.exp(-3.0 * np.abs(grid.points - source).sum(1))
+    )
     np.testing.assert_allclose(q, want / want.sum(), rtol=1e-9)
     assert np.all(q[world.p_pos(grid.points) <= 0.7] == 0)
 
@@ -45,7 +49,10 @@ def test_grid_draws_land_in_allowed_cells() -> None:
 
 def test_fast_experiment_runs_and_reports_every_size() -> None:
     cfg = ExperimentSettings(
-        sizes=(300, 900), held_out_sources=8, samples=40, grid_cells=30,
+        sizes=(300, 900),
+        held_out_sources=8,
+        samples=40,
+        grid_cells=30,
         cvae=CVAESettings(latent_dim=2, hidden=[16], epochs=5, batch_size=64, patience=5),
     )
     result = run_experiment(cfg)

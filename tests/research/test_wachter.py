@@ -28,7 +28,9 @@ class LinearClassifier(MLPClassifier):
         return x @ self.w + self.b
 
 
-def _check(pre: Preprocessor, h: MLPClassifier, x: np.ndarray, x_plus: np.ndarray, found: np.ndarray, threshold: float) -> None:
+def _check(
+    pre: Preprocessor, h: MLPClassifier, x: np.ndarray, x_plus: np.ndarray, found: np.ndarray, threshold: float
+) -> None:
     assert x_plus.shape == x.shape and x_plus.dtype == np.float32 and found.shape == (len(x),)
     np.testing.assert_array_equal(x_plus[:, SEX], x[:, SEX])  # immutable
     assert np.all(x_plus[:, AGE] >= x[:, AGE])  # increase-only

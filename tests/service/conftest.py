@@ -38,7 +38,14 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 # The answer log is on, so the tests see what a deployment that keeps it records.
 ANSWER_LOG = Path(tempfile.mkdtemp(prefix="genre-test-answer-log-"))
 # A wide coalescing window, so requests sent together from threads are answered together.
-LIMITS = ServeSettings(max_batch=8, max_alternatives=3, max_body_bytes=50_000, answer_log=str(ANSWER_LOG), answer_log_days=7, coalesce_ms=20)
+LIMITS = ServeSettings(
+    max_batch=8,
+    max_alternatives=3,
+    max_body_bytes=50_000,
+    answer_log=str(ANSWER_LOG),
+    answer_log_days=7,
+    coalesce_ms=20,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,7 +16,9 @@ from genre.recourse.engine import Ranking, diverse, rank
 X = np.zeros((1, 3), dtype=np.float32)
 N_FEATURES = X.shape[1]
 # Candidates for one factual; which features each moves: {0}, {0}, {1}, {0, 1}, {2}, {2}
-CANDIDATES = np.array([[[0.5, 0, 0], [0.6, 0, 0], [0, 0.3, 0], [0.1, 0.1, 0], [0, 0, 0.9], [0, 0, 0.2]]], dtype=np.float32)
+CANDIDATES = np.array(
+    [[[0.5, 0, 0], [0.6, 0, 0], [0, 0.3, 0], [0.1, 0.1, 0], [0, 0, 0.9], [0, 0, 0.2]]], dtype=np.float32
+)
 PROB = np.array([[0.95, 0.99, 0.92, 0.97, 0.5, 0.93]])
 COST = np.array([[0.5, 0.6, 0.3, 0.2, 0.9, 0.2]])
 ACCEPTED = PROB > 0.9
@@ -56,7 +58,9 @@ def test_the_pick_without_sorting_is_the_first_of_the_ranking(rule):
     cost = rng.integers(0, 4, (300, 40)) / 4
     accepted = (prob > 0.9) & (rng.random((300, 1)) > 0.33)
     assert not accepted.any(axis=1).all() and accepted.any(axis=1).any()
-    np.testing.assert_array_equal(Ranking(np.zeros((300, 40, 3)), prob, cost, accepted, rule).pick, rank(prob, cost, accepted, rule, 3)[:, 0])
+    np.testing.assert_array_equal(
+        Ranking(np.zeros((300, 40, 3)), prob, cost, accepted, rule).pick, rank(prob, cost, accepted, rule, 3)[:, 0]
+    )
 
 
 def test_alternatives_move_different_features_and_are_all_accepted():

@@ -21,7 +21,16 @@ from genre.serving.production import REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
-ARTIFACTS = ["data/prepared/preprocessor.json", "data/prepared/schema.yaml", "data/prepared/version.json", "data/prepared/train.csv", "data/models/classifier.pt", "data/models/accepted.npz", "data/models/generator.pt", "data/evaluation/selection.json"]
+ARTIFACTS = [
+    "data/prepared/preprocessor.json",
+    "data/prepared/schema.yaml",
+    "data/prepared/version.json",
+    "data/prepared/train.csv",
+    "data/models/classifier.pt",
+    "data/models/accepted.npz",
+    "data/models/generator.pt",
+    "data/evaluation/selection.json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +77,23 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     assert model.info.labels["threshold"] == str(used)
     assert model.info.metadata["features"] == schema.feature_names
     assert model.info.metadata["immutable"] == ["race", "sex"]
-    chosen = json.loads(Artifacts(project.root).selection.read_text())  # selection and plausible_first: auto, what evaluate chose
+    chosen = json.loads(
+        Artifacts(project.root).selection.read_text()
+    )  # selection and plausible_first: auto, what evaluate chose
     assert project.recourse.selection == "auto" and model.info.labels["selection"] == chosen["rule"]
-    assert project.recourse.plausible_first == "auto" and model.info.labels["plausible_first"] == str(chosen["plausible_first"]).lower()
+    assert (
+        project.recourse.plausible_first == "auto"
+        and model.info.labels["plausible_first"] == str(chosen["plausible_first"]).lower()
+    )
     expected = {"threshold": used, "selection": chosen["rule"], "plausible_first": chosen["plausible_first"]}
     assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), **expected}
     assert model.info.metadata["serve"] == project.serve.model_dump(exclude_none=True)
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
     assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}
-    version = json.loads(Artifacts(project.root).data_version.read_text())  # the data it learnt from, and a sample of it for drift checks
+    version = json.loads(
+        Artifacts(project.root).data_version.read_text()
+    )  # the data it learnt from, and a sample of it for drift checks
     assert model.info.labels["data_version"] == version["version"] and model.info.metadata["data"] == version
     with Artifacts(project.root).train_csv.open() as rows, gzip.open(Path(model.path) / REFERENCE, "rt") as kept:
         assert sum(1 for _ in kept) - 1 == min(package.REFERENCE_ROWS, sum(1 for _ in rows) - 1)
@@ -162,15 +178,23 @@ def test_bento_file_imports_and_serves_in_an_empty_home(project, packaged, test_
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(
         [sys.executable, "-c", FRESH_HOME_SCRIPT, str(Artifacts(project.root).bento), json.dumps(applicants)],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["bento"] == packaged["bento_tag"]
-    assert out["loaded"] == out["answered_by"] == packaged["model_tag"] != out["newer"], "a bento serves the model it was built with"
+    assert out["loaded"] == out["answered_by"] == packaged["model_tag"] != out["newer"], (
+        "a bento serves the model it was built with"
+    )
     assert out["models"][packaged["model_tag"]]["dataset"] == "adult"
     assert out["bento_labels"]["model"] == packaged["model_tag"], "the bento names its model"
-    assert out["bento_labels"]["schema"] == out["models"][packaged["model_tag"]]["schema"], "and the data schema it expects"
+    assert out["bento_labels"]["schema"] == out["models"][packaged["model_tag"]]["schema"], (
+        "and the data schema it expects"
+    )
     assert Path(out["genre_from"]).is_relative_to(home / "bentos"), f"genre imported from {out['genre_from']}"
     assert len(out["status"]) == 2 and set(out["status"]) <= {"found", "not_found", "not_needed"}
 
@@ -198,11 +222,22 @@ def test_the_bento_installs_every_library_the_engine_imports(packaged, import_gr
     import bentoml
     from packaging.requirements import Requirement
 
-    imported = {module.split(".")[0] for name in import_graph.closure({"genre.recourse.engine"}) for module in import_graph.named(name)}
+    imported = {
+        module.split(".")[0]
+        for name in import_graph.closure({"genre.recourse.engine"})
+        for module in import_graph.named(name)
+    }
     providers = metadata.packages_distributions()
-    needed = {dist.lower() for module in imported - set(sys.stdlib_module_names) - {*import_graph.packages, "__future__"} for dist in providers[module]}
+    needed = {
+        dist.lower()
+        for module in imported - set(sys.stdlib_module_names) - {*import_graph.packages, "__future__"}
+        for dist in providers[module]
+    }
     requirements = (Path(bentoml.bentos.get(packaged["bento_tag"]).path) / "env/python/requirements.txt").read_text()
-    installed, pending = set(), [line.split("==")[0].strip().lower() for line in requirements.splitlines() if "==" in line]
+    installed, pending = (
+        set(),
+        [line.split("==")[0].strip().lower() for line in requirements.splitlines() if "==" in line],
+    )
     while pending:  # the requirements and, installed with them, theirs
         name = pending.pop()
         if name not in installed:

@@ -77,7 +77,11 @@ def served(fast_project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     with log.open("w") as out:
         server = subprocess.Popen(
             ["bentoml", "serve", package["bento_tag"], "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir, env=fast_project.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir,
+            env=fast_project.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
@@ -107,7 +111,7 @@ def test_served_bento_answers_with_the_model_it_was_built_with(served, applicant
     assert many.status_code == 200, many.text
     body = many.json()
     assert body["model_version"] == served.model_tag
-    assert [a["status"] for a in body["answers"]][0] == one.json()["status"]
+    assert body["answers"][0]["status"] == one.json()["status"]
     assert len(body["answers"]) == len(applicants)
 
 
@@ -149,7 +153,11 @@ def test_nothing_a_caller_sends_can_forge_or_break_a_line_of_the_server_log(serv
         served.http.post("/recourse", json={"applicant": {**applicants[0], forged: 1}}),
         served.http.post("/recourse", json={"applicant": applicants[0], "frozen": [forged]}),
         served.http.post("/recourse", json={"applicant": applicants[0], forged: 1}),
-        served.http.post("/recourse%0A2026-11-29T21:11:11+0000%20[ERROR]%20Forged%00", content=b"{}", headers={"content-type": "text/plain"}),
+        served.http.post(
+            "/recourse%0A2026-11-29T21:11:11+0000%20[ERROR]%20Forged%00",
+            content=b"{}",
+            headers={"content-type": "text/plain"},
+        ),
     ]
     assert [r.status_code for r in sent] == [400, 400, 400, 415]
     deadline = time.monotonic() + 10  # the log is written by other processes
@@ -161,5 +169,7 @@ def test_nothing_a_caller_sends_can_forge_or_break_a_line_of_the_server_log(serv
         assert character not in raw, character
     for line in raw.decode().splitlines():
         if "Forged" in line:
-            assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[(WARNING|INFO)\] ", line), line  # the warning, or the access log
+            assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[(WARNING|INFO)\] ", line), (
+                line
+            )  # the warning, or the access log
             assert "forged" not in line[:40] and "[ERROR]" not in line[:60], line

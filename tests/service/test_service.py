@@ -74,6 +74,7 @@ def test_denied_applicant_gets_a_recourse_they_could_act_on(client, engine, mode
 def test_every_answer_issued_is_in_the_answer_log_with_the_model_that_gave_it(client, model_tag, denied, limits):
     """With serve.answer_log set: one line per answer, the applicant as sent and the answer as given;
     a request refused with a 400 issued nothing, so it logs nothing."""
+
     def lines() -> list[str]:
         return [line for day in log_files(Path(limits.answer_log)) for line in day.read_text().splitlines()]
 
@@ -84,7 +85,9 @@ def test_every_answer_issued_is_in_the_answer_log_with_the_model_that_gave_it(cl
     assert [e["applicant"] for e in logged] == denied[:3]
     assert {e["model_version"] for e in logged} == {model_tag}
     assert [{k: e[k] for k in batch["answers"][0]} for e in logged] == batch["answers"]
-    assert {oct(day.stat().st_mode & 0o777) for day in log_files(Path(limits.answer_log))} == {"0o600"}  # personal data: the owner's alone
+    assert {oct(day.stat().st_mode & 0o777) for day in log_files(Path(limits.answer_log))} == {
+        "0o600"
+    }  # personal data: the owner's alone
 
 
 def test_accepted_applicant_needs_no_recourse(client, accepted):
@@ -120,7 +123,9 @@ def test_requests_sent_together_are_answered_together_as_if_alone(client, engine
     """Single requests arriving within serve.coalesce_ms share one engine call per options group;
     each gets exactly the answer it gets alone, and a bad one among them is refused alone."""
     caplog.set_level(logging.DEBUG, logger="bentoml.genre.serving.coalesce")
-    bodies = [{"applicant": a, "alternatives": 1} for a in denied] + [{"applicant": {**denied[0], "age": 300}, "alternatives": 1}]
+    bodies = [{"applicant": a, "alternatives": 1} for a in denied] + [
+        {"applicant": {**denied[0], "age": 300}, "alternatives": 1}
+    ]
     bodies += [{"applicant": a} for a in denied[:2]]
     with ThreadPoolExecutor(len(bodies)) as pool:
         responses = list(pool.map(lambda body: client.post("/recourse", json=body), bodies))
@@ -129,8 +134,14 @@ def test_requests_sent_together_are_answered_together_as_if_alone(client, engine
     frame = pd.DataFrame(denied, columns=engine.pre.schema.feature_names)
     expected = json.loads(json.dumps(answer(engine, frame, alternatives=1) + answer(engine, frame.head(2))))
     given = [r.json() for i, r in enumerate(responses) if i != len(denied)]
-    assert [{k: v for k, v in g.items() if k != "model_version"} for g in given] == [{**a, "imputed": []} for a in expected]
-    sizes = [int(r.getMessage().split()[0]) for r in caplog.records if r.getMessage().endswith("requests answered in one call")]
+    assert [{k: v for k, v in g.items() if k != "model_version"} for g in given] == [
+        {**a, "imputed": []} for a in expected
+    ]
+    sizes = [
+        int(r.getMessage().split()[0])
+        for r in caplog.records
+        if r.getMessage().endswith("requests answered in one call")
+    ]
     assert sum(sizes) == len(denied) + 2 and max(sizes) > 1, sizes
 
 
@@ -141,7 +152,13 @@ def test_alternatives_are_valid_distinct_and_cheapest_first(client, engine, test
     """Minimal answers leave fewer ways to get there (two candidates often need the same changes),
     so more applicants are asked than the few the other tests ask."""
     denied = json.loads(test_rows.iloc[np.flatnonzero(probabilities < 0.5)[:32]].to_json(orient="records"))
-    answers = [a for start in range(0, len(denied), limits.max_batch) for a in batch(client, denied[start : start + limits.max_batch], alternatives=limits.max_alternatives).json()["answers"]]
+    answers = [
+        a
+        for start in range(0, len(denied), limits.max_batch)
+        for a in batch(client, denied[start : start + limits.max_batch], alternatives=limits.max_alternatives).json()[
+            "answers"
+        ]
+    ]
     shown = 0
     for result, applicant in zip(answers, denied):
         options = [result, *result["alternatives"]] if result["status"] == "found" else []
@@ -149,7 +166,9 @@ def test_alternatives_are_valid_distinct_and_cheapest_first(client, engine, test
         for option in options:
             check_recourse(option, applicant, engine.settings.threshold)
         costs = [o["cost"] for o in result.get("alternatives", [])]
-        assert costs == sorted(costs), "the alternatives cheapest first (after the pick, which is the same without them)"
+        assert costs == sorted(costs), (
+            "the alternatives cheapest first (after the pick, which is the same without them)"
+        )
         moved = [frozenset(c["feature"] for c in o["changes"]) for o in options]
         assert len(set(moved)) == len(moved), "each alternative moves a different set of features"
         shown += len(options) - 1
@@ -185,7 +204,12 @@ def test_a_request_may_tighten_max_change(client, engine, denied):
     tight = batch(client, denied, alternatives=2, max_change={"age": limit}).json()["answers"]
 
     def age_moves(answers: list[dict]) -> list[int]:
-        return [abs(o["recourse"]["age"] - d["age"]) for a, d in zip(answers, denied) if a["status"] == "found" for o in [a, *a["alternatives"]]]
+        return [
+            abs(o["recourse"]["age"] - d["age"])
+            for a, d in zip(answers, denied)
+            if a["status"] == "found"
+            for o in [a, *a["alternatives"]]
+        ]
 
     assert any(a["status"] == "found" for a in tight)
     assert max(age_moves(tight)) <= limit
@@ -249,7 +273,9 @@ def test_bad_field_of_one_applicant_names_the_field(client, good, case):
 def test_non_finite_number_is_a_400_naming_row_and_field(client, good, literal):
     """NaN/Infinity literals are not JSON, but common (Python writes them); they parse as floats
     and the field check must stop them."""
-    body = json.dumps({"applicants": [good, {**good, "capital-gain": float(literal.lower().replace("infinity", "inf"))}]})
+    body = json.dumps(
+        {"applicants": [good, {**good, "capital-gain": float(literal.lower().replace("infinity", "inf"))}]}
+    )
     assert literal in body
     response = raw_post(client, "/recourse_batch", body)
     assert response.status_code == 400, response.text
@@ -354,7 +380,11 @@ def test_malformed_request_is_a_400_saying_where(client, path, body, where, word
         ("/recourse", '{{"applicant": {{"age": 300, {rest}, "age": 40}}}}', "age"),
         ("/recourse", '{{"alternatives": 5, "applicant": {{{rest}, "age": 40}}, "alternatives": 0}}', "alternatives"),
         ("/recourse_batch", '{{"applicants": [{{{rest}, "age": 40}}, {{{rest}, "age": 40, "sex": "Male"}}]}}', "sex"),
-        ("/recourse_batch", '{{"applicants": [{{{rest}, "age": 40}}], "selection": "cheapest", "selection": "most_confident"}}', "selection"),
+        (
+            "/recourse_batch",
+            '{{"applicants": [{{{rest}, "age": 40}}], "selection": "cheapest", "selection": "most_confident"}}',
+            "selection",
+        ),
     ],
 )
 def test_a_key_sent_twice_is_a_400_naming_it(client, good, path, template, key):
@@ -369,7 +399,11 @@ def test_a_key_sent_twice_is_a_400_naming_it(client, good, path, template, key):
 def test_a_gzip_body_is_answered_like_the_plain_one(client, good):
     body = json.dumps({"applicant": good, "alternatives": 1}).encode()
     plain = raw_post(client, "/recourse", body)
-    zipped = client.post("/recourse", content=gzip.compress(body), headers={"content-type": "application/json", "content-encoding": "gzip"})
+    zipped = client.post(
+        "/recourse",
+        content=gzip.compress(body),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
     assert plain.status_code == zipped.status_code == 200, zipped.text
     assert zipped.json() == plain.json()
 
@@ -378,14 +412,21 @@ def test_a_gzip_body_over_the_limit_once_decoded_is_a_413(client, limits):
     """A gzip bomb: a few kilobytes that decode to more than the limit are refused, not decoded."""
     bomb = gzip.compress(b'{"applicants": [' + b" " * (limits.max_body_bytes * 4) + b"]}")
     assert len(bomb) < limits.max_body_bytes / 100
-    response = client.post("/recourse_batch", content=bomb, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    response = client.post(
+        "/recourse_batch", content=bomb, headers={"content-type": "application/json", "content-encoding": "gzip"}
+    )
     assert response.status_code == 413
     assert "after gzip decoding" in problems(response)[("body",)]
 
 
-@pytest.mark.parametrize(("body", "words"), [(b"not gzip at all", "not valid gzip"), (gzip.compress(b'{"applicant": {}}', mtime=0)[:-12], "cut short")])  # mtime: the same test id in every process
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [(b"not gzip at all", "not valid gzip"), (gzip.compress(b'{"applicant": {}}', mtime=0)[:-12], "cut short")],
+)  # mtime: the same test id in every process
 def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(client, body, words):
-    response = client.post("/recourse", content=body, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    response = client.post(
+        "/recourse", content=body, headers={"content-type": "application/json", "content-encoding": "gzip"}
+    )
     assert response.status_code == 400
     assert words in problems(response)[("body",)]
 
@@ -393,7 +434,9 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(client, body, words):
 @pytest.mark.parametrize("encoding", ["br", "deflate", "gzip, gzip", "zstd"])
 def test_an_encoding_other_than_gzip_is_a_415_naming_it(client, good, encoding):
     body = json.dumps({"applicant": good}).encode()
-    response = client.post("/recourse", content=body, headers={"content-type": "application/json", "content-encoding": encoding})
+    response = client.post(
+        "/recourse", content=body, headers={"content-type": "application/json", "content-encoding": encoding}
+    )
     assert response.status_code == 415
     assert f"not Content-Encoding '{encoding}'" in problems(response)[("body",)]
 
