@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from genre.artifacts.atomic import atomic_path, write_json, write_with
+from genre.artifacts.atomic import atomic_path, write_json, write_text, write_with
 from genre.artifacts.paths import Artifacts
 from genre.data.schema import MAX_CATEGORIES
 from genre.messages import InputError, one_line
@@ -535,3 +535,22 @@ def data_drift(
         err.print(f"drifted: {escape(line)}", highlight=False)
     if lines:
         raise typer.Exit(code=1)
+
+
+params_app = typer.Typer(add_completion=False, help="params.yaml: what each key means.")
+app.add_typer(params_app, name="params")
+
+
+@params_app.command("reference")
+def params_reference(
+    out: Annotated[Path | None, typer.Option(dir_okay=False, help="Write the page here instead of printing it.")] = None,
+) -> None:
+    """Every key of params.yaml: its default, the values it takes and what it does, as Markdown
+    (docs/configuration.md is this command's output)."""
+    from genre.config_reference import reference
+
+    text = reference()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text(out, text)

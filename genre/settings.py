@@ -28,98 +28,164 @@ from genre.strict_yaml import StrictYaml
 
 
 class _Section(BaseModel):
+    # Every field states its default and a description: docs/configuration.md is generated from them
+    # (genre.config_reference), so the settings are the one place a default or its meaning is written.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class IngestSettings(_Section):
-    train_csv: Path
-    test_csv: Path | None = None
-    schema_path: Path
-    test_fraction: float = Field(0.25, gt=0, lt=1)
-    sample_rows: PositiveInt | None = None  # caps the rows taken from train_csv and test_csv, not the batches
-    seed: int = 0
-    # Labelled batches that passed retraining's intake (genre.retraining.intake): each file joins
-    # the training split, in name order. Under data/raw, so ingest's DVC dependency covers them.
-    batches: Path = Path("data/raw/accepted")
+    """Where the labelled data and its schema are, and how the test split is made."""
+
+    train_csv: Path = Field(description="The labelled training CSV (or .csv.gz), the schema's columns.")
+    test_csv: Path | None = Field(
+        None, description="The labelled test CSV; null: the test split is a seeded share of train_csv."
+    )
+    schema_path: Path = Field(description="The dataset's schema: each column's kind, and what a recourse may change.")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="The share of train_csv held out when test_csv is null.")
+    sample_rows: PositiveInt | None = Field(
+        None, description="Caps the rows taken from train_csv and test_csv (quick experiments); batches are not capped."
+    )
+    seed: int = Field(0, description="Seeds the split and the sample.")
+    batches: Path = Field(
+        Path("data/raw/accepted"),
+        description=(
+            "Labelled batches that passed retraining's intake: each file joins the training split, in name order. "
+            "Under data/raw, so ingest's DVC dependency covers them."
+        ),
+    )
 
 
 class ClassifierSettings(_Section):
-    hidden: list[PositiveInt] = [10, 10, 10]
-    epochs: PositiveInt = 100
-    lr: float = Field(1e-3, gt=0)
-    batch_size: PositiveInt | Literal["auto"] = "auto"  # genre.models.classifiers.batch_and_lr
-    threads: PositiveInt = 1  # torch threads while training: the 10-wide MLP only thrashes on more
-    class_balanced: bool = True
-    rf_n_estimators: PositiveInt = 100
-    rf_cv_folds: int = Field(5, ge=2)
-    rf_random_state: int = 42
-    rf_max_rows: PositiveInt = 100_000  # the forest fits a seeded sample past this (genre.models.ground_truth)
-    seed: int = 0
-    # The lender's own model instead of the MLP: a skops file in models/ whose predict_proba takes
-    # the raw feature columns (genre.models.own_model). null: train the protocol's MLP.
-    model: Path | None = None
-    trusted_types: list[str] = []  # types of that file skops does not trust by default, vouched for by the user
+    """The classifier whose denials recourse answers (the protocol's MLP, or the lender's own model), and
+    the random forest that stands in for the world when answers are judged."""
+
+    hidden: list[PositiveInt] = Field([10, 10, 10], description="The MLP's hidden layer widths.")
+    epochs: PositiveInt = Field(100, description="The MLP's training epochs.")
+    lr: float = Field(1e-3, gt=0, description="The MLP's learning rate (at a batch of 64).")
+    batch_size: PositiveInt | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "The MLP's batch; auto: 64 on small data, up to 256 on large, the learning rate scaled by "
+            "sqrt(batch / 64) (genre.models.classifiers.batch_and_lr)."
+        ),
+    )
+    threads: PositiveInt = Field(1, description="torch threads while training: a tiny MLP only thrashes on more.")
+    class_balanced: bool = Field(True, description="Weight the classes equally in the MLP's loss.")
+    rf_n_estimators: PositiveInt = Field(100, description="Trees in the ground-truth forest that judges validity.")
+    rf_cv_folds: int = Field(5, ge=2, description="Folds of the forest's cross-validated accuracy, in the metrics.")
+    rf_random_state: int = Field(42, description="Seeds the forest.")
+    rf_max_rows: PositiveInt = Field(
+        100_000,
+        description=(
+            "The forest fits a seeded sample of the training rows past this many: its trees grow with the rows."
+        ),
+    )
+    seed: int = Field(0, description="Seeds the MLP's initial weights and batches.")
+    model: Path | None = Field(
+        None,
+        description=(
+            "The lender's own model instead of the MLP: a skops file in models/ whose predict_proba takes the raw "
+            "feature columns (docs/own-model.md). null: train the protocol's MLP."
+        ),
+    )
+    trusted_types: list[str] = Field(
+        [], description="Types in that file skops does not trust by default, once you have vouched for them."
+    )
 
 
 class ApproximateSettings(_Section):
     """``synthesize_pairs.mode: approximate``: an inverted-file index per immutable group
     (genre.recourse.neighbours); the recall it costs is measured on every run."""
 
-    # inverted lists per group's index; auto: targets x probe / (2 x asked), so the probed lists hold
-    # about twice what a source asks for and a search reads about as many targets however many there are
-    lists: PositiveInt | Literal["auto"] = "auto"
-    probe: PositiveInt = 16  # lists each source searches
-    oversample: float = Field(2.0, ge=1)  # nearest targets asked per source, x k, before the inadmissible are dropped
-    recall_sources: PositiveInt = 500  # sources also searched exactly, for the recall reported in the metrics
-    seed: int = 0  # which sources those are
+    lists: PositiveInt | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "Inverted lists in each group's index; auto: targets x probe / (2 x oversample x k), so the probed lists "
+            "hold about twice what a source asks for and a search reads about as many targets however many there are."
+        ),
+    )
+    probe: PositiveInt = Field(16, description="Lists each source searches.")
+    oversample: float = Field(
+        2.0, ge=1, description="Nearest targets asked per source, times k, before the inadmissible are dropped."
+    )
+    recall_sources: PositiveInt = Field(
+        500, description="Sources also searched exactly, for the recall reported in metrics/synthesize_pairs.json."
+    )
+    seed: int = Field(0, description="Which sources those are.")
 
 
 class PairSettings(_Section):
-    gamma: float = Field(0.7, gt=0, lt=1)
-    lam: float = Field(2.0, gt=0)
-    k: PositiveInt = 1000
-    chunk_size: PositiveInt = 2048
-    mode: Literal["exact", "approximate"] = (
-        "exact"  # approximate: for partitions too large to compare every source with every target
+    """The supervision pairs the generator learns from: each denied training row (a source) paired with
+    approved rows (targets) of its immutable group, weighted by Q(x+|x-) ~ exp(-lam x cost)."""
+
+    gamma: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="Sources: the classifier's P(y+|x) <= gamma; targets: P(y+|x) > gamma and labelled favourable.",
     )
-    approximate: ApproximateSettings = ApproximateSettings()
+    lam: float = Field(
+        2.0, gt=0, description="How sharply Q prefers cheap targets: Q(x+|x-) ~ exp(-lam x cost(x-, x+))."
+    )
+    k: PositiveInt = Field(1000, description="Nearest admissible targets kept per source.")
+    chunk_size: PositiveInt = Field(2048, description="Sources compared with the targets at a time (memory).")
+    mode: Literal["exact", "approximate"] = Field(
+        "exact",
+        description=(
+            "exact: every source against every target of its immutable group; approximate: an inverted-file "
+            "index (faiss) per group, for partitions too large to compare every pair."
+        ),
+    )
+    approximate: ApproximateSettings = Field(ApproximateSettings(), description="The approximate mode's settings.")
 
 
 class CVAESettings(_Section):
-    latent_dim: PositiveInt = 8
-    hidden: list[PositiveInt] = [64, 64]
-    epochs: PositiveInt = 300  # an upper bound: early stopping (patience) ends it
-    batch_size: PositiveInt = 256
-    lr: float = Field(1e-3, gt=0)
-    beta: float = Field(1.0, gt=0)
-    patience: PositiveInt = 15
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    min_steps_per_epoch: PositiveInt = 50  # genre.models.training.fit_pairs: small data gets several passes per epoch
-    max_steps_per_epoch: PositiveInt = (
-        1000  # ... and large data a seeded sample of sources per epoch (1M rows: 40% of them)
+    """The default generator: a conditional VAE, R(x+ | x-)."""
+
+    latent_dim: PositiveInt = Field(8, description="Width of the latent noise.")
+    hidden: list[PositiveInt] = Field([64, 64], description="Encoder and decoder hidden layer widths.")
+    epochs: PositiveInt = Field(300, description="An upper bound: early stopping (patience) ends training.")
+    batch_size: PositiveInt = Field(256, description="Pairs per training step.")
+    lr: float = Field(1e-3, gt=0, description="Adam's learning rate.")
+    beta: float = Field(1.0, gt=0, description="Weight of the KL term in the loss.")
+    patience: PositiveInt = Field(15, description="Epochs without a better validation loss before training stops.")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the sources held out for validation.")
+    min_steps_per_epoch: PositiveInt = Field(
+        50, description="An epoch is at least this many steps: several passes on small data."
     )
-    min_val_pairs: PositiveInt = 1000  # ... and several fixed partners per held-out source
-    seed: int = 0
+    max_steps_per_epoch: PositiveInt = Field(
+        1000, description="... and at most this many: on large data an epoch is a fresh seeded sample of the sources."
+    )
+    min_val_pairs: PositiveInt = Field(
+        1000, description="Held-out sources get fixed partners up to this many validation pairs."
+    )
+    seed: int = Field(0, description="Seeds the weights, the split and the batches.")
 
 
 class TransformerSettings(_Section):
     """The authors' kind of generator: an autoregressive encoder-decoder over binned features."""
 
-    bins: int = Field(50, ge=2)
-    width: PositiveInt = 32
-    heads: PositiveInt = 8
-    encoder_layers: PositiveInt = 2
-    decoder_layers: PositiveInt = 2
-    epochs: PositiveInt = 30
-    batch_size: PositiveInt = 256
-    lr: float = Field(1e-3, gt=0)
-    patience: PositiveInt = 15
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    sharpen: float = Field(5.0, gt=0)  # the engine's temperature divides it: 5 / 0.5 = the authors' logits x 10
-    min_steps_per_epoch: PositiveInt = 50
-    max_steps_per_epoch: PositiveInt = 1000
-    min_val_pairs: PositiveInt = 1000
-    seed: int = 0
+    bins: int = Field(50, ge=2, description="Bins per numeric feature.")
+    width: PositiveInt = Field(32, description="Model width.")
+    heads: PositiveInt = Field(8, description="Attention heads.")
+    encoder_layers: PositiveInt = Field(2, description="Encoder layers.")
+    decoder_layers: PositiveInt = Field(2, description="Decoder layers.")
+    epochs: PositiveInt = Field(30, description="An upper bound: early stopping (patience) ends training.")
+    batch_size: PositiveInt = Field(256, description="Pairs per training step.")
+    lr: float = Field(1e-3, gt=0, description="Adam's learning rate.")
+    patience: PositiveInt = Field(15, description="Epochs without a better validation loss before training stops.")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the sources held out for validation.")
+    sharpen: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "Multiplies the logits when sampling; recourse.temperature divides it (5 / 0.5 = the authors' x10)."
+        ),
+    )
+    min_steps_per_epoch: PositiveInt = Field(50, description="As for the CVAE.")
+    max_steps_per_epoch: PositiveInt = Field(1000, description="As for the CVAE.")
+    min_val_pairs: PositiveInt = Field(1000, description="As for the CVAE.")
+    seed: int = Field(0, description="Seeds the weights, the split and the batches.")
 
 
 GeneratorKind = Literal["cvae", "transformer"]
@@ -128,12 +194,15 @@ GeneratorKind = Literal["cvae", "transformer"]
 class GeneratorSettings(_Section):
     """Which generator the pipeline trains, evaluates and serves, and each kind's own settings."""
 
-    kind: GeneratorKind = "cvae"
-    threads: PositiveInt = (
-        1  # torch threads while training: a 64-wide CVAE gains nothing from more, and thrashes on a busy machine
+    kind: GeneratorKind = Field("cvae", description="cvae, or transformer (the authors' kind).")
+    threads: PositiveInt = Field(
+        1,
+        description=(
+            "torch threads while training: a small generator gains nothing from more, and thrashes on a busy machine."
+        ),
     )
-    cvae: CVAESettings = CVAESettings()
-    transformer: TransformerSettings = TransformerSettings()
+    cvae: CVAESettings = Field(CVAESettings(), description="The CVAE's settings.")
+    transformer: TransformerSettings = Field(TransformerSettings(), description="The Transformer's settings.")
 
 
 Rule = Literal[
@@ -142,77 +211,150 @@ Rule = Literal[
 
 
 class RecourseSettings(_Section):
-    n_candidates: PositiveInt = 300
-    temperature: float = Field(0.5, gt=0)
-    # auto: the paper's 0.9, or lower where denied training rows cannot reach it plus the margin
-    # (genre.recourse.threshold: threshold + margin at most what 90% of them can reach)
-    threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
-    # a recourse is issued only where P_h(x+) exceeds threshold + margin: headroom so that the next,
-    # retrained model still accepts it (the gate's promises kept, and its table by margin)
-    margin: float = Field(0.02, ge=0, lt=1)
-    retrieved: NonNegativeInt = (
-        10  # nearest accepted training rows added to the candidates (genre.recourse.retrieval); 0: sampled only
+    """How an answer is sampled and chosen: shared by evaluate, package, the CLI and the service."""
+
+    n_candidates: PositiveInt = Field(300, description="Candidates sampled from the generator per applicant.")
+    temperature: float = Field(
+        0.5,
+        gt=0,
+        description=(
+            "CVAE: the scale of the latent noise (the decoder's mean is used); Transformer: divides its logits."
+        ),
     )
-    retrieval: Literal["fallback", "compete"] = (
-        "fallback"  # retrieved rows answer only where no sampled one is accepted (and plausible), or compete with them
+    threshold: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "A candidate is accepted only where the classifier's P(y+|x+) exceeds this plus the margin. auto: the "
+            "paper's 0.9, or lower where denied training rows cannot reach it (genre.recourse.threshold), never "
+            "where fewer than evaluate.min_rows_above_bar approved rows clear it; evaluate chooses, package carries it."
+        ),
     )
-    # whether plausible accepted candidates (local outlier factor among the training rows the
-    # classifier approves below max_outlier_factor) are chosen before the others
-    # (genre.recourse.plausibility); auto: where it scores higher on the denied training applicants
-    # selection: auto is chosen on, chosen by evaluate and packaged with the model as the rule is
-    plausible_first: bool | Literal["auto"] = "auto"
-    max_outlier_factor: float = Field(1.4, gt=0)
-    # balanced: the highest probability - cost / d, the protocol's score with h for validity. auto:
-    # the rule with the best score on denied training applicants where it beats cheapest by two
-    # standard errors, else cheapest, chosen by evaluate
-    # (data/evaluation/selection.json) and packaged with the model; metrics/evaluate.json's
-    # selection_rules gives every rule's figures on the test factuals
-    selection: Rule | Literal["auto"] = "auto"
-    # bfloat16 runs the generator's sampling in bfloat16 (it paid off for a 128-wide decoder on
-    # CPUs with AVX512-BF16, not for the 64-wide default); candidates are scored at full precision.
-    precision: Literal["float32", "bfloat16"] = "float32"
-    # minimal answers: once chosen, every change the decision does not need is undone (the one
-    # whose undoing keeps the probability highest first) while the answer clears threshold +
-    # margin and stays plausible (genre.recourse.minimal)
-    sparsify: bool = True
+    margin: float = Field(
+        0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "Headroom above the threshold, so the next, retrained model still accepts what was issued "
+            "(the gate's promises kept, and its table by margin)."
+        ),
+    )
+    retrieved: NonNegativeInt = Field(
+        10,
+        description=(
+            "The nearest accepted training rows added to the candidates (genre.recourse.retrieval), so GenRe finds "
+            "one wherever nearest-neighbour recourse does; 0: sampled only."
+        ),
+    )
+    retrieval: Literal["fallback", "compete"] = Field(
+        "fallback",
+        description=(
+            "fallback: retrieved rows answer only where no sampled candidate is accepted (and plausible); "
+            "compete: they are chosen by the same rule as sampled ones."
+        ),
+    )
+    plausible_first: bool | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "Choose plausible accepted candidates (see max_outlier_factor) before the others; auto: where that "
+            "scores higher on the denied training applicants (evaluate chooses, package carries it)."
+        ),
+    )
+    max_outlier_factor: float = Field(
+        1.4,
+        gt=0,
+        description=(
+            "Plausible: a local outlier factor below this among the training rows the classifier approves "
+            "(the protocol's 1.5, less a margin; genre.recourse.plausibility)."
+        ),
+    )
+    selection: Rule | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "Which accepted candidate is the answer: cheapest; balanced (the highest probability - cost / d, the "
+            "protocol's score with the classifier for validity); most_confident; auto: the best-scoring on denied "
+            "training applicants if two standard errors ahead of cheapest, else cheapest (evaluate chooses, "
+            "package carries it)."
+        ),
+    )
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description=(
+            "The generator's sampling precision; bfloat16 pays off only for wide decoders on CPUs with "
+            "AVX512-BF16. Candidates are scored at full precision either way."
+        ),
+    )
+    sparsify: bool = Field(
+        True,
+        description=(
+            "Minimal answers: once chosen, every change the decision does not need is undone (the one whose undoing "
+            "keeps the probability highest first) while the answer clears threshold + margin and stays plausible."
+        ),
+    )
 
 
 class EvaluateSettings(_Section):
-    n_factuals: PositiveInt = 200
-    seed: int = 0
-    lof_neighbors: PositiveInt = 5
-    plausibility_rows: PositiveInt = (
-        200_000  # LOF is fitted on at most this many favourable rows (a seeded sample past it)
+    """The protocol's evaluation on the test applicants, and the checks that stop a model being packaged."""
+
+    n_factuals: PositiveInt = Field(200, description="Denied test applicants evaluated (a seeded sample).")
+    seed: int = Field(0, description="Seeds that sample and the sampling.")
+    lof_neighbors: PositiveInt = Field(5, description="Neighbours of the protocol's LOF plausibility judge.")
+    plausibility_rows: PositiveInt = Field(
+        200_000,
+        description="The LOF judge is fitted on at most this many favourable rows (a seeded sample past it).",
     )
-    consistency_sources: PositiveInt = 100
-    consistency_samples: PositiveInt = 50
-    selection_applicants: PositiveInt = (
-        200  # denied training rows (a seeded sample) that recourse.selection: auto is chosen on
+    consistency_sources: PositiveInt = Field(100, description="Sources of the generator's consistency check.")
+    consistency_samples: PositiveInt = Field(50, description="Samples drawn per consistency source.")
+    selection_applicants: PositiveInt = Field(
+        200,
+        description=(
+            "Denied training rows (a seeded sample) that the auto choices (threshold, selection, plausible_first) "
+            "are made on; the test applicants play no part."
+        ),
     )
-    sweep_candidates: list[PositiveInt] = [1, 10, 30, 100, 300]
-    sweep_temperatures: list[float] = [0.3, 0.5, 0.7, 1.0]
-    min_found_rate: float = Field(0.5, ge=0, le=1)  # below it evaluation fails, and nothing is packaged
-    min_group_factuals: PositiveInt = (
-        10  # a group of an immutable feature with fewer factuals is shown, not counted in its gap
+    sweep_candidates: list[PositiveInt] = Field(
+        [1, 10, 30, 100, 300], description="Candidate counts of the quality-for-time sweep (plots/)."
     )
-    # threshold auto never puts the bar where fewer training rows than this clear it (auto: 1% of
-    # the rows the classifier approves, at least 30), so no single row is everyone's answer
-    min_rows_above_bar: PositiveInt | Literal["auto"] = "auto"
-    # evaluation fails, and nothing is packaged, where one same answer is given to more than this
-    # share of the applicants found one
-    max_answer_share: float = Field(0.1, gt=0, le=1)
+    sweep_temperatures: list[float] = Field([0.3, 0.5, 0.7, 1.0], description="Temperatures of that sweep.")
+    min_found_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "GenRe must find a recourse for at least this share of the denied test applicants, or nothing is packaged."
+        ),
+    )
+    min_group_factuals: PositiveInt = Field(
+        10,
+        description="Group gaps (per immutable category) count only groups with at least this many applicants.",
+    )
+    min_rows_above_bar: PositiveInt | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "threshold: auto never puts the bar where fewer approved training rows than this clear it, so no single "
+            "row is everyone's answer (auto: 1% of the rows the classifier approves, at least 30)."
+        ),
+    )
+    max_answer_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description=(
+            "Evaluation fails, and nothing is packaged, where one same answer goes to more than this share of the "
+            "applicants."
+        ),
+    )
 
 
 class WachterSettings(_Section):
-    """Wachter search."""
+    """Wachter's gradient search on the classifier: a baseline, for benchmarks only."""
 
-    steps: PositiveInt = 100  # proximal-gradient iterations per lambda
-    rounds: PositiveInt = 12  # lambda increases before giving up on a factual
-    lr: float = Field(0.05, gt=0)  # step size on the squared term (capped per row)
-    lambda_init: float = Field(0.1, gt=0)
-    lambda_growth: float = Field(2.0, gt=1)
-    target: float = Field(0.95, gt=0, lt=1)  # probability the loss pulls h(x') towards
-    threshold: float = Field(0.9, ge=0, lt=1)  # accepted only if h(x') > threshold after projection
+    steps: PositiveInt = Field(100, description="Proximal-gradient iterations per lambda.")
+    rounds: PositiveInt = Field(12, description="Lambda increases before giving up on an applicant.")
+    lr: float = Field(0.05, gt=0, description="Step size on the squared term (capped per row).")
+    lambda_init: float = Field(0.1, gt=0, description="The first lambda.")
+    lambda_growth: float = Field(2.0, gt=1, description="Lambda's factor per round.")
+    target: float = Field(0.95, gt=0, lt=1, description="The probability the loss pulls h(x') towards.")
+    threshold: float = Field(0.9, ge=0, lt=1, description="Accepted only if h(x') exceeds this after projection.")
 
     @model_validator(mode="after")
     def _target_clears_threshold(self) -> WachterSettings:
@@ -222,20 +364,31 @@ class WachterSettings(_Section):
 
 
 class DiceSettings(_Section):
-    """DiCE baseline."""
+    """The DiCE baseline (dice-ml), for benchmarks only."""
 
-    method: Literal["random", "genetic"] = "genetic"
-    total_cfs: PositiveInt = 4  # counterfactuals asked per factual; the cheapest accepted one is kept
-    threshold: float = Field(0.9, gt=0, lt=1)  # h(x+) must exceed this (DiCE sees it as its 0.5)
-    sample_size: PositiveInt = 1000  # random method: candidates drawn per round
-    max_iterations: PositiveInt = 500  # genetic method: generations at most
-    # DiCE's default linear post-hoc search steps continuous features one unit at a time (one model
-    # call per unit, up to 10,000 per feature): unusable on wide integer features such as fnlwgt.
-    posthoc_sparsity: Literal["binary", "linear"] = "binary"
-    # dice-ml's genetic start loops until it has drawn enough valid random points, which for some
-    # factuals never happens (interpretml/DiCE#226): a query past this budget counts as not found.
-    query_seconds: float = Field(20.0, gt=0)
-    seed: int = 0
+    method: Literal["random", "genetic"] = Field("genetic", description="dice-ml's search method.")
+    total_cfs: PositiveInt = Field(
+        4, description="Counterfactuals asked per applicant; the cheapest accepted one is kept."
+    )
+    threshold: float = Field(0.9, gt=0, lt=1, description="h(x+) must exceed this (DiCE sees it as its 0.5).")
+    sample_size: PositiveInt = Field(1000, description="random method: candidates drawn per round.")
+    max_iterations: PositiveInt = Field(500, description="genetic method: generations at most.")
+    posthoc_sparsity: Literal["binary", "linear"] = Field(
+        "binary",
+        description=(
+            "DiCE's post-hoc sparsity search; its default, linear, steps continuous features one unit at a time "
+            "(a model call per unit), unusable on wide integer features."
+        ),
+    )
+    query_seconds: float = Field(
+        20.0,
+        gt=0,
+        description=(
+            "A query past this budget counts as not found: dice-ml's genetic start can loop for ever on some "
+            "applicants (interpretml/DiCE#226)."
+        ),
+    )
+    seed: int = Field(0, description="Seeds DiCE.")
 
 
 COSTLY_CALL_WAIT_MS = 5.0  # serve.coalesce_max_ms: auto, for a lender's own model
@@ -244,20 +397,33 @@ COSTLY_CALL_WAIT_MS = 5.0  # serve.coalesce_max_ms: auto, for a lender's own mod
 class ServeSettings(_Section):
     """Limits that protect the service; they travel inside the bento with the model."""
 
-    max_batch: PositiveInt = 1000
-    max_alternatives: PositiveInt = 5
-    max_body_bytes: PositiveInt = 4_000_000
-    answer_log: str | None = (
-        None  # a folder: each answer issued, one JSON line (genre.serving.answer_log); personal data
+    max_batch: PositiveInt = Field(1000, description="Applicants per batch request.")
+    max_alternatives: PositiveInt = Field(5, description="Recourse options one applicant may ask for.")
+    max_body_bytes: PositiveInt = Field(4_000_000, description="Larger request bodies get HTTP 413.")
+    answer_log: str | None = Field(
+        None,
+        description=(
+            "A folder: every answer issued, one JSON line each (genre.serving.answer_log), which the retraining gate "
+            "holds the challenger to. Personal data: see docs/serving.md. null: no log."
+        ),
     )
-    answer_log_days: PositiveInt = 30  # ... deleted after this many days
+    answer_log_days: PositiveInt = Field(30, description="Each day's answer-log file is deleted after this many days.")
     coalesce_ms: float = Field(
-        1.0, ge=0, le=100
-    )  # single requests arriving this close share one model call (0: each alone)
-    # ... and while they keep arriving, a group waits for more at most this long after its first
-    # (auto: coalesce_ms for a model whose calls cost their rows, the MLP; COSTLY_CALL_WAIT_MS for
-    # a lender's own model, whose every call costs about that much: genre.serving.coalesce)
-    coalesce_max_ms: Annotated[float, Field(ge=0, le=100)] | Literal["auto"] = "auto"
+        1.0,
+        ge=0,
+        le=100,
+        description=(
+            "Single /recourse requests with the same options arriving this close share one model call (0: each alone)."
+        ),
+    )
+    coalesce_max_ms: Annotated[float, Field(ge=0, le=100)] | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "... and while they keep arriving, a group waits for more at most this long after its first "
+            f"(auto: coalesce_ms for the MLP, {COSTLY_CALL_WAIT_MS:g} for a lender's own model, whose every call "
+            "costs about that much: genre.serving.coalesce)."
+        ),
+    )
 
     def coalesce_wait_ms(self, costly_calls: bool) -> float:
         """``coalesce_max_ms`` resolved for a model whose calls cost more than their rows, or not."""
@@ -267,13 +433,19 @@ class ServeSettings(_Section):
 
 
 class PackageSettings(_Section):
-    model_name: str = "genre-recourse"
-    bento_name: str = "genre-recourse-service"
+    """Names of what the package stage builds."""
+
+    model_name: str = Field("genre-recourse", description="The BentoML model's name (its tag is the version).")
+    bento_name: str = Field("genre-recourse-service", description="The bento's name.")
 
 
 class ScheduleSettings(_Section):
-    cron: str = "0 3 * * 1"
-    deployment_name: str = "genre-retrain"
+    """Unattended retraining's schedule (flows.schedule)."""
+
+    cron: str = Field(
+        "0 3 * * 1", description="When a retraining run (flows.retrain) starts; Mondays 03:00 by default."
+    )
+    deployment_name: str = Field("genre-retrain", description="The Prefect deployment's name.")
 
     @field_validator("cron")
     @classmethod
@@ -292,39 +464,75 @@ class ScheduleSettings(_Section):
 class DriftSettings(_Section):
     """When a batch of new applicants counts as drifted from the training data (genre.retraining.drift)."""
 
-    alpha: float = Field(0.01, gt=0, lt=1)  # Benjamini-Hochberg level over the features' two-sample tests ...
-    max_psi: float = Field(0.2, gt=0)  # ... and the population stability index a feature must also reach
-    max_label_shift: float = Field(0.1, gt=0, le=1)  # the favourable-label rate may move this much (absolute)
-    max_approval_shift: float = Field(0.1, gt=0, le=1)  # and the classifier's approval rate on the batch
+    alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description=(
+            "A feature drifted if its two-sample test (KS or chi-square), BH-corrected over the features, is below "
+            "this ..."
+        ),
+    )
+    max_psi: float = Field(0.2, gt=0, description="... and its population stability index reaches this.")
+    max_label_shift: float = Field(
+        0.1, gt=0, le=1, description="The favourable-label rate may move this much (absolute)."
+    )
+    max_approval_shift: float = Field(
+        0.1, gt=0, le=1, description="The production classifier's approval rate on the batch may move this much."
+    )
 
 
 class GateSettings(_Section):
     """When a challenger may replace the production model (genre.retraining.gate)."""
 
-    applicants: PositiveInt = 200  # the gate set: held-out applicants the champion denies, a fixed random subset
-    seed: int = 0
-    score_tolerance: float = Field(0.02, ge=0)  # the challenger's score may be this much below the champion's
+    applicants: PositiveInt = Field(
+        200, description="The gate set: held-out applicants the champion denies, a fixed seeded subset."
+    )
+    seed: int = Field(0, description="Seeds the gate set.")
+    score_tolerance: float = Field(
+        0.02, ge=0, description="The challenger's score may be this much below the champion's."
+    )
     min_promises_kept: float = Field(
-        0.95, ge=0, le=1
-    )  # share of the champion's recourses the challenger must still accept
-    group_gap_tolerance: float = Field(0.05, ge=0)  # how much wider a group gap may grow
-    promise_days: PositiveInt = 30  # issued recourses (the answer log) this recent are promises to keep
-    margins: list[Annotated[float, Field(ge=0, lt=1)]] = [
-        0.0,
-        0.02,
-        0.05,
-    ]  # the champion re-answers the gate set at each recourse.margin: promises kept by margin
+        0.95,
+        ge=0,
+        le=1,
+        description=(
+            "The share of the champion's recourses (gate set, and the answer log's) the challenger must still accept."
+        ),
+    )
+    group_gap_tolerance: float = Field(
+        0.05, ge=0, description="Per immutable category: found rate, validity and cost gaps may widen this much."
+    )
+    promise_days: PositiveInt = Field(
+        30, description="Recourses issued this recently (serve.answer_log) are promises to keep."
+    )
+    margins: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        [0.0, 0.02, 0.05],
+        description=(
+            "The champion re-answers the gate set at each recourse.margin: found rate, cost and promises kept by "
+            "margin."
+        ),
+    )
 
 
 class RetrainSettings(_Section):
     """Where unattended retraining (flows.retrain) takes new batches from and puts the ones it
     refuses; accepted ones move to ``ingest.batches``. Files are moved whole, never edited."""
 
-    incoming: Path = Path("data/incoming")  # new labelled CSVs, the training data's columns: taken in name order
-    quarantine: Path = Path("data/quarantine")  # batches that failed validation, each beside its report
-    held: Path = Path(
-        "data/held"
-    )  # batches that drifted, each beside its drift report and pictures, for a person to look at
+    incoming: Path = Field(
+        Path("data/incoming"),
+        description="Drop new labelled CSVs here (the training data's columns); taken in name order.",
+    )
+    quarantine: Path = Field(
+        Path("data/quarantine"), description="Batches that failed validation, each beside its report."
+    )
+    held: Path = Field(
+        Path("data/held"),
+        description=(
+            "Batches that drifted, each beside its drift report and pictures, for a person to look at: the run stops "
+            "there."
+        ),
+    )
 
 
 class RunnerSettings(_Section):
@@ -332,13 +540,30 @@ class RunnerSettings(_Section):
     evaluation's recourse sampling and the batch CLI per block of applicants. The figures do not
     depend on it: every piece is computed as it would be in one piece."""
 
-    kind: Literal["inprocess", "dask"] = "inprocess"
-    address: str | None = None  # dask: an existing cluster's scheduler (tcp://host:8786); null starts a local cluster
-    workers: PositiveInt = (
-        2  # a local cluster's worker processes; each immutable group's sources are split in at least this many parts
+    kind: Literal["inprocess", "dask"] = Field(
+        "inprocess", description="inprocess, or dask: a local Dask cluster (prefect-dask), or the one at address."
     )
-    threads_per_worker: PositiveInt = 1
-    chunk_rows: PositiveInt = 10_000  # applicants per piece: pair sources, evaluation's recourse sampling, the batch CLI (read and written a chunk at a time)
+    address: str | None = Field(
+        None,
+        description=(
+            "dask: an existing cluster's scheduler (tcp://host:8786; its workers need genre installed); null starts "
+            "a local cluster."
+        ),
+    )
+    workers: PositiveInt = Field(
+        2,
+        description=(
+            "A local cluster's worker processes; each immutable group's sources are split in at least this many parts."
+        ),
+    )
+    threads_per_worker: PositiveInt = Field(1, description="Threads per local Dask worker.")
+    chunk_rows: PositiveInt = Field(
+        10_000,
+        description=(
+            "Applicants per piece: pair sources, evaluation's recourse sampling, the batch CLI (read and written a "
+            "chunk at a time)."
+        ),
+    )
 
     @property
     def parts(self) -> int:
@@ -356,22 +581,22 @@ class RunnerSettings(_Section):
 class Settings(_Section):
     """Everything the pipeline reads; ``root`` anchors every relative path so tests can relocate it."""
 
-    root: Path = Path(".")
-    ingest: IngestSettings
-    train_classifier: ClassifierSettings = ClassifierSettings()
-    synthesize_pairs: PairSettings = PairSettings()
-    train_generator: GeneratorSettings = GeneratorSettings()
-    recourse: RecourseSettings = RecourseSettings()
-    evaluate: EvaluateSettings = EvaluateSettings()
-    wachter: WachterSettings = WachterSettings()
-    dice: DiceSettings = DiceSettings()
-    serve: ServeSettings = ServeSettings()
-    package: PackageSettings = PackageSettings()
-    schedule: ScheduleSettings = ScheduleSettings()
-    drift: DriftSettings = DriftSettings()
-    gate: GateSettings = GateSettings()
-    retrain: RetrainSettings = RetrainSettings()
-    runner: RunnerSettings = RunnerSettings()
+    root: Path = Field(Path("."), description="The project folder: params.yaml's own; relative paths start there.")
+    ingest: IngestSettings = Field(description="Stage ingest: the validated data.")
+    train_classifier: ClassifierSettings = Field(ClassifierSettings(), description="Stage train_classifier.")
+    synthesize_pairs: PairSettings = Field(PairSettings(), description="Stage synthesize_pairs.")
+    train_generator: GeneratorSettings = Field(GeneratorSettings(), description="Stage train_generator.")
+    recourse: RecourseSettings = Field(RecourseSettings(), description="Recourse, wherever it is sampled.")
+    evaluate: EvaluateSettings = Field(EvaluateSettings(), description="Stage evaluate.")
+    wachter: WachterSettings = Field(WachterSettings(), description="A baseline (benchmarks only).")
+    dice: DiceSettings = Field(DiceSettings(), description="A baseline (benchmarks only).")
+    serve: ServeSettings = Field(ServeSettings(), description="The service's limits and answer log.")
+    package: PackageSettings = Field(PackageSettings(), description="Stage package.")
+    schedule: ScheduleSettings = Field(ScheduleSettings(), description="Scheduled retraining.")
+    drift: DriftSettings = Field(DriftSettings(), description="Drift of a new batch.")
+    gate: GateSettings = Field(GateSettings(), description="The retraining gate.")
+    retrain: RetrainSettings = Field(RetrainSettings(), description="Unattended retraining's folders.")
+    runner: RunnerSettings = Field(RunnerSettings(), description="Where per-chunk work runs.")
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

@@ -92,5 +92,10 @@ class Artifacts:
     def metrics(self, stage: str) -> Path:
         return self.root / f"metrics/{stage}.json"
 
+    def timings(self, stage: str) -> Path:
+        """A stage's run times: kept by DVC, not git, so a rerun that changes nothing else leaves
+        ``metrics/`` as git has it."""
+        return self.root / f"metrics/timings/{stage}.json"
+
     def plot(self, name: str) -> Path:
         return self.root / f"plots/{name}.csv"

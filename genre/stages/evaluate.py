@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from genre.artifacts.atomic import write_json, write_with
+from genre.artifacts.metrics_file import write_metrics
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.evaluation.actionability import actionability, most_moved
@@ -383,7 +384,7 @@ def run(settings: Settings) -> dict[str, Any]:
     failures = gate(metrics["genre"]["found_rate"], len(ev.x_accepted), issue_bar(engine.settings), cfg.min_found_rate)
     failures += one_answer_for_many(metrics["genre"]["largest_answer_share"], cfg.max_answer_share, len(ev.x_accepted))
     metrics.update(training_rows_above_threshold=len(ev.x_accepted), passed=not failures)
-    write_json(paths.metrics("evaluate"), metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why
+    write_metrics(paths, "evaluate", metrics)  # a failed evaluation's figures too: `dvc metrics show` shows why
     if failures:
         raise InputError("\n".join(f"evaluate: {f}; the model is not packaged" for f in failures))
     return metrics

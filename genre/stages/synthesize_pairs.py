@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from genre.artifacts.atomic import atomic_dir, write_json
+from genre.artifacts.atomic import atomic_dir
+from genre.artifacts.metrics_file import write_metrics
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_labels, load_prepared
 from genre.data.preprocessing import Preprocessor
@@ -60,7 +61,7 @@ def run(settings: Settings) -> dict[str, Any]:
         metrics = _metrics(q, len(sources), len(targets), seconds, settings)
         if approximate is not None:
             metrics["recall"] = sampled_recall(q, x_sources, x_targets, data.preprocessor, cfg)
-    write_json(paths.metrics("synthesize_pairs"), metrics)
+    write_metrics(paths, "synthesize_pairs", metrics)
     return metrics
 
 

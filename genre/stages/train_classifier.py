@@ -11,7 +11,8 @@ import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from genre.artifacts.atomic import atomic_path, write_json, write_npz
+from genre.artifacts.atomic import atomic_path, write_npz
+from genre.artifacts.metrics_file import write_metrics
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.models.accepted import AcceptedRows
@@ -83,7 +84,7 @@ def run(settings: Settings) -> dict[str, Any]:
             "classifier_test": float((h_test > 0.5).mean()),
         },
     }
-    write_json(paths.metrics("train_classifier"), metrics)
+    write_metrics(paths, "train_classifier", metrics)
     return metrics
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genre.artifacts.atomic import write_json, write_with
+from genre.artifacts.atomic import write_with
+from genre.artifacts.metrics_file import write_metrics
 from genre.artifacts.paths import Artifacts
 from genre.artifacts.torch_io import save_module
 from genre.data.datasets import PreparedData, load_prepared
@@ -75,5 +76,5 @@ def run(settings: Settings) -> dict[str, Any]:
         "seconds": round(fitted.seconds, 1),
         "threads": settings.train_generator.threads,
     }
-    write_json(paths.metrics("train_generator"), metrics)
+    write_metrics(paths, "train_generator", metrics)
     return metrics

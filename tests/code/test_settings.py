@@ -65,13 +65,13 @@ def test_the_committed_params_load() -> None:
             "train_classifier.rf_folds: Extra inputs are not permitted",
         ),
         (
-            "threshold: auto ",
-            "threshold: automatic ",
+            "threshold: auto\n",
+            "threshold: automatic\n",
             "recourse.threshold: Input should be a valid number, or 'auto' (got \"automatic\")",
         ),
         (
-            "batch_size: auto ",
-            'batch_size: "64" ',
+            "batch_size: auto\n",
+            'batch_size: "64"\n',
             "train_classifier.batch_size: Input should be a valid integer, or 'auto' (got \"64\")",
         ),
         ("kind: cvae", "kind: gan", "train_generator.kind: Input should be 'cvae' or 'transformer' (got \"gan\")"),
