@@ -1,6 +1,6 @@
 """A stage's metrics, written as two files: the figures, which git tracks and which a rerun on the
-same inputs reproduces, and the run times, which differ on every run and which DVC keeps instead
-(``Artifacts.timings``), so ``git status`` and ``git diff metrics/`` show only what changed."""
+same inputs reproduces, and the run times, which differ on every run and which nothing tracks
+(``Artifacts.timings``), so ``git diff metrics/`` and ``dvc status`` show only what changed."""
 
 from __future__ import annotations
 

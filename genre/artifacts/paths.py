@@ -93,8 +93,9 @@ class Artifacts:
         return self.root / f"metrics/{stage}.json"
 
     def timings(self, stage: str) -> Path:
-        """A stage's run times: kept by DVC, not git, so a rerun that changes nothing else leaves
-        ``metrics/`` as git has it."""
+        """A stage's run times: neither git nor DVC tracks them (they differ on every run), so a
+        rerun that changes nothing else leaves ``metrics/`` as git has it and DVC's outputs as
+        it recorded them."""
         return self.root / f"metrics/timings/{stage}.json"
 
     def plot(self, name: str) -> Path:
