@@ -120,6 +120,6 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetSc
     label = [float(np.mean(frame[target.name] == target.favourable)) for frame in (reference, batch)]
     return DriftReport(
         feature_drift(reference, batch, schema, cfg.alpha, cfg.max_psi),
-        RateShift(*label, cfg.max_label_shift),
+        RateShift(label[0], label[1], cfg.max_label_shift),
         RateShift(*approval, cfg.max_approval_shift),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ class MLPClassifier(nn.Module):
 
     def __init__(self, n_features: int, hidden: list[int], reachable: float | None = None) -> None:
         super().__init__()
-        self.config = {"n_features": n_features, "hidden": list(hidden), "reachable": reachable}
+        self.config: dict[str, Any] = {"n_features": n_features, "hidden": list(hidden), "reachable": reachable}
         layers: list[nn.Module] = []
         width = n_features
         for h in hidden:

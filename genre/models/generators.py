@@ -9,12 +9,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
 from genre.artifacts.torch_io import load_module, saved_kind
+
+if TYPE_CHECKING:
+    from genre.models.cvae import CVAE
+    from genre.models.transformer import TransformerGenerator
 
 
 class Generator(Protocol):
@@ -38,7 +42,7 @@ def row_draws(x: np.ndarray, shape: tuple[int, ...], seed: int, draw: Callable[.
     return out
 
 
-def load_generator(path: Path) -> torch.nn.Module:
+def load_generator(path: Path) -> CVAE | TransformerGenerator:
     """Load whichever generator kind the file holds, importing only that kind's module (the
     imports are written out, not computed, so the stages' dependency check can see them)."""
     kind = saved_kind(path)

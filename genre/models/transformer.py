@@ -27,6 +27,7 @@ stream, so an applicant gets the same candidates alone or in any batch.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -37,6 +38,17 @@ from genre.models.training import Partners, TrainingHistory, fit_pairs
 from genre.settings import TransformerSettings
 
 _FEEDFORWARD_FACTOR = 4
+
+
+class _LayerKwargs(TypedDict):
+    """The arguments every encoder and decoder layer is built with."""
+
+    d_model: int
+    nhead: int
+    dim_feedforward: int
+    dropout: float
+    batch_first: bool
+    norm_first: bool
 
 
 def bin_edges(bins: int) -> torch.Tensor:
@@ -56,6 +68,10 @@ def bin_index(v: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 class TransformerGenerator(nn.Module):
+    # buffers (register_buffer), declared for the type checker
+    edges: torch.Tensor
+    causal: torch.Tensor
+
     def __init__(
         self,
         n_features: int,
@@ -85,7 +101,7 @@ class TransformerGenerator(nn.Module):
         self.query_embedding = nn.Parameter(torch.randn(n_features, width) * 0.1)
         self.start = nn.Parameter(torch.randn(width) * 0.1)
 
-        def layer_kwargs() -> dict[str, object]:
+        def layer_kwargs() -> _LayerKwargs:
             return {
                 "d_model": width,
                 "nhead": heads,
@@ -221,7 +237,9 @@ class _IncrementalDecoder:
 
             h = h + layer.linear2(layer.activation(layer.linear1(layer.norm3(h))))
         self.position += 1
-        return self.model.decoder.norm(h)
+        norm = self.model.decoder.norm
+        assert norm is not None  # the decoder is built with norm=nn.LayerNorm(width)
+        return norm(h)
 
 
 def fit_transformer(
