@@ -118,7 +118,9 @@ def train_mlp(x: np.ndarray, y: np.ndarray, settings: ClassifierSettings) -> MLP
             xs, ys, ws = xt[order], yt[order], weights[order]
             for start in range(0, len(xs), batch_size):
                 end = start + batch_size
-                loss = nn.functional.binary_cross_entropy_with_logits(model(xs[start:end]), ys[start:end], weight=ws[start:end])
+                loss = nn.functional.binary_cross_entropy_with_logits(
+                    model(xs[start:end]), ys[start:end], weight=ws[start:end]
+                )
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

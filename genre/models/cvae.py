@@ -66,7 +66,11 @@ class CVAE(nn.Module):
         starts = torch.cumsum(self.cat_sizes, 0) - self.cat_sizes
         widest = int(self.cat_sizes.max()) if len(self.cat_sizes) else 1  # 1: no categories, no empty argmax
         slots = starts[:, None] + torch.arange(widest)
-        self.register_buffer("logit_slots", torch.where(torch.arange(widest) < self.cat_sizes[:, None], slots, int(self.cat_sizes.sum())), persistent=False)
+        self.register_buffer(
+            "logit_slots",
+            torch.where(torch.arange(widest) < self.cat_sizes[:, None], slots, int(self.cat_sizes.sum())),
+            persistent=False,
+        )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Numeric columns as they are, categorical columns one-hot."""
@@ -127,7 +131,10 @@ class CVAE(nn.Module):
         latent_blocks = nn.functional.pad(z, (0, 0, 0, 0, 0, padding)).split(per_block)
         outs = []
         for factual, latent in zip(factual_blocks, latent_blocks):
-            hidden = nn.functional.linear(latent, by_latent) + nn.functional.linear(factual, by_factual, first.bias)[:, None, :]
+            hidden = (
+                nn.functional.linear(latent, by_latent)
+                + nn.functional.linear(factual, by_factual, first.bias)[:, None, :]
+            )
             outs.append(rest(hidden.reshape(per_block * n, -1)))
         out = torch.cat(outs)[: n_rows * n]
         means = x[:, None, self.numeric] + out[:, : self.n_numeric].reshape(n_rows, n, -1)

@@ -27,7 +27,13 @@ class Generator(Protocol):
         ...
 
 
-def row_draws(x: np.ndarray, shape: tuple[int, ...], seed: int, draw: Callable[..., torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def row_draws(
+    x: np.ndarray,
+    shape: tuple[int, ...],
+    seed: int,
+    draw: Callable[..., torch.Tensor],
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """[N, *shape] draws (``torch.randn`` or ``torch.rand``), row i from its own stream, seeded by
     ``seed`` and the row's own values, so an applicant gets the same answer whether asked alone or
     inside any batch. Torch's generator, reseeded per row, costs about a third of a fresh numpy
