@@ -272,12 +272,13 @@ def main() -> None:
 
 def provenance(commit: str, seeds: int) -> str:
     return (
-        f"Written by `python benchmarks/actionable.py` at commit {commit} ({seeds} seed(s) a dataset; rows it did not rerun are "
-        "kept from earlier runs). Each row is a project taken through the pipeline's stages with params.yaml (threshold auto, "
-        "recourse.margin as set there); both methods answer the same denied test applicants under the same schema and count as found "
-        "only above the same bar. validity_rf counts a not-found applicant as invalid; trivial_changes counts moves smaller than their "
-        "feature's min_change; distinct_share is distinct answers over answers found. The paper's protocol rows are Adult with every "
-        f"feature but race and sex free (before minimal answers, GenRe scored {PAPER_SCORE_BEFORE} there)."
+        f"Written by `python benchmarks/actionable.py` at commit {commit} ({seeds} seed(s) a dataset; rows it did not "
+        "rerun are kept from earlier runs). Each row is a project taken through the pipeline's stages with params.yaml "
+        "(threshold auto, recourse.margin as set there); both methods answer the same denied test applicants under the "
+        "same schema and count as found only above the same bar. validity_rf counts a not-found applicant as invalid; "
+        "trivial_changes counts moves smaller than their feature's min_change; distinct_share is distinct answers over "
+        "answers found. The paper's protocol rows are Adult with every feature but race and sex free (before minimal "
+        f"answers, GenRe scored {PAPER_SCORE_BEFORE} there)."
     )
 
 

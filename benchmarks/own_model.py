@@ -15,7 +15,8 @@ Usage: ``python benchmarks/own_model.py [--seeds 3] [--datasets adult compas ...
 Needs ``../shared/datasets`` beside the repository (or ``--datasets-dir``).
 Writes ``reports/own_model.json`` ({dataset: {"genre": {...}, "nnr": {...}}}: means over seeds,
 with ``std``, ``seeds``, ``threshold``, ``passed_seeds`` and ``rules``, GenRe's score under each
-``recourse.selection``, ``selection``, the rule each seed answered by, and ``plausible_first``, whether it put plausible candidates first, beside them),
+``recourse.selection``, ``selection``, the rule each seed answered by, and ``plausible_first``,
+whether it put plausible candidates first, beside them),
 ``reports/own_model.md`` (mean ± std, which candidates won, the rule chosen per seed and the
 best-scoring rule in hindsight), and one file per (dataset, seed) under
 ``reports/own_model_runs/`` (a stopped run resumes on the same commit; ``--fresh`` recomputes). Datasets already in
@@ -105,7 +106,8 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
     header = (
         "| dataset | seeds | method | "
         + " | ".join(SHOWN)
-        + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | plausible first per seed | best selection rule: score |"
+        + " | won by retrieved | score >= NNR | found >= NNR | rule per seed | plausible first per seed"
+        " | best selection rule: score |"
     )
     lines = [preamble, "", header, "|---" * (len(SHOWN) + 9) + "|"]
     for dataset, table in report.items():
@@ -132,15 +134,15 @@ def markdown(report: dict[str, Any], preamble: str) -> str:
 def provenance(args: argparse.Namespace, commit: str) -> str:
     command = " ".join(["python benchmarks/own_model.py", *sys.argv[1:]])
     return (
-        f"Last updated by `{command}` at commit {commit} on {os.cpu_count()} CPU cores (rows of datasets it did not name were kept "
-        "from earlier runs): mean ± std over each dataset's seeds, each a project trained through the pipeline's stages with params.yaml "
-        "(threshold auto, recourse.margin as set there); both methods answer the same denied test applicants and count as found only "
-        "above the same bar, the threshold plus the margin. "
-        "'won by retrieved' is the share of GenRe's found answers that a retrieved training row gave; 'rule per seed' is the "
-        "recourse.selection GenRe answered by (under auto, the one evaluate chose on denied training applicants) and 'plausible first per "
-        "seed' whether it chose plausible candidates first (recourse.plausible_first, chosen the same way); 'best selection "
-        "rule' is the one whose GenRe score on the test factuals (evaluate's selection_rules) is highest, mean over the seeds: "
-        "hindsight, for comparison."
+        f"Last updated by `{command}` at commit {commit} on {os.cpu_count()} CPU cores (rows of datasets it did not "
+        "name were kept from earlier runs): mean ± std over each dataset's seeds, each a project trained through the "
+        "pipeline's stages with params.yaml (threshold auto, recourse.margin as set there); both methods answer the "
+        "same denied test applicants and count as found only above the same bar, the threshold plus the margin. "
+        "'won by retrieved' is the share of GenRe's found answers that a retrieved training row gave; 'rule per seed' "
+        "is the recourse.selection GenRe answered by (under auto, the one evaluate chose on denied training "
+        "applicants) and 'plausible first per seed' whether it chose plausible candidates first "
+        "(recourse.plausible_first, chosen the same way); 'best selection rule' is the one whose GenRe score on the "
+        "test factuals (evaluate's selection_rules) is highest, mean over the seeds: hindsight, for comparison."
     )
 
 
@@ -151,7 +153,8 @@ def main() -> None:
     parser.add_argument(
         "--factuals",
         type=int,
-        help="denied test applicants per seed (evaluate.n_factuals; default params.yaml's 200, the paper's): a seed's LOF from 200 has a standard error of about 0.01",
+        help="denied test applicants per seed (evaluate.n_factuals; default params.yaml's 200, the paper's): "
+        "a seed's LOF from 200 has a standard error of about 0.01",
     )
     args, base, report, commit = started(
         parser, "own_model.json"
@@ -164,7 +167,8 @@ def main() -> None:
             per_seed = []
             for seed in range(args.seeds):
                 with tempfile.TemporaryDirectory(prefix=f"own-model-{name}-{seed}-") as scratch:
-                    # The product's margin, not the paper benchmark's 0 (make_project's protocol): this table is what a user gets.
+                    # The product's margin, not the paper benchmark's 0 (make_project's protocol): this table is what a
+                    # user gets.
                     extra = {
                         "recourse": {"margin": base["recourse"]["margin"]},
                         "evaluate": {"n_factuals": args.factuals or base["evaluate"]["n_factuals"]},

@@ -1,7 +1,8 @@
 """The paper's table, recomputed: Adult, COMPAS and HELOC, GenRe (CVAE and Transformer) beside
 NNR, Wachter and DiCE, mean and std over seeds, each dataset trained through the pipeline's stages.
 
-Usage: ``python benchmarks/paper_table.py [--seeds 3] [--dice-factuals 50] [--datasets adult compas heloc adult_increase_only]``
+Usage: ``python benchmarks/paper_table.py [--seeds 3] [--dice-factuals 50]
+[--datasets adult compas heloc adult_increase_only]``
 Needs the shared datasets folder (``../shared/datasets`` beside the repository, or ``--datasets-dir``).
 Writes ``reports/paper_table.json`` ({dataset: {method: {metric: {mean, std}}}}) and ``reports/paper_table.md``.
 Each (dataset, seed) result is also kept under ``reports/paper_runs/``, stamped with a digest of the

@@ -99,15 +99,17 @@ def main() -> None:
         "# Promises kept against the margin above the threshold",
         "",
         (
-            f"Champion: the workspace's model (threshold {champion.settings.threshold:g}); {args.challengers} challengers, each its classifier retrained "
-            f"on a {args.resample:g} bootstrap resample with labels sampled afresh; gate set {len(rows)} held-out applicants the champion denies. "
+            f"Champion: the workspace's model (threshold {champion.settings.threshold:g}); "
+            f"{args.challengers} challengers, each its classifier retrained on a {args.resample:g} bootstrap "
+            f"resample with labels sampled afresh; gate set {len(rows)} held-out applicants the champion denies. "
             f"{args.machine}. Written by `benchmarks/promise_margin.py`."
         ),
         "",
         "| margin | found rate | mean cost | promises kept (each challenger) | lowest |",
         "|---|---|---|---|---|",
         *(
-            f"| {m['margin']:g} | {m['found_rate']:.3f} | {shown(m['cost'])} | {', '.join(f'{k:.3f}' for k in m['promises_kept'])} | {m['min_kept']:.3f} |"
+            f"| {m['margin']:g} | {m['found_rate']:.3f} | {shown(m['cost'])} "
+            f"| {', '.join(f'{k:.3f}' for k in m['promises_kept'])} | {m['min_kept']:.3f} |"
             for m in margins
         ),
     ]

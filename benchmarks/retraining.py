@@ -157,9 +157,15 @@ def page(report: dict[str, Any]) -> str:
     lines = [
         "# Unattended retraining on Adult (`benchmarks/retraining.py`)",
         "",
-        f"{report['machine']}. Base {report['base_rows']} rows; weekly batches of {BATCH_ROWS}. One run of `python -m flows.retrain` per week.",
+        (
+            f"{report['machine']}. Base {report['base_rows']} rows; weekly batches of {BATCH_ROWS}. "
+            "One run of `python -m flows.retrain` per week."
+        ),
         "",
-        "| run | batches | decision | judged (approved outright) | champion score / validity / LOF / cost | challenger score / validity / LOF / cost | promises kept | seconds | reason |",
+        (
+            "| run | batches | decision | judged (approved outright) | champion score / validity / LOF / cost "
+            "| challenger score / validity / LOF / cost | promises kept | seconds | reason |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:

@@ -202,7 +202,10 @@ def exact_prediction(sizes: list[int], seconds: list[float], size: int) -> str:
     is flattened by fixed costs)."""
     if not sizes:
         return ""
-    return f"; its work is sources x targets, so the {sizes[-1]:,}-row run predicts {seconds[-1] * (size / sizes[-1]) ** 2 / 60:.0f} minutes"
+    return (
+        f"; its work is sources x targets, so the {sizes[-1]:,}-row run predicts "
+        f"{seconds[-1] * (size / sizes[-1]) ** 2 / 60:.0f} minutes"
+    )
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -297,7 +300,10 @@ def render(report: dict[str, Any]) -> None:
         "",
         "## Pair synthesis (the workspace's classifier; params.yaml's k, lam, chunk size)",
         "",
-        "| rows | sources x targets | exact s | exact peak MiB | approximate s | peak MiB | recall (top-k / mass) | Q on disk MB | on 2 Dask workers s | driver peak MiB |",
+        (
+            "| rows | sources x targets | exact s | exact peak MiB | approximate s | peak MiB | recall (top-k / mass) "
+            "| Q on disk MB | on 2 Dask workers s | driver peak MiB |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size, entry in report["sizes"].items():
@@ -310,8 +316,10 @@ def render(report: dict[str, Any]) -> None:
         )
         recall = approx["recall"]
         lines.append(
-            f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} | {approx['seconds']} | {approx['peak_mib']} "
-            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {approx.get('pairs_bytes', 0) / 1e6:.0f} | {dask.get('seconds', dask.get('not_run', ''))} | {dask.get('peak_mib', '')} |"
+            f"| {int(size):,} | {entry['sources']:,} x {entry['targets']:,} | {shown[0]} | {shown[1]} "
+            f"| {approx['seconds']} | {approx['peak_mib']} "
+            f"| {recall['top_k']:.3f} / {recall['mass']:.3f} | {approx.get('pairs_bytes', 0) / 1e6:.0f} "
+            f"| {dask.get('seconds', dask.get('not_run', ''))} | {dask.get('peak_mib', '')} |"
         )
     staged = [(size, entry["stages"]) for size, entry in report["sizes"].items() if "stages" in entry]
     if staged:

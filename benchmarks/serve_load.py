@@ -26,8 +26,9 @@ nothing is sampled for an approved applicant) and only the applicants it turns d
 who ask for recourse; every one of them costs the full candidate budget).
 
 Prints and writes ``reports/serve_load.json`` (or ``--out``):
-``{"single": {"p50_ms", "p99_ms", "rps", "errors", "rps_by_round"}, "batch": {"size", "http_seconds", "library_seconds", "errors",
-"denied_share"}, "all_denied": {"single": {...}, "batch": {..., "library_seconds_by_setting"}}, "setup": {...}}``:
+``{"single": {"p50_ms", "p99_ms", "rps", "errors", "rps_by_round"}, "batch": {"size", "http_seconds",
+"library_seconds", "errors", "denied_share"}, "all_denied": {"single": {...}, "batch": {...,
+"library_seconds_by_setting"}}, "setup": {...}}``:
 the first two on test rows, ``all_denied`` the same on denied applicants only, with the library
 batch also timed at the other sampling settings (float32 and bfloat16, the served number of
 candidates and 100).

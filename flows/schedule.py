@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from typing import cast
 
 from prefect.deployments.runner import RunnerDeployment
 
@@ -27,7 +28,11 @@ from genre.settings import load_settings
 def deployment(params: str = "params.yaml") -> RunnerDeployment:
     """The retraining deployment: the retraining flow, its params file and the cron from params.yaml."""
     cfg = load_settings(params).schedule
-    return retrain.to_deployment(name=cfg.deployment_name, cron=cfg.cron, parameters={"params": params})
+    # called outside an event loop, to_deployment returns the deployment itself, not a coroutine
+    return cast(
+        RunnerDeployment,
+        retrain.to_deployment(name=cfg.deployment_name, cron=cfg.cron, parameters={"params": params}),
+    )
 
 
 STOP_GRACE_S = 30.0  # after Ctrl-C or SIGTERM, how long Prefect's runner gets to pause the schedule

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 from prefect import Flow, flow, tags
@@ -145,7 +145,8 @@ def main(stage: Flow[[str], Any]) -> None:
         if OWNER_ENV not in os.environ:  # a stage a retraining run started: the run closed them
             _close_abandoned(root)
         with tags(project_tag(root)):
-            state = stage(params, return_state=True)
+            # a stage is a sync flow: the call returns its state, not an awaitable
+            state = cast("State[Any]", stage(params, return_state=True))
     if os.environ.get(TIMINGS_ENV):
         record = {
             "flow": stage.name,

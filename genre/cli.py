@@ -19,7 +19,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -85,7 +85,8 @@ def _production(settings: Settings, hint: str = "") -> production.Release:
         raise _refuse(str(exc)) from None
     if release is None:
         raise _refuse(
-            f"no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>{hint}"
+            "no model is in production yet: run dvc repro (its first model is promoted), "
+            f"or genre production promote <model>{hint}"
         )
     return release
 
@@ -128,7 +129,11 @@ def build_output(
     raw = raw.reset_index(drop=True)
     schema = engine.pre.schema
     valid, kept, errors, imputed = check_applicants(
-        raw.to_dict("records"), schema, from_text=True, ignored=frozenset({schema.target.name}), fills=engine.pre.fills
+        cast("list[dict[str, Any]]", raw.to_dict("records")),  # a CSV's columns are named by strings
+        schema,
+        from_text=True,
+        ignored=frozenset({schema.target.name}),
+        fills=engine.pre.fills,
     )
     rows = len(raw)
     blank = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None}
@@ -147,7 +152,7 @@ def build_output(
     messages = []
     for e in errors:
         messages.append(f"line {e.row + first_line}: {e.field}: {e.problem}")
-        extra["error"][e.row] = "; ".join(filter(None, [extra["error"][e.row], f"{e.field}: {e.problem}"]))
+        extra["error"][e.row] = "; ".join(filter(None, [cast(str, extra["error"][e.row]), f"{e.field}: {e.problem}"]))
     out = raw.copy()
     for name, values in {**extra, **moved}.items():
         out[name] = pd.Series(values, dtype=object)
@@ -309,7 +314,8 @@ def infer(
             raise _refuse(f"{one_line(str(path), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
         if list(frames[-1].columns) != list(frames[0].columns):
             raise _refuse(
-                f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; the files must share one header"
+                f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; "
+                "the files must share one header"
             )
     stem = data[0].name.removesuffix(".gz").removesuffix(".csv")
     if stem in ("train", "test", "data") and data[0].resolve().parent.name:  # data/raw/loans/train.csv: "loans"
@@ -336,9 +342,11 @@ def infer(
         f"wrote {escape(one_line(str(output), 500))}: {len(inferred.schema.features)} features ("
         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         + (f"; gaps filled in {len(filled)}" if filled else "")
-        + f"), target {escape(one_line(repr(target_spec.name)))} with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}); "
+        + f"), target {escape(one_line(repr(target_spec.name)))} "
+        f"with favourable label {escape(one_line(repr(target_spec.favourable)))} ({escape(inferred.favourable_note)}); "
         + f"{len(inferred.guesses)} features marked as a GUESS (immutable, only up, the smallest change that matters). "
-        "Review it: check each GUESS, mark anything else a recourse must not change, then point params.yaml's ingest.schema_path at it.",
+        "Review it: check each GUESS, mark anything else a recourse must not change, "
+        "then point params.yaml's ingest.schema_path at it.",
         highlight=False,
     )
 
@@ -366,6 +374,7 @@ def production_show(
     settings = _settings(params)
     _production(settings)  # or one line saying why there is none
     registry = production.load_registry(settings.root)
+    assert registry.current is not None  # _production above exits when there is none
     for release in registry.history if history else [registry.current]:
         typer.echo(_said(release))
 
@@ -388,7 +397,7 @@ def production_promote(
         record, passed = _gated(settings, model, promote=True)
         if not passed:
             raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
-        _registry_call(lambda: production.production(settings.root), "production is now")
+        _registry_call(lambda: _production(settings), "production is now")
         return
     _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
 
@@ -421,10 +430,12 @@ def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path
         typer.echo(GateRule(**rule).said())
     for row in comparison["promises_by_margin"]:
         typer.echo(
-            f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}"
+            f"at recourse.margin {row['margin']:g}, production's recourses: found rate {row['found_rate']:.3f}, "
+            f"mean cost {shown(row['cost'])}, promises kept {shown(row['promises_kept'])}"
         )
     err.print(
-        f"{record['challenger']} against production {record['champion']}: {'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}",
+        f"{record['challenger']} against production {record['champion']}: "
+        f"{'passes' if comparison['passed'] else 'fails'} the gate; record {escape(record['path'])}",
         highlight=False,
     )
     return Path(record["path"]), comparison["passed"]
@@ -469,7 +480,8 @@ def data_release(
     except InputError as exc:
         raise _refuse(str(exc)) from None
     err.print(
-        f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} for the next retraining run, its drift check waived",
+        f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} "
+        "for the next retraining run, its drift check waived",
         highlight=False,
     )
 
@@ -500,6 +512,7 @@ def data_drift(
     settings = _settings(params)
     engine, source = _engine(settings, workspace)
     schema = engine.pre.schema
+    reference: pd.DataFrame | None
     try:
         frame = read_raw(batch, schema)
         validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS).raise_for_failures(one_line(str(batch), 300))
@@ -512,6 +525,8 @@ def data_drift(
             reference, compared_with = reference_rows(settings, production.production(settings.root), schema)
     except InputError as exc:
         raise _refuse(str(exc)) from None
+    # production's model folder keeps its training sample (the package stage), so rows are found
+    assert reference is not None
     result, frame = batch_drift(engine, reference, frame, settings.drift)
     if report is not None:
         write_json(
@@ -527,8 +542,8 @@ def data_drift(
         )
     lines = result.drifted
     err.print(
-        f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} rows of {escape(compared_with)}, approvals by {escape(source)}: "
-        + ("drifted" if lines else "no drift"),
+        f"{escape(one_line(str(batch), 300))}: {len(frame)} rows against {len(reference)} rows of "
+        f"{escape(compared_with)}, approvals by {escape(source)}: " + ("drifted" if lines else "no drift"),
         highlight=False,
     )
     for line in lines:

@@ -98,7 +98,7 @@ def prefect_tasks(cfg: RunnerSettings, name: str) -> Iterator[Mapper]:
 
         def mapped(work: Callable[..., R], calls: Iterable[dict[str, Any]]) -> Iterator[R]:
             # no cache key: hashing every piece's arrays would cost more than some pieces take
-            piece = task(work, name=name, cache_policy=NO_CACHE, persist_result=False)
+            piece = task(name=name, cache_policy=NO_CACHE, persist_result=False)(work)
             yield from _windowed(
                 lambda call: runner.submit(piece, call), lambda future: future.result(), calls, cfg.in_flight
             )

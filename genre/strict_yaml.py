@@ -66,7 +66,8 @@ class StrictYaml:
                 line = key_node.start_mark.line + 1
                 if key in out:
                     self.problems.append(
-                        f"{self.source}:{line}: {dotted((*at, key))}: written twice (first on line {self.lines[(*at, key)]}); keep one"
+                        f"{self.source}:{line}: {dotted((*at, key))}: "
+                        f"written twice (first on line {self.lines[(*at, key)]}); keep one"
                     )
                     continue
                 self.lines[(*at, key)] = line

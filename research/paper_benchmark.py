@@ -105,7 +105,8 @@ def train(settings: Settings, with_transformer: bool = True) -> Trained:
     the Transformer on the very same pairs (on Adult it trains five times as long as the CVAE)."""
     if settings.train_generator.kind != "cvae":
         raise ValueError(
-            "the benchmark trains the CVAE through the pipeline and the Transformer beside it: leave train_generator.kind at cvae"
+            "the benchmark trains the CVAE through the pipeline and the Transformer beside it: "
+            "leave train_generator.kind at cvae"
         )
     for stage in (ingest, train_classifier, synthesize_pairs):
         stage.run(settings)

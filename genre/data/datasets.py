@@ -32,7 +32,9 @@ def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
     for name, spec in schema.features.items():
         if spec.kind == "integer" and name in frame and pd.api.types.is_float_dtype(frame[name]):
             values = frame[name]
-            if values.notna().all() and (values == values.round()).all():  # with gaps it stays float: missing values are reported as such
+            if (
+                values.notna().all() and (values == values.round()).all()
+            ):  # with gaps it stays float: missing values are reported as such
                 frame[name] = values.astype("int64")
     return frame
 

@@ -69,7 +69,10 @@ class DriftReport:
         return {
             "drifted": self.drifted,
             "features": [asdict(f) for f in self.features],
-            **{name: {**asdict(shift), "drifted": shift.drifted} for name, shift in (("label_rate", self.label_rate), ("approval_rate", self.approval_rate))},
+            **{
+                name: {**asdict(shift), "drifted": shift.drifted}
+                for name, shift in (("label_rate", self.label_rate), ("approval_rate", self.approval_rate))
+            },
         }
 
 
@@ -82,7 +85,9 @@ def psi(reference: np.ndarray, batch: np.ndarray) -> float:
 
 def _numeric(reference: np.ndarray, batch: np.ndarray) -> tuple[float, float]:
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, _BINS + 1)[1:-1]))
-    counts = [np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1) for v in (reference, batch)]
+    counts = [
+        np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1) for v in (reference, batch)
+    ]
     return float(stats.ks_2samp(reference, batch).pvalue), psi(*counts)
 
 
@@ -93,7 +98,9 @@ def _categorical(reference: pd.Series, batch: pd.Series, categories: list[Any]) 
     return p_value, psi(counts[0], counts[1])
 
 
-def feature_drift(reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetSchema, alpha: float, max_psi: float) -> list[FeatureDrift]:
+def feature_drift(
+    reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetSchema, alpha: float, max_psi: float
+) -> list[FeatureDrift]:
     """Each feature of ``schema``: raw frames (after missing values are handled), one row each."""
     tests, p_values, psis = [], [], []
     for name, spec in schema.features.items():
@@ -112,7 +119,13 @@ def feature_drift(reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetS
     ]
 
 
-def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetSchema, approval: tuple[float, float], cfg: DriftSettings) -> DriftReport:
+def drift_report(
+    reference: pd.DataFrame,
+    batch: pd.DataFrame,
+    schema: DatasetSchema,
+    approval: tuple[float, float],
+    cfg: DriftSettings,
+) -> DriftReport:
     """``reference`` and ``batch``: raw labelled frames with missing values handled as the
     preprocessor handles them; ``approval``: the classifier's approval rate on each (the caller
     holds the classifier)."""
@@ -120,6 +133,6 @@ def drift_report(reference: pd.DataFrame, batch: pd.DataFrame, schema: DatasetSc
     label = [float(np.mean(frame[target.name] == target.favourable)) for frame in (reference, batch)]
     return DriftReport(
         feature_drift(reference, batch, schema, cfg.alpha, cfg.max_psi),
-        RateShift(*label, cfg.max_label_shift),
+        RateShift(label[0], label[1], cfg.max_label_shift),
         RateShift(*approval, cfg.max_approval_shift),
     )

@@ -23,15 +23,61 @@ from genre.messages import InputError, one_line
 # Columns a recourse must not touch, found by name: protected characteristics (the grounds of US
 # fair-lending law and the EU's non-discrimination law) and records of the past, which no one
 # can change now. Matched against the column name's words, lower-cased.
-PROTECTED_WORDS = ("race", "racial", "ethnic", "ethnicity", "colour", "color", "religion", "religious", "nationality", "national",
-                   "native", "origin", "citizenship", "sex", "gender", "marital", "married", "relationship")
-PAST_WORDS = ("delinquency", "delinquencies", "delinquent", "delq", "derog", "derogatory", "ever", "history", "prior", "priors",
-              "previous", "past", "bankruptcy", "bankruptcies", "defaults", "defaulted", "late", "since", "oldest", "arrests", "convictions",
-              "recid", "recidivism", "charge", "charges", "jail", "custody")
+PROTECTED_WORDS = (
+    "race",
+    "racial",
+    "ethnic",
+    "ethnicity",
+    "colour",
+    "color",
+    "religion",
+    "religious",
+    "nationality",
+    "national",
+    "native",
+    "origin",
+    "citizenship",
+    "sex",
+    "gender",
+    "marital",
+    "married",
+    "relationship",
+)
+PAST_WORDS = (
+    "delinquency",
+    "delinquencies",
+    "delinquent",
+    "delq",
+    "derog",
+    "derogatory",
+    "ever",
+    "history",
+    "prior",
+    "priors",
+    "previous",
+    "past",
+    "bankruptcy",
+    "bankruptcies",
+    "defaults",
+    "defaulted",
+    "late",
+    "since",
+    "oldest",
+    "arrests",
+    "convictions",
+    "recid",
+    "recidivism",
+    "charge",
+    "charges",
+    "jail",
+    "custody",
+)
 AGE_WORDS = ("age",)
 SCHOOLING_WORDS = ("education", "schooling")  # a number of them only rises: nobody unlearns
 AGE_YEARS = 5  # the most years a recourse may ask a person to wait (max_change guessed for age)
-MIN_CHANGE_SHARE = 0.05  # the smallest change that matters: this share of a typical (median nonzero) value, or the data's spacing
+MIN_CHANGE_SHARE = (
+    0.05  # the smallest change that matters: this share of a typical (median nonzero) value, or the data's spacing
+)
 FAVOURABLE_WORDS = ("1", "true", "yes", "y", "good", "approved", "accepted", "granted", "paid")
 
 
@@ -45,7 +91,9 @@ class Inferred:
 
     schema: DatasetSchema
     notes: dict[str, str]  # per feature: what was observed (range, missing values)
-    guesses: dict[str, str]  # per feature with a guessed mark (immutable, direction, min_change): what and why, to check
+    guesses: dict[
+        str, str
+    ]  # per feature with a guessed mark (immutable, direction, min_change): what and why, to check
     favourable_note: str  # why this label is the favourable one, or that it is a guess
     source: str
     rows: int
@@ -68,10 +116,14 @@ def infer_schema(
     continuous, text with at most ``max_categories`` distinct values is categorical. Bounds are
     the observed range widened by ``margin`` times its width on each side (never below 0 for a
     column that never was). ``min_rows`` (at most 100) is the smallest delivery the schema will
-    accept: at most the smallest file it was inferred from, so each of them passes. Raises ``InferenceError`` naming every column it cannot describe.
+    accept: at most the smallest file it was inferred from, so each of them passes. Raises
+    ``InferenceError`` naming every column it cannot describe.
     """
     if target not in frame.columns:
-        raise InferenceError(f"--target {one_line(repr(target))} is not a column of {source or 'the CSV'}; its columns are {list(frame.columns)}")
+        raise InferenceError(
+            f"--target {one_line(repr(target))} is not a column of {source or 'the CSV'}; "
+            f"its columns are {list(frame.columns)}"
+        )
     problems, features, notes, guesses = [], {}, {}, {}
     for column in frame.columns:
         if column == target:
@@ -112,13 +164,19 @@ def _guess_marks(column: str, spec: FeatureSpec, values: pd.Series) -> tuple[Fea
     words = _words(column)
     protected, past = sorted(words & set(PROTECTED_WORDS)), sorted(words & set(PAST_WORDS))
     if protected:
-        return spec.model_copy(update={"immutable": True}), f"GUESS immutable: a protected characteristic by its name ({', '.join(protected)})"
+        return spec.model_copy(
+            update={"immutable": True}
+        ), f"GUESS immutable: a protected characteristic by its name ({', '.join(protected)})"
     if past:
-        return spec.model_copy(update={"immutable": True}), f"GUESS immutable: a record of the past by its name ({', '.join(past)})"
+        return spec.model_copy(
+            update={"immutable": True}
+        ), f"GUESS immutable: a record of the past by its name ({', '.join(past)})"
     if spec.kind == "categorical":
         return spec, ""
     age = bool(words & set(AGE_WORDS))
-    least = min_change(pd.to_numeric(values, errors="coerce").dropna().to_numpy(np.float64), spec.kind == "integer", spacing_only=age)
+    least = min_change(
+        pd.to_numeric(values, errors="coerce").dropna().to_numpy(np.float64), spec.kind == "integer", spacing_only=age
+    )
     update: dict[str, object] = {} if least is None else {"min_change": least}
     said = [] if least is None else [f"min_change {_number(least)} (smaller moves are no moves)"]
     if age:
@@ -155,7 +213,11 @@ def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tup
     """-> (spec, note for the YAML, or the problem that stops it)."""
     missing = _missing(values)
     present = values[~missing]
-    note = f"{int(missing.sum())} missing ({missing.mean():.1%}): filled, or set missing: drop_row / reject; " if missing.any() else ""
+    note = (
+        f"{int(missing.sum())} missing ({missing.mean():.1%}): filled, or set missing: drop_row / reject; "
+        if missing.any()
+        else ""
+    )
     if present.empty:
         return None, "", "every value is missing: drop the column"
     numbers = pd.to_numeric(present, errors="coerce")
@@ -170,29 +232,64 @@ def _infer_feature(values: pd.Series, margin: float, max_categories: int) -> tup
             lo, hi = math.floor(lo), math.ceil(hi)
         observed = f"observed {_number(low)} to {_number(high)}"
         policy = "median" if missing.any() else "reject"
-        return FeatureSpec(kind="integer" if whole else "continuous", min=lo, max=hi, missing=policy), note + observed, None
+        return (
+            FeatureSpec(kind="integer" if whole else "continuous", min=lo, max=hi, missing=policy),
+            note + observed,
+            None,
+        )
     if numbers.notna().mean() >= 0.9:
         odd = present[numbers.isna()].drop_duplicates().head(5).tolist()
-        return None, "", f"{numbers.notna().sum()} numbers and {numbers.isna().sum()} other values, e.g. {odd}: write those as empty cells (missing) or fix them"
+        return (
+            None,
+            "",
+            (
+                f"{numbers.notna().sum()} numbers and {numbers.isna().sum()} other values, e.g. {odd}: "
+                "write those as empty cells (missing) or fix them"
+            ),
+        )
     categories = sorted(present.astype(str).unique())
     if len(categories) > max_categories:
-        return None, "", f"{len(categories)} distinct text values, more than a category can have ({max_categories}, --max-categories): drop the column (an identifier or free text) or group its values"
+        return (
+            None,
+            "",
+            (
+                f"{len(categories)} distinct text values, more than a category can have ({max_categories}, "
+                "--max-categories): drop the column (an identifier or free text) or group its values"
+            ),
+        )
     if len(categories) < 2:
         return None, "", f"a single value {categories[0]!r} in every row: drop the column"
     policy = "most_frequent" if missing.any() else "reject"
-    return FeatureSpec(kind="categorical", categories=categories, missing=policy), note + f"{len(categories)} categories", None
+    return (
+        FeatureSpec(kind="categorical", categories=categories, missing=policy),
+        note + f"{len(categories)} categories",
+        None,
+    )
 
 
 def _infer_target(values: pd.Series, favourable: str | None) -> tuple[list[Label], Label, str, str | None]:
     """-> (the two labels as pandas will read them, the favourable one, why it is, or the problem)."""
     missing = _missing(values)
     if missing.any():
-        return [], "", "", f"{int(missing.sum())} rows have no label: drop them, a label is needed for every training row"
+        return (
+            [],
+            "",
+            "",
+            f"{int(missing.sum())} rows have no label: drop them, a label is needed for every training row",
+        )
     text = values.astype(str).str.strip()
     distinct = sorted(text.unique())
     if len(distinct) != 2:
         shown = distinct[:10]
-        return [], "", "", f"{len(distinct)} distinct labels {shown}{' ...' if len(distinct) > 10 else ''}: recourse needs exactly two (favourable and not)"
+        return (
+            [],
+            "",
+            "",
+            (
+                f"{len(distinct)} distinct labels {shown}{' ...' if len(distinct) > 10 else ''}: "
+                "recourse needs exactly two (favourable and not)"
+            ),
+        )
     labels = [_label(v, distinct) for v in distinct]
     counts = text.value_counts()
     if favourable is not None:
@@ -214,7 +311,9 @@ def _label(text: str, both: list[str]) -> Label:
     are true/false, else the strings themselves."""
     if all(re.fullmatch(r"[+-]?\d+", v) for v in both):
         return int(text)
-    if all(v.lower() in ("true", "false") for v in both) and all(v in ("True", "False", "true", "false", "TRUE", "FALSE") for v in both):
+    if all(v.lower() in ("true", "false") for v in both) and all(
+        v in ("True", "False", "true", "false", "TRUE", "FALSE") for v in both
+    ):
         return text.lower() == "true"
     return text
 
@@ -231,7 +330,9 @@ def _quoted(value: object) -> str:
     if isinstance(value, (int, float)):
         return _number(value)
     text = json.dumps(str(value), ensure_ascii=False)
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text)
+    return "".join(
+        c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text
+    )
 
 
 def schema_yaml(inferred: Inferred) -> str:

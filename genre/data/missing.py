@@ -43,15 +43,19 @@ def fit_fills(schema: DatasetSchema, train: pd.DataFrame) -> dict[str, FillValue
             raise ValueError(f"{name}: every training value is missing, so there is nothing to impute from")
         if spec.missing == "median":
             median = float(values.median())
-            fills[name] = int(round(median)) if spec.kind == "integer" else median
+            fills[name] = round(median) if spec.kind == "integer" else median
         else:
             counts = values.value_counts()
             top = min(counts[counts == counts.max()].index)
-            fills[name] = int(top) if spec.kind == "integer" else (float(top) if spec.kind == "continuous" else str(top))
+            fills[name] = (
+                int(top) if spec.kind == "integer" else (float(top) if spec.kind == "continuous" else str(top))
+            )
     return fills
 
 
-def apply_missing(schema: DatasetSchema, frame: pd.DataFrame, fills: dict[str, FillValue]) -> tuple[pd.DataFrame, MissingReport]:
+def apply_missing(
+    schema: DatasetSchema, frame: pd.DataFrame, fills: dict[str, FillValue]
+) -> tuple[pd.DataFrame, MissingReport]:
     """Drop the rows the ``drop_row`` features leave no value in, fill the imputed features' gaps,
     and give integer features their integer type back (pandas reads a column with gaps as floats)."""
     report = MissingReport()
@@ -72,6 +76,9 @@ def apply_missing(schema: DatasetSchema, frame: pd.DataFrame, fills: dict[str, F
             fractional = values[values != values.round()]
             if not fractional.empty:
                 examples = fractional.drop_duplicates().head(5).tolist()
-                raise InputError(f"column {name!r}: {len(fractional)} values are not whole numbers, e.g. {examples}; the schema says integer")
+                raise InputError(
+                    f"column {name!r}: {len(fractional)} values are not whole numbers, e.g. {examples}; "
+                    "the schema says integer"
+                )
             frame[name] = values.astype("int64")
     return frame, report

@@ -17,13 +17,16 @@ import pandas as pd
 from genre.data.missing import FillValue
 from genre.data.schema import DatasetSchema
 
-
 SAME = 1e-6  # scaled values this close are one value: no move (genre.recourse.cost.changed, min_change)
-MATCHED_VALUES = 64  # an immutable whole number spanning fewer values is matched like a category (a count of past events)
+MATCHED_VALUES = (
+    64  # an immutable whole number spanning fewer values is matched like a category (a count of past events)
+)
 
 
 class Preprocessor:
-    def __init__(self, schema: DatasetSchema, mins: np.ndarray, ranges: np.ndarray, fills: dict[str, FillValue] | None = None) -> None:
+    def __init__(
+        self, schema: DatasetSchema, mins: np.ndarray, ranges: np.ndarray, fills: dict[str, FillValue] | None = None
+    ) -> None:
         self.schema = schema
         self.fills: dict[str, FillValue] = dict(fills or {})  # what a gap in an imputed feature is filled with
         self.mins = np.asarray(mins, dtype=np.float64)
@@ -46,7 +49,9 @@ class Preprocessor:
         )
         self.n_categories = np.array([len(s.categories or []) for s in specs], dtype=np.int64)
         self.max_step = self.steps({n: s.max_change for n, s in schema.features.items() if s.max_change is not None})
-        self.min_step = self.least_steps({n: s.min_change for n, s in schema.features.items() if s.min_change is not None})
+        self.min_step = self.least_steps(
+            {n: s.min_change for n, s in schema.features.items() if s.min_change is not None}
+        )
 
     def steps(self, max_change: dict[str, float]) -> np.ndarray:
         """Per-feature limits in raw units (a feature left out: none) as the most a recourse may
@@ -128,7 +133,12 @@ class Preprocessor:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"schema": self.schema.model_dump(mode="json"), "mins": self.mins.tolist(), "ranges": self.ranges.tolist(), "fills": self.fills},
+            {
+                "schema": self.schema.model_dump(mode="json"),
+                "mins": self.mins.tolist(),
+                "ranges": self.ranges.tolist(),
+                "fills": self.fills,
+            },
             indent=2,
         )
 

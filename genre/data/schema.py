@@ -92,15 +92,26 @@ class FeatureSpec(BaseModel):
             raise ValueError("'ordered' is for a categorical feature (a number is ordered already)")
         unordered = self.kind == "categorical" and not self.ordered
         if self.max_change is not None and (unordered or self.immutable):
-            raise ValueError("max_change is for a number or ordered feature a recourse may change (not an unordered categorical or immutable one)")
+            raise ValueError(
+                "max_change is for a number or ordered feature a recourse may change "
+                "(not an unordered categorical or immutable one)"
+            )
         if self.min_change is not None and (unordered or self.immutable):
-            raise ValueError("min_change is for a number or ordered feature a recourse may change (not an unordered categorical or immutable one)")
+            raise ValueError(
+                "min_change is for a number or ordered feature a recourse may change "
+                "(not an unordered categorical or immutable one)"
+            )
         if self.min_change is not None and self.max_change is not None and self.min_change > self.max_change:
-            raise ValueError(f"min_change ({self.min_change}) is larger than max_change ({self.max_change}): no move would be allowed")
+            raise ValueError(
+                f"min_change ({self.min_change}) is larger than max_change ({self.max_change}): "
+                "no move would be allowed"
+            )
         if self.immutable and self.direction is not None:
             raise ValueError("an immutable feature cannot also have a direction")
         if self.direction is not None and unordered:
-            raise ValueError("a direction needs an order: add 'ordered: true' (categories listed from lowest to highest)")
+            raise ValueError(
+                "a direction needs an order: add 'ordered: true' (categories listed from lowest to highest)"
+            )
         return self
 
 
@@ -117,7 +128,10 @@ class TargetSpec(BaseModel):
         if same_label(first, second):
             raise ValueError(f"'values' names the label {first!r} twice; a target has two different labels")
         if not any(same_label(self.favourable, v) for v in self.values):
-            raise ValueError(f"'favourable' ({self.favourable!r}) must be one of 'values' {self.values}, written the same way (quoted or not)")
+            raise ValueError(
+                f"'favourable' ({self.favourable!r}) must be one of 'values' {self.values}, "
+                "written the same way (quoted or not)"
+            )
         return self
 
     @property

@@ -19,8 +19,21 @@ from genre.messages import InputError, one_line
 
 _NUMERIC_TYPES = {
     "integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64"],
-    "continuous": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64",
-                   "float16", "float32", "float64", "Float64"],
+    "continuous": [
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "Int64",
+        "float16",
+        "float32",
+        "float64",
+        "Float64",
+    ],
 }
 _EXAMPLES = 5
 
@@ -34,7 +47,10 @@ class DataValidationError(InputError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        lines = [f"{self.source} failed validation ({len(self.failures)} problem{'s' if len(self.failures) > 1 else ''}):", *(f"  - {f}" for f in self.failures)]
+        lines = [
+            f"{self.source} failed validation ({len(self.failures)} problem{'s' if len(self.failures) > 1 else ''}):",
+            *(f"  - {f}" for f in self.failures),
+        ]
         if self.report is not None:
             lines.append(f"  the full report (GX results, Data Docs): {self.report}")
         return "\n".join(lines)
@@ -78,15 +94,23 @@ def build_expectations(schema: DatasetSchema, min_rows: int | None = None) -> li
     return expectations
 
 
-def validate_frame(frame: pd.DataFrame, schema: DatasetSchema, docs_dir: Path | None = None, min_rows: int | None = None) -> ValidationReport:
+def validate_frame(
+    frame: pd.DataFrame, schema: DatasetSchema, docs_dir: Path | None = None, min_rows: int | None = None
+) -> ValidationReport:
     """Run the schema's suite on ``frame``; optionally render GX Data Docs (static HTML) into ``docs_dir``."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = context.data_sources.add_pandas("raw").add_dataframe_asset(schema.name).add_batch_definition_whole_dataframe("all")
+    batch = (
+        context.data_sources.add_pandas("raw")
+        .add_dataframe_asset(schema.name)
+        .add_batch_definition_whole_dataframe("all")
+    )
     suite = context.suites.add(gx.ExpectationSuite(name=f"{schema.name}_raw"))
     for expectation in build_expectations(schema, min_rows):
         suite.add_expectation(expectation)
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{schema.name}_raw", data=batch, suite=suite))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{schema.name}_raw", data=batch, suite=suite)
+    )
     result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     if docs_dir is not None:
         _build_docs(context, docs_dir)
@@ -99,9 +123,19 @@ def _failure_lines(results: list[Any], frame: pd.DataFrame, schema: DatasetSchem
     file is said once: GX's other checks on it fail only as a consequence ("could not be
     evaluated"), as does a range check on a column already reported as not numeric."""
     failed = [r for r in results if not r.success]
-    absent = {r.expectation_config.kwargs["column"] for r in failed if r.expectation_config.type == "expect_column_to_exist"}
-    mistyped = {r.expectation_config.kwargs["column"] for r in failed if r.expectation_config.type == "expect_column_values_to_be_in_type_list"}
-    gaps = {r.expectation_config.kwargs["column"] for r in failed if r.expectation_config.type == "expect_column_values_to_not_be_null"}
+    absent = {
+        r.expectation_config.kwargs["column"] for r in failed if r.expectation_config.type == "expect_column_to_exist"
+    }
+    mistyped = {
+        r.expectation_config.kwargs["column"]
+        for r in failed
+        if r.expectation_config.type == "expect_column_values_to_be_in_type_list"
+    }
+    gaps = {
+        r.expectation_config.kwargs["column"]
+        for r in failed
+        if r.expectation_config.type == "expect_column_values_to_not_be_null"
+    }
     lines = []
     for r in failed:
         kind, column = r.expectation_config.type, r.expectation_config.kwargs.get("column")
@@ -111,7 +145,11 @@ def _failure_lines(results: list[Any], frame: pd.DataFrame, schema: DatasetSchem
             continue
         if kind == "expect_table_columns_to_match_set" and not _extra_columns(r):
             continue  # only columns missing, each said once by its own check
-        if kind == "expect_column_values_to_be_in_type_list" and column in gaps and not _wrong_type_mask(frame[column], r).any():
+        if (
+            kind == "expect_column_values_to_be_in_type_list"
+            and column in gaps
+            and not _wrong_type_mask(frame[column], r).any()
+        ):
             continue  # an integer column with gaps is read as floats: the gaps are the problem, said once
         lines.append(_describe(r, frame, schema))
     return lines
@@ -133,9 +171,14 @@ def _describe(r: Any, frame: pd.DataFrame, schema: DatasetSchema) -> str:
     if kind == "expect_column_to_exist":
         found = "missing from the file" + ("" if is_target else "; add it, or take the feature out of the schema")
     elif kind == "expect_table_columns_to_match_set":
-        found = f"columns the schema does not name: {_examples(_extra_columns(r))}; drop them from the file, or add them to the schema"
+        found = (
+            f"columns the schema does not name: {_examples(_extra_columns(r))}; "
+            "drop them from the file, or add them to the schema"
+        )
     elif kind == "expect_table_row_count_to_be_between":
-        found = f"{detail.get('observed_value')} rows, fewer than the schema's min_rows {config.kwargs.get('min_value')}"
+        found = (
+            f"{detail.get('observed_value')} rows, fewer than the schema's min_rows {config.kwargs.get('min_value')}"
+        )
     elif kind == "expect_column_values_to_be_in_type_list" and column in frame.columns:
         found = _wrong_type(frame[column], r, schema.features[column].kind)
     elif errors:
@@ -148,8 +191,15 @@ def _describe(r: Any, frame: pd.DataFrame, schema: DatasetSchema) -> str:
             fix = f"set missing: {median}most_frequent or drop_row for it in the schema, or fill them"
         found = f"{of} are missing, at {at}; {fix}"
     elif kind == "expect_column_values_to_be_in_set":
-        fix = "fix or drop those rows" if is_target else "add them to the feature's categories in the schema, or fix those rows"
-        found = f"{of} are not among the schema's {'target.values' if is_target else 'categories'}, e.g. {examples}, at {at}; {fix}"
+        fix = (
+            "fix or drop those rows"
+            if is_target
+            else "add them to the feature's categories in the schema, or fix those rows"
+        )
+        found = (
+            f"{of} are not among the schema's {'target.values' if is_target else 'categories'}, "
+            f"e.g. {examples}, at {at}; {fix}"
+        )
     elif kind == "expect_column_values_to_be_between":
         bounds = f"[{config.kwargs.get('min_value')}, {config.kwargs.get('max_value')}]"
         found = f"{of} are outside {bounds}, e.g. {examples}, at {at}; widen min/max in the schema, or fix those rows"
@@ -201,9 +251,10 @@ def _wrong_type(values: pd.Series, r: Any, kind: str) -> str:
     if not bad.any():
         return f"read as {str(values.dtype)!r}, not {wanted}"
     rows = values.index[bad]
-    return (f"{int(bad.sum())} of {len(values)} values are not {wanted}, e.g. {_examples(values[bad].tolist())}, "
-            f"at {_lines(list(rows), int(bad.sum()))}; fix those rows, or make it kind: categorical in the schema")
-
+    return (
+        f"{int(bad.sum())} of {len(values)} values are not {wanted}, e.g. {_examples(values[bad].tolist())}, "
+        f"at {_lines(list(rows), int(bad.sum()))}; fix those rows, or make it kind: categorical in the schema"
+    )
 
 
 def _build_docs(context: Any, docs_dir: Path) -> None:
@@ -212,7 +263,10 @@ def _build_docs(context: Any, docs_dir: Path) -> None:
         site_name="local",
         site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(Path(docs_dir).resolve())},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(Path(docs_dir).resolve()),
+            },
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )

@@ -32,7 +32,9 @@ def load_classifier(path: Path, pre: Preprocessor) -> Classifier:
     """h as saved; ``pre`` turns scaled rows back into the raw columns an own model takes."""
     payload = load_payload(path)
     config = payload["config"]
-    if "auto_threshold" in config:  # a file from before the margin came into auto: its threshold, at most 0.9, as the score
+    if (
+        "auto_threshold" in config
+    ):  # a file from before the margin came into auto: its threshold, at most 0.9, as the score
         config["reachable"] = config.pop("auto_threshold")
     if payload.get("kind") == OWN:
         return OwnModel(payload["skops"], pre, **config)

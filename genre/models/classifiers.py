@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ class MLPClassifier(nn.Module):
 
     def __init__(self, n_features: int, hidden: list[int], reachable: float | None = None) -> None:
         super().__init__()
-        self.config = {"n_features": n_features, "hidden": list(hidden), "reachable": reachable}
+        self.config: dict[str, Any] = {"n_features": n_features, "hidden": list(hidden), "reachable": reachable}
         layers: list[nn.Module] = []
         width = n_features
         for h in hidden:
@@ -118,7 +118,9 @@ def train_mlp(x: np.ndarray, y: np.ndarray, settings: ClassifierSettings) -> MLP
             xs, ys, ws = xt[order], yt[order], weights[order]
             for start in range(0, len(xs), batch_size):
                 end = start + batch_size
-                loss = nn.functional.binary_cross_entropy_with_logits(model(xs[start:end]), ys[start:end], weight=ws[start:end])
+                loss = nn.functional.binary_cross_entropy_with_logits(
+                    model(xs[start:end]), ys[start:end], weight=ws[start:end]
+                )
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

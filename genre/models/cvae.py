@@ -12,6 +12,8 @@ once per candidate, instead of running the whole layer on every candidate.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch import nn
@@ -34,6 +36,13 @@ def _mlp(width_in: int, hidden: list[int], width_out: int) -> nn.Sequential:
 
 
 class CVAE(nn.Module):
+    # buffers (register_buffer), declared for the type checker
+    numeric: torch.Tensor
+    cat_sizes: torch.Tensor
+    cat_scale: torch.Tensor
+    feature_order: torch.Tensor
+    logit_slots: torch.Tensor
+
     def __init__(self, n_categories: list[int], latent_dim: int, hidden: list[int]) -> None:
         """``n_categories[j]`` is 0 for a numeric feature, else the number of categories."""
         super().__init__()
@@ -57,7 +66,11 @@ class CVAE(nn.Module):
         starts = torch.cumsum(self.cat_sizes, 0) - self.cat_sizes
         widest = int(self.cat_sizes.max()) if len(self.cat_sizes) else 1  # 1: no categories, no empty argmax
         slots = starts[:, None] + torch.arange(widest)
-        self.register_buffer("logit_slots", torch.where(torch.arange(widest) < self.cat_sizes[:, None], slots, int(self.cat_sizes.sum())), persistent=False)
+        self.register_buffer(
+            "logit_slots",
+            torch.where(torch.arange(widest) < self.cat_sizes[:, None], slots, int(self.cat_sizes.sum())),
+            persistent=False,
+        )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Numeric columns as they are, categorical columns one-hot."""
@@ -110,7 +123,7 @@ class CVAE(nn.Module):
         n_rows, n = z.shape[:2]
         if n_rows == 0:
             return np.empty((0, n, x.shape[1]), dtype=np.float32)
-        first, rest = self.decoder[0], self.decoder[1:]
+        first, rest = cast(nn.Linear, self.decoder[0]), self.decoder[1:]  # _mlp's first layer is a Linear
         by_latent, by_factual = first.weight.split([self.latent_dim, first.in_features - self.latent_dim], dim=1)
         per_block = -(-_BLOCK_ROWS // n)
         padding = -n_rows % per_block
@@ -118,7 +131,10 @@ class CVAE(nn.Module):
         latent_blocks = nn.functional.pad(z, (0, 0, 0, 0, 0, padding)).split(per_block)
         outs = []
         for factual, latent in zip(factual_blocks, latent_blocks):
-            hidden = nn.functional.linear(latent, by_latent) + nn.functional.linear(factual, by_factual, first.bias)[:, None, :]
+            hidden = (
+                nn.functional.linear(latent, by_latent)
+                + nn.functional.linear(factual, by_factual, first.bias)[:, None, :]
+            )
             outs.append(rest(hidden.reshape(per_block * n, -1)))
         out = torch.cat(outs)[: n_rows * n]
         means = x[:, None, self.numeric] + out[:, : self.n_numeric].reshape(n_rows, n, -1)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
 from genre.artifacts.torch_io import load_module, saved_kind
+
+if TYPE_CHECKING:
+    from genre.models.cvae import CVAE
+    from genre.models.transformer import TransformerGenerator
 
 
 class Generator(Protocol):
@@ -23,7 +27,13 @@ class Generator(Protocol):
         ...
 
 
-def row_draws(x: np.ndarray, shape: tuple[int, ...], seed: int, draw: Callable[..., torch.Tensor], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def row_draws(
+    x: np.ndarray,
+    shape: tuple[int, ...],
+    seed: int,
+    draw: Callable[..., torch.Tensor],
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """[N, *shape] draws (``torch.randn`` or ``torch.rand``), row i from its own stream, seeded by
     ``seed`` and the row's own values, so an applicant gets the same answer whether asked alone or
     inside any batch. Torch's generator, reseeded per row, costs about a third of a fresh numpy
@@ -38,7 +48,7 @@ def row_draws(x: np.ndarray, shape: tuple[int, ...], seed: int, draw: Callable[.
     return out
 
 
-def load_generator(path: Path) -> torch.nn.Module:
+def load_generator(path: Path) -> CVAE | TransformerGenerator:
     """Load whichever generator kind the file holds, importing only that kind's module (the
     imports are written out, not computed, so the stages' dependency check can see them)."""
     kind = saved_kind(path)

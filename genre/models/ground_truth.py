@@ -25,7 +25,9 @@ def fit_ground_truth(x: np.ndarray, y: np.ndarray, settings: ClassifierSettings)
     fully grown trees have about as many nodes as rows, so on a million rows its folds' trees
     alone would outgrow the machine, while a sample that large already stands the world in."""
     if len(x) > settings.rf_max_rows:
-        rows = np.sort(np.random.default_rng(settings.rf_random_state).choice(len(x), size=settings.rf_max_rows, replace=False))
+        rows = np.sort(
+            np.random.default_rng(settings.rf_random_state).choice(len(x), size=settings.rf_max_rows, replace=False)
+        )
         x, y = x[rows], y[rows]
     forest = RandomForestClassifier(
         n_estimators=settings.rf_n_estimators, random_state=settings.rf_random_state, n_jobs=-1

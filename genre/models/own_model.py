@@ -36,7 +36,10 @@ def read_model_file(root: Path, relative: Path) -> bytes:
     folder = (root / OWN_MODELS_DIR).resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(folder):
-        raise InputError(f"train_classifier.model: {one_line(str(relative))} is outside {OWN_MODELS_DIR}/; copy it there (DVC reruns the pipeline when a file in it changes)")
+        raise InputError(
+            f"train_classifier.model: {one_line(str(relative))} is outside {OWN_MODELS_DIR}/; "
+            "copy it there (DVC reruns the pipeline when a file in it changes)"
+        )
     if not path.is_file():
         raise InputError(f"train_classifier.model: no file at {one_line(str(relative))}")
     return path.read_bytes()
@@ -56,12 +59,29 @@ class OwnModel:
     # rows), so a request is one call (two where its cheapest candidates do not settle it), not three.
     score_in_one_call = True
 
-    def __init__(self, payload: bytes, pre: Preprocessor, trusted: list[str], reachable: float | None = None, categorical: bool = False) -> None:
-        self.payload, self.pre, self.trusted, self.reachable, self.categorical = payload, pre, list(trusted), reachable, categorical
+    def __init__(
+        self,
+        payload: bytes,
+        pre: Preprocessor,
+        trusted: list[str],
+        reachable: float | None = None,
+        categorical: bool = False,
+    ) -> None:
+        self.payload, self.pre, self.trusted, self.reachable, self.categorical = (
+            payload,
+            pre,
+            list(trusted),
+            reachable,
+            categorical,
+        )
         self.estimator = _load_estimator(payload, self.trusted)
         self.positive = _positive_column(self.estimator, pre)
         self.columns = _columns(self.estimator, pre)
-        self.categories = {name: pre.schema.features[name].categories for name in self.columns if pre.schema.features[name].kind == "categorical"}
+        self.categories = {
+            name: pre.schema.features[name].categories
+            for name in self.columns
+            if pre.schema.features[name].kind == "categorical"
+        }
 
     @cached_property
     def threads(self) -> ThreadpoolController:
@@ -122,7 +142,9 @@ def _load_estimator(payload: bytes, trusted: list[str]) -> Any:
     try:
         untrusted = skops.io.get_untrusted_types(data=payload)
     except Exception as exc:  # noqa: BLE001 -- skops raises zipfile/JSON errors of every kind for a file that is not its own
-        raise InputError(f"train_classifier.model: not a skops file ({one_line(str(exc))}); save the model with skops.io.dump") from None
+        raise InputError(
+            f"train_classifier.model: not a skops file ({one_line(str(exc))}); save the model with skops.io.dump"
+        ) from None
     unvouched = [t for t in untrusted if t not in trusted]
     if unvouched:
         raise InputError(
@@ -136,7 +158,9 @@ def _load_estimator(payload: bytes, trusted: list[str]) -> Any:
 def _positive_column(estimator: Any, pre: Preprocessor) -> int:
     """Which column of ``predict_proba`` is the favourable label of the schema's target."""
     if not callable(getattr(estimator, "predict_proba", None)) or not hasattr(estimator, "classes_"):
-        raise InputError(f"train_classifier.model: a fitted estimator with predict_proba is needed, got {type(estimator).__name__}")
+        raise InputError(
+            f"train_classifier.model: a fitted estimator with predict_proba is needed, got {type(estimator).__name__}"
+        )
     classes = np.asarray(estimator.classes_).tolist()
     target = pre.schema.target
     matches = [i for i, c in enumerate(classes) if same_label(c, target.favourable)]
@@ -153,11 +177,17 @@ def _columns(estimator: Any, pre: Preprocessor) -> list[str]:
     the schema's columns in any order, and a wrong order fails silently."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
-        raise InputError("train_classifier.model: the model was fitted without column names; fit it on a DataFrame with the schema's feature names")
+        raise InputError(
+            "train_classifier.model: the model was fitted without column names; "
+            "fit it on a DataFrame with the schema's feature names"
+        )
     names = [str(n) for n in names]
     unknown = [n for n in names if n not in pre.schema.features]
     if unknown:
-        raise InputError(f"train_classifier.model: the model takes columns the schema has no feature for: {one_line(', '.join(unknown))}")
+        raise InputError(
+            "train_classifier.model: the model takes columns the schema has no feature for: "
+            f"{one_line(', '.join(unknown))}"
+        )
     return names
 
 
@@ -174,7 +204,10 @@ def check_scores(model: OwnModel, x: np.ndarray, name: str) -> None:
     if as_categoricals is None:
         return
     model.categorical = False
-    raise InputError(f"train_classifier.model: {one_line(name)} cannot score the training rows: {as_strings} (with pandas categoricals: {as_categoricals})")
+    raise InputError(
+        f"train_classifier.model: {one_line(name)} cannot score the training rows: {as_strings} "
+        f"(with pandas categoricals: {as_categoricals})"
+    )
 
 
 def check_every_category(model: OwnModel, base: np.ndarray) -> None:
@@ -186,19 +219,31 @@ def check_every_category(model: OwnModel, base: np.ndarray) -> None:
     each probe tried alone, to name what the model cannot score."""
     pre = model.pre
     raw = pre.inverse_transform(np.asarray(base)[None])  # the base row in raw units: probes go through the preprocessor
-    named = [(name, value) for name, spec in pre.schema.features.items() if spec.kind == "categorical" and name in model.columns for value in spec.categories or []]
+    named = [
+        (name, value)
+        for name, spec in pre.schema.features.items()
+        if spec.kind == "categorical" and name in model.columns
+        for value in spec.categories or []
+    ]
     if not named:
         return
     probes = pre.transform(pd.concat([raw.assign(**{name: value}) for name, value in named], ignore_index=True))
     if _fails(model, probes) is None:
         return
-    failing = [(pair, problem) for pair, row in zip(named, probes, strict=True) if (problem := _fails(model, row[None])) is not None]
+    failing = [
+        (pair, problem)
+        for pair, row in zip(named, probes, strict=True)
+        if (problem := _fails(model, row[None])) is not None
+    ]
     if not failing:
         return  # only the probes together failed: nothing a category can be blamed for
-    which = ", ".join(f"{name} = {value!r}" for (name, value), _ in failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+    which = ", ".join(f"{name} = {value!r}" for (name, value), _ in failing[:5]) + (
+        f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+    )
     raise InputError(
-        f"train_classifier.model: the model cannot score {which}, which the schema allows ({failing[0][1]}); refit it on data "
-        "holding every category (or with its encoder's handle_unknown set), or take the category out of the schema"
+        f"train_classifier.model: the model cannot score {which}, which the schema allows ({failing[0][1]}); "
+        "refit it on data holding every category (or with its encoder's handle_unknown set), or take the category "
+        "out of the schema"
     )
 
 

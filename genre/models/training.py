@@ -102,16 +102,21 @@ def fit_pairs(
     follows Q and not the noise of a few dozen pairs.
     """
     if len(x_sources) < 2:
-        raise ValueError(f"{name}: need at least 2 sources with an admissible target to train and validate, got {len(x_sources)}")
+        raise ValueError(
+            f"{name}: need at least 2 sources with an admissible target to train and validate, got {len(x_sources)}"
+        )
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(x_sources))
-    n_val = max(1, int(round(len(order) * cfg.val_fraction)))
+    n_val = max(1, round(len(order) * cfg.val_fraction))
     val_rows, train_rows = order[:n_val], order[n_val:]
     q_train, q_val = q.restrict(train_rows), q.restrict(val_rows)
     xs = torch.from_numpy(np.asarray(x_sources, np.float32))
     xt = torch.from_numpy(np.asarray(x_targets, np.float32))
     per_source = max(1, math.ceil(cfg.min_val_pairs / n_val))
-    val_minus, val_plus = xs[val_rows].repeat_interleave(per_source, dim=0), xt[q_val.sample(rng, per_source).reshape(-1)]
+    val_minus, val_plus = (
+        xs[val_rows].repeat_interleave(per_source, dim=0),
+        xt[q_val.sample(rng, per_source).reshape(-1)],
+    )
     per_pass = min(len(train_rows), cfg.max_steps_per_epoch * cfg.batch_size)  # sources a pass trains on
     passes = max(1, math.ceil(cfg.min_steps_per_epoch / math.ceil(per_pass / cfg.batch_size)))
     x_train = xs[train_rows]  # every pass's sources, where a pass takes them all
@@ -119,7 +124,12 @@ def fit_pairs(
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history = TrainingHistory()
     best_state, best_val, waited = copy.deepcopy(model.state_dict()), float("inf"), 0
-    columns = [TextColumn(name), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[status]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn(name),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[status]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, disable=not show_progress) as progress:
         task = progress.add_task("epochs", total=cfg.epochs, status="")
         for epoch in range(cfg.epochs):
@@ -147,7 +157,9 @@ def fit_pairs(
                 best_val, best_state, waited, history.best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch
             else:
                 waited += 1
-            progress.update(task, advance=1, status=f"train {history.train_loss[-1]:.3f} val {val:.3f} best@{history.best_epoch}")
+            progress.update(
+                task, advance=1, status=f"train {history.train_loss[-1]:.3f} val {val:.3f} best@{history.best_epoch}"
+            )
             if waited >= cfg.patience:
                 history.stopped_early = True
                 break

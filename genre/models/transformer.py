@@ -27,6 +27,7 @@ stream, so an applicant gets the same candidates alone or in any batch.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -37,6 +38,17 @@ from genre.models.training import Partners, TrainingHistory, fit_pairs
 from genre.settings import TransformerSettings
 
 _FEEDFORWARD_FACTOR = 4
+
+
+class _LayerKwargs(TypedDict):
+    """The arguments every encoder and decoder layer is built with."""
+
+    d_model: int
+    nhead: int
+    dim_feedforward: int
+    dropout: float
+    batch_first: bool
+    norm_first: bool
 
 
 def bin_edges(bins: int) -> torch.Tensor:
@@ -56,6 +68,10 @@ def bin_index(v: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 class TransformerGenerator(nn.Module):
+    # buffers (register_buffer), declared for the type checker
+    edges: torch.Tensor
+    causal: torch.Tensor
+
     def __init__(
         self,
         n_features: int,
@@ -85,7 +101,7 @@ class TransformerGenerator(nn.Module):
         self.query_embedding = nn.Parameter(torch.randn(n_features, width) * 0.1)
         self.start = nn.Parameter(torch.randn(width) * 0.1)
 
-        def layer_kwargs() -> dict[str, object]:
+        def layer_kwargs() -> _LayerKwargs:
             return {
                 "d_model": width,
                 "nhead": heads,
@@ -96,9 +112,14 @@ class TransformerGenerator(nn.Module):
             }
 
         self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(**layer_kwargs()), encoder_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False
+            nn.TransformerEncoderLayer(**layer_kwargs()),
+            encoder_layers,
+            norm=nn.LayerNorm(width),
+            enable_nested_tensor=False,
         )
-        self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer_kwargs()), decoder_layers, norm=nn.LayerNorm(width))
+        self.decoder = nn.TransformerDecoder(
+            nn.TransformerDecoderLayer(**layer_kwargs()), decoder_layers, norm=nn.LayerNorm(width)
+        )
         self.head = nn.Linear(width, bins)
         self.head_bias = nn.Parameter(torch.zeros(n_features, bins))
 
@@ -161,7 +182,11 @@ class TransformerGenerator(nn.Module):
         for j in range(self.n_features):
             logits = (self.head(decoder.step(token + self.query_embedding[j])) + self.head_bias[j]).double() * scale
             cumulative = torch.softmax(logits, dim=-1).cumsum(dim=-1)
-            k = torch.searchsorted(cumulative, u[:, j : j + 1].contiguous(), right=True).squeeze(1).clamp(max=self.bins - 1)
+            k = (
+                torch.searchsorted(cumulative, u[:, j : j + 1].contiguous(), right=True)
+                .squeeze(1)
+                .clamp(max=self.bins - 1)
+            )
             out[:, j] = torch.where(k == factual_bins[:, j], rep[:, j], self.edges[k])
             token = self.value_tokens(out[:, j : j + 1], slice(j, j + 1))[:, 0]
         return out.reshape(n_rows, n, self.n_features).numpy()
@@ -196,7 +221,9 @@ class _IncrementalDecoder:
         for layer in self.layers:
             w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
             k, v = nn.functional.linear(memory, w[width:], b[width:]).chunk(2, dim=-1)
-            self.memory_kv.append((_heads(k, self.heads).transpose(1, 2), _heads(v, self.heads).transpose(1, 2)))  # [N, h, d, hd]
+            self.memory_kv.append(
+                (_heads(k, self.heads).transpose(1, 2), _heads(v, self.heads).transpose(1, 2))
+            )  # [N, h, d, hd]
         self.keys = [memory.new_empty(rows, self.heads, d, width // self.heads) for _ in self.layers]
         self.values = [torch.empty_like(k) for k in self.keys]
         self.position = 0
@@ -213,7 +240,10 @@ class _IncrementalDecoder:
             h = h + attn.out_proj((weights @ self.values[i][:, :, : j + 1]).reshape(len(h), width))
 
             cross = layer.multihead_attn
-            q = nn.functional.linear(layer.norm2(h), cross.in_proj_weight[:width], cross.in_proj_bias[:width]) * self.scale
+            q = (
+                nn.functional.linear(layer.norm2(h), cross.in_proj_weight[:width], cross.in_proj_bias[:width])
+                * self.scale
+            )
             q = _heads(q, heads).reshape(-1, self.n, heads, width // heads).transpose(1, 2)  # [N, h, n, hd]
             mk, mv = self.memory_kv[i]
             mixed = _softmax(q @ mk.transpose(-1, -2)) @ mv  # [N, h, n, hd]
@@ -221,7 +251,9 @@ class _IncrementalDecoder:
 
             h = h + layer.linear2(layer.activation(layer.linear1(layer.norm3(h))))
         self.position += 1
-        return self.model.decoder.norm(h)
+        norm = self.model.decoder.norm
+        assert norm is not None  # the decoder is built with norm=nn.LayerNorm(width)
+        return norm(h)
 
 
 def fit_transformer(

@@ -12,6 +12,8 @@ like an integer. With the defaults (weights 1, nothing ordered) the two are the 
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
@@ -53,4 +55,4 @@ def pairwise_recourse_cost(a: torch.Tensor, b: torch.Tensor, pre: Preprocessor) 
     for weight in np.unique(pre.cost_weights[pre.flat_cost]):
         cols = flat & (weights == float(weight))
         out = out + float(weight) * torch.cdist(a[:, cols], b[:, cols], p=0)
-    return out
+    return cast(torch.Tensor, out)  # a schema has features, flat or not: one of the two made a tensor

@@ -3,7 +3,8 @@
 Every candidate is projected onto real values, has its immutable (and per-request frozen) features
 copied from the factual and its increase-/decrease-only features held on the allowed side, before
 the classifier sees it. A candidate is accepted only if the classifier's probability clears the
-threshold plus the margin (``issue_bar``); if none does, the factual is reported as not found rather than answered invalidly.
+threshold plus the margin (``issue_bar``); if none does, the factual is reported as not found rather
+than answered invalidly.
 
 Candidates are ranked once per factual (accepted ones first, in the selection rule's order); the
 pick is the first of the ranking and alternatives, when asked for, are the next accepted
@@ -18,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -85,17 +86,27 @@ class RecourseBatch:
         """Batches of consecutive applicants as one, in order; the seconds are the pieces' sum."""
         if len(pieces) == 1:
             return pieces[0]
-        rows = [
+        x, x_plus, status, prob_before, prob_after, cost = (
             np.concatenate([getattr(p, name) for p in pieces])
             for name in ("x", "x_plus", "status", "prob_before", "prob_after", "cost")
-        ]
+        )
         more = Alternatives(
             *(
                 np.concatenate([getattr(p.alternatives, name) for p in pieces])
                 for name in ("x_plus", "valid", "prob", "cost")
             )
         )
-        return cls(*rows, sum(p.seconds for p in pieces), more, np.concatenate([p.retrieved for p in pieces]))
+        return cls(
+            x,
+            x_plus,
+            status,
+            prob_before,
+            prob_after,
+            cost,
+            sum(p.seconds for p in pieces),
+            more,
+            np.concatenate([p.retrieved for p in pieces]),
+        )
 
 
 def make_actionable(
@@ -242,7 +253,8 @@ class Ranking:
             (more.candidates, more.prob, more.costs, more.accepted),
         )
         verdicts = None if self.verdicts is None or more.verdicts is None else self.verdicts.extended(more.verdicts)
-        return Ranking(*(np.concatenate(pair, axis=1) for pair in parts), self.rule, verdicts)
+        candidates, prob, costs, accepted = (np.concatenate(pair, axis=1) for pair in parts)
+        return Ranking(candidates, prob, costs, accepted, self.rule, verdicts)
 
     @cached_property
     def _best_plausible(self) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +262,7 @@ class Ranking:
         the plain pick, and whether it is accepted. The plain pick is ``order[:, 0]`` without
         sorting: the key's argmin (the first of equals, as the stable sort keeps them), or where
         nothing is accepted the most confident; most requests want only the pick."""
-        any_accepted = self.accepted.any(axis=1)
+        any_accepted = cast(np.ndarray, self.accepted.any(axis=1))  # [N, n] -> [N]: an array, not a scalar
         plain = np.where(any_accepted, self.key.argmin(axis=1), self.prob.argmax(axis=1))
         if self.verdicts is None:
             return plain, any_accepted
@@ -316,9 +328,15 @@ def resolved(settings: RecourseSettings, classifier: Classifier) -> RecourseSett
             )
     if issue_bar(settings) >= 1:
         raise InputError(
-            f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, which no probability exceeds"
+            f"recourse.margin: threshold {float(settings.threshold):.3f} + margin {settings.margin} reaches 1, "
+            "which no probability exceeds"
         )
     return settings
+
+
+def _rule(cfg: RecourseSettings) -> Rule:
+    """``cfg.selection`` of settings ``resolved`` has passed: a rule, never ``auto``."""
+    return cast(Rule, cfg.selection)
 
 
 class RecourseEngine:
@@ -373,12 +391,13 @@ class RecourseEngine:
         need = ~sampled.settled if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
         block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
         if not need.any():  # nothing to score: the block is the factuals themselves, never accepted
-            return self._judged(ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), cfg.selection), cfg)
+            return self._judged(ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), _rule(cfg)), cfg)
+        assert self.accepted is not None  # _by_rules asks for retrieved rows only where the engine has some
         near, valid[need] = nearest_accepted(x[need], self.accepted.above(issue_bar(cfg)), self.pre, cfg.retrieved)
         block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
         prob = np.zeros(valid.shape)
         prob[need] = self.scorer.predict_proba(block[need])
-        more = ranked(self.pre, x, block, prob, issue_bar(cfg), cfg.selection)
+        more = ranked(self.pre, x, block, prob, issue_bar(cfg), _rule(cfg))
         # an empty slot is never "most confident"
         return self._judged(replace(more, accepted=more.accepted & valid, prob=np.where(valid, more.prob, 0.0)), cfg)
 
@@ -411,7 +430,7 @@ class RecourseEngine:
             return (
                 prob_before,
                 denied,
-                self._judged(select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), cfg.selection), cfg),
+                self._judged(select(self.pre, self.scorer, x[denied], cands, issue_bar(cfg), _rule(cfg)), cfg),
             )
         cands = self.candidates(x, cfg.n_candidates, cfg.temperature, seed, frozen, cfg.precision, max_step)
         if cheapest_first:
@@ -421,9 +440,7 @@ class RecourseEngine:
         return (
             prob[:, 0],
             denied,
-            self._judged(
-                ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), cfg.selection), cfg
-            ),
+            self._judged(ranked(self.pre, x[denied], cands[denied], prob[denied, 1:], issue_bar(cfg), _rule(cfg)), cfg),
         )
 
     def _cheapest_first(
@@ -466,7 +483,8 @@ class RecourseEngine:
         move each (``Preprocessor.steps``; both only tighten the schema's); ``alternatives`` asks
         for up to that many further recourses for each factual that is found one."""
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
-        return self._by_rules(x, (cfg.selection,), cfg, frozen, seed, alternatives, max_step)[cfg.selection]
+        rule = _rule(cfg)
+        return self._by_rules(x, (rule,), cfg, frozen, seed, alternatives, max_step)[rule]
 
     def by_rules(
         self,
@@ -637,8 +655,9 @@ class RecourseEngine:
         (best_x, found, best_prob), (alt_x, valid, alt_prob) = best, pool
         judge = None if self.plausibility is None else self._plausible(cfg)
         n, k, d = alt_x.shape
-        both_x = np.concatenate([best_x[:, None, :], alt_x], axis=1).reshape(-1, d)
-        both_prob = np.concatenate([best_prob[:, None], alt_prob], axis=1).reshape(-1)
+        # reshaped below: typed as arrays of any shape
+        both_x: np.ndarray = np.concatenate([best_x[:, None, :], alt_x], axis=1).reshape(-1, d)
+        both_prob: np.ndarray = np.concatenate([best_prob[:, None], alt_prob], axis=1).reshape(-1)
         active = np.concatenate([found[:, None], valid & found[:, None]], axis=1).reshape(-1)
         x_rep = np.repeat(x, k + 1, axis=0)
         key = _kept_by(rule)

@@ -8,8 +8,8 @@ each source asks it for ``oversample`` x k nearest from ``probe`` lists, the lis
 default) so the probed ones hold about twice that: a search reads about the same number of
 targets however many the group holds, so the work grows with the sources, not sources x targets.
 The inadmissible ones (directions, max_change) are dropped, and the k nearest of the rest are
-kept, at the index's distance (the cost, to float32 rounding). What that misses of the exact top-k is measured on every run
-(``genre.recourse.pairs.recall``) and reported.
+kept, at the index's distance (the cost, to float32 rounding). What that misses of the exact top-k
+is measured on every run (``genre.recourse.pairs.recall``) and reported.
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def approximate_top_k(
     values, found = np.full((len(x_src), k), np.inf, dtype=np.float32), np.zeros((len(x_src), k), dtype=np.int32)
     pending, probe = np.arange(len(x_src)), cfg.probe
     while len(pending):
-        searched = faiss.SearchParametersIVF(
-            nprobe=min(probe, index.nlist)
-        )  # per search: the index itself is shared, never changed
+        # per search: the index itself is shared, never changed (faiss's stub leaves out the keyword
+        # arguments its SearchParameters classes accept)
+        searched = faiss.SearchParametersIVF(nprobe=min(probe, index.nlist))  # type: ignore[call-arg]
         exhaustive = asked == len(x_tgt) and searched.nprobe == index.nlist
         short = []
         rows_per_block = max(

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +30,8 @@ from genre.settings import ApproximateSettings
 _SAMPLE_BLOCK = 8192  # stored rows read (and sources drawn for) at once: 8192 x K weights, about 50 MB at K = 1000
 _CUMULATIVE_CACHE = 1 << 25  # weights whose cumulative (float64) and neighbours are kept between draws: 400 MB
 _NEIGHBOURS, _WEIGHTS, _INDEX = "neighbours.int32", "weights.float16", "index.npz"
-_ON_DISK = {_NEIGHBOURS: np.dtype("<i4"), _WEIGHTS: np.dtype("<f2")}  # raw little-endian, whatever the machine
+# raw little-endian, whatever the machine
+_ON_DISK: dict[str, np.dtype[Any]] = {_NEIGHBOURS: np.dtype("<i4"), _WEIGHTS: np.dtype("<f2")}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ class RowWriter:
         slot = np.arange(1, weights.shape[1] + 1, dtype=np.int32)
         lengths = np.where(weights > 0, slot, 0).max(axis=1, initial=0)  # one past the last nonzero weight
         keep = slot <= lengths[:, None]
-        flat = np.asarray(neighbours[keep], dtype=np.int32), np.asarray(weights[keep], dtype=np.float16)
+        flat: tuple[np.ndarray, np.ndarray] = (
+            np.asarray(neighbours[keep], dtype=np.int32),
+            np.asarray(weights[keep], dtype=np.float16),
+        )
         self.lengths.append(lengths.astype(np.int64))
         if self.folder is None:
             self._held.append(flat)

@@ -25,7 +25,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 NEIGHBORS = 5  # the protocol's LOF (genre.evaluation.metrics)
-MAX_ROWS = 20_000  # approved rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
+# approved rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
+MAX_ROWS = 20_000
 LEAF_ROWS = 32  # the k-d tree's leaf size: on Adult's candidates 12 us a search against 13 at 16, 17 at 8
 FIRST_WIDTH, GROWTH = (
     1,

@@ -134,7 +134,7 @@ def _judged(
     judges = replace(judges, classifier=_Seen(engine, space))
     x, x_plus = space.transform(gate_rows), space.transform(answered)
     rows = judges.per_row(x, x_plus, found)
-    figures = judges.score(x, x_plus, seconds, found, rows)
+    figures: dict[str, Any] = judges.score(x, x_plus, seconds, found, rows)
     figures["group_gap"] = group_gaps(space, x, rows, found, min_group)
     return figures, [float(c) for c in rows["cost"][found]]
 
@@ -193,9 +193,15 @@ def compare(
     judged = {}
     for name, engine in (("champion", champion), ("challenger", challenger)):
         batch, answered = answers[name]
-        kept_rows = [frame[both].reset_index(drop=True) for frame in (answered, gate_rows)]
+        kept_answered, kept_rows = (frame[both].reset_index(drop=True) for frame in (answered, gate_rows))
         judged[name] = _judged(
-            engine, batch.found[both], batch.seconds, *kept_rows, judges, settings.evaluate.min_group_factuals
+            engine,
+            batch.found[both],
+            batch.seconds,
+            kept_answered,
+            kept_rows,
+            judges,
+            settings.evaluate.min_group_factuals,
         )
     (champion_figures, champion_costs), (challenger_figures, challenger_costs) = (
         judged["champion"],

@@ -69,8 +69,14 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
     lines = [f"# Decision {record['time']}: {record['decision']}", "", record.get("reason", ""), ""]
     if record.get("champion") or record.get("challenger"):
         lines += [
-            f"- champion (production): `{record.get('champion')}`, data version {record.get('data_versions', {}).get('champion')}",
-            f"- challenger: `{record.get('challenger')}`, data version {record.get('data_versions', {}).get('challenger')}",
+            (
+                f"- champion (production): `{record.get('champion')}`, "
+                f"data version {record.get('data_versions', {}).get('champion')}"
+            ),
+            (
+                f"- challenger: `{record.get('challenger')}`, "
+                f"data version {record.get('data_versions', {}).get('challenger')}"
+            ),
             "",
         ]
     batches = record.get("batches", [])
@@ -87,8 +93,9 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             "## Champion and challenger",
             "",
             (
-                f"On the {comparison['judged']} of {comparison['gate_set']} applicants production denies ({comparison['gate_set_new']} of them "
-                f"from the new batches) that the challenger denies too ({comparison['approved_outright']} it approves outright), "
+                f"On the {comparison['judged']} of {comparison['gate_set']} applicants production denies "
+                f"({comparison['gate_set_new']} of them from the new batches) that the challenger denies too "
+                f"({comparison['approved_outright']} it approves outright), "
                 "judged by the newest data's forest and plausibility model."
             ),
             "",
@@ -106,7 +113,8 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             "| margin | found rate | mean cost | promises kept |",
             "|---|---|---|---|",
             *(
-                f"| {row['margin']:g} | {row['found_rate']:.3f} | {shown(row['cost'])} | {shown(row['promises_kept'])} |"
+                f"| {row['margin']:g} | {row['found_rate']:.3f} | {shown(row['cost'])} "
+                f"| {shown(row['promises_kept'])} |"
                 for row in comparison.get("promises_by_margin", [])
             ),
             "",

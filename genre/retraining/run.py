@@ -131,7 +131,8 @@ def gate_by_hand(settings: Settings, challenger: str, promote: bool) -> dict[str
     against production, recorded, and promoted if asked and every rule passes."""
     release = _in_production(
         settings,
-        "no model is in production yet: run dvc repro (its first model is promoted), or genre production promote <model>",
+        "no model is in production yet: run dvc repro (its first model is promoted), "
+        "or genre production promote <model>",
     )
     challenger, _ = production.served_by(challenger)
     return _gated(settings, release, challenger, promote=promote, by_hand=True)

@@ -43,8 +43,8 @@ def _load_engine(
 
 def chosen_rule(paths: Artifacts, settings: RecourseSettings) -> RecourseSettings:
     """``settings`` with ``selection: auto``, ``plausible_first: auto`` and ``threshold: auto``
-    replaced by what evaluate chose for these models (left as they are before evaluate has chosen: the engine then says so;
-    a choice from before plausibility was chosen is no preference, as it answered then)."""
+    replaced by what evaluate chose for these models (left as they are before evaluate has chosen: the engine
+    then says so; a choice from before plausibility was chosen is no preference, as it answered then)."""
     if not paths.selection.is_file():
         return settings
     chosen = json.loads(paths.selection.read_text())

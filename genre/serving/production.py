@@ -53,7 +53,8 @@ def load_registry(root: Path) -> Registry:
         return Registry.model_validate_json(path.read_text())
     except ValueError as exc:
         raise InputError(
-            f"{path}: not a production record this version can read ({one_line(str(exc), 200)}); restore it from a backup"
+            f"{path}: not a production record this version can read ({one_line(str(exc), 200)}); "
+            "restore it from a backup"
         ) from None
 
 
@@ -71,7 +72,8 @@ def model_path(model_tag: str) -> Path:
         return Path(bentoml.models.get(model_tag).path)
     except (NotFound, ValueError):
         raise InputError(
-            f"the production model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); import its bento, or promote one that is"
+            f"the production model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); "
+            "import its bento, or promote one that is"
         ) from None
 
 
@@ -128,7 +130,8 @@ def rollback(root: Path, reason: str = "rolled back by hand") -> Release:
     earlier = [r for r in registry.history if r.model == registry.current.previous]
     if not earlier:
         raise InputError(
-            f"registry/production.json names {registry.current.previous} as the previous production model but has no record of it"
+            f"registry/production.json names {registry.current.previous} as the previous production model "
+            "but has no record of it"
         )
     before = earlier[-1]
     return _recorded(

@@ -41,7 +41,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import bentoml
 import pandas as pd
@@ -121,8 +121,10 @@ class Options(BaseModel):
     )
     selection: Rule | None = Field(
         None,
-        description="Which accepted candidate to return: the cheapest, the most confident, or balanced (the highest probability minus cost per feature); "
-        "left out, the model's own rule (the one evaluate chose under recourse.selection: auto, or the one set, when it was packaged).",
+        description="Which accepted candidate to return: the cheapest, the most confident, or balanced "
+        "(the highest probability minus cost per feature); "
+        "left out, the model's own rule (the one evaluate chose under recourse.selection: auto, "
+        "or the one set, when it was packaged).",
     )
 
 
@@ -235,7 +237,10 @@ def option_problems(options: Options, schema: DatasetSchema, max_alternatives: i
         elif not limit > 0:  # NaN fails this too
             problems.append((("max_change", name), f"must be greater than 0, got {limit}"))
     if options.alternatives > max_alternatives:
-        too_many = f"at most {max_alternatives} alternatives per applicant (serve.max_alternatives), got {options.alternatives}"
+        too_many = (
+            f"at most {max_alternatives} alternatives per applicant (serve.max_alternatives), "
+            f"got {options.alternatives}"
+        )
         problems.append((("alternatives",), too_many))
     return problems
 
@@ -349,8 +354,8 @@ class RequestGate:
             if problem:
                 await refuse(scope, receive, send, 400, "invalid_encoding", problem)
                 return
-            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
-                     + [(b"content-length", str(len(body)).encode())]}  # fmt: skip
+            kept = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
+            scope = {**scope, "headers": kept + [(b"content-length", str(len(body)).encode())]}
         twice = repeated_key(body)
         if twice is not None:
             await refuse(
@@ -473,7 +478,9 @@ class RecourseService:
         install_log_filters()
         # By tag, not through ``self.model``: that descriptor caches what "latest" meant the first
         # time, and a later `bentoml build` in the same process would record that stale version.
-        stored = bentoml.models.get(recorded_model_tag(RecourseService.bento) or MODEL_TAG)
+        # (@bentoml.service made the class a Service, which the type checker does not see)
+        service = cast("bentoml.Service[RecourseService]", RecourseService)
+        stored = bentoml.models.get(recorded_model_tag(service.bento) or MODEL_TAG)
         self.model_version = str(stored.tag)
         self.engine: RecourseEngine = load_bundle(Path(stored.path))
         self.limits = load_serve_settings(Path(stored.path))
@@ -516,8 +523,8 @@ class RecourseService:
             alternatives=options.alternatives,
             max_change=options.max_change,
         )
-        for given, filled in zip(answers, imputed, strict=True):
-            given["imputed"] = filled
+        for one, filled in zip(answers, imputed, strict=True):
+            one["imputed"] = filled
         try:
             given = [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
@@ -568,5 +575,6 @@ async def docs(scope: Scope, receive: Receive, send: Send) -> None:
     await RedirectResponse("/")(scope, receive, send)
 
 
-RecourseService.add_asgi_middleware(RequestGate)
-RecourseService.mount_asgi_app(docs, path="/docs")
+# @bentoml.service made the class a Service, which the type checker does not see
+cast("bentoml.Service[RecourseService]", RecourseService).add_asgi_middleware(RequestGate)
+cast("bentoml.Service[RecourseService]", RecourseService).mount_asgi_app(docs, path="/docs")

@@ -6,7 +6,9 @@ model is packaged with."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, get_args
 
 import joblib
@@ -155,6 +157,7 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     if wanted.threshold == "auto":  # package carries the chosen threshold as it does the rule
         selection = choose_threshold(ev, applicants, threshold_bars(engine, wanted.margin, cfg.min_rows_above_bar))
         engine = engine.with_settings(engine.settings.model_copy(update={"threshold": selection["threshold"]}))
+    assert engine.accepted is not None  # the workspace's bundle holds the accepted rows (train_classifier)
     ev = replace(
         ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings))
     )  # NNR answers from the rows GenRe could issue
@@ -253,6 +256,7 @@ def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -
     to it and as many from it up to the paper's 0.9, none putting the bar where fewer than
     ``evaluate.min_rows_above_bar`` approved training rows clear it. The reach is estimated from
     training rows, which an immutable number kept but not matched can make look nearer than they are."""
+    assert engine.accepted is not None  # the workspace's bundle holds the accepted rows (train_classifier)
     ceiling = bar_ceiling(engine.accepted.h, rows_wanted(min_rows, len(engine.accepted.h)))
     reach = auto_threshold(engine.classifier.reachable, margin, ceiling)
     high = auto_threshold(PAPER_THRESHOLD + margin, margin, ceiling)
@@ -353,7 +357,7 @@ def run(settings: Settings) -> dict[str, Any]:
         },
     }
 
-    sweeps = {
+    sweeps: dict[str, tuple[str, Sequence[float]]] = {
         "evaluate_candidates": ("n_candidates", cfg.sweep_candidates),
         "evaluate_temperature": ("temperature", cfg.sweep_temperatures),
     }
@@ -362,7 +366,7 @@ def run(settings: Settings) -> dict[str, Any]:
         for value in values:
             rows.append({key: value, **swept(score_at(ev, **{key: value}))})
         frame = pd.DataFrame(rows)
-        write_with(paths.plot(plot), lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        write_with(paths.plot(plot), partial(frame.to_csv, index=False))
 
     factuals_raw = ev.data.test_raw.iloc[ev.factual_rows].reset_index(drop=True)
     recourses_raw = pre.inverse_transform(sampled.x_plus).add_suffix("__recourse")
@@ -408,10 +412,12 @@ def gate(found_rate: float, accepted: int, threshold: float, floor: float) -> li
     failures = []
     if accepted == 0:
         failures.append(
-            f"no training row clears the threshold {threshold:.3f} (recourse.threshold + recourse.margin), so no recourse can be shown to reach it"
+            f"no training row clears the threshold {threshold:.3f} (recourse.threshold + recourse.margin), "
+            "so no recourse can be shown to reach it"
         )
     if found_rate < floor:
         failures.append(
-            f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})"
+            f"GenRe found a recourse for {found_rate:.3f} of the denied test applicants, "
+            f"below evaluate.min_found_rate = {floor} (threshold {threshold:.3f})"
         )
     return failures

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bentoml
 import yaml
@@ -97,7 +97,8 @@ def save_model(settings: Settings) -> bentoml.Model:
         labels=model_labels(schema, settings)
         | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
-        metadata=model_metadata(schema, settings, data) | {"packages": classifier.distributions() if own else {}},
+        metadata=model_metadata(schema, settings, data)
+        | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}},
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)
@@ -130,7 +131,10 @@ def build_bento(settings: Settings, model: bentoml.Model) -> bentoml.Bento:
     python = config.get("python") or {}
     python = {
         **python,
-        "packages": bento_packages(python.get("packages") or [], model.info.metadata.get("packages") or {}),
+        "packages": bento_packages(
+            python.get("packages") or [],
+            cast("dict[str, str]", model.info.metadata.get("packages") or {}),  # save_model writes it: name -> version
+        ),
     }
     labels = {
         **(config.get("labels") or {}),

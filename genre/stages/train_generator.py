@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from genre.artifacts.atomic import write_with
 from genre.artifacts.metrics_file import write_metrics
@@ -26,10 +25,14 @@ from genre.models.training import TrainingHistory
 from genre.recourse.pairs import load_pairs
 from genre.settings import GeneratorKind, Settings
 
+if TYPE_CHECKING:
+    from genre.models.cvae import CVAE
+    from genre.models.transformer import TransformerGenerator
+
 
 @dataclass(frozen=True)
 class Fitted:
-    model: torch.nn.Module
+    model: CVAE | TransformerGenerator
     history: TrainingHistory
     seconds: float
     train_sources: int
@@ -42,6 +45,7 @@ def fit(settings: Settings, kind: GeneratorKind, data: PreparedData, show_progre
     keep = np.flatnonzero(q.has_target)
     x_sources, x_targets, q_kept = data.x_train[sources[keep]], data.x_train[targets], q.restrict(keep)
     started = time.perf_counter()
+    model: CVAE | TransformerGenerator
     with torch_threads(cfg.threads):
         if kind == "cvae":
             n_categories = data.preprocessor.n_categories.tolist()  # 0 for numeric features, as CVAE expects

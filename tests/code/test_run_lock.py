@@ -14,7 +14,11 @@ import pytest
 from genre.messages import InputError
 from genre.retraining.lock import LOCK_FILE, OWNER_ENV, run_lock
 
-HOLD = "import sys, time; from genre.retraining.lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"
+HOLD = (
+    "import sys, time; from genre.retraining.lock import run_lock\n"
+    "with run_lock(sys.argv[1]):\n"
+    "    print('held', flush=True); time.sleep(120)"
+)
 
 
 ENTER = "import sys; from genre.retraining.lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('inside')"
@@ -22,7 +26,8 @@ HAND_DOWN = (
     "import os, subprocess, sys; from genre.retraining.lock import OWNER_ENV, run_lock\n"
     "with run_lock(sys.argv[1]):\n"
     "    env = {**os.environ, OWNER_ENV: str(os.getpid())}\n"
-    "    child = subprocess.run([sys.executable, '-c', sys.argv[2], sys.argv[1]], env=env, capture_output=True, text=True)\n"
+    "    child = subprocess.run([sys.executable, '-c', sys.argv[2], sys.argv[1]], "
+    "env=env, capture_output=True, text=True)\n"
     "    print(child.stdout.strip() or child.stderr.strip().splitlines()[-1])"
 )
 

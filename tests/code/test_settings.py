@@ -88,8 +88,8 @@ def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     message = load_edited(tmp_path, "  epochs: 100\n", "  epochs: 100\n  epochs: 5\n")
     first = line_of(PARAMS, "  epochs: 100")
     assert (
-        message
-        == f"{tmp_path / 'params.yaml'}:{first + 1}: train_classifier.epochs: written twice (first on line {first}); keep one"
+        message == f"{tmp_path / 'params.yaml'}:{first + 1}: train_classifier.epochs: "
+        f"written twice (first on line {first}); keep one"
     )
 
 

@@ -12,15 +12,37 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from genre.cli import app
 from genre.data.datasets import read_raw
 from genre.data.inference import InferenceError, infer_schema, schema_yaml
 from genre.data.schema import DatasetSchema, SchemaError, load_schema
 from genre.data.validation import validate_frame
-from genre.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 ADULT = REPO / "data/raw/adult"
-HOSTILE = ["yes", "no", "on", "off", "null", "~", "None", "NA", "a: b", "x, y", " lead", "trail ", "ünïcødé", "#hash", "- dash", "'q'", '"dq"', "true", "1", "@at", "tab\there"]
+HOSTILE = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "null",
+    "~",
+    "None",
+    "NA",
+    "a: b",
+    "x, y",
+    " lead",
+    "trail ",
+    "ünïcødé",
+    "#hash",
+    "- dash",
+    "'q'",
+    '"dq"',
+    "true",
+    "1",
+    "@at",
+    "tab\there",
+]
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +73,7 @@ def test_the_embedded_adult_csv_gets_the_embedded_schema_and_passes_its_validati
 
 def test_yaml_hostile_categories_read_back_exactly(tmp_path: Path) -> None:
     frame = pd.DataFrame({"c": HOSTILE * 3, "y": [0, 1, 1] * len(HOSTILE)})
-    schema, path = written(tmp_path, frame, "y")
+    schema, _ = written(tmp_path, frame, "y")
     assert schema.features["c"].categories == sorted(HOSTILE)
     frame.to_csv(tmp_path / "d.csv", index=False)
     assert validate_frame(read_raw(tmp_path / "d.csv", schema), schema).success
@@ -119,8 +141,14 @@ def test_what_cannot_be_described_is_one_line_per_column() -> None:
         infer_schema(as_text(frame), "y", name="t")
     lines = str(excinfo.value).splitlines()
     assert lines == [
-        "column 'id': 60 distinct text values, more than a category can have (50, --max-categories): drop the column (an identifier or free text) or group its values",
-        "column 'mostly_numbers': 58 numbers and 2 other values, e.g. ['n/a', '?']: write those as empty cells (missing) or fix them",
+        (
+            "column 'id': 60 distinct text values, more than a category can have (50, --max-categories): "
+            "drop the column (an identifier or free text) or group its values"
+        ),
+        (
+            "column 'mostly_numbers': 58 numbers and 2 other values, e.g. ['n/a', '?']: "
+            "write those as empty cells (missing) or fix them"
+        ),
         "column 'constant': a single value 'same' in every row: drop the column",
         "target 'y': 3 distinct labels ['a', 'b', 'c']: recourse needs exactly two (favourable and not)",
     ]
@@ -134,7 +162,11 @@ def test_the_command_never_overwrites_without_force_and_reports_one_line(tmp_pat
     assert refused.exit_code == 2 and out.read_text() == "mine"
     assert refused.output.strip() == f"{out} exists; pass --force to overwrite it, or choose another --output"
     wrong = CliRunner().invoke(app, [*args[:4], "salary", "--output", str(out), "--force"])
-    assert wrong.exit_code == 2 and wrong.output.startswith("--target 'salary' is not a column of test.csv.gz") and out.read_text() == "mine"
+    assert (
+        wrong.exit_code == 2
+        and wrong.output.startswith("--target 'salary' is not a column of test.csv.gz")
+        and out.read_text() == "mine"
+    )
     assert CliRunner().invoke(app, [*args, "--force", "--favourable", "1"]).exit_code == 0
     assert load_schema(out).name == "adult"  # named after its folder, not "test"
 
@@ -153,7 +185,10 @@ def test_a_hand_written_schema_is_read_strictly_with_lines(tmp_path: Path) -> No
         load_schema(path)
     assert str(excinfo.value).splitlines() == [
         f"{path}:6: features.n: written twice (first on line 5); keep one",
-        f'{path}:4: features.status.categories.0: Input should be a valid string (got {{"male": "single"}}) (a value holding \': \' or \', \' must be quoted)',
+        (
+            f"{path}:4: features.status.categories.0: Input should be a valid string "
+            f"(got {{\"male\": \"single\"}}) (a value holding ': ' or ', ' must be quoted)"
+        ),
     ]
 
 
@@ -175,19 +210,43 @@ def test_marks_a_lender_would_otherwise_think_of_alone_are_written_as_guesses(tm
         }
     )
     schema, path = written(tmp_path, frame, "y")
-    assert {n for n, f in schema.features.items() if f.immutable} == {"Ethnicity", "marital_status", "NumTimes90DaysLate", "MonthsSinceDelinquency", "two_year_recid"}
-    assert schema.features["EducationYears"].direction == "increase" and schema.features["EducationYears"].min_change == 1
+    assert {n for n, f in schema.features.items() if f.immutable} == {
+        "Ethnicity",
+        "marital_status",
+        "NumTimes90DaysLate",
+        "MonthsSinceDelinquency",
+        "two_year_recid",
+    }
+    assert (
+        schema.features["EducationYears"].direction == "increase" and schema.features["EducationYears"].min_change == 1
+    )
     age, income = schema.features["Age"], schema.features["Income"]
     assert (age.direction, age.max_change, age.min_change) == ("increase", 5, 1)
     assert income.min_change == 5000 and income.direction is None  # 5% of the median income, rounded up to 5 x 10^3
-    lines = {line.split(":")[0].strip().strip('"'): line for line in path.read_text().splitlines() if line.startswith("  ")}
+    lines = {
+        line.split(":")[0].strip().strip('"'): line for line in path.read_text().splitlines() if line.startswith("  ")
+    }
     assert "GUESS immutable: a protected characteristic" in lines["Ethnicity"]
-    assert "GUESS immutable: a record of the past" in lines["NumTimes90DaysLate"] and "(late)" in lines["NumTimes90DaysLate"]
+    assert (
+        "GUESS immutable: a record of the past" in lines["NumTimes90DaysLate"]
+        and "(late)" in lines["NumTimes90DaysLate"]
+    )
     assert "GUESS only up, by at most 5" in lines["Age"] and "GUESS min_change 5000" in lines["Income"]
 
 
-@pytest.mark.parametrize(("values", "whole", "expected"), [([0, 1, 2, 3], True, 1), ([0.0, 0.1, 0.2, 0.3, 10.0], False, 0.1), ([0, 150, 300, 9000], True, 200), ([1000, 1001, 1002, 1003], True, 100), ([4, 4], True, None)])
-def test_min_change_from_the_spacing_and_size_of_the_values(values: list[float], whole: bool, expected: float | None) -> None:
+@pytest.mark.parametrize(
+    ("values", "whole", "expected"),
+    [
+        ([0, 1, 2, 3], True, 1),
+        ([0.0, 0.1, 0.2, 0.3, 10.0], False, 0.1),
+        ([0, 150, 300, 9000], True, 200),
+        ([1000, 1001, 1002, 1003], True, 100),
+        ([4, 4], True, None),
+    ],
+)
+def test_min_change_from_the_spacing_and_size_of_the_values(
+    values: list[float], whole: bool, expected: float | None
+) -> None:
     import numpy as np
 
     from genre.data.inference import min_change

@@ -36,7 +36,9 @@ def samples(schema: DatasetSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def _project(root: Path, samples: tuple[pd.DataFrame, pd.DataFrame], *, with_test: bool = True, **ingest_overrides: object) -> Settings:
+def _project(
+    root: Path, samples: tuple[pd.DataFrame, pd.DataFrame], *, with_test: bool = True, **ingest_overrides: object
+) -> Settings:
     """Write raw CSVs and a params.yaml (the repo's, ingest section repointed) into ``root``."""
     train, test = samples
     (root / "raw").mkdir()
@@ -65,14 +67,23 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
-def test_ingest_writes_all_artifacts(tmp_path: Path, samples: tuple[pd.DataFrame, pd.DataFrame], schema: DatasetSchema) -> None:
+def test_ingest_writes_all_artifacts(
+    tmp_path: Path, samples: tuple[pd.DataFrame, pd.DataFrame], schema: DatasetSchema
+) -> None:
     """With a given test file the raw splits are kept as they are and every output is written."""
     settings = _project(tmp_path, samples)
     summary = ingest.run(settings)
     paths = Artifacts(tmp_path)
 
-    for path in (paths.train_csv, paths.test_csv, paths.schema, paths.preprocessor,
-                 paths.validation_dir / "train.json", paths.validation_dir / "test.json", paths.metrics("ingest")):
+    for path in (
+        paths.train_csv,
+        paths.test_csv,
+        paths.schema,
+        paths.preprocessor,
+        paths.validation_dir / "train.json",
+        paths.validation_dir / "test.json",
+        paths.metrics("ingest"),
+    ):
         assert path.is_file(), path
     assert (paths.validation_dir / "docs/train/index.html").is_file()
 
@@ -186,7 +197,12 @@ def test_accepted_batches_join_the_training_split_in_name_order_and_make_a_new_d
     after = ingest.run(settings)
     version = json.loads(Artifacts(tmp_path).data_version.read_text())
     assert (after["rows_train"], after["rows_test"], after["batches"]) == (N_TRAIN + 40, N_TEST, 2)
-    assert [f["name"] for f in version["files"]] == ["train", "test", "batch 2026-01-batch.csv", "batch 2026-02-batch.csv"]
+    assert [f["name"] for f in version["files"]] == [
+        "train",
+        "test",
+        "batch 2026-01-batch.csv",
+        "batch 2026-02-batch.csv",
+    ]
     assert after["data_version"] == version["version"] != version_before["version"]
     train = read_raw(Artifacts(tmp_path).train_csv, schema)
     pd.testing.assert_frame_equal(train.tail(40).reset_index(drop=True), extra[schema.columns], check_dtype=False)

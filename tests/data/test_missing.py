@@ -30,7 +30,9 @@ def make_schema(**policies: str) -> DatasetSchema:
     }
     for name, policy in policies.items():
         features[name]["missing"] = policy
-    return DatasetSchema.model_validate({"name": "t", "target": {"name": "y", "values": ["no", "yes"], "favourable": "yes"}, "features": features})
+    return DatasetSchema.model_validate(
+        {"name": "t", "target": {"name": "y", "values": ["no", "yes"], "favourable": "yes"}, "features": features}
+    )
 
 
 def frame_with_gaps(n: int = 40) -> pd.DataFrame:
@@ -57,7 +59,7 @@ def test_fills_come_from_the_training_split_and_fill_only_gaps() -> None:
     fills = fit_fills(schema, train)
     assert fills == {
         "income": float(train["income"].median()),
-        "years": int(round(train["years"].median())),
+        "years": round(train["years"].median()),
         "job": train["job"].value_counts().idxmax(),
     }
     filled, report = apply_missing(schema, train, fills)
@@ -80,7 +82,12 @@ def write_project(root: Path, frame: pd.DataFrame, schema: DatasetSchema) -> Pat
     frame.to_csv(root / "raw/data.csv", index=False)
     (root / "raw/schema.yaml").write_text(schema.to_yaml())
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["ingest"].update(train_csv=str(root / "raw/data.csv"), test_csv=None, schema_path=str(root / "raw/schema.yaml"), test_fraction=0.25)
+    params["ingest"].update(
+        train_csv=str(root / "raw/data.csv"),
+        test_csv=None,
+        schema_path=str(root / "raw/schema.yaml"),
+        test_fraction=0.25,
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root / "params.yaml"
 
@@ -99,7 +106,9 @@ def test_ingest_applies_every_policy_and_reports_what_it_did(tmp_path: Path) -> 
 
 
 def test_a_gap_where_the_schema_rejects_them_fails_ingest_naming_the_column(tmp_path: Path) -> None:
-    params = write_project(tmp_path, frame_with_gaps(), make_schema(income="median", years="median", job="most_frequent"))
+    params = write_project(
+        tmp_path, frame_with_gaps(), make_schema(income="median", years="median", job="most_frequent")
+    )
     with pytest.raises(DataValidationError) as excinfo:
         ingest.run(load_settings(params))
     assert "column 'region': " in str(excinfo.value) and "[expect_column_values_to_not_be_null]" in str(excinfo.value)
@@ -117,6 +126,11 @@ def test_at_inference_a_gap_is_filled_where_the_schema_imputes_and_refused_elsew
     frame, kept, errors, imputed = check_applicants(rows, schema, fills=fills)
     assert kept == [0] and imputed == [["income", "job"]]
     assert frame.iloc[0].to_dict() == {"income": 50.0, "years": 3, "job": "b", "region": "n"}
-    assert [(e.row, e.field, e.problem) for e in errors] == [(1, "region", "is missing a value"), (2, "years", "is required but missing")]
-    _, kept, _, imputed = check_applicants([{"income": "", "years": "3", "job": "", "region": "n"}], schema, from_text=True, fills=fills)
+    assert [(e.row, e.field, e.problem) for e in errors] == [
+        (1, "region", "is missing a value"),
+        (2, "years", "is required but missing"),
+    ]
+    _, kept, _, imputed = check_applicants(
+        [{"income": "", "years": "3", "job": "", "region": "n"}], schema, from_text=True, fills=fills
+    )
     assert kept == [0] and imputed == [["income", "job"]]

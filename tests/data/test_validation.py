@@ -54,12 +54,42 @@ def _add(column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
 
 # (corruption, column the message must name, expectation that must fail, text the failure must show)
 CORRUPTIONS = [
-    pytest.param(_set("age", 7, 150), "age", "expect_column_values_to_be_between", "1 of 300 values are outside [17.0, 90.0], e.g. [150], at line 9;", id="out-of-range"),
-    pytest.param(_set("workclass", 7, "Self-Employed"), "workclass", "expect_column_values_to_be_in_set", "['Self-Employed']", id="unknown-category"),
-    pytest.param(_set("occupation", 7, np.nan), "occupation", "expect_column_values_to_not_be_null", "1 of 300 values are missing, at line 9;", id="null-feature"),
+    pytest.param(
+        _set("age", 7, 150),
+        "age",
+        "expect_column_values_to_be_between",
+        "1 of 300 values are outside [17.0, 90.0], e.g. [150], at line 9;",
+        id="out-of-range",
+    ),
+    pytest.param(
+        _set("workclass", 7, "Self-Employed"),
+        "workclass",
+        "expect_column_values_to_be_in_set",
+        "['Self-Employed']",
+        id="unknown-category",
+    ),
+    pytest.param(
+        _set("occupation", 7, np.nan),
+        "occupation",
+        "expect_column_values_to_not_be_null",
+        "1 of 300 values are missing, at line 9;",
+        id="null-feature",
+    ),
     pytest.param(_drop("sex"), "sex", "expect_column_to_exist", "missing", id="missing-column"),
-    pytest.param(_add("zip_code"), None, "expect_table_columns_to_match_set", "columns the schema does not name: ['zip_code']", id="extra-column"),
-    pytest.param(_set("hours-per-week", 7, "forty"), "hours-per-week", "expect_column_values_to_be_in_type_list", "['forty']", id="non-numeric"),
+    pytest.param(
+        _add("zip_code"),
+        None,
+        "expect_table_columns_to_match_set",
+        "columns the schema does not name: ['zip_code']",
+        id="extra-column",
+    ),
+    pytest.param(
+        _set("hours-per-week", 7, "forty"),
+        "hours-per-week",
+        "expect_column_values_to_be_in_type_list",
+        "['forty']",
+        id="non-numeric",
+    ),
     pytest.param(_set("income", 7, 2), "income", "expect_column_values_to_be_in_set", "[2]", id="bad-label"),
 ]
 

@@ -28,8 +28,10 @@ LAST_RUN_LOGS = (  # the messages of the newest flow run with a tag, as the Pref
     "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId\n"
     "from prefect.client.schemas.sorting import FlowRunSort\n"
     "with get_client(sync_client=True) as c:\n"
-    "    [run] = c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])), sort=FlowRunSort.START_TIME_DESC, limit=1)\n"
-    "    print(run.state_type.value, [log.message for log in c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))])"
+    "    [run] = c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])), "
+    "sort=FlowRunSort.START_TIME_DESC, limit=1)\n"
+    "    print(run.state_type.value, "
+    "[log.message for log in c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))])"
 )
 STAGES = ("ingest", "train_classifier", "synthesize_pairs", "train_generator", "evaluate", "package")
 METRICS = (

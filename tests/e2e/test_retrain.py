@@ -1,8 +1,9 @@
 """Unattended retraining as the schedule runs it (``python -m flows.retrain``), on a copy of the
 fast project: new batches in (a corrupted one quarantined, the rest trained on), a worse
 challenger refused with production untouched, a drifted batch stopping the run before any
-training and taken by the next intake once a person releases it, a second run refused while one holds the lock, and a run killed with -9 mid-training
-that the next run finishes without redoing the finished stages or leaving anything RUNNING."""
+training and taken by the next intake once a person releases it, a second run refused while one
+holds the lock, and a run killed with -9 mid-training that the next run finishes without redoing the
+finished stages or leaving anything RUNNING."""
 
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ STATES = (  # the states of a project's flow runs, as the Prefect API reports th
     "import sys; from prefect.client.orchestration import get_client\n"
     "from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags\n"
     "with get_client(sync_client=True) as c:\n"
-    "    print(sorted({r.state_type.value for r in c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])))}))"
+    "    print(sorted({r.state_type.value for r in "
+    "c.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[sys.argv[1]])))}))"
 )
-INTAKE = "import json; from genre.retraining.run import take_new_data; from genre.settings import load_settings; print(json.dumps(take_new_data(load_settings())))"
+INTAKE = (
+    "import json; from genre.retraining.run import take_new_data; from genre.settings import load_settings; "
+    "print(json.dumps(take_new_data(load_settings())))"
+)
 ADULT_TRAIN = Path(__file__).resolve().parents[2] / "data/raw/adult/train.csv.gz"
 
 
@@ -155,7 +160,11 @@ def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_p
         [
             sys.executable,
             "-c",
-            "import sys, time; from genre.retraining.lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)",
+            (
+                "import sys, time; from genre.retraining.lock import run_lock\n"
+                "with run_lock(sys.argv[1]):\n"
+                "    print('held', flush=True); time.sleep(300)"
+            ),
             str(root),
         ],
         stdout=subprocess.PIPE,

@@ -154,7 +154,9 @@ def test_never_worse_than_the_nearest_accepted_neighbour(
         cheap = both & plausible(nnr_plus)
         assert cheap.any()
         assert np.all(picked.cost[cheap] <= nnr_cost[cheap] + 1e-5)
-    else:  # the generator's answer stands wherever it has one (a plausible one, where they come first: before it is made minimal)
+    else:
+        # the generator's answer stands wherever it has one (a plausible one, where they come first: before it is
+        # made minimal)
         raw = engine.recourse(denied, settings=settings.model_copy(update={"retrieved": 0, "sparsify": False}))
         kept = sampled_only.found & plausible(raw.x_plus)
         assert kept.any()
