@@ -558,7 +558,9 @@ app.add_typer(params_app, name="params")
 
 @params_app.command("reference")
 def params_reference(
-    out: Annotated[Path | None, typer.Option(dir_okay=False, help="Write the page here instead of printing it.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Write the page here instead of printing it.")
+    ] = None,
 ) -> None:
     """Every key of params.yaml: its default, the values it takes and what it does, as Markdown
     (docs/configuration.md is this command's output)."""
