@@ -1,12 +1,13 @@
 """The Prefect API the flows report to: the user's own server, or one local server they all share.
 
 Where ``PREFECT_API_URL`` is set, flows use that server and nothing is started. Otherwise Prefect
-would start a temporary server inside every process (8-25 s on 2 cores, and it gives up after 20 s
-on a busy machine), so a ``dvc repro`` of six stages paid for six. Instead, the first process that
-needs one starts a local server on a free loopback port, and later processes (the next DVC stage,
-the scheduler, a test's pipeline) find it through a small state folder in ``PREFECT_HOME`` and use
-it. A watchdog process owns the server and stops it once no process that uses it has been alive
-for ``IDLE_SECONDS``, so nothing is left running after the last stage, even one killed with -9.
+would start a temporary server inside every process (seconds each, and on a busy machine it gives
+up after ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``), so a ``dvc repro`` of six stages
+paid for six. Instead, the first process that needs one starts a local server on a free loopback
+port, and later processes (the next DVC stage, the scheduler, a test's pipeline) find it through a
+small state folder in ``PREFECT_HOME`` and use it. A watchdog process owns the server and stops it
+once no process that uses it has been alive for ``IDLE_SECONDS``, so nothing is left running after
+the last stage, even one killed with -9.
 
 Each client registers its pid under ``clients/`` while it uses the server; the watchdog checks
 those pids. Starting, registering and the watchdog's decision to stop all happen under one file
@@ -34,7 +35,7 @@ import psutil
 from genre.processes import die_with_parent
 
 IDLE_SECONDS = 120.0  # how long the server outlives its last client: longer than any gap between DVC stages
-DEFAULT_START_TIMEOUT_S = 600.0  # a first start migrates a new database: 25 s on an idle 2-core machine
+DEFAULT_START_TIMEOUT_S = 600.0  # a first start migrates a new database, tens of seconds on a small machine
 _POLL_S = 0.25
 
 

@@ -50,7 +50,7 @@ def stage_flow(name: str, module: str) -> Flow[[str], Any]:
     """The flow that runs the library stage ``module``'s ``run(settings)``.
 
     The module is named, not imported with the flow: ``main`` imports it while the Prefect server
-    starts, so a stage's own imports (2.5 s of Great Expectations and pandas for ingest) overlap
+    starts, so a stage's own imports (seconds of Great Expectations and pandas for ingest) overlap
     the first stage's wait for a new server instead of adding to it.
     """
     _STAGE_MODULES[name] = module
@@ -123,8 +123,8 @@ def without_heartbeats() -> Iterator[None]:
     """Flow runs without Prefect's heartbeats, unless the user sets their frequency.
 
     Prefect 3.9 beats a run's heart from a thread that sleeps in whole seconds, and each run waits
-    for that thread when it ends: a second per stage, six in a ``dvc repro`` (a trivial flow took
-    1.1 s with it, 0.1 s without). The heartbeats let a server find runs whose process died; here
+    for that thread when it ends: about a second per stage, for every stage of a ``dvc repro``.
+    The heartbeats let a server find runs whose process died; here
     ``close_abandoned`` marks those Crashed instead.
     """
     if any(name in os.environ for name in HEARTBEAT_SETTINGS):
@@ -159,8 +159,8 @@ def main(stage: Flow[[str], Any]) -> None:
         with open(os.environ[TIMINGS_ENV], "a") as out:
             out.write(json.dumps(record) + "\n")
     # The interpreter's last garbage collection walks every object torch, scikit-learn, pandas and
-    # Prefect made: 0.8-1.1 s of each stage's exit, 5-6 s of a dvc repro. Frozen objects are left
-    # to the process's end; exit still runs atexit, Prefect's log and event drains, and flushes.
+    # Prefect made, a noticeable share of each stage's exit. Frozen objects are left to the
+    # process's end; exit still runs atexit, Prefect's log and event drains, and flushes.
     gc.freeze()
     if _refused:
         sys.exit("\n".join(_refused))

@@ -54,9 +54,9 @@ class OwnModel:
     pandas categoricals rather than strings (``check_scores`` finds out which, once, on the
     training rows)."""
 
-    # A scikit-learn pipeline validates and encodes its frame on every call: on Adult's histogram-
-    # gradient-boosting pipeline, on one thread, about 5 ms a call and 4 us a row (302 to 2,408
-    # rows), so a request is one call (two where its cheapest candidates do not settle it), not three.
+    # A scikit-learn pipeline validates and encodes its frame on every call, a cost per call far above
+    # its cost per row, so a request is one call (two where its cheapest candidates do not settle it),
+    # not three.
     score_in_one_call = True
 
     def __init__(
@@ -86,9 +86,8 @@ class OwnModel:
     @cached_property
     def threads(self) -> ThreadpoolController:
         """One thread for the estimator's OpenMP and BLAS pools while it scores: a request's few
-        hundred candidates are too few to share out, and on a busy 2-core machine a
-        histogram-gradient-boosting model scoring 300 rows on every core took 566 ms against
-        43 ms on one (the MLP trains on one thread for the same reason)."""
+        hundred candidates are too few to share out, and on a busy machine threads that wait for
+        each other cost many times the work (the MLP trains on one thread for the same reason)."""
         return ThreadpoolController()
 
     def __getstate__(self) -> dict[str, Any]:

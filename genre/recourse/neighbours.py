@@ -29,9 +29,8 @@ TopK = tuple[np.ndarray, np.ndarray]  # [S, k] float32 costs (inf: no admissible
 
 
 _TOLERANCE = 1e-6
-_PAIRS_PER_BLOCK = (
-    1 << 21
-)  # approximate search: candidates gathered at once (x features x 4 bytes: about 100 MB on Adult)
+# approximate search: candidates gathered at once (their memory is this x features x 4 bytes)
+_PAIRS_PER_BLOCK = 1 << 21
 _BUILT: dict[
     bytes, Any
 ] = {}  # the last index this process built, by what it holds: a group's pieces come one after another

@@ -6,7 +6,7 @@ values, moves only in allowed directions) weighted by exp(-lam * cost). A source
 with the targets of its own immutable group, and a chunk of sources at a time, so memory is
 O(chunk x targets), never O(N^2), and the work shrinks with every immutable feature.
 
-Q itself is S x K pairs (4.3 GB at 716,851 sources and K = 1,000), so it is written a piece at a
+Q itself is S x K pairs (gigabytes at a million sources and K = 1,000), so it is written a piece at a
 time as it is computed and read back a block at a time (``StoredRows``): no stage holds it whole.
 """
 
@@ -27,8 +27,8 @@ from genre.parallel import Mapper, serial
 from genre.recourse.neighbours import approximate_top_k, exact_top_k
 from genre.settings import ApproximateSettings
 
-_SAMPLE_BLOCK = 8192  # stored rows read (and sources drawn for) at once: 8192 x K weights, about 50 MB at K = 1000
-_CUMULATIVE_CACHE = 1 << 25  # weights whose cumulative (float64) and neighbours are kept between draws: 400 MB
+_SAMPLE_BLOCK = 8192  # stored rows read (and sources drawn for) at once: 8192 x K weights and neighbours
+_CUMULATIVE_CACHE = 1 << 25  # weights whose cumulative (float64) and neighbours are kept between draws
 _NEIGHBOURS, _WEIGHTS, _INDEX = "neighbours.int32", "weights.float16", "index.npz"
 # raw little-endian, whatever the machine
 _ON_DISK: dict[str, np.dtype[Any]] = {_NEIGHBOURS: np.dtype("<i4"), _WEIGHTS: np.dtype("<f2")}

@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 NEIGHBORS = 5  # the protocol's LOF (genre.evaluation.metrics)
 # approved rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
 MAX_ROWS = 20_000
-LEAF_ROWS = 32  # the k-d tree's leaf size: on Adult's candidates 12 us a search against 13 at 16, 17 at 8
+LEAF_ROWS = 32  # the k-d tree's leaf size: smaller leaves searched Adult's candidates more slowly
 FIRST_WIDTH, GROWTH = (
     1,
     4,
@@ -38,14 +38,11 @@ class Plausibility:
     """Local outlier factor (Breunig et al., 2000) of candidates against (a seeded sample of) the
     training rows the classifier approves: the same figure as scikit-learn's
     ``LocalOutlierFactor(n_neighbors=5, novelty=True)`` (a test holds them to it), from an exact
-    search of a k-d tree (scipy's, on the calling thread). scikit-learn's own costs about 0.5 ms a
-    call before any work and runs its search on OpenMP threads: on a 2-core machine also running
-    the load that served requests, a 2-row request took 6.5 ms with it against 1.5 ms without the
-    preference. A flat faiss index, brute force on one thread, took 43-48 us a candidate on Adult's
-    15,773 approved rows, where the tree takes 10-14 us; and its float32 search of those rows among
-    themselves missed a nearer neighbour for 44 of them, so 86 local densities, and the LOF of 28
-    of 12,000 Adult candidates (by up to 17%), differed from scikit-learn's; the tree's, in
-    float64, differ on none.
+    search of a k-d tree (scipy's, on the calling thread). scikit-learn's own pays a fixed cost on
+    every call and runs its search on OpenMP threads, which a small served request cannot repay; a
+    flat faiss index was slower than the tree, and its float32 search missed nearer neighbours, so
+    some outlier factors differed from scikit-learn's, where the tree's, in float64, do not
+    (docs/decisions.md).
     """
 
     def __init__(self, approved: np.ndarray, seed: int = 0) -> None:

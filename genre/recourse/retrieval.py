@@ -5,8 +5,8 @@ The paper's claim is that sampling beats search; on a dataset where the generato
 engine adds, to the sampled candidates, the applicant's few nearest accepted training rows (what
 NNR would answer), under the same constraints. With ``retrieval: fallback`` (the default) they
 answer only where no sampled candidate is accepted, so GenRe finds a recourse wherever NNR does and
-keeps the generator's answers elsewhere (on Adult the retrieved rows, though cheaper, are less
-plausible: LOF 0.905 against 0.965); with ``compete`` the same rule chooses among all of them, and
+keeps the generator's answers elsewhere (the retrieved rows, though cheaper, are less plausible);
+with ``compete`` the same rule chooses among all of them, and
 the answer is never costlier than NNR's.
 
 The pool is ``genre.models.accepted.AcceptedRows`` at the threshold in use. It holds training rows

@@ -1,20 +1,20 @@
 """Single requests that arrive together answered in one model call.
 
-A lender's own model pays for every call more than for every row: a scikit-learn pipeline
-validates and encodes its frame each time it is asked (Adult's gradient-boosted one: about 5 ms a
-call, 4 us a row; ``OwnModel``). Requests that arrive close together are therefore answered
-together, grouped by their options (a group is one engine call), each caller getting its own
-answer. What a caller gets does not depend on who it was grouped with: every applicant's draws
-are seeded by its own values and the classifier scores each row alone (``RecourseEngine``), and
-each request is checked on its own before it waits, so a bad one is refused alone.
+A lender's own model pays for every call more than for every row: a scikit-learn pipeline validates
+and encodes its frame each time it is asked (``OwnModel``). Requests that arrive close together are
+therefore answered together, grouped by their options (a group is one engine call), each caller
+getting its own answer. What a caller gets does not depend on who it was grouped with: every
+applicant's draws are seeded by its own values and the classifier scores each row alone
+(``RecourseEngine``), and each request is checked on its own before it waits, so a bad one is
+refused alone.
 
 How long a group waits follows what a call costs. For the MLP, whose calls cost their rows, it is
 answered ``serve.coalesce_ms`` after its first request. For a lender's model it keeps waiting
 while requests keep arriving, each buying another ``coalesce_ms``, up to ``serve.coalesce_max_ms``
-after the first (5 ms, about one call): served side by side with the fixed window, Adult's
-gradient-boosted model answered 1.27-1.66 times as many requests a second from 8 clients (groups
-grow while the server is busy) and 0.88-1.0 times from 2 (the pair's wait for a third that never
-comes). The MLP, made to wait the same way (10 ms at most), fell from 457 to 356 requests/s.
+after the first (about one call's cost): groups grow while the server is busy, so a lender's model
+answers more requests a second from many clients, at the price of a short wait from few. The MLP
+is not made to wait that way: its calls are cheap, and waiting only cost it requests a second
+(docs/decisions.md).
 
 Everything runs on the service's event loop, like a lone request: the window only lets requests
 that are already on their way be read before the group is answered.

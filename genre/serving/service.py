@@ -18,7 +18,7 @@ Why the pieces look the way they do:
   (``QuietClientErrors``).
 * ``/recourse`` is a coroutine, answered on the event loop: one applicant is about two
   milliseconds of CPU, less than handing the request to a worker thread and back costs, and the
-  GIL lets one request compute at a time anyway (measured: 251 against 192 requests/s).
+  GIL lets one request compute at a time anyway (measured: docs/decisions.md).
   Requests with the same options that arrive within ``serve.coalesce_ms`` of each other are
   answered in one engine call (``genre.serving.coalesce``): a lender's own model costs per call
   more than per row, so for it a group keeps waiting while requests keep arriving, up to

@@ -35,8 +35,8 @@ from genre.settings import Rule, Settings
 
 POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: the cost is the same at any data size
 # How many standard errors a rule's mean score must beat the paper's rule (cheapest) by, on the
-# selection applicants, for auto to answer by it: on HELOC a rule ahead by 0.005 of 200 applicants
-# scored 0.075 below the cheapest on the test factuals.
+# selection applicants, for auto to answer by it: a rule narrowly ahead on a few hundred applicants
+# can fall well behind on the test factuals (docs/decisions.md).
 CLEARLY_BETTER = 2.0
 PAPER_RULE: Rule = "cheapest"
 THRESHOLD_STEPS = (
@@ -301,9 +301,8 @@ def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) ->
     """Whether plausible candidates are chosen first (``genre.recourse.plausibility``), by the rule
     in use, and the mean score of ``x``, the selection applicants, each way: under ``auto`` the
     preference is kept where it scores higher. It trades cost (and at times validity) for
-    plausibility, and which way it falls depends on the data: on Adult it raised the score on all
-    three seeds' applicants, on a 1,500-row sample of it it lowered validity (0.98 to 0.88) and the
-    score, its classifier's approved rows being too few to tell plausible from not."""
+    plausibility, and which way it falls depends on the data: where the classifier approves too few
+    training rows to tell plausible from not, it can lower validity and the score."""
     engine = ev.engine
     scores = {}
     for first in (False, True):

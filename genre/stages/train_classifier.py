@@ -57,8 +57,8 @@ def run(settings: Settings) -> dict[str, Any]:
         "p_test": p_test,
     }
 
-    # The forest's compressed dump (about 5 s on Adult, zlib releasing the GIL) is written while h
-    # trains on one thread; it replaces the old forest only once the stage has succeeded.
+    # The forest's compressed dump (zlib releases the GIL) is written while h trains on one thread;
+    # it replaces the old forest only once the stage has succeeded.
     with atomic_path(paths.ground_truth) as forest_tmp, ThreadPoolExecutor(max_workers=1) as writer:
         dumping = writer.submit(joblib.dump, forest, forest_tmp, compress=3)
         observed = {"train": y_train_obs, "test": y_test_obs}

@@ -35,7 +35,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 BLOCK = re.compile(r"(?:<!-- commands: (?P<id>[\w-]+) -->\n)?```bash\n(?P<body>.*?)```", re.DOTALL)
 TRAILING_COMMENT = re.compile(r"\s+# .*$")
-RUN_HERE = {"own-dataset", "inspect", "schedule", "cli", "serve", "request", "store", "rollback", "production"}
+RUN_HERE = {
+    "own-dataset",
+    "inspect",
+    "schedule",
+    "cli",
+    "import",
+    "serve",
+    "request",
+    "store",
+    "rollback",
+    "production",
+}
 DOCUMENTED = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]  # the README and every task page
 RAW = REPO.parent / "shared/datasets/adult-raw"  # the UCI Adult data as published: the README's own-dataset example
 RAW_ROWS = {"train": 3000, "test": 1000}  # a sample, so the run stays short
@@ -278,7 +289,7 @@ def test_serving_the_bento_on_another_machine_then_stopping_it(project, tags, tm
     """Import into an empty store, serve, call it with the README's curl, inspect the store, and
     stop it with SIGTERM: the worker goes too and the port is free again."""
     env, port = empty_store(project, tmp_path / "bentoml"), str(free_port())
-    import_bento, serve = block("serve")
+    [import_bento], [serve] = block("import"), block("serve")
     shell(project, fill(import_bento), env)
     server = Background(project, fill(serve).replace("3000", port), env, tmp_path / "serve.log")
     background.append(server)
@@ -361,7 +372,7 @@ def test_kill_9_of_bentoml_serve_takes_its_worker_along(project, tags, tmp_path,
     """``kill -9`` cannot be handled by the server, so its worker must notice on its own: before,
     the worker kept running and listening, and a restart on the same port failed."""
     port = str(free_port())
-    [_, serve] = block("serve")
+    [serve] = block("serve")
     server = Background(project, fill(serve).replace("3000", port), project.env, tmp_path / "serve.log")
     background.append(server)
     server.wait_for(lambda: _ready(port))
