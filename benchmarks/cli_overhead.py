@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,21 +36,9 @@ from genre.data.schema import load_schema
 from genre.offline import go_offline
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
+from research.provenance import head_commit, machine
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def machine() -> str:
-    """The CPU model and core count: the ratio depends on how long start-up takes on this machine."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return f"{models[0] if models else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
-def head_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
 
 
 def applicants(paths: Artifacts, rows: int) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from genre.models.ground_truth import sample_labels
 from genre.retraining.gate import gate_set, promises_by_margin, shown
 from genre.serving.bundle import engine_from_artifacts
 from genre.settings import load_settings
+from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,6 +95,7 @@ def main() -> None:
         "machine": args.machine,
         "margins": margins,
     }
+    result = stamped(result)
     write_json(REPO / "reports/promise_margin.json", result)
     lines = [
         "# Promises kept against the margin above the threshold",
@@ -102,7 +104,7 @@ def main() -> None:
             f"Champion: the workspace's model (threshold {champion.settings.threshold:g}); "
             f"{args.challengers} challengers, each its classifier retrained on a {args.resample:g} bootstrap "
             f"resample with labels sampled afresh; gate set {len(rows)} held-out applicants the champion denies. "
-            f"{args.machine}. Written by `benchmarks/promise_margin.py`."
+            f"Commit {result['commit']}, {result['machine']}. Written by `benchmarks/promise_margin.py`."
         ),
         "",
         "| margin | found rate | mean cost | promises kept (each challenger) | lowest |",

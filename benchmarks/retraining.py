@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from genre.artifacts.atomic import write_json, write_text
+from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "data/raw/adult"
@@ -158,7 +159,8 @@ def page(report: dict[str, Any]) -> str:
         "# Unattended retraining on Adult (`benchmarks/retraining.py`)",
         "",
         (
-            f"{report['machine']}. Base {report['base_rows']} rows; weekly batches of {BATCH_ROWS}. "
+            f"Commit {report.get('commit', 'unknown')}, {report['machine']}. "
+            f"Base {report['base_rows']} rows; weekly batches of {BATCH_ROWS}. "
             "One run of `python -m flows.retrain` per week."
         ),
         "",
@@ -248,6 +250,7 @@ def main() -> None:
         "runs": results,
         "checks": checks(root, results, min_kept, bad_files),
     }
+    report = stamped(report)
     write_json(REPO / "reports/retraining.json", report)
     write_text(REPO / "reports/retraining.md", page(report))
     print(json.dumps(report["checks"], indent=2))

@@ -57,6 +57,7 @@ from genre.parallel import chunk_runner
 from genre.recourse.pairs import pairing_distribution, split_sources_targets
 from genre.settings import RunnerSettings, load_settings
 from genre.stages.synthesize_pairs import sampled_recall
+from research.provenance import stamped
 from research.scale_data import adult_like
 
 REPO = Path(__file__).resolve().parents[1]
@@ -286,6 +287,7 @@ def main() -> None:
                     report["sizes"][str(size)]["stages"] = run_stages(size, args.seed, Path(scratch), url)
             shared.stop()
     report["exponents"] = {name: exponent(*series) for name, series in timed_series(report).items()}
+    report = stamped(report)
     write_json(REPO / "reports/scale.json", report)
     render(report)
 
@@ -296,7 +298,10 @@ def render(report: dict[str, Any]) -> None:
     lines = [
         "# genre at scale (`benchmarks/scale.py`)",
         "",
-        f"Adult-shaped rows (resampled, numeric features smoothed); {report['machine']}.",
+        (
+            "Adult-shaped rows (resampled, numeric features smoothed); "
+            f"commit {report.get('commit', 'unknown')}, {report['machine']}."
+        ),
         "",
         "## Pair synthesis (the workspace's classifier; params.yaml's k, lam, chunk size)",
         "",

@@ -61,6 +61,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from research.provenance import stamped
+
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 1000
 BATCH_REPEATS = 7
@@ -409,6 +411,7 @@ def main() -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = stamped(report)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

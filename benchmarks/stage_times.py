@@ -32,6 +32,7 @@ from rich.table import Table
 
 from flows.server import SharedServer
 from genre.artifacts.atomic import write_json
+from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD_S = 30.0
@@ -110,19 +111,21 @@ def main() -> None:
     )
     write_json(
         REPO / "reports/stage_times.json",
-        {
-            "command": "dvc repro",
-            "sample_rows": args.sample_rows,
-            "cpu_count": os.cpu_count(),
-            "load_average_at_end": list(os.getloadavg()),
-            "fresh_prefect_home": args.prefect_home is None,
-            "prefect_api_url_set": bool(os.environ.get("PREFECT_API_URL")),
-            "wall_seconds": round(wall, 2),
-            "work_seconds": totals["work"],
-            "overhead_seconds": overhead,
-            "dvc_and_exit_seconds": outside,
-            "stages": stages,
-        },
+        stamped(
+            {
+                "command": "dvc repro",
+                "sample_rows": args.sample_rows,
+                "cpu_count": os.cpu_count(),
+                "load_average_at_end": list(os.getloadavg()),
+                "fresh_prefect_home": args.prefect_home is None,
+                "prefect_api_url_set": bool(os.environ.get("PREFECT_API_URL")),
+                "wall_seconds": round(wall, 2),
+                "work_seconds": totals["work"],
+                "overhead_seconds": overhead,
+                "dvc_and_exit_seconds": outside,
+                "stages": stages,
+            }
+        ),
     )
 
 

@@ -463,13 +463,17 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
 @data_app.command("release")
 def data_release(
     batch: Annotated[
-        Path, typer.Argument(help="A batch held for drift: its CSV in retrain.held (data/held/<time>-<name>).")
+        Path,
+        typer.Argument(
+            help="A batch held for drift or set aside by a refusal: its CSV in retrain.held or retrain.refused."
+        ),
     ],
-    reason: Annotated[str, typer.Option(help="Why the change is real and may be trained on, for the record.")],
+    reason: Annotated[str, typer.Option(help="Why the batch is sound and may be trained on, for the record.")],
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Put a batch held for drift back in incoming: the next retraining run validates it as ever
-    and trains on it without a drift check (for exactly these bytes; recorded in registry/released/)."""
+    """Put a batch held for drift, or set aside when a challenger trained on it was refused, back in
+    incoming: the next retraining run validates it as ever and takes it without a drift check or
+    its earlier verdict (for exactly these bytes; recorded in registry/released/)."""
     from genre.retraining.intake import release_held
     from genre.retraining.lock import run_lock
 
@@ -482,6 +486,31 @@ def data_release(
     err.print(
         f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} "
         "for the next retraining run, its drift check waived",
+        highlight=False,
+    )
+
+
+@data_app.command("withdraw")
+def data_withdraw(
+    batch: Annotated[
+        str, typer.Argument(help="An accepted batch: its file name in ingest.batches (data/raw/accepted).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why it must not be trained on, for the record.")],
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Take an accepted batch back out of the training data: the next retraining run trains without
+    it, and the same rows sent again under any name are refused (recorded beside it in
+    retrain.withdrawn and in registry/batches.json)."""
+    from genre.retraining.withdrawal import withdraw_batch
+
+    settings = _settings(params)
+    try:
+        where = withdraw_batch(settings, batch, reason)
+    except InputError as exc:
+        raise _refuse(str(exc)) from None
+    err.print(
+        f"withdrawn: {escape(where.name)} is in {escape(str(settings.retrain.withdrawn))}; the next retraining run "
+        "trains without it (production keeps the model trained with it until a challenger without it is promoted)",
         highlight=False,
     )
 
@@ -503,10 +532,10 @@ def data_drift(
     """Validate BATCH against the schema, then compare it with the rows the production model was
     trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
     the batch cannot be used."""
+    from genre.data.batches import BATCH_MIN_ROWS
     from genre.data.datasets import read_raw
     from genre.data.validation import validate_frame
     from genre.retraining.intake import batch_drift, reference_rows
-    from genre.stages.ingest import BATCH_MIN_ROWS
 
     go_offline()
     settings = _settings(params)

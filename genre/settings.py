@@ -517,14 +517,19 @@ class GateSettings(_Section):
 
 class RetrainSettings(_Section):
     """Where unattended retraining (flows.retrain) takes new batches from and puts the ones it
-    refuses; accepted ones move to ``ingest.batches``. Files are moved whole, never edited."""
+    refuses; accepted ones move to ``ingest.batches`` and stay training data only while no
+    challenger trained on them is refused. Files are moved whole, never edited."""
 
     incoming: Path = Field(
         Path("data/incoming"),
         description="Drop new labelled CSVs here (the training data's columns); taken in name order.",
     )
     quarantine: Path = Field(
-        Path("data/quarantine"), description="Batches that failed validation, each beside its report."
+        Path("data/quarantine"),
+        description=(
+            "Files in incoming that could not be used (unreadable, not a CSV, invalid, or rows taken before), "
+            "each beside its report."
+        ),
     )
     held: Path = Field(
         Path("data/held"),
@@ -532,6 +537,17 @@ class RetrainSettings(_Section):
             "Batches that drifted, each beside its drift report and pictures, for a person to look at: the run stops "
             "there."
         ),
+    )
+    refused: Path = Field(
+        Path("data/refused"),
+        description=(
+            "Batches a refused or failed challenger was trained on, each beside the decision that set it aside: "
+            "never trained on again unless a person releases it (genre data release)."
+        ),
+    )
+    withdrawn: Path = Field(
+        Path("data/withdrawn"),
+        description="Batches taken back out of the training data by genre data withdraw, each beside its record.",
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from genre.offline import go_offline
 from research import messy_corpus
 from research.lender_model import fit_lender_model
 from research.paper_benchmark import DatasetRun
+from research.provenance import head_commit
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "benchmarks/datasets"
@@ -91,15 +91,6 @@ def dataset_run(name: str, shared: Path, scratch: Path) -> tuple[DatasetRun, byt
     variant = messy_corpus.VARIANTS[name]
     advised = {variant.advised[0]: {variant.advised[1]: variant.advised[2]}} if variant.advised else {}
     return inferred_run(name, *variant.frames(shared), variant.target, variant.marks, scratch / name, advised), None
-
-
-def head_commit() -> str:
-    return (
-        subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
-        or "unknown"
-    )
 
 
 def started(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,9 @@ def read_raw(path: Path, schema: DatasetSchema) -> pd.DataFrame:
         raise InputError(f"{path}: no such file (see ingest.train_csv / ingest.test_csv in params.yaml)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a CSV file pandas can read: {one_line(str(exc).strip(), 200)}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # not a disk's failure: the file's own bytes
+        said = one_line(str(exc).strip() or type(exc).__name__, 200)
+        raise InputError(f"{path}: not a readable gzip file: {said}") from None
     for name, spec in schema.features.items():
         if spec.kind == "integer" and name in frame and pd.api.types.is_float_dtype(frame[name]):
             values = frame[name]

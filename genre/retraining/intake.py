@@ -1,7 +1,9 @@
 """New data in: the labelled batches waiting in ``retrain.incoming``, taken in name order.
 
 Each batch is read and validated with the GX suite generated from the schema; one that fails is
-moved to ``retrain.quarantine`` beside its report, and the others go on. Each that passes is
+moved to ``retrain.quarantine`` beside its report, and the others go on. So is any other file
+found there (only ``.csv`` and ``.csv.gz`` are batches), one that cannot be read, and one whose
+rows were taken before under any name (``genre.retraining.ledger``). Each that passes is
 compared with the data the production model was trained on (``genre.data.drift``); a batch that
 drifted is moved to ``retrain.held`` beside its drift report and a picture per drifted feature,
 and the run stops before any training: the batches that passed stay where they are, for the next
@@ -30,6 +32,7 @@ import pandas as pd
 
 from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
+from genre.data.batches import BATCH_MIN_ROWS, BATCH_SUFFIXES, waiting_files
 from genre.data.datasets import read_raw
 from genre.data.drift import DriftReport, drift_report
 from genre.data.missing import apply_missing
@@ -38,10 +41,10 @@ from genre.data.validation import DataValidationError, validate_frame
 from genre.messages import InputError, one_line
 from genre.models.classifiers import DECISION_THRESHOLD
 from genre.recourse.engine import RecourseEngine
+from genre.retraining import ledger
 from genre.retraining.pictures import feature_picture
 from genre.serving.production import REFERENCE, Release, model_path
 from genre.settings import DriftSettings, Settings
-from genre.stages.ingest import BATCH_MIN_ROWS, BATCH_SUFFIXES, batch_files
 
 # accepted: now training data; quarantined: failed validation; drifted: held for a person, the run
 # stopped; waiting: left in incoming (checked or not) because a batch of the run drifted
@@ -57,6 +60,7 @@ class Batch:
     rows: int
     reason: str
     report: str | None = None  # the validation or drift report, beside the moved file
+    rows_sha256: str | None = None  # the rows' hash (genre.retraining.ledger), once they were read
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,9 @@ def take_batches(
     accepted_dir = settings.resolve(settings.ingest.batches)
     stamp = datetime.now(UTC).strftime(STAMP)
     verdicts: list[Batch] = []
-    passed: list[tuple[Path, int, str]] = []
-    for path in batch_files(settings.resolve(cfg.incoming)):
+    passed: list[tuple[Path, int, str, str]] = []  # file, rows, why, rows' hash
+    taken: dict[str, str] = {}  # rows' hash -> file, this run's
+    for path in waiting_files(settings.resolve(cfg.incoming)):
         if Intake(verdicts).stopped:
             verdicts.append(
                 Batch(path.name, "waiting", 0, "not checked, left in incoming: an earlier batch of this run drifted")
@@ -120,6 +125,8 @@ def take_batches(
             continue
         frame = None
         try:
+            if not path.name.endswith(BATCH_SUFFIXES):
+                raise InputError(f"{path.name}: not a batch (only .csv and .csv.gz files are read)")
             if (accepted_dir / path.name).exists():
                 raise InputError(
                     f"a batch named {path.name} was accepted already; rename this one if it holds other rows"
@@ -127,6 +134,8 @@ def take_batches(
             frame = read_raw(path, schema)
             report = validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS)
             report.raise_for_failures(path.name)
+            digest = ledger.rows_digest(frame)
+            _taken_once(settings, path, digest, taken)
         except InputError as exc:
             verdicts.append(
                 _quarantine(
@@ -146,7 +155,7 @@ def take_batches(
                 if waived is None
                 else f"; drift check waived, released by hand {waived['time']}: {waived['reason']}"
             )
-            passed.append((path, len(frame), "passed validation" + checked))
+            passed.append((path, len(frame), "passed validation" + checked, digest))
             continue
         drift, compared = batch_drift(production, reference, frame, settings.drift)
         if drift.drifted:
@@ -162,17 +171,33 @@ def take_batches(
                 )
             )
             continue
-        passed.append((path, len(frame), "passed validation and the drift check"))
+        passed.append((path, len(frame), "passed validation and the drift check", digest))
     stopped = Intake(verdicts).stopped
-    for path, rows, why in passed:
+    for path, rows, why, digest in passed:
         if stopped:
             verdicts.append(
                 Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted")
             )
         else:
             _move(path, accepted_dir / path.name)
-            verdicts.append(Batch(path.name, "accepted", rows, why))
+            ledger.note(settings.root, "accepted", path.name, digest)
+            verdicts.append(Batch(path.name, "accepted", rows, why, rows_sha256=digest))
     return Intake(sorted(verdicts, key=lambda b: b.file), source)
+
+
+def _taken_once(settings: Settings, path: Path, digest: str, taken: dict[str, str]) -> None:
+    """Refuse rows taken before, under any name, unless a person released exactly this file."""
+    if released(settings, path) is not None:
+        return
+    if digest in taken:
+        raise InputError(f"{path.name}: the same rows as {taken[digest]}, taken in this run; rows are taken once")
+    prior = ledger.seen(settings.root, digest)
+    if prior is not None:
+        raise InputError(
+            f"{path.name}: the same rows as {prior['file']} ({prior['event'].replace('_', ' ')} {prior['time']}); "
+            "rows are taken once"
+        )
+    taken[digest] = path.name
 
 
 def _digest(path: Path) -> str:
@@ -181,15 +206,17 @@ def _digest(path: Path) -> str:
 
 
 def release_held(settings: Settings, held: Path, reason: str) -> Path:
-    """Put a batch held for drift back in incoming, under the name it arrived with, its drift
-    check waived for exactly these bytes; -> where it now waits. The record is written before
-    the move, so a release killed half-way is simply released again."""
-    held_dir = settings.resolve(settings.retrain.held).resolve()
+    """Put a batch held for drift, or set aside by a refused challenger, back in incoming under the
+    name it arrived with, its drift check and its rows' earlier verdict waived for exactly these
+    bytes; -> where it now waits. The record is written before the move, so a release killed
+    half-way is simply released again."""
+    folders = [settings.resolve(settings.retrain.held).resolve(), settings.resolve(settings.retrain.refused).resolve()]
     held = held.resolve()
     stamp, _, name = held.name.partition("-")
-    if held.parent != held_dir or not held.is_file() or not name.endswith(BATCH_SUFFIXES):
+    if held.parent not in folders or not held.is_file() or not name.endswith(BATCH_SUFFIXES):
         raise InputError(
-            f"{held.name}: not a batch held in {settings.retrain.held} (the batch's CSV, not its report or pictures)"
+            f"{held.name}: not a batch held in {settings.retrain.held} or set aside in {settings.retrain.refused} "
+            "(the batch's CSV, not its report or pictures)"
         )
     incoming, accepted = settings.resolve(settings.retrain.incoming), settings.resolve(settings.ingest.batches)
     for folder in (incoming, accepted):

@@ -11,12 +11,18 @@
    (``genre.retraining.gate``), promoted only if every rule passes; the decision is recorded
    (``genre.retraining.record``) with the batches of every run since the last decision, so a run
    killed after its intake and resumed still reports them.
+
+A batch is training data for good only once a challenger trained on it is promoted. Where the
+challenger is refused, or its training fails, the batches it was the first to train on are set
+aside in ``retrain.refused``, each beside the decision, so one bad batch is not trained on by
+every later run; a person who judges one sound puts it back with ``genre data release``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,18 +33,19 @@ import pandas as pd
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
+from genre.data.batches import waiting_files
 from genre.data.datasets import read_raw
 from genre.data.missing import apply_missing
 from genre.data.schema import load_schema
 from genre.messages import InputError, one_line
 from genre.processes import die_with_parent
+from genre.retraining import ledger
 from genre.retraining.gate import compare
 from genre.retraining.intake import reference_rows, take_batches
 from genre.retraining.record import new_stamp, read_records, record_path, write_record
 from genre.serving import production
 from genre.serving.bundle import load_bundle
 from genre.settings import Settings
-from genre.stages.ingest import batch_files
 
 PENDING = Path("registry/pending-intake.json")  # batches taken since the last decision
 LOGS = Path("registry/logs")  # each run's dvc repro output
@@ -51,7 +58,7 @@ class TrainingFailed(InputError):
 def take_new_data(settings: Settings) -> dict[str, Any]:
     """Step 1: every waiting batch validated, checked for drift against production's training
     data and moved; a drifted one ends the run with a record. -> the intake, as JSON."""
-    if not batch_files(settings.resolve(settings.retrain.incoming)):  # the usual week without data: nothing to load
+    if not waiting_files(settings.resolve(settings.retrain.incoming)):  # the usual week without data: nothing to load
         return {"batches": [], "stopped": False, "reference": ""}
     release = production.production(settings.root)
     engine = load_bundle(production.model_path(release.model)) if release is not None else None
@@ -217,6 +224,27 @@ def _pending(root: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def _set_aside(
+    settings: Settings, batches: list[dict[str, Any]], decision: str, reason: str, record: Path
+) -> list[str]:
+    """Move the accepted ``batches`` out of the training data into ``retrain.refused``, each beside
+    the decision (written first: a batch is never set aside without its reason); -> where each went."""
+    accepted, refused = settings.resolve(settings.ingest.batches), settings.resolve(settings.retrain.refused)
+    moved = []
+    for batch in batches:
+        source = accepted / batch["file"]
+        if batch["verdict"] != "accepted" or not source.is_file():
+            continue
+        dest = refused / f"{record.stem}-{batch['file']}"
+        why = {"decision": decision, "reason": reason, "record": str(record), "time": ledger.now()}
+        write_json(dest.with_name(dest.name + ".decision.json"), {"batch": batch["file"], **why})
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, dest)
+        ledger.note(settings.root, "set_aside", batch["file"], batch.get("rows_sha256") or "", decision=decision)
+        moved.append(str(dest.relative_to(settings.root) if dest.is_relative_to(settings.root) else dest))
+    return moved
+
+
 def _data_version(tag: str | None) -> str | None:
     if tag is None:
         return None
@@ -237,8 +265,15 @@ def _decide(
     pending: bool = True,
     stamp: str | None = None,
 ) -> dict[str, Any]:
-    """Write the record (with the batches taken since the last decision, which it then clears)."""
+    """Write the record (with the batches taken since the last decision, which it then clears);
+    a refusal or a failure first sets those batches aside."""
     batches = _pending(settings.root) if pending else []
+    stamp = stamp or new_stamp()
+    set_aside = (
+        _set_aside(settings, batches, decision, reason, record_path(settings.root, stamp))
+        if decision in ("refused", "failed")
+        else []
+    )
     record = {
         "decision": decision,
         "reason": reason,
@@ -248,8 +283,9 @@ def _decide(
         "batches": batches,
         "reference": reference,
         "comparison": comparison,
+        "set_aside": set_aside,
     }
-    path = write_record(settings.root, record, stamp or new_stamp())
+    path = write_record(settings.root, record, stamp)
     if pending:
         (settings.root / PENDING).unlink(missing_ok=True)
     return record | {"path": str(path)}

@@ -19,25 +19,13 @@ import pandas as pd
 
 from genre.artifacts.atomic import atomic_dir, write_json, write_text, write_with
 from genre.artifacts.paths import Artifacts
+from genre.data.batches import BATCH_MIN_ROWS, batch_files
 from genre.data.datasets import read_raw
 from genre.data.missing import apply_missing, fit_fills
 from genre.data.preprocessing import Preprocessor
 from genre.data.schema import DatasetSchema, load_schema
 from genre.data.validation import DataValidationError, validate_frame
 from genre.settings import Settings
-
-BATCH_SUFFIXES = (".csv", ".csv.gz")
-BATCH_MIN_ROWS = 1  # a batch joins training data that has the schema's min_rows already
-
-
-def batch_files(folder: Path) -> list[Path]:
-    """The CSV files in ``folder`` in name order (an absent folder holds none): the order batches
-    are taken in, so a name that starts with the date orders them by arrival."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.name.endswith(BATCH_SUFFIXES) and not p.name.startswith(".")
-    )
 
 
 def sources(settings: Settings) -> dict[str, Path]:

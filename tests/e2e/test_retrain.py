@@ -86,7 +86,7 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     assert verdicts == {"2026-01-05.csv": "accepted", "2026-01-12.csv": "quarantined"}
     [quarantined] = (root / "data/quarantine").glob("*-2026-01-12.csv")
     assert "age" in Path(f"{quarantined}.validation.txt").read_text()
-    assert (root / "data/raw/accepted/2026-01-05.csv").is_file() and not list(incoming.iterdir())
+    assert not list(incoming.iterdir())
     ingest = json.loads(Artifacts(root).metrics("ingest").read_text())
     assert (
         ingest["batches"] == 1
@@ -106,10 +106,17 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     after = project.run("genre", "recourse", "-i", str(tmp_path / "applicants.csv"), "-o", str(tmp_path / "after.csv"))
     assert after.returncode == 0 and (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
 
-    # Nothing new since: the run says so and changes nothing.
+    # The refused challenger's batch is no longer training data: set aside beside the decision.
+    assert not (root / "data/raw/accepted/2026-01-05.csv").exists()
+    [aside] = record["set_aside"]
+    assert Path(aside).name.endswith("-2026-01-05.csv") and (root / aside).is_file()
+    assert json.loads((root / f"{aside}.decision.json").read_text())["decision"] == "refused"
+
+    # The next run trains without it (still refused: the worse settings are the cause here).
     again = project.run("python", "-m", "flows.retrain")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert _decisions(root)[-1]["decision"] == "unchanged"
+    assert (_decisions(root)[-1]["decision"], _decisions(root)[-1]["set_aside"]) == ("refused", [])
+    assert json.loads(Artifacts(root).metrics("ingest").read_text())["batches"] == 0
 
     # A drifted batch (every applicant 20 years older, labels inverted) stops the run before any training.
     lock_before = (root / "dvc.lock").read_text()
