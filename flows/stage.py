@@ -35,12 +35,13 @@ from flows.abandoned import close_abandoned, project_tag
 from flows.server import prefect_api
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
-from genre.retraining.lock import OWNER_ENV, run_lock
+from genre.retraining.lock import OWNER_ENV, follow_owner, run_lock
 from genre.settings import Settings, SettingsError, load_settings
 
 TIMINGS_ENV = "GENRE_STAGE_TIMINGS"
 _work: list[tuple[float, float]] = []  # (start, end) of each stage body this process ran
 _refused: list[str] = []  # why a stage refused its input (data, schema), printed once at the end
+_exit_code: list[int] = []  # a flow's own exit code for its outcome (flows.retrain: refused, held, failed)
 
 
 _STAGE_MODULES: dict[str, str] = {}  # flow name -> the library stage module it runs
@@ -89,6 +90,13 @@ def refused(name: str, exc: InputError) -> State:
     lines, printed once by ``main``, and a failed state, no traceback."""
     _refused.append(str(exc))
     return Failed(message=f"{name} refused its input: {one_line(str(exc).splitlines()[0], 200)}")
+
+
+def ended(state: State, exit_code: int) -> State:
+    """A flow's end that is an outcome, not an error: its state as returned (a name an automation can
+    match), and the exit code ``main`` ends the process with, without a traceback."""
+    _exit_code.append(exit_code)
+    return state
 
 
 def checked_settings(params: str) -> Settings:
@@ -144,6 +152,8 @@ def main(stage: Flow[[str], Any]) -> None:
         api_ready = time.time()
         if OWNER_ENV not in os.environ:  # a stage a retraining run started: the run closed them
             _close_abandoned(root)
+        else:
+            follow_owner()  # and it ends with that run, not as an orphan
         with tags(project_tag(root)):
             # a stage is a sync flow: the call returns its state, not an awaitable
             state = cast("State[Any]", stage(params, return_state=True))
@@ -164,4 +174,6 @@ def main(stage: Flow[[str], Any]) -> None:
     gc.freeze()
     if _refused:
         sys.exit("\n".join(_refused))
+    if _exit_code:
+        sys.exit(_exit_code[-1])
     state.result()  # anything else failed: its traceback, it is ours to fix

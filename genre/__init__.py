@@ -4,10 +4,10 @@ CLI and the served model are built from.
 The subpackages are layers; each imports only from the layers above it in this list, so the
 direction of every dependency can be read off the tree (``tests/code/test_layout.py`` checks it):
 
-* ``messages``, ``processes``, ``strict_yaml``, ``settings``, ``config_reference``, ``offline``:
-  quoting foreign text in one line, child processes that die with their parent, reading YAML
-  strictly, the one typed settings object and the reference page written from it, the run-time
-  switches;
+* ``messages``, ``processes``, ``strict_yaml``, ``settings``, ``config_reference``, ``offline``,
+  ``who``: quoting foreign text in one line, child processes that die with their parent, reading
+  YAML strictly, the one typed settings object and the reference page written from it, the
+  run-time switches, who is acting (for records);
 * ``parallel``: where per-chunk work runs (here, or on a Dask cluster), chosen in ``params.yaml``;
 * ``artifacts``: where each stage writes, and how (atomically, torch modules without pickle);
 * ``data``: the data contract: schema, its Great Expectations suite, the scaled feature space;

@@ -17,7 +17,8 @@ import gzip
 import itertools
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -352,9 +353,25 @@ def infer(
 
 
 def _said(release: production.Release) -> str:
-    return f"{release.model} (bento {release.bento}), by {release.by} at {release.at}: {release.reason}" + (
-        f"; replaced {release.previous}" if release.previous else ""
+    who = f" ({release.who})" if release.who else ""
+    replaced = release.replaced or release.previous  # a record from before `replaced` was kept
+    return f"{release.model} (bento {release.bento}), by {release.by}{who} at {release.at}: {release.reason}" + (
+        f"; replaced {replaced}" if replaced else ""
     )
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """The project's run lock, or one line saying which run holds it: production does not change
+    under a retraining run, which reads it and may promote."""
+    from genre.retraining.lock import run_lock
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(run_lock(root))
+        except InputError as exc:
+            raise _refuse(str(exc)) from None
+        yield
 
 
 def _registry_call(call: Callable[[], production.Release], done: str) -> None:
@@ -393,13 +410,14 @@ def production_promote(
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
     settings = _settings(params)
-    if gate:
-        record, passed = _gated(settings, model, promote=True)
-        if not passed:
-            raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
-        _registry_call(lambda: _production(settings), "production is now")
-        return
-    _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
+    with _locked(settings.root):
+        if gate:
+            record, passed = _gated(settings, model, promote=True)
+            if not passed:
+                raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
+            _registry_call(lambda: _production(settings), "production is now")
+            return
+        _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
 
 
 @production_app.command("compare")
@@ -448,7 +466,8 @@ def production_rollback(
 ) -> None:
     """Make production the model the current one replaced."""
     root = _settings(params).root
-    _registry_call(lambda: production.rollback(root, reason), "production is now")
+    with _locked(root):
+        _registry_call(lambda: production.rollback(root, reason), "production is now")
 
 
 @production_app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -549,6 +549,21 @@ class RetrainSettings(_Section):
         Path("data/withdrawn"),
         description="Batches taken back out of the training data by genre data withdraw, each beside its record.",
     )
+    notify: str | None = Field(
+        None,
+        description=(
+            "A webhook URL: each unattended run's decision is POSTed to it as JSON (its one-line summary, the "
+            "batches, the record, the Prefect flow run). null: none."
+        ),
+    )
+
+    @field_validator("notify")
+    @classmethod
+    def _a_web_address(cls, url: str | None) -> str | None:
+        """Only http(s): anything else urllib would open (a local file) is not a webhook."""
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
 
 
 class RunnerSettings(_Section):

@@ -8,10 +8,8 @@ event in a batch's life (accepted, set aside by a refusal, withdrawn, released b
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -32,15 +30,6 @@ def rows_digest(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256("\x1f".join(sorted(map(str, frame.columns))).encode())
     digest.update(rows.tobytes())
     return digest.hexdigest()
-
-
-def who() -> str:
-    """The person and machine behind an action, for its record."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container's anonymous user)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def now() -> str:

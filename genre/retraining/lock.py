@@ -7,13 +7,17 @@ never leaves it stuck; the file itself only says who holds it, for the message.
 
 A retraining run holds the lock and runs ``dvc repro``, whose stages each take it again in
 processes of their own. It hands the lock down by naming itself in ``GENRE_RUN_LOCK_OWNER``: a
-process finding the lock held by that pid, which must also be its own ancestor, runs inside it.
+process finding the lock held by that pid, which must also be its own ancestor, runs inside it,
+and ends when that pid does (``follow_owner``): a stage running on after its run was killed would
+write the project's artifacts without the lock, beside the next run's stage.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +67,31 @@ def run_lock(root: Path) -> Iterator[None]:
         finally:
             del _held[path]
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+OWNER_POLL_S = 1.0  # how often a handed-down process checks that the run it works for is alive
+
+
+def follow_owner() -> None:
+    """In a process started under a run that handed its lock down: end this process (SIGTERM)
+    as soon as that run's process is gone, however it went. DVC sits between the run and a stage,
+    so the kernel's parent-death signal alone would not reach the stage."""
+    owner = os.environ.get(OWNER_ENV, "")
+    if not owner.isdigit():
+        return
+
+    def alive() -> bool:
+        try:
+            return psutil.Process(int(owner)).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(OWNER_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="follow-run-owner", daemon=True).start()
 
 
 def _handed_down(holder: str) -> bool:

@@ -9,7 +9,9 @@ and each immutable group's found rate, champion against challenger, as pictures 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,31 @@ import numpy as np
 from genre.artifacts.atomic import write_json, write_text
 from genre.retraining.gate import GateRule, shown
 from genre.retraining.pictures import cost_picture, group_picture
+from genre.who import who
 
 DECISIONS = Path("registry/decisions")  # under the project's root
 SHOWN = ("score", "validity_rf", "lof", "cost", "found_rate", "immutable_violations")
+
+
+def provenance(root: Path) -> dict[str, Any]:
+    """What an auditor needs to tie a decision to its cause: who ran it and where, the project's
+    git commit (with ``+`` if its tracked files differ from it), a hash of ``params.yaml``, and
+    the Prefect flow run it was part of."""
+    from prefect.runtime import flow_run
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = commit and git("status", "--porcelain", "--untracked-files=no")
+    params = Path(root) / "params.yaml"
+    return {
+        "by": who(),
+        "commit": (commit + ("+" if dirty else "")) or None,
+        "params_sha256": hashlib.sha256(params.read_bytes()).hexdigest() if params.is_file() else None,
+        "flow_run": flow_run.id,
+    }
 
 
 def record_path(root: Path, stamp: str) -> Path:
@@ -67,6 +91,15 @@ def _pictures(folder: Path, stamp: str, comparison: dict[str, Any] | None) -> li
 
 def _page(record: dict[str, Any], pictures: list[str]) -> str:
     lines = [f"# Decision {record['time']}: {record['decision']}", "", record.get("reason", ""), ""]
+    if record.get("by"):
+        lines += [
+            (
+                f"Run by {record['by']}, project commit {record.get('commit') or 'none (not a git checkout)'}, "
+                f"params.yaml sha256 {str(record.get('params_sha256'))[:12]}, Prefect flow run "
+                f"{record.get('flow_run') or 'none (by hand)'}."
+            ),
+            "",
+        ]
     if record.get("champion") or record.get("challenger"):
         lines += [
             (
@@ -85,7 +118,12 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
         lines += [
             f"| {b['file']} | {b['rows']} | {b['verdict']} | {b['reason']} | {b.get('report') or ''} |" for b in batches
         ]
-        lines += ["", f"Compared with {record.get('reference', '')}.", ""]
+        lines += [""]
+        if record.get("reference"):
+            lines += [f"Compared for drift with {record['reference']}.", ""]
+    if record.get("set_aside"):
+        lines += ["Set aside, no longer training data (`genre data release` puts one back):", ""]
+        lines += [f"- `{path}`" for path in record["set_aside"]] + [""]
     comparison = record.get("comparison")
     if comparison:
         figures, kept = comparison["figures"], comparison["promises_kept"]

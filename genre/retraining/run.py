@@ -42,7 +42,7 @@ from genre.processes import die_with_parent
 from genre.retraining import ledger
 from genre.retraining.gate import compare
 from genre.retraining.intake import reference_rows, take_batches
-from genre.retraining.record import new_stamp, read_records, record_path, write_record
+from genre.retraining.record import new_stamp, provenance, read_records, record_path, write_record
 from genre.serving import production
 from genre.serving.bundle import load_bundle
 from genre.settings import Settings
@@ -52,14 +52,19 @@ LOGS = Path("registry/logs")  # each run's dvc repro output
 
 
 class TrainingFailed(InputError):
-    """``dvc repro`` failed (a stage refused its data, or evaluate's floors): production stays."""
+    """``dvc repro`` failed (a stage refused its data, or evaluate's floors): production stays.
+    ``decision`` is the run's record."""
+
+    def __init__(self, reason: str, decision: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.decision = decision
 
 
 def take_new_data(settings: Settings) -> dict[str, Any]:
     """Step 1: every waiting batch validated, checked for drift against production's training
     data and moved; a drifted one ends the run with a record. -> the intake, as JSON."""
     if not waiting_files(settings.resolve(settings.retrain.incoming)):  # the usual week without data: nothing to load
-        return {"batches": [], "stopped": False, "reference": ""}
+        return {"batches": [], "stopped": False, "reference": "", "decision": None}
     release = production.production(settings.root)
     engine = load_bundle(production.model_path(release.model)) if release is not None else None
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
@@ -67,14 +72,17 @@ def take_new_data(settings: Settings) -> dict[str, Any]:
     intake = take_batches(settings, engine, reference, source)
     pending = _pending(settings.root) + intake.to_json()
     write_json(settings.root / PENDING, pending)
-    if intake.stopped:
+    decision = (
         _decide(
             settings,
             "stopped",
             next(b.reason for b in intake.batches if b.verdict == "drifted") + "; nothing was trained",
             source,
         )
-    return {"batches": intake.to_json(), "stopped": intake.stopped, "reference": source}
+        if intake.stopped
+        else None
+    )
+    return {"batches": intake.to_json(), "stopped": intake.stopped, "reference": source, "decision": decision}
 
 
 def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) -> str:
@@ -98,8 +106,7 @@ def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) 
         reason = f"dvc repro failed (exit {done.returncode}; {log}): " + " | ".join(
             one_line(line, 200) for line in tail
         )
-        _decide(settings, "failed", reason, "")
-        raise TrainingFailed(reason)
+        raise TrainingFailed(reason, _decide(settings, "failed", reason, ""))
     return json.loads(Artifacts(settings.root).metrics("package").read_text())["model_tag"]
 
 
@@ -284,6 +291,7 @@ def _decide(
         "reference": reference,
         "comparison": comparison,
         "set_aside": set_aside,
+        **provenance(settings.root),
     }
     path = write_record(settings.root, record, stamp)
     if pending:

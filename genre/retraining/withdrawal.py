@@ -21,6 +21,7 @@ from genre.messages import InputError, one_line
 from genre.retraining import ledger
 from genre.retraining.lock import run_lock
 from genre.settings import Settings
+from genre.who import who
 
 
 def withdraw_batch(settings: Settings, batch: str, reason: str) -> Path:
@@ -46,11 +47,11 @@ def withdraw_batch(settings: Settings, batch: str, reason: str) -> Path:
                 "rows": len(rows),
                 "rows_sha256": digest,
                 "reason": reason,
-                "by": ledger.who(),
+                "by": who(),
                 "time": stamp,
             },
         )
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, dest)
-        ledger.note(settings.root, "withdrawn", name, digest, reason=reason, by=ledger.who())
+        ledger.note(settings.root, "withdrawn", name, digest, reason=reason, by=who())
     return dest

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from genre.artifacts.atomic import write_json
 from genre.messages import InputError, one_line
+from genre.who import who
 
 POINTER = Path("registry/production.json")  # under the project's root
 REFERENCE = "reference.csv.gz"  # in a model's folder: a sample of the rows it was trained on (genre.stages.package)
@@ -37,7 +38,9 @@ class Release(BaseModel):
     by: By
     reason: str
     at: str  # local time with its offset
-    previous: str | None  # the production model it replaced (None: the first)
+    previous: str | None  # the model before it in the line of promotions (a rollback steps back along it)
+    replaced: str | None = None  # the production model it replaced (None: the first; a rollback: the one undone)
+    who: str = ""  # user@host that made the change
 
 
 class Registry(BaseModel):
@@ -111,6 +114,8 @@ def promote(root: Path, model_tag: str, by: By, reason: str) -> Release:
             reason=reason,
             at=_now(),
             previous=registry.current.model if registry.current else None,
+            replaced=registry.current.model if registry.current else None,
+            who=who(),
         ),
     )
 
@@ -138,7 +143,14 @@ def rollback(root: Path, reason: str = "rolled back by hand") -> Release:
         root,
         registry,
         Release(
-            model=before.model, bento=before.bento, by="rollback", reason=reason, at=_now(), previous=before.previous
+            model=before.model,
+            bento=before.bento,
+            by="rollback",
+            reason=reason,
+            at=_now(),
+            previous=before.previous,
+            replaced=registry.current.model,
+            who=who(),
         ),
     )
 

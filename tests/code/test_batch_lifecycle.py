@@ -5,6 +5,7 @@ challenger trained on it is refused, released by a person, withdrawn by a person
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -76,6 +77,9 @@ def test_a_refused_challengers_batches_are_set_aside_until_a_person_releases_the
 
     record = run._decide(settings, "refused", "failed: validity", "")
     assert not (accepted / "week1.csv").exists(), "a refused challenger's batch is no longer training data"
+    params = (settings.root / "params.yaml").read_bytes()
+    assert "@" in record["by"] and record["params_sha256"] == hashlib.sha256(params).hexdigest()
+    assert record["commit"] is None and record["flow_run"] is None  # not a git checkout; run by hand
     [aside] = record["set_aside"]
     moved = settings.root / aside
     assert moved.is_file() and moved.name.endswith("-week1.csv")

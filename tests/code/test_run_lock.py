@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from genre.messages import InputError
@@ -83,3 +84,57 @@ def test_a_run_hands_its_lock_to_the_processes_it_starts_and_to_no_one_else(
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
+
+
+FOLLOWER = (
+    "import time\n"
+    "from genre.retraining.lock import follow_owner\n"
+    "follow_owner()\n"
+    "print('following', flush=True)\n"
+    "time.sleep(120)\n"
+)
+# A run that hands its lock down and starts a stage through a shell, as DVC does; it prints the
+# stage's pid once the stage is watching, then waits to be killed.
+RUN_WITH_STAGE = (
+    "import os, shlex, subprocess, sys, time\n"
+    f"os.environ[{OWNER_ENV!r}] = str(os.getpid())\n"
+    "stage = subprocess.Popen(['sh', '-c', shlex.join([sys.executable, '-c', sys.argv[1]]) + '; true'],\n"
+    "                         stdout=subprocess.PIPE, text=True)\n"
+    "assert stage.stdout.readline().strip() == 'following'\n"
+    "print([c.pid for c in __import__('psutil').Process(stage.pid).children()][0], flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def test_a_stage_started_under_a_run_ends_when_the_run_is_killed() -> None:
+    """``kill -9`` of a retraining run: DVC goes with it, and the stage, a shell further down,
+    must not run on without the lock."""
+    run = subprocess.Popen([sys.executable, "-c", RUN_WITH_STAGE, FOLLOWER], stdout=subprocess.PIPE, text=True)
+    try:
+        stage = psutil.Process(int(run.stdout.readline()))
+        assert stage.is_running()
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        gone, _ = psutil.wait_procs([stage], timeout=10)
+        assert gone, "the stage outlived the run that started it"
+    finally:
+        run.kill()
+        run.wait()
+
+
+@pytest.mark.parametrize("command", [["promote", "genre-recourse:abc"], ["rollback"]])
+def test_production_does_not_change_under_a_run(tmp_path: Path, command: list[str]) -> None:
+    """Promote and rollback take the run lock: a retraining run reads production and may promote."""
+    from typer.testing import CliRunner
+
+    from genre.cli import app
+
+    (tmp_path / "params.yaml").write_text("ingest:\n  train_csv: train.csv\n  schema_path: schema.yaml\n")
+    holder = _holder(tmp_path)
+    try:
+        done = CliRunner().invoke(app, ["production", *command, "--params", str(tmp_path / "params.yaml")])
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert done.exit_code != 0
+    assert done.output.strip().startswith("another pipeline run is in progress"), done.output

@@ -349,10 +349,9 @@ def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_p
     assert f"checked by hand; replaced {first['model_tag']}" in promoted
     again = project.run("genre", "production", "promote", second["model_tag"])
     assert again.returncode == 2 and again.stderr.strip() == f"{second['model_tag']} is production already"
-    assert (
-        f"production is now {first['model_tag']} (bento {first['bento_tag']}), by rollback"
-        in shell(project, rollback).stderr
-    )
+    rolled_back = shell(project, rollback).stderr
+    assert f"production is now {first['model_tag']} (bento {first['bento_tag']}), by rollback" in rolled_back
+    assert f"; replaced {second['model_tag']}" in rolled_back, "a rollback names what it undid"
     refused = project.run(*rollback.split())
     assert (
         refused.returncode == 2

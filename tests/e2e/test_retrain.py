@@ -80,7 +80,7 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     )
 
     done = project.run("python", "-m", "flows.retrain")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]  # refused: its own exit code
     [record] = _decisions(root)
     verdicts = {b["file"]: b["verdict"] for b in record["batches"]}
     assert verdicts == {"2026-01-05.csv": "accepted", "2026-01-12.csv": "quarantined"}
@@ -114,7 +114,7 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
 
     # The next run trains without it (still refused: the worse settings are the cause here).
     again = project.run("python", "-m", "flows.retrain")
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.returncode == 3, again.stderr[-3000:]
     assert (_decisions(root)[-1]["decision"], _decisions(root)[-1]["set_aside"]) == ("refused", [])
     assert json.loads(Artifacts(root).metrics("ingest").read_text())["batches"] == 0
 
@@ -126,7 +126,7 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     drifted.to_csv(incoming / "2026-01-19.csv", index=False)
     _rows(100, 4).to_csv(incoming / "2026-01-26.csv", index=False)
     stopped = project.run("python", "-m", "flows.retrain")
-    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert stopped.returncode == 4, stopped.stderr[-3000:]  # held for drift
     record = _decisions(root)[-1]
     assert record["decision"] == "stopped" and "age" in record["reason"]
     assert {b["file"]: b["verdict"] for b in record["batches"]} == {
@@ -211,15 +211,19 @@ def test_a_second_run_is_refused_and_a_killed_run_is_finished_by_the_next(fast_p
     assert not alive, f"left running after the run was killed: {[p.cmdline() for p in alive]}"
 
     rerun = project.run("python", "-m", "flows.retrain")
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert rerun.returncode in (0, 3), rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert "marked 1 abandoned run(s)" in rerun.stderr or "abandoned" in rerun.stderr
     [relog] = [p for p in (root / "registry/logs").glob("*.log") if p != started[0]]
     text = relog.read_text()
     assert "Stage 'train_classifier' didn't change, skipping" in text and "Running stage 'train_generator'" in text
     record = _decisions(root)[-1]
-    assert record["decision"] in ("promoted", "refused")
+    assert (record["decision"], rerun.returncode) in (("promoted", 0), ("refused", 3))
     assert [b["file"] for b in record["batches"]] == ["2026-02-02.csv"]  # taken by the killed run, reported by this one
-    assert project.run("dvc", "status").stdout.strip().endswith("up to date.")
+    status = project.run("dvc", "status").stdout.strip()
+    if record["decision"] == "promoted":
+        assert status.endswith("up to date."), status
+    else:  # refused: its batch was set aside, so the next run's ingest has other data to read
+        assert record["set_aside"] and "data/raw" in status, status
     running = subprocess.run(
         [sys.executable, "-c", STATES, project_tag(root)],
         env=project.env,
