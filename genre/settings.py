@@ -506,6 +506,28 @@ class GateSettings(_Section):
     promise_days: PositiveInt = Field(
         30, description="Recourses issued this recently (serve.answer_log) are promises to keep."
     )
+    confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description=(
+            "Each rule's paired bootstrap interval (genre.retraining.bootstrap): a challenger fails a rule only "
+            "where even the favourable end of this interval is past its tolerance, not for a difference inside "
+            "the noise."
+        ),
+    )
+    draws: PositiveInt = Field(1000, description="Bootstrap resamples of the gate applicants per interval.")
+    auc_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description=(
+            "The challenger's classifier may rank the held-out test rows this much worse (AUC) than the "
+            "champion's: a rule on the classifier's own quality, on a set fixed across runs."
+        ),
+    )
+    quality_rows: PositiveInt = Field(
+        5000, description="Held-out test rows (a seeded sample) the classifiers' AUC is compared on."
+    )
     margins: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
         [0.0, 0.02, 0.05],
         description=(

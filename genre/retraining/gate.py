@@ -16,8 +16,15 @@ Promises are kept more often when recourses are issued with headroom above the t
 the gate also answers its set with the champion at each of ``gate.margins`` and reports, per
 margin, the found rate, the mean cost and the share of those recourses the challenger accepts.
 
-The rules and their tolerances are the ``gate`` section of ``params.yaml``; each is reported with
-its value, its limit and its verdict, and the challenger is promoted only if every rule passes.
+Beside recourse, the classifier itself: both models rank the workspace's held-out test rows, a set
+fixed across runs, and the challenger's AUC may not fall below the champion's (a poisoned batch
+wrecks the classifier before it shows in recourse).
+
+The rules and their tolerances are the ``gate`` section of ``params.yaml``. Each comparison with
+the champion is judged with a paired bootstrap interval (``genre.retraining.bootstrap``): a rule
+fails only where the challenger is worse beyond the noise of a few hundred applicants. Each rule
+is reported with its value, its limit, its interval and its verdict, and the challenger is
+promoted only if every rule passes.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
 from genre.evaluation.group_gap import GAP_FIGURES, group_gaps
-from genre.evaluation.metrics import Judges, fit_plausibility
+from genre.evaluation.metrics import Judges, fit_plausibility, protocol_score
 from genre.models.classifiers import DECISION_THRESHOLD
 from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar
+from genre.retraining.bootstrap import auc_difference, gap_change, mean_difference, resamples, share_upper_bound
 from genre.serving.answer_log import read_answers
 from genre.settings import Settings
 
@@ -48,9 +56,12 @@ class GateRule:
     value: float | None
     limit: float
     passed: bool
+    # the interval the verdict was read from: of the difference from the champion, or of the value
+    interval: tuple[float, float] | list[float] | None = None
 
     def said(self) -> str:
-        return f"{'pass' if self.passed else 'FAIL'} {self.name}: {shown(self.value)} (limit {self.limit:.4g})"
+        sure = "" if self.interval is None else f"; interval {shown(self.interval[0])} to {shown(self.interval[1])}"
+        return f"{'pass' if self.passed else 'FAIL'} {self.name}: {shown(self.value)} (limit {self.limit:.4g}{sure})"
 
 
 class _Seen:
@@ -127,16 +138,19 @@ def _judged(
     gate_rows: pd.DataFrame,
     judges: Judges,
     min_group: int,
-) -> tuple[dict[str, Any], list[float]]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The answers to ``gate_rows`` judged in the workspace's feature space (the engine's own
-    classifier for validity under h); -> the figures and the costs of the recourses found."""
+    classifier for validity under h); -> the figures, and each applicant's (``score`` and
+    ``found_rate`` among them, for the bootstrap)."""
     space = judges.pre
     judges = replace(judges, classifier=_Seen(engine, space))
     x, x_plus = space.transform(gate_rows), space.transform(answered)
     rows = judges.per_row(x, x_plus, found)
     figures: dict[str, Any] = judges.score(x, x_plus, seconds, found, rows)
     figures["group_gap"] = group_gaps(space, x, rows, found, min_group)
-    return figures, [float(c) for c in rows["cost"][found]]
+    rows["score"] = protocol_score(rows["validity_rf"], rows["lof"], rows["cost"], x.shape[1])
+    rows["found_rate"] = np.asarray(found, float)
+    return figures, rows
 
 
 def gate_set(champion: RecourseEngine, applicants: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -203,7 +217,7 @@ def compare(
             judges,
             settings.evaluate.min_group_factuals,
         )
-    (champion_figures, champion_costs), (challenger_figures, challenger_costs) = (
+    (champion_figures, champion_rows), (challenger_figures, challenger_rows) = (
         judged["champion"],
         judged["challenger"],
     )
@@ -217,13 +231,31 @@ def compare(
         "issued": promises_kept(issued, challenger),
         "issued_count": len(issued),
     }
-    rules = _rules(champion_figures, challenger_figures, kept, settings)
+    sure = _intervals(
+        settings, champion_rows, challenger_rows, champion_figures, gate_rows[both].reset_index(drop=True)
+    )
+    sure["promises_kept"] = {
+        where: None if share is None else share_upper_bound(share, count, cfg.confidence)
+        for where, share, count in (
+            ("gate_set", kept["gate_set"], len(champion_given)),
+            ("issued", kept["issued"], len(issued)),
+        )
+    }
+    quality = _classifier_quality(settings, data, champion, challenger)
+    rules = _rules(champion_figures, challenger_figures, kept, sure, quality, settings)
+    found = {
+        name: r["found_rate"].astype(bool) for name, r in (("champion", champion_rows), ("challenger", challenger_rows))
+    }
     return {
         "gate_set": len(gate_rows),
         "gate_set_new": len(new),
         "judged": int(both.sum()),
         "approved_outright": int(np.sum(answers["challenger"][0].status == "not_needed")),
-        "costs": {"champion": champion_costs, "challenger": challenger_costs},
+        "costs": {
+            name: [float(c) for c in r["cost"][found[name]]]
+            for name, r in (("champion", champion_rows), ("challenger", challenger_rows))
+        },
+        "classifier_quality": quality,
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
         "promises_by_margin": promises_by_margin(
@@ -234,6 +266,53 @@ def compare(
     }
 
 
+def _intervals(
+    settings: Settings,
+    champion: dict[str, np.ndarray],
+    challenger: dict[str, np.ndarray],
+    champion_figures: dict[str, Any],
+    rows: pd.DataFrame,
+) -> dict[str, Any]:
+    """Paired bootstrap intervals, on the applicants both models were judged on: of the score's
+    difference, and of each group gap's change (over the groups large enough to count)."""
+    cfg = settings.gate
+    weights = resamples(len(rows), cfg.draws, cfg.seed)
+    score = mean_difference(champion["score"], challenger["score"], weights, cfg.confidence)
+    gaps: dict[str, dict[str, list[float]]] = {}
+    for feature, gap in champion_figures["group_gap"].items():
+        counted = [g for g, held in gap["groups"].items() if held["factuals"] >= settings.evaluate.min_group_factuals]
+        if len(counted) < 2:
+            continue
+        labels = rows[feature].astype(str).to_numpy()
+        gaps[feature] = {
+            figure: list(gap_change(labels, counted, champion[figure], challenger[figure], weights, cfg.confidence))
+            for figure in GAP_FIGURES
+        }
+    return {"score_difference": list(score), "group_gap_change": gaps}
+
+
+def _classifier_quality(
+    settings: Settings, data: Any, champion: RecourseEngine, challenger: RecourseEngine
+) -> dict[str, Any]:
+    """Both classifiers' AUC on the workspace's held-out test rows (a seeded sample of
+    ``gate.quality_rows``, the same every run) and the interval of their difference."""
+    cfg = settings.gate
+    labels = data.observed_labels("test")
+    rng = np.random.default_rng(cfg.seed)
+    rows = np.sort(rng.choice(len(labels), size=min(cfg.quality_rows, len(labels)), replace=False))
+    raw = data.test_raw[data.preprocessor.schema.feature_names].iloc[rows]
+    prob = {
+        name: e.scorer.predict_proba(e.pre.transform(raw))
+        for name, e in (("champion", champion), ("challenger", challenger))
+    }
+    if labels[rows].min() == labels[rows].max():
+        return {"rows": len(rows), "auc": None}
+    before, after, diff, low, high = auc_difference(
+        labels[rows], prob["champion"], prob["challenger"], cfg.draws, cfg.seed, cfg.confidence
+    )
+    return {"rows": len(rows), "auc": {"champion": before, "challenger": after}, "difference": [diff, low, high]}
+
+
 def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
     """The recourses production issued in the last ``days`` days (the service's answer log)."""
     since = datetime.now(UTC) - timedelta(days=days)
@@ -242,15 +321,23 @@ def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
 
 
 def _rules(
-    champion: dict[str, Any], challenger: dict[str, Any], kept: dict[str, Any], settings: Settings
+    champion: dict[str, Any],
+    challenger: dict[str, Any],
+    kept: dict[str, Any],
+    sure: dict[str, Any],
+    quality: dict[str, Any],
+    settings: Settings,
 ) -> list[GateRule]:
+    """Every rule's verdict; a comparison with the champion fails only beyond its interval."""
     cfg = settings.gate
+    _, low, high = sure["score_difference"]
     rules = [
         GateRule(
-            "score not below the champion's minus gate.score_tolerance",
+            "score not below the champion's minus gate.score_tolerance, beyond the noise",
             challenger["score"],
             champion["score"] - cfg.score_tolerance,
-            challenger["score"] >= champion["score"] - cfg.score_tolerance,
+            high >= -cfg.score_tolerance,
+            (low, high),
         ),
         GateRule(
             "found rate at least evaluate.min_found_rate",
@@ -262,26 +349,41 @@ def _rules(
             "immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0
         ),
     ]
+    if quality["auc"] is not None:
+        _, low, high = quality["difference"]
+        rules.append(
+            GateRule(
+                "classifier AUC on the held-out test rows not below the champion's minus gate.auc_tolerance",
+                quality["auc"]["challenger"],
+                quality["auc"]["champion"] - cfg.auc_tolerance,
+                high >= -cfg.auc_tolerance,
+                (low, high),
+            )
+        )
     for where in ("gate_set", "issued"):
-        value = kept[where]
+        value, upper = kept[where], sure["promises_kept"][where]
         rules.append(
             GateRule(
                 f"promises kept ({where.replace('_', ' ')})",
                 value,
                 cfg.min_promises_kept,
-                value is None or value >= cfg.min_promises_kept,
+                upper is None or upper >= cfg.min_promises_kept,
+                None if value is None or upper is None else (value, upper),
             )
         )
     for feature, gaps in challenger["group_gap"].items():
         for figure in GAP_FIGURES:
             before, after = champion["group_gap"].get(feature, {}).get("gap", {}).get(figure), gaps["gap"][figure]
-            if before is not None and after is not None:
+            change = sure["group_gap_change"].get(feature, {}).get(figure)
+            if before is not None and after is not None and change is not None:
                 rules.append(
                     GateRule(
-                        f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance",
+                        f"{feature} gap in {figure} not wider than the champion's + gate.group_gap_tolerance, "
+                        "beyond the noise",
                         after,
                         before + cfg.group_gap_tolerance,
-                        after <= before + cfg.group_gap_tolerance,
+                        change[0] <= cfg.group_gap_tolerance,
+                        (change[0], change[1]),
                     )
                 )
     return rules

@@ -44,21 +44,58 @@ def _figures(score: float, gap: float, violations: int = 0) -> dict:
     }
 
 
-def test_each_rule_is_judged_against_its_limit() -> None:
+def _sure(score: tuple[float, float, float], gap_low: float, promised_upper: float | None) -> dict:
+    return {
+        "score_difference": list(score),
+        "group_gap_change": {"sex": {"found_rate": [gap_low, gap_low + 0.1], "validity_rf": [-0.05, 0.05]}},
+        "promises_kept": {"gate_set": promised_upper, "issued": None},
+    }
+
+
+def _quality(high: float) -> dict:
+    return {
+        "rows": 500,
+        "auc": {"champion": 0.88, "challenger": 0.88 + high - 0.02},
+        "difference": [high - 0.02, high - 0.04, high],
+    }
+
+
+def _label(name: str) -> str:
+    words = name.split(" ")
+    if "gap" in words:
+        return words[0] + words[3]
+    if words[0] == "promises":
+        return "promises " + name.split("(")[1].rstrip(")")
+    return words[0]
+
+
+def test_each_rule_is_judged_by_its_interval_against_its_limit() -> None:
     settings = Settings.model_validate(
         {"ingest": {"train_csv": "x.csv", "schema_path": "s.yaml"}, "gate": GateSettings().model_dump()}
     )
-    kept = {"gate_set": 0.97, "issued": None}
-    rules = {
-        r.name.split(" ")[0] + ("" if "gap" not in r.name else r.name.split(" ")[3]): r
-        for r in _rules(_figures(1.90, 0.10), _figures(1.885, 0.16), kept, settings)
+    kept = {"gate_set": 0.94, "issued": None}
+
+    def judged(sure: dict, quality: dict, violations: int = 0) -> dict:
+        rules = _rules(_figures(1.90, 0.10), _figures(1.87, 0.16, violations), kept, sure, quality, settings)
+        return {_label(r.name): r for r in rules}
+
+    # Inside the noise: a lower score, a lower share of promises and a wider gap whose intervals
+    # still reach the limits all pass, each with the interval it was read from.
+    noise = judged(_sure((-0.03, -0.07, 0.01), 0.0, 0.97), _quality(0.0))
+    assert all(r.passed for r in noise.values()), [r.said() for r in noise.values()]
+    assert noise["score"].limit == pytest.approx(1.88) and noise["score"].interval == (-0.07, 0.01)
+    assert "sexcost" not in noise, "a gap without a value is not judged"
+    assert "interval -0.07 to 0.01" in noise["score"].said()
+
+    # Beyond it: each fails on its own.
+    worse = judged(_sure((-0.1, -0.14, -0.06), 0.08, 0.90), _quality(-0.05), violations=1)
+    assert {name: r.passed for name, r in worse.items()} == {
+        "score": False,
+        "found": True,
+        "immutable": False,
+        "classifier": False,
+        "promises gate set": False,
+        "promises issued": True,  # none issued: nothing to keep
+        "sexfound_rate": False,
+        "sexvalidity_rf": True,
     }
-    assert rules["score"].passed and rules["score"].limit == pytest.approx(1.88)
-    assert not rules["sexfound_rate"].passed and rules["sexfound_rate"].limit == pytest.approx(0.15)
-    assert rules["sexvalidity_rf"].passed and "sexcost" not in rules  # a gap without a value is not judged
-    assert [
-        r.passed
-        for r in _rules(
-            _figures(1.9, 0.1), _figures(1.87, 0.1, violations=1), {"gate_set": 0.94, "issued": 0.99}, settings
-        )
-    ][:5] == [False, True, False, False, True]
