@@ -494,17 +494,16 @@ def data_release(
     incoming: the next retraining run validates it as ever and takes it without a drift check or
     its earlier verdict (for exactly these bytes; recorded in registry/released/)."""
     from genre.retraining.intake import release_held
-    from genre.retraining.lock import run_lock
 
     settings = _settings(params)
-    try:
-        with run_lock(settings.root):  # not while a run is taking batches
+    with _locked(settings.root):  # not while a run is taking batches
+        try:
             waiting = release_held(settings, batch, reason)
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
+        except InputError as exc:
+            raise _refuse(str(exc)) from None
     err.print(
         f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} "
-        "for the next retraining run, its drift check waived",
+        "for the next retraining run, its drift check and any earlier verdict waived",
         highlight=False,
     )
 
