@@ -517,6 +517,14 @@ class GateSettings(_Section):
         ),
     )
     draws: PositiveInt = Field(1000, description="Bootstrap resamples of the gate applicants per interval.")
+    found_rate_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description=(
+            "The challenger may find a recourse for this much smaller a share of the applicants both deny than "
+            "the champion: a better score must not come from leaving the hard cases unanswered."
+        ),
+    )
     auc_tolerance: float = Field(
         0.02,
         ge=0,

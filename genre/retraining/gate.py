@@ -288,7 +288,8 @@ def _intervals(
             figure: list(gap_change(labels, counted, champion[figure], challenger[figure], weights, cfg.confidence))
             for figure in GAP_FIGURES
         }
-    return {"score_difference": list(score), "group_gap_change": gaps}
+    found = mean_difference(champion["found_rate"], challenger["found_rate"], weights, cfg.confidence)
+    return {"score_difference": list(score), "found_rate_difference": list(found), "group_gap_change": gaps}
 
 
 def _classifier_quality(
@@ -344,6 +345,13 @@ def _rules(
             challenger["found_rate"],
             settings.evaluate.min_found_rate,
             challenger["found_rate"] >= settings.evaluate.min_found_rate,
+        ),
+        GateRule(
+            "found rate not below the champion's minus gate.found_rate_tolerance, beyond the noise",
+            challenger["found_rate"],
+            champion["found_rate"] - cfg.found_rate_tolerance,
+            sure["found_rate_difference"][2] >= -cfg.found_rate_tolerance,
+            (sure["found_rate_difference"][1], sure["found_rate_difference"][2]),
         ),
         GateRule(
             "immutable violations", challenger["immutable_violations"], 0, challenger["immutable_violations"] == 0
