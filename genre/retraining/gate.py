@@ -1,9 +1,13 @@
 """Champion against challenger: may a retrained model replace the one in production?
 
-Both are judged by the same judges, the ground-truth forest and plausibility model of the newest
-data (the project's workspace), on the same gate set: the held-out applicants the champion turns
-down, a fixed random subset. Each model answers them in its own feature space; the answers are
-judged in the workspace's. Beside the protocol's figures, two that recourse tools do not report:
+Both are judged by the same judges, on the same gate set (the held-out applicants the champion
+turns down, a fixed random subset): a ground-truth forest and plausibility model fitted on the
+rows the champion was trained on (the sample its bundle carries), in the champion's feature
+space. That is data production already trusts, never a batch still on trial, and the judges stay
+the same for every challenger the champion meets (fitted once, kept in ``registry/judges/``), so
+the champion's own figures do not move from one gate to the next. Each model answers in its own
+feature space; the answers are judged in the champion's. Beside the protocol's figures, two that
+recourse tools do not report:
 
 * **promises kept**: of the recourses the champion gives on the gate set, and of those production
   actually issued (the service's answer log, when it keeps one), the share the challenger's
@@ -38,16 +42,21 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from genre.artifacts.atomic import atomic_path
 from genre.artifacts.paths import Artifacts
-from genre.data.datasets import load_prepared
+from genre.data.datasets import load_prepared, read_raw
 from genre.data.preprocessing import Preprocessor
 from genre.evaluation.group_gap import GAP_FIGURES, group_gaps
 from genre.evaluation.metrics import Judges, fit_plausibility, protocol_score
 from genre.models.classifiers import DECISION_THRESHOLD
+from genre.models.ground_truth import fit_ground_truth
 from genre.recourse.engine import RecourseBatch, RecourseEngine, issue_bar
 from genre.retraining.bootstrap import auc_difference, gap_change, mean_difference, resamples, share_upper_bound
 from genre.serving.answer_log import read_answers
+from genre.serving.production import REFERENCE, model_path
 from genre.settings import Settings
+
+JUDGES = Path("registry/judges")  # under the project's root: each champion's judges, fitted once
 
 
 @dataclass(frozen=True)
@@ -161,32 +170,55 @@ def gate_set(champion: RecourseEngine, applicants: pd.DataFrame, size: int, rng:
     )
 
 
+def trusted_judges(settings: Settings, champion_tag: str, champion: RecourseEngine) -> tuple[Any, Any]:
+    """The ground-truth forest and plausibility model fitted on the rows ``champion`` was trained
+    on, in its feature space; fitted once per champion and kept under ``registry/judges/``."""
+    kept = Path(settings.root) / JUDGES / f"{champion_tag.replace(':', '-')}.joblib"
+    if kept.is_file():
+        return joblib.load(kept)
+    schema = champion.pre.schema
+    rows = read_raw(model_path(champion_tag) / REFERENCE, schema)
+    x = champion.pre.transform(rows[schema.feature_names])
+    y = (rows[schema.target.name].to_numpy() == schema.target.favourable).astype(np.int64)
+    forest = fit_ground_truth(x, y, settings.train_classifier)
+    ev = settings.evaluate
+    judges = (forest, fit_plausibility(x, forest, ev.lof_neighbors, ev.plausibility_rows, ev.seed))
+    with atomic_path(kept) as tmp:
+        joblib.dump(judges, tmp, compress=3)
+    return judges
+
+
 def compare(
     settings: Settings,
     champion: RecourseEngine,
     challenger: RecourseEngine,
     log_dir: Path | None,
     newcomers: pd.DataFrame | None = None,
+    champion_tag: str | None = None,
 ) -> dict[str, Any]:
     """Both models on the gate set (held-out applicants the champion denies, and up to as many
-    from ``newcomers``, the new batches' rows), the promises kept, and every rule with its verdict."""
+    from ``newcomers``, the new batches' rows), the promises kept, and every rule with its verdict.
+    Judged by ``trusted_judges`` of ``champion_tag`` where its bundle carries its training rows;
+    otherwise (a model packaged without them) by the workspace's forest and plausibility model."""
     cfg = settings.gate
     paths = Artifacts(settings.root)
     data = load_prepared(paths)
-    forest = joblib.load(paths.ground_truth)
-    space = data.preprocessor
-    judges = Judges(
-        space,
-        forest,
-        _Seen(challenger, space),
-        fit_plausibility(
+    if champion_tag is not None and (model_path(champion_tag) / REFERENCE).is_file():
+        space = champion.pre
+        forest, plausibility = trusted_judges(settings, champion_tag, champion)
+        judged_by = f"judges fitted on the training rows of {champion_tag} (production)"
+    else:
+        space = data.preprocessor
+        forest = joblib.load(paths.ground_truth)
+        plausibility = fit_plausibility(
             np.vstack([data.x_train, data.x_test]),
             forest,
             settings.evaluate.lof_neighbors,
             settings.evaluate.plausibility_rows,
             settings.evaluate.seed,
-        ),
-    )
+        )
+        judged_by = "the workspace's forest and plausibility model (the champion carries no training rows)"
+    judges = Judges(space, forest, _Seen(challenger, space), plausibility)
     features = space.schema.feature_names
     rng = np.random.default_rng(cfg.seed)
     held_out = gate_set(champion, data.test_raw[features], cfg.applicants, rng)
@@ -256,6 +288,7 @@ def compare(
             for name, r in (("champion", champion_rows), ("challenger", challenger_rows))
         },
         "classifier_quality": quality,
+        "judges": judged_by,
         "figures": {"champion": champion_figures, "challenger": challenger_figures},
         "promises_kept": kept,
         "promises_by_margin": promises_by_margin(

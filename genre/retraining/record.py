@@ -134,7 +134,7 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
                 f"On the {comparison['judged']} of {comparison['gate_set']} applicants production denies "
                 f"({comparison['gate_set_new']} of them from the new batches) that the challenger denies too "
                 f"({comparison['approved_outright']} it approves outright), "
-                "judged by the newest data's forest and plausibility model."
+                f"judged by {comparison.get('judges', 'the workspace forest and plausibility model')}."
             ),
             "",
             "| figure | champion | challenger |",

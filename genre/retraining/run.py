@@ -165,7 +165,9 @@ def _gated(
 ) -> dict[str, Any]:
     champion, contender = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger))
     log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
-    comparison = compare(settings, champion, contender, log, None if by_hand else _new_rows(settings, contender))
+    comparison = compare(
+        settings, champion, contender, log, None if by_hand else _new_rows(settings, contender), release.model
+    )
     how = "by hand: " if by_hand else ""
     if not promote:
         return _decide(

@@ -41,17 +41,18 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
         .splitlines()[-1]
         .startswith(f"refused by the gate: {worse['model_tag']} stays out of production (record: ")
     )
-    assert any(line.startswith("FAIL score not below the champion's") for line in refused.stdout.splitlines()), (
+    failed = [line for line in refused.stdout.splitlines() if line.startswith("FAIL ")]
+    assert any(line.startswith(("FAIL score not below", "FAIL found rate not below")) for line in failed), (
         refused.stdout
     )
     assert registry.read_text() == production_before
     [record] = (project.root / "registry/decisions").glob("*.json")
     decided = json.loads(record.read_text())
     assert (decided["decision"], decided["champion"], decided["challenger"]) == ("refused", first, worse["model_tag"])
-    assert (
-        decided["comparison"]["figures"]["challenger"]["score"]
-        < decided["comparison"]["figures"]["champion"]["score"] - 0.02
-    )
+    figures = decided["comparison"]["figures"]
+    assert figures["challenger"]["found_rate"] < figures["champion"]["found_rate"] - 0.02  # fewer people answered
+    assert decided["comparison"]["judges"] == f"judges fitted on the training rows of {first} (production)"
+    assert (project.root / "registry/judges" / f"{first.replace(':', '-')}.joblib").is_file()
     assert (
         (project.root / "registry/decisions" / f"{record.stem}.md")
         .read_text()
