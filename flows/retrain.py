@@ -105,12 +105,13 @@ def decided(params: str) -> dict[str, Any]:
 
 def outcome(settings: Settings, decision: dict[str, Any]) -> State:
     """The decision told to whoever listens (``retrain.notify``) and made the flow run's state."""
+    project = str(settings.root.resolve())
     if settings.retrain.notify:
-        print(announce(settings.retrain.notify, str(settings.root.resolve()), decision, flow_run.ui_url or flow_run.id))
+        print(announce(settings.retrain.notify, project, decision, flow_run.ui_url or flow_run.id))
     name, failure, code = OUTCOMES[decision["decision"]]
     if not failure and any(b.get("verdict") == "quarantined" for b in decision.get("batches", [])):
         name = "Quarantined"
-    message = summary(str(settings.root.resolve()), decision)
+    message = summary(project, decision)
     return ended((Failed if failure else Completed)(message=message, name=name, data=decision), code)
 
 

@@ -6,10 +6,19 @@ here, so the two can never disagree on what counts as a batch.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 BATCH_SUFFIXES = (".csv", ".csv.gz")
 BATCH_MIN_ROWS = 1  # a batch joins training data that has the schema's min_rows already
+
+
+def move_whole(path: Path, dest: Path) -> None:
+    """Move a batch file to ``dest`` in one rename (on one filesystem), never edited; the last step
+    of setting a batch anywhere, after the report or record that says why is written, so a process
+    killed before it leaves the batch where it was, never moved without its reason."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, dest)
 
 
 def waiting_files(folder: Path) -> list[Path]:

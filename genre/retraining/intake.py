@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +30,7 @@ import pandas as pd
 
 from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
-from genre.data.batches import BATCH_MIN_ROWS, BATCH_SUFFIXES, waiting_files
+from genre.data.batches import BATCH_MIN_ROWS, BATCH_SUFFIXES, move_whole, waiting_files
 from genre.data.datasets import read_raw
 from genre.data.drift import DriftReport, drift_report
 from genre.data.missing import apply_missing
@@ -50,7 +48,6 @@ from genre.settings import DriftSettings, Settings
 # stopped; waiting: left in incoming (checked or not) because a batch of the run drifted
 Verdict = Literal["accepted", "quarantined", "drifted", "waiting"]
 RELEASED = Path("registry/released")  # under the project's root: one record per held batch a person released
-STAMP = "%Y%m%dT%H%M%SZ"  # the prefix a held or quarantined batch's name gets: when it was set aside
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def take_batches(
     cfg = settings.retrain
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
     accepted_dir = settings.resolve(settings.ingest.batches)
-    stamp = datetime.now(UTC).strftime(STAMP)
+    stamp = ledger.now()  # the prefix a held or quarantined batch's name gets: when it was set aside
     verdicts: list[Batch] = []
     passed: list[tuple[Path, int, str, str]] = []  # file, rows, why, rows' hash
     taken: dict[str, str] = {}  # rows' hash -> file, this run's
@@ -135,7 +132,9 @@ def take_batches(
             report = validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS)
             report.raise_for_failures(path.name)
             digest = ledger.rows_digest(frame)
-            _taken_once(settings, path, digest, taken)
+            waived = released(settings, path)
+            if waived is None:
+                _taken_once(settings, path, digest, taken)
         except InputError as exc:
             verdicts.append(
                 _quarantine(
@@ -146,7 +145,6 @@ def take_batches(
                 )
             )
             continue
-        waived = released(settings, path)
         if production is None or reference is None or waived is not None:
             checked = (
                 ""
@@ -179,16 +177,14 @@ def take_batches(
                 Batch(path.name, "waiting", rows, "passed, left in incoming: another batch of this run drifted")
             )
         else:
-            _move(path, accepted_dir / path.name)
+            move_whole(path, accepted_dir / path.name)
             ledger.note(settings.root, "accepted", path.name, digest)
             verdicts.append(Batch(path.name, "accepted", rows, why, rows_sha256=digest))
     return Intake(sorted(verdicts, key=lambda b: b.file), source)
 
 
 def _taken_once(settings: Settings, path: Path, digest: str, taken: dict[str, str]) -> None:
-    """Refuse rows taken before, under any name, unless a person released exactly this file."""
-    if released(settings, path) is not None:
-        return
+    """Refuse rows taken before, under any name (a file a person released is not asked)."""
     if digest in taken:
         raise InputError(f"{path.name}: the same rows as {taken[digest]}, taken in this run; rows are taken once")
     prior = ledger.seen(settings.root, digest)
@@ -228,10 +224,10 @@ def release_held(settings: Settings, held: Path, reason: str) -> Path:
         "held_since": stamp,
         "sha256": _digest(held),
         "reason": reason,
-        "time": datetime.now(UTC).strftime(STAMP),
+        "time": ledger.now(),
     }
     write_json(settings.root / RELEASED / f"{name}.json", record)
-    _move(held, incoming / name)
+    move_whole(held, incoming / name)
     return incoming / name
 
 
@@ -244,18 +240,11 @@ def released(settings: Settings, path: Path) -> dict[str, Any] | None:
     return said if said.get("sha256") == _digest(path) else None
 
 
-def _move(path: Path, dest: Path) -> None:
-    """The last step for each batch, after its report is written: a run killed before it leaves the
-    batch in incoming for the next run, never a batch set aside without its report."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(path, dest)  # a rename on one filesystem
-
-
 def _quarantine(dest: Path, path: Path, problem: InputError, rows: int) -> Batch:
     lines = str(problem).splitlines()
     report = dest.with_name(dest.name + ".validation.txt")
     write_text(report, "\n".join(lines) + "\n")
-    _move(path, dest)
+    move_whole(path, dest)
     failures = problem.failures if isinstance(problem, DataValidationError) else lines
     return Batch(
         path.name,
@@ -292,5 +281,5 @@ def _hold(
             **drift.to_json(),
         },
     )
-    _move(path, dest)
+    move_whole(path, dest)
     return Batch(path.name, "drifted", len(frame), one_line("drifted: " + "; ".join(drift.drifted), 300), str(report))

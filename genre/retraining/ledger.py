@@ -3,7 +3,8 @@
 A batch is recognised by a hash of its rows, whatever their order, the file's name or its
 compression, so rows sent twice are taken once, and a batch that was refused or withdrawn cannot
 come back under a new name. The ledger (``registry/batches.json``) is append-only: one entry per
-event in a batch's life (accepted, set aside by a refusal, withdrawn, released by a person).
+event in a batch's life (accepted, set aside by a refusal, withdrawn). A person's release is
+recorded apart, in ``registry/released/``, and waives the ledger for exactly one file's bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from genre.artifacts.atomic import write_json
 
 LEDGER = Path("registry/batches.json")  # under the project's root
 STAMP = "%Y%m%dT%H%M%SZ"
-Event = Literal["accepted", "set_aside", "withdrawn", "released"]
+Event = Literal["accepted", "set_aside", "withdrawn"]
 
 
 def rows_digest(frame: pd.DataFrame) -> str:
@@ -52,10 +53,3 @@ def note(root: Path, event: Event, file: str, digest: str, **details: Any) -> No
 def seen(root: Path, digest: str) -> dict[str, Any] | None:
     """The latest event of a batch with these rows, if any batch had them."""
     return next((e for e in reversed(entries(root)) if e["rows_sha256"] == digest), None)
-
-
-def latest_digest(root: Path, file: str) -> str | None:
-    """The rows' hash the ledger holds for the batch last accepted under ``file``."""
-    return next(
-        (e["rows_sha256"] for e in reversed(entries(root)) if e["file"] == file and e["event"] == "accepted"), None
-    )

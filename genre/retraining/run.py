@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +32,7 @@ import pandas as pd
 
 from genre.artifacts.atomic import write_json
 from genre.artifacts.paths import Artifacts
-from genre.data.batches import waiting_files
+from genre.data.batches import move_whole, waiting_files
 from genre.data.datasets import read_raw
 from genre.data.missing import apply_missing
 from genre.data.schema import load_schema
@@ -247,8 +246,7 @@ def _set_aside(
         dest = refused / f"{record.stem}-{batch['file']}"
         why = {"decision": decision, "reason": reason, "record": str(record), "time": ledger.now()}
         write_json(dest.with_name(dest.name + ".decision.json"), {"batch": batch["file"], **why})
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(source, dest)
+        move_whole(source, dest)
         ledger.note(settings.root, "set_aside", batch["file"], batch.get("rows_sha256") or "", decision=decision)
         moved.append(str(dest.relative_to(settings.root) if dest.is_relative_to(settings.root) else dest))
     return moved

@@ -10,11 +10,10 @@ never happens under a run that is reading the training data.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from genre.artifacts.atomic import write_json
-from genre.data.batches import batch_files
+from genre.data.batches import batch_files, move_whole
 from genre.data.datasets import read_raw
 from genre.data.schema import load_schema
 from genre.messages import InputError, one_line
@@ -38,7 +37,7 @@ def withdraw_batch(settings: Settings, batch: str, reason: str) -> Path:
     with run_lock(settings.root):
         rows = read_raw(source, load_schema(settings.resolve(settings.ingest.schema_path)))
         digest = ledger.rows_digest(rows)
-        stamp = ledger.now()
+        stamp, by = ledger.now(), who()
         dest = settings.resolve(settings.retrain.withdrawn) / f"{stamp}-{name}"
         write_json(
             dest.with_name(dest.name + ".withdrawal.json"),
@@ -47,11 +46,10 @@ def withdraw_batch(settings: Settings, batch: str, reason: str) -> Path:
                 "rows": len(rows),
                 "rows_sha256": digest,
                 "reason": reason,
-                "by": who(),
+                "by": by,
                 "time": stamp,
             },
         )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(source, dest)
-        ledger.note(settings.root, "withdrawn", name, digest, reason=reason, by=who())
+        move_whole(source, dest)
+        ledger.note(settings.root, "withdrawn", name, digest, reason=reason, by=by)
     return dest
