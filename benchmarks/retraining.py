@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,33 +30,13 @@ import yaml
 
 from genre.artifacts.atomic import write_json, write_text
 from research.provenance import stamped
+from research.scratch_project import scratch_project, with_params
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "data/raw/adult"
 FIGURES = ("score", "validity_rf", "lof", "cost", "found_rate")
 TARGET_SECONDS = 600.0
 BATCH_ROWS = 2000
-
-
-def scratch_project(root: Path) -> dict[str, str]:
-    """A copy of the project (code, data, pipeline, params) as its own git and DVC repo; -> its env."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    for folder in ("genre", "flows", "data/raw", "models"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "accepted"))
-    for name in ("dvc.yaml", "bentofile.yaml", "params.yaml"):
-        shutil.copy(REPO / name, root / name)
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(root / ".bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "GX_ANALYTICS_ENABLED": "false",
-    }
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
-        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
-    return env
 
 
 def weeks(train: pd.DataFrame, n: int) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
@@ -98,17 +77,6 @@ def plan(n_weeks: int, train: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str
             params = {"train_generator": {"cvae": {"epochs": 1}}}
         runs.append({"files": files, "params": params})
     return base, runs
-
-
-def with_params(root: Path, base_params: str, change: dict[str, Any]) -> None:
-    params = yaml.safe_load(base_params)
-    for section, values in change.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                params[section][key].update(value)
-            else:
-                params[section][key] = value
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def figures(comparison: dict[str, Any] | None, side: str) -> dict[str, Any] | None:

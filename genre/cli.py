@@ -472,10 +472,15 @@ def production_rollback(
 
 @production_app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yaml")) -> None:
-    """Serve the production bento with ``bentoml serve`` (further options, e.g. --port 3000, are passed on)."""
+    """Serve the production bento with ``bentoml serve`` (further options, e.g. --port 3000, are passed on);
+    the service follows production: a promotion or rollback is answering within serve.follow_seconds."""
+    from genre.serving.follow import PROJECT_ENV
+
     go_offline()
-    release = _production(_settings(params))
+    settings = _settings(params)
+    release = _production(settings)
     err.print(f"serving {escape(_said(release))}", highlight=False)
+    os.environ[PROJECT_ENV] = str(settings.root.resolve())
     os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])
 
 

@@ -401,13 +401,20 @@ class ServeSettings(_Section):
     max_alternatives: PositiveInt = Field(5, description="Recourse options one applicant may ask for.")
     max_body_bytes: PositiveInt = Field(4_000_000, description="Larger request bodies get HTTP 413.")
     answer_log: str | None = Field(
-        None,
+        "logs/answers",
         description=(
             "A folder: every answer issued, one JSON line each (genre.serving.answer_log), which the retraining gate "
-            "holds the challenger to. Personal data: see docs/serving.md. null: no log."
+            "holds the challenger to; relative to the project under genre production serve. Personal data: see "
+            "docs/serving.md. null: no log."
         ),
     )
     answer_log_days: PositiveInt = Field(30, description="Each day's answer-log file is deleted after this many days.")
+    follow_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="How often a service started by genre production serve looks whether production has moved.",
+    )
     coalesce_ms: float = Field(
         1.0,
         ge=0,

@@ -2,23 +2,40 @@
 
 A recourse is a promise: "change this, and you will be approved". To know whether a retrained
 model still keeps the promises production made, the retraining gate must know which recourses were
-actually issued. With ``serve.answer_log`` set, the service appends one JSON line per answer (the
-time, the model version, the applicant and the answer) to a file per UTC day in that folder. These
-are personal data: files older than ``serve.answer_log_days`` are deleted when a new day's file is
-started, and nothing else reads them but the gate.
+actually issued. Unless ``serve.answer_log`` is null, the service appends one JSON line per answer
+(the time, the model version, the applicant and the answer) to a file per UTC day in that folder:
+on by default, since a gate that only sees a simulated set of promises cannot hold a challenger to
+the real ones. A relative folder is taken from the project a service follows (``genre production
+serve``), where the gate reads it, else from the server's working directory. These are personal
+data: files older than ``serve.answer_log_days`` are deleted when a new day's file is started,
+and nothing else reads them but the gate. A line left torn (a full disk, a killed worker) is
+skipped and reported by the reader, so one bad line cannot stop every later gate.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from genre.serving.follow import followed_project
+
 _PREFIX, _SUFFIX = "answers-", ".jsonl"
+
+logger = logging.getLogger(__name__)
+
+
+def answer_log_folder(setting: str | None) -> Path | None:
+    """Where a service keeps its answer log under ``serve.answer_log`` (None: it keeps none)."""
+    if setting is None:
+        return None
+    folder, project = Path(setting), followed_project()
+    return project / folder if project is not None and not folder.is_absolute() else folder
 
 
 class AnswerLog:
@@ -74,8 +91,13 @@ def read_answers(folder: Path, since: datetime) -> list[dict[str, Any]]:
     for path in log_files(folder):
         if _day_of(path) < since.strftime("%Y-%m-%d"):
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if datetime.fromisoformat(entry["time"]) >= since:
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            try:
+                entry = json.loads(line)
+                when = datetime.fromisoformat(entry["time"])
+            except (ValueError, KeyError, TypeError):
+                logger.warning("%s line %d: not a whole answer, skipped", path, number)
+                continue
+            if when >= since:
                 out.append(entry)
     return out

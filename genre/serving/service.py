@@ -39,6 +39,7 @@ import logging
 import zlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -57,11 +58,13 @@ from genre.messages import escaped, one_line
 from genre.offline import go_offline
 from genre.processes import die_with_parent
 from genre.recourse.engine import RecourseEngine, Rule, Status
-from genre.serving.answer_log import AnswerLog
+from genre.serving.answer_log import AnswerLog, answer_log_folder
 from genre.serving.answers import answer
 from genre.serving.applicants import FieldError, check_applicants
 from genre.serving.bundle import load_bundle, load_serve_settings
 from genre.serving.coalesce import Coalescer
+from genre.serving.follow import Follower, followed_project
+from genre.settings import ServeSettings
 
 MODEL_NAME = "genre-recourse"
 MODEL_TAG = f"{MODEL_NAME}:latest"
@@ -186,6 +189,17 @@ class RecourseResponse(Answer):
 class BatchResponse(BaseModel):
     model_version: str = Field(description="The model that answered, as name:version in the BentoML store.")
     answers: list[Answer] = Field(description="One per applicant, in request order.")
+
+
+@dataclass
+class Served:
+    """One model version as the service answers with it: swapped whole when production moves."""
+
+    version: str
+    engine: RecourseEngine
+    limits: ServeSettings
+    answer_log: AnswerLog | None
+    coalescer: Coalescer[Checked, Answer] | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +343,7 @@ class RequestGate:
                 f"send the body as is or gzip-encoded, not Content-Encoding {given}",
             )
             return
-        limit = bentoml.get_current_service().limits.max_body_bytes
+        limit = bentoml.get_current_service().served.limits.max_body_bytes
         too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
@@ -480,43 +494,65 @@ class RecourseService:
         # time, and a later `bentoml build` in the same process would record that stale version.
         # (@bentoml.service made the class a Service, which the type checker does not see)
         service = cast("bentoml.Service[RecourseService]", RecourseService)
-        stored = bentoml.models.get(recorded_model_tag(service.bento) or MODEL_TAG)
-        self.model_version = str(stored.tag)
-        self.engine: RecourseEngine = load_bundle(Path(stored.path))
-        self.limits = load_serve_settings(Path(stored.path))
-        window, longest = (
-            self.limits.coalesce_ms / 1000,
-            self.limits.coalesce_wait_ms(self.engine.scorer.score_in_one_call) / 1000,
+        self.served = self._load(recorded_model_tag(service.bento) or MODEL_TAG)
+        logger.info("GenRe recourse model %s loaded (limits: %s)", self.served.version, self.served.limits.model_dump())
+        project = followed_project()
+        self.follower = (
+            Follower(project, self.served.limits.follow_seconds, lambda: self.served.version, self._swap).start()
+            if project is not None
+            else None
         )
-        self.coalescer = Coalescer(self._coalesced, window, self.limits.max_batch, longest) if window else None
-        self.answer_log = (
-            AnswerLog(Path(self.limits.answer_log), self.limits.answer_log_days) if self.limits.answer_log else None
-        )
-        answer(self.engine, canary(self.engine))  # fails here, not on a caller, if the model cannot answer; warms it up
-        logger.info("GenRe recourse model %s loaded (limits: %s)", self.model_version, self.limits.model_dump())
 
+    @property
+    def model_version(self) -> str:
+        """The model answering new requests now."""
+        return self.served.version
+
+    def _load(self, tag: str) -> Served:
+        """A model version from the store, ready to answer: it has answered a canary."""
+        stored = bentoml.models.get(tag)
+        engine = load_bundle(Path(stored.path))
+        limits = load_serve_settings(Path(stored.path))
+        window, longest = limits.coalesce_ms / 1000, limits.coalesce_wait_ms(engine.scorer.score_in_one_call) / 1000
+        answer(engine, canary(engine))  # fails here, not on a caller, if the model cannot answer; warms it up
+        log_folder = answer_log_folder(limits.answer_log)
+        served = Served(
+            str(stored.tag), engine, limits, AnswerLog(log_folder, limits.answer_log_days) if log_folder else None
+        )
+        if window:
+            served.coalescer = Coalescer(partial(self._coalesced, served), window, limits.max_batch, longest)
+        return served
+
+    def _swap(self, tag: str) -> None:
+        """New requests go to ``tag`` once it is loaded; those under way finish on the model they began with."""
+        before = self.served.version
+        self.served = self._load(tag)
+        logger.info("production moved to %s: it answers from now on (was %s)", self.served.version, before)
+
+    @staticmethod
     def _checked(
-        self, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool
+        served: Served, rows: list[dict[str, Any]], options: Options, where: tuple[str, ...], by_row: bool
     ) -> tuple[pd.DataFrame, list[list[str]]]:
         """The applicants as a frame, and per row the features imputed; or the 400 naming every problem."""
-        schema = self.engine.pre.schema
-        frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=self.engine.pre.fills)
+        schema = served.engine.pre.schema
+        frame, _, errors, imputed = check_applicants(rows, schema, from_text=False, fills=served.engine.pre.fills)
         problems = field_problems(errors, where, by_row) + option_problems(
-            options, schema, self.limits.max_alternatives
+            options, schema, served.limits.max_alternatives
         )
         if problems:
             raise invalid(problems, where[0])
         return frame, imputed
 
+    @staticmethod
     def _issued(
-        self, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options
+        served: Served, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options
     ) -> list[Answer]:
         """Checked applicants answered in one engine call, and logged as issued."""
-        settings = self.engine.settings.model_copy(
-            update={"selection": options.selection or self.engine.settings.selection}
+        settings = served.engine.settings.model_copy(
+            update={"selection": options.selection or served.engine.settings.selection}
         )
         answers = answer(
-            self.engine,
+            served.engine,
             frame,
             settings=settings,
             frozen=options.frozen,
@@ -529,45 +565,47 @@ class RecourseService:
             given = [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
             raise RuntimeError("an answer does not fit the response model") from exc
-        if self.answer_log is not None:  # the promises made, for the retraining gate (personal data: see the module)
-            self.answer_log.append(
-                self.model_version,
+        if served.answer_log is not None:  # the promises made, for the retraining gate (personal data: see the module)
+            served.answer_log.append(
+                served.version,
                 [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)],
             )
         return given
 
-    def _coalesced(self, _: Hashable, requests: Sequence[Checked]) -> list[Answer]:
+    def _coalesced(self, served: Served, _: Hashable, requests: Sequence[Checked]) -> list[Answer]:
         """Single requests with the same options, checked one by one, answered as one batch."""
         frame = pd.concat([checked.frame for checked in requests], ignore_index=True)
         imputed = [filled for checked in requests for filled in checked.imputed]
-        return self._issued([checked.request.applicant for checked in requests], frame, imputed, requests[0].request)
+        applicants = [checked.request.applicant for checked in requests]
+        return self._issued(served, applicants, frame, imputed, requests[0].request)
 
     @bentoml.api(route="/recourse")
     async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
         """Recourse for one applicant in raw units, or HTTP 400 naming every bad field."""
-        frame, imputed = self._checked([request.applicant], request, ("applicant",), by_row=False)
-        if self.coalescer is None:
-            [result] = self._issued([request.applicant], frame, imputed, request)
+        served = self.served  # one model for the whole request, whatever production does meanwhile
+        frame, imputed = self._checked(served, [request.applicant], request, ("applicant",), by_row=False)
+        if served.coalescer is None:
+            [result] = self._issued(served, [request.applicant], frame, imputed, request)
         else:
-            result = await self.coalescer.submit(
+            result = await served.coalescer.submit(
                 request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed)
             )
-        return RecourseResponse(model_version=self.model_version, **dict(result))
+        return RecourseResponse(model_version=served.version, **dict(result))
 
     @bentoml.api(route="/recourse_batch")
     def recourse_batch(self, request: BatchRequest, /) -> BatchResponse:
         """Recourse for each applicant (at most serve.max_batch), or HTTP 400 naming every bad row
         and field; one bad row fails the request, so answers never silently go missing."""
-        limit, given = self.limits.max_batch, len(request.applicants)
+        served = self.served  # one model for the whole request, whatever production does meanwhile
+        limit, given = served.limits.max_batch, len(request.applicants)
         if given > limit:
             raise invalid(
                 [(("applicants",), f"at most {limit} applicants per request (serve.max_batch), got {given}")],
                 "applicants",
             )
-        answers = self._issued(
-            request.applicants, *self._checked(request.applicants, request, ("applicants",), by_row=True), request
-        )
-        return BatchResponse(model_version=self.model_version, answers=answers)
+        checked = self._checked(served, request.applicants, request, ("applicants",), by_row=True)
+        answers = self._issued(served, request.applicants, *checked, request)
+        return BatchResponse(model_version=served.version, answers=answers)
 
 
 async def docs(scope: Scope, receive: Receive, send: Send) -> None:

@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from genre.serving.answer_log import AnswerLog, log_files
+from genre.serving.answer_log import AnswerLog, answer_log_folder, log_files, read_answers
 
 
 def test_lines_are_appended_to_todays_file_and_old_days_are_forgotten(tmp_path: Path) -> None:
@@ -45,3 +45,28 @@ def test_concurrent_requests_never_interleave_a_line(tmp_path: Path) -> None:
     [day] = log_files(tmp_path / "answers")
     ids = [json.loads(line)["applicant"]["id"] for line in day.read_text().splitlines()]
     assert sorted(ids) == sorted(f"{w}-{i}" for w in range(8) for i in range(50))
+
+
+def test_a_torn_line_is_skipped_and_reported_not_fatal(tmp_path: Path, caplog) -> None:
+    """A full disk or a killed worker can leave half a line; the gate must still read the rest."""
+    log = AnswerLog(tmp_path, keep_days=30)
+    log.append("m:v", [{"status": "found", "n": 1}])
+    day = log_files(tmp_path)[-1]
+    with day.open("a") as out:
+        out.write('{"time": "2026-')  # torn
+    log.append("m:v", [{"status": "found", "n": 2}])
+    with caplog.at_level("WARNING"):
+        read = read_answers(tmp_path, datetime.now(UTC) - timedelta(days=1))
+    assert [e["n"] for e in read] == [1]  # the second line was glued onto the torn one
+    assert "line 2: not a whole answer, skipped" in caplog.text
+
+
+def test_a_relative_folder_is_the_followed_projects(tmp_path: Path, monkeypatch) -> None:
+    from genre.serving.follow import PROJECT_ENV
+
+    monkeypatch.delenv(PROJECT_ENV, raising=False)
+    assert answer_log_folder("logs/answers") == Path("logs/answers")
+    assert answer_log_folder(None) is None
+    monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
+    assert answer_log_folder("logs/answers") == tmp_path / "logs/answers"
+    assert answer_log_folder("/var/answers") == Path("/var/answers")

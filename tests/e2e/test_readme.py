@@ -55,6 +55,7 @@ RAW_ROWS = {"train": 3000, "test": 1000}  # a sample, so the run stays short
 NOT_RUN_HERE = {"setup-pipeline", "setup-tests", "docker", "withdraw"}
 READY_WITHIN_S = 600  # a cold `bentoml serve` takes 6-40 s on 2 cores, minutes when both are busy
 STOP_WITHIN_S = 60
+FOLLOW_WITHIN_S = 60  # a running service answers with a promoted model within this (issue: 60 s)
 
 
 def readme_blocks() -> list[tuple[str | None, list[str]]]:
@@ -365,6 +366,11 @@ def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_p
     [curl] = block("request")
     answer = json.loads(shell(project, fill(curl).replace("3000", port)).stdout)
     assert answer["model_version"] == first["model_tag"]  # production, not the newer second
+    shell(project, fill(promote, **{"<version>": second["model_tag"].split(":")[1]}))
+    promoted_at, answered_by = time.monotonic(), first["model_tag"]
+    while answered_by != second["model_tag"] and time.monotonic() < promoted_at + FOLLOW_WITHIN_S:
+        answered_by = json.loads(shell(project, fill(curl).replace("3000", port)).stdout)["model_version"]
+    assert answered_by == second["model_tag"], "the running service follows a promotion, without a restart"
     assert server.stop_with(signal.SIGTERM) == []
     assert not listening(int(port))
 
