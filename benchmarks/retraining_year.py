@@ -65,7 +65,7 @@ def poisoned(batch: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     rate, and every feature, stay as they were, so no drift check can see it."""
     bad = batch.copy()
     rng = np.random.default_rng(seed)
-    labels = bad[LABEL].to_numpy()
+    labels = bad[LABEL].to_numpy(copy=True)
     pairs = min(int(share * len(bad) / 2), int((labels == 1).sum()), int((labels == 0).sum()))
     ones = rng.choice(np.flatnonzero(labels == 1), pairs, replace=False)
     zeros = rng.choice(np.flatnonzero(labels == 0), pairs, replace=False)

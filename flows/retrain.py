@@ -27,6 +27,7 @@ from prefect.states import Completed, Failed, State
 from flows.stage import ended, main, refused
 from genre.messages import InputError
 from genre.retraining import run
+from genre.retraining.backup import BackupFailed, back_up
 from genre.retraining.lock import OWNER_ENV, run_lock
 from genre.retraining.notify import announce, summary
 from genre.retraining.run import TrainingFailed
@@ -80,9 +81,20 @@ def retrain(params: str = "params.yaml") -> Any:
         settings = load_settings(params)
         with run_lock(settings.root):
             decision = decided(params)
+            decision["backup"] = kept(params)
+            print(decision["backup"])
     except InputError as exc:
         return refused("genre-retrain", exc)
     return outcome(settings, decision)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=_transient)
+def kept(params: str) -> str:
+    """The registry and the accepted batches backed up (genre.retraining.backup), or why not."""
+    try:
+        return back_up(load_settings(params))
+    except BackupFailed as exc:
+        return f"backup failed: {exc}"
 
 
 def decided(params: str) -> dict[str, Any]:

@@ -361,17 +361,28 @@ def _said(release: production.Release) -> str:
 
 
 @contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def _locked(settings: Settings) -> Iterator[None]:
     """The project's run lock, or one line saying which run holds it: production does not change
     under a retraining run, which reads it and may promote."""
     from genre.retraining.lock import run_lock
 
     with ExitStack() as held:
         try:
-            held.enter_context(run_lock(root))
+            held.enter_context(run_lock(settings.root))
         except InputError as exc:
             raise _refuse(str(exc)) from None
         yield
+        _back_up(settings)
+
+
+def _back_up(settings: Settings) -> None:
+    """After a change by hand: the registry and the batches backed up as a run does (genre.retraining.backup)."""
+    from genre.retraining.backup import BackupFailed, back_up
+
+    try:
+        err.print(escape(back_up(settings)), highlight=False)
+    except BackupFailed as exc:
+        err.print(f"warning: backup failed: {escape(str(exc))}", highlight=False)
 
 
 def _registry_call(call: Callable[[], production.Release], done: str) -> None:
@@ -410,7 +421,7 @@ def production_promote(
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
     settings = _settings(params)
-    with _locked(settings.root):
+    with _locked(settings):
         if gate:
             record, passed = _gated(settings, model, promote=True)
             if not passed:
@@ -465,9 +476,9 @@ def production_rollback(
     reason: str = typer.Option("rolled back by hand", help="Why, for the record."),
 ) -> None:
     """Make production the model the current one replaced."""
-    root = _settings(params).root
-    with _locked(root):
-        _registry_call(lambda: production.rollback(root, reason), "production is now")
+    settings = _settings(params)
+    with _locked(settings):
+        _registry_call(lambda: production.rollback(settings.root, reason), "production is now")
 
 
 @production_app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -501,7 +512,7 @@ def data_release(
     from genre.retraining.intake import release_held
 
     settings = _settings(params)
-    with _locked(settings.root):  # not while a run is taking batches
+    with _locked(settings):  # not while a run is taking batches
         try:
             waiting = release_held(settings, batch, reason)
         except InputError as exc:
@@ -527,10 +538,11 @@ def data_withdraw(
     from genre.retraining.withdrawal import withdraw_batch
 
     settings = _settings(params)
-    try:
-        where = withdraw_batch(settings, batch, reason)
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
+    with _locked(settings):
+        try:
+            where = withdraw_batch(settings, batch, reason)
+        except InputError as exc:
+            raise _refuse(str(exc)) from None
     err.print(
         f"withdrawn: {escape(where.name)} is in {escape(str(settings.retrain.withdrawn))}; the next retraining run "
         "trains without it (production keeps the model trained with it until a challenger without it is promoted)",

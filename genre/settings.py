@@ -593,6 +593,17 @@ class RetrainSettings(_Section):
             "batches, the record, the Prefect flow run). null: none."
         ),
     )
+    backup: bool = Field(
+        True,
+        description=(
+            "After every run and every change by hand, dvc add the registry and the accepted batches "
+            "(genre.retraining.backup), so DVC can restore them."
+        ),
+    )
+    backup_remote: str | None = Field(
+        None,
+        description="A DVC remote (dvc remote add) each backed-up version is also pushed to. null: the cache only.",
+    )
 
     @field_validator("notify")
     @classmethod

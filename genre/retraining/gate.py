@@ -10,9 +10,9 @@ feature space; the answers are judged in the champion's. Beside the protocol's f
 recourse tools do not report:
 
 * **promises kept**: of the recourses the champion gives on the gate set, and of those production
-  actually issued (the service's answer log, when it keeps one), the share the challenger's
-  classifier still accepts at its own threshold. A retrained model that turns down people who did
-  what we told them has broken a promise (recourse invalidation under model updates);
+  actually issued (the service's answer log), the share the challenger's classifier still
+  approves. A retrained model that turns down people who did what we told them has broken a
+  promise (recourse invalidation under model updates);
 * **group gaps** (``genre.evaluation.group_gap``): a challenger must not widen them.
 
 Promises are kept more often when recourses are issued with headroom above the threshold
@@ -91,12 +91,14 @@ class _Seen:
 
 
 def promises_kept(issued: pd.DataFrame, challenger: RecourseEngine) -> float | None:
-    """Share of issued recourses (raw rows) the challenger's classifier accepts above its
-    threshold; None when none were issued."""
+    """Share of issued recourses (raw rows) the challenger's classifier approves: the decision the
+    person was promised, not the challenger's recourse bar (``threshold: auto`` moves that bar from
+    one model to the next, and a person above the decision is approved whatever it is); None when
+    none were issued."""
     if issued.empty:
         return None
     prob = challenger.scorer.predict_proba(challenger.pre.transform(issued))
-    return float(np.mean(prob > challenger.settings.threshold))
+    return float(np.mean(prob > DECISION_THRESHOLD))
 
 
 def promises_by_margin(

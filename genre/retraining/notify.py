@@ -24,6 +24,8 @@ def summary(project: str, decision: dict[str, Any]) -> str:
     model = decision.get("challenger") or ""
     quarantined = [b["file"] for b in decision.get("batches", []) if b.get("verdict") == "quarantined"]
     extra = f"; quarantined: {', '.join(quarantined)}" if quarantined else ""
+    if str(decision.get("backup", "")).startswith("backup failed"):
+        extra += f"; {decision['backup']}"
     return one_line(f"genre retraining in {project}: {decision['decision']} {model}: {decision['reason']}{extra}", 500)
 
 

@@ -145,7 +145,7 @@ def test_the_gate_shows_what_each_margin_buys_in_promises_and_costs(pre: Preproc
     promises, margin 0.1's all kept, each at the cost the champion's own answers show."""
     challenger = SimpleNamespace(
         pre=pre,
-        scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.6)),
+        scorer=SimpleNamespace(predict_proba=lambda x: np.where(x[:, 0] > 0.95, 0.9, 0.3)),
         settings=SimpleNamespace(threshold=0.8),
     )
     applicants = pre.inverse_transform(np.array([[0.1, 0.5, 0.0, 0.0], [0.3, 0.2, 1.0, 0.5]], dtype=np.float32))
