@@ -104,9 +104,12 @@ class Client:
                 self.stop.wait(self.pause_s)
 
 
-def followed_seconds(answers: list[tuple[float, int, str | None]], promoted_at: float, model: str) -> float | None:
-    """From a promotion to the first answer from ``model`` after which no older model answers."""
-    after = [(t, v) for t, status, v in answers if t >= promoted_at and status == 200]
+def followed_seconds(
+    answers: list[tuple[float, int, str | None]], promoted_at: float, until: float, model: str
+) -> float | None:
+    """From a promotion to the first answer from ``model`` after which no other model answers,
+    before the next change of production (``until``)."""
+    after = [(t, v) for t, status, v in answers if promoted_at <= t < until and status == 200]
     older = [t for t, v in after if v != model]
     newer = [t for t, v in after if v == model and (not older or t > max(older))]
     return round(newer[0] - promoted_at, 1) if newer else None
@@ -340,9 +343,10 @@ def main() -> None:
 
     assert client is not None
     promotions = [r for r in runs if r["decision"] == "promoted" and r["week"] > 0]
-    follows = [
-        followed_seconds(client.answers, at, model)
-        for at, model in production_changes(root)[1:]  # the first model was production before serving began
+    changes = production_changes(root)
+    follows = [  # the first model was production before serving began
+        followed_seconds(client.answers, at, until, model)
+        for (at, model), (until, _) in zip(changes[1:], [*changes[2:], (float("inf"), "")], strict=True)
     ]
     poisoned_files = [f"2027-w{r['week']:02d}" for r in runs if r["batch_kind"] == "poisoned"]
     honest = [r for r in runs if r["batch_kind"] == "honest"]

@@ -138,13 +138,16 @@ def build_output(
     )
     rows = len(raw)
     blank = {"status": "invalid", "found": False, "cost": None, "probability_before": None, "probability_after": None}
-    extra: dict[str, list[object]] = {k: [v] * rows for k, v in {**blank, "imputed": "", "error": ""}.items()}
+    extra: dict[str, list[object]] = {
+        k: [v] * rows for k, v in {**blank, "reasons": "", "imputed": "", "error": ""}.items()
+    }
     moved: dict[str, list[object]] = {}  # features a recourse changes: the file's column, or new for a filled gap
     for row, given, filled in zip(kept, answer(engine, valid, seed=seed), imputed, strict=True):
         for name in ("status", "cost", "probability_before", "probability_after"):
             extra[name][row] = given[name]
         extra["found"][row] = given["status"] == "found"
         extra["imputed"][row] = ";".join(filled)
+        extra["reasons"][row] = ";".join(reason["feature"] for reason in given["reasons"])  # most important first
         if given["status"] == "found":  # other rows keep the applicant's own values
             for name, value in given["recourse"].items():
                 if name not in moved:

@@ -409,6 +409,15 @@ class ServeSettings(_Section):
         ),
     )
     answer_log_days: PositiveInt = Field(30, description="Each day's answer-log file is deleted after this many days.")
+    probability_decimals: int | None = Field(
+        2,
+        ge=0,
+        le=6,
+        description=(
+            "Probabilities in answers are rounded to this many decimals: enough for a person, too few to copy the "
+            "classifier's boundary from. null: as computed."
+        ),
+    )
     follow_seconds: float = Field(
         10.0,
         gt=0,
@@ -520,7 +529,7 @@ class GateSettings(_Section):
         description=(
             "Each rule's paired bootstrap interval (genre.retraining.bootstrap): a challenger fails a rule only "
             "where even the favourable end of this interval is past its tolerance, not for a difference inside "
-            "the noise."
+            "the noise; the group-gap rules share it as a family (each at 1 - (1 - confidence) / their number)."
         ),
     )
     draws: PositiveInt = Field(1000, description="Bootstrap resamples of the gate applicants per interval.")

@@ -349,6 +349,8 @@ def schema_yaml(inferred: Inferred) -> str:
         '#     "age": {kind: integer, min: 17, max: 90, direction: increase}',
         "# - lines marked GUESS were marked for you (protected characteristics and records of the past",
         "#   immutable, age only up, the smallest change that matters): check each, keep or remove it;",
+        "# - label is how answers name a feature to a person (the principal reasons of a denial): replace",
+        '#   the column name with words, and add a unit where it has one (label: "Hours worked", unit: hours);',
         f"name: {_quoted(schema.name)}",
         "target:",
         f"  name: {_quoted(target.name)}",
@@ -368,6 +370,7 @@ def schema_yaml(inferred: Inferred) -> str:
             value = getattr(spec, mark)
             if value not in (None, False):
                 body += f", {mark}: {_quoted(value)}"
+        body += f", label: {_quoted(spec.label or feature)}"
         said = inferred.notes[feature] + (f"; {inferred.guesses[feature]}" if feature in inferred.guesses else "")
         lines.append(f"  {_quoted(feature)}: {{{body}}}  # {said}")
     return "\n".join(lines) + "\n"

@@ -71,6 +71,10 @@ class FeatureSpec(BaseModel):
     # integer, and able to take a direction and a max_change.
     ordered: bool = False
     missing: MissingPolicy = "reject"
+    # How answers name it to a person ("Years of education"; the column's name when unset) and
+    # the unit its values are in ("years", "dollars"): the principal reasons of a denial use both.
+    label: str | None = None
+    unit: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:

@@ -19,10 +19,8 @@ from sklearn.metrics import roc_auc_score
 def resamples(n: int, draws: int, seed: int) -> np.ndarray:
     """``[draws, n]``: how many times each of ``n`` rows is drawn in each resample."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n, size=(draws, n))
-    counts = np.zeros((draws, n))
-    np.add.at(counts, (np.arange(draws)[:, None], picks), 1.0)
-    return counts
+    picks = rng.integers(0, n, size=(draws, n)) + n * np.arange(draws)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n).astype(float)
 
 
 def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -64,19 +62,29 @@ def gap_change(
     return interval(change, confidence)
 
 
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC of ``scores`` for binary ``labels`` under each row of ``weights`` (``[draws, n]``, how
+    often each row counts): every resample at once, ties counted half as ``roc_auc_score`` does;
+    NaN where a resample lacks a class."""
+    order = np.argsort(scores, kind="stable")
+    positive = np.asarray(labels)[order] == 1
+    drawn = weights[:, order]
+    _, starts = np.unique(np.asarray(scores)[order], return_index=True)  # runs of equal scores
+    pos = np.add.reduceat(drawn * positive, starts, axis=1)
+    neg = np.add.reduceat(drawn * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
 def auc_difference(
     labels: np.ndarray, before: np.ndarray, after: np.ndarray, draws: int, seed: int, confidence: float
 ) -> tuple[float, float, float, float, float]:
     """Two classifiers' probabilities for the same labelled rows -> (AUC before, AUC after, their
     difference, and its interval over ``draws`` paired resamples)."""
     auc_before, auc_after = roc_auc_score(labels, before), roc_auc_score(labels, after)
-    rng = np.random.default_rng(seed)
-    drawn = []
-    for _ in range(draws):
-        rows = rng.integers(0, len(labels), len(labels))
-        if labels[rows].min() != labels[rows].max():  # both classes drawn
-            drawn.append(roc_auc_score(labels[rows], after[rows]) - roc_auc_score(labels[rows], before[rows]))
-    low, high = interval(np.asarray(drawn), confidence)
+    weights = resamples(len(labels), draws, seed)
+    low, high = interval(weighted_auc(labels, after, weights) - weighted_auc(labels, before, weights), confidence)
     return float(auc_before), float(auc_after), float(auc_after - auc_before), low, high
 
 

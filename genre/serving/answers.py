@@ -1,5 +1,15 @@
 """Recourse in the applicant's own terms: raw units, what changes from what to what, and why.
 
+Why: every answer for a denied applicant carries its principal reasons (a lender owes them: US
+Regulation B asks for the specific reasons for a denial). They are read from the recourse itself:
+for each feature it changes, how far the classifier's probability falls when that one change is
+undone, everything else left as the recourse has it. The features whose change matters most are
+the reasons, at most ``MAX_REASONS``, each with the applicant's value and the value the recourse
+needs. Leave-one-out over the changed set, not an attribution over all features: it names only
+what the person was told to change, it costs one classifier call per changed feature, and, like
+the recourse, it depends on this applicant alone, never on who else was in the batch. Where no
+recourse was found the most confident candidate stands in, and the sentence says it is not enough.
+
 Every answer is built column-wise from the engine's arrays (one inverse transform per batch, no
 per-row pandas objects), so formatting a batch of a thousand applicants costs little next to
 sampling their candidates.
@@ -12,9 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genre.data.schema import FeatureSpec
 from genre.recourse.cost import changed
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings
+
+MAX_REASONS = 4  # principal reasons per answer (Regulation B's official commentary: more than four seldom helps)
 
 
 def _rows(frame: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
@@ -67,6 +80,66 @@ def _recourses(
     return out
 
 
+def _shown(value: Any, spec: FeatureSpec) -> str:
+    return f"{value} {spec.unit}" if spec.unit else str(value)
+
+
+def _sentence(spec: FeatureSpec, name: str, value: Any, needed: Any, fall: float, found: bool) -> str:
+    label, by = spec.label or name, f"{fall:.2f}" if fall >= 0.005 else "less than 0.01"
+    if found:
+        return (
+            f"{label} is {_shown(value, spec)}; the recourse needs {_shown(needed, spec)}: without that change "
+            f"the probability of approval is {by} lower."
+        )
+    return (
+        f"{label} is {_shown(value, spec)}; {_shown(needed, spec)} raises the probability of approval by {by}, "
+        "though no change found is enough."
+    )
+
+
+def _reasons(
+    engine: RecourseEngine,
+    before: list[dict[str, Any]],
+    x: np.ndarray,
+    x_plus: np.ndarray,
+    prob: np.ndarray,
+    status: np.ndarray,
+) -> list[list[dict[str, Any]]]:
+    """Per applicant, the features its recourse (or most confident candidate) changes, ranked by how
+    far the probability falls when that change alone is undone (ties: schema order); none for an
+    applicant already approved."""
+    out: list[list[dict[str, Any]]] = [[] for _ in before]
+    moved = changed(x, x_plus) & (status != "not_needed")[:, None]
+    rows, features = np.nonzero(moved)
+    if not len(rows):
+        return out
+    undone = x_plus[rows].copy()
+    undone[np.arange(len(rows)), features] = x[rows, features]
+    falls = (prob[rows] - engine.scorer.predict_proba(undone)).tolist()
+    denied = np.unique(rows)
+    raw = engine.pre.inverse_transform(x_plus[denied])
+    where = {int(i): k for k, i in enumerate(denied.tolist())}
+    names, specs = engine.pre.schema.feature_names, engine.pre.schema.features
+    ranked = sorted(zip(rows.tolist(), features.tolist(), falls, strict=True), key=lambda t: (t[0], -t[2], t[1]))
+    for i, f, fall in ranked:
+        if len(out[i]) == MAX_REASONS:
+            continue
+        name = names[f]
+        needed = raw[name].iloc[where[i]]
+        needed = needed.item() if hasattr(needed, "item") else needed
+        out[i].append(
+            {
+                "feature": name,
+                "label": specs[name].label or name,
+                "value": before[i][name],
+                "needed": needed,
+                "probability_fall": float(fall),
+                "sentence": _sentence(specs[name], name, before[i][name], needed, fall, status[i] == "found"),
+            }
+        )
+    return out
+
+
 def answer(
     engine: RecourseEngine,
     applicants: pd.DataFrame,
@@ -97,6 +170,7 @@ def answer(
     chosen = _recourses(engine, before, batch.x, *one)
     more = batch.alternatives
     others = _recourses(engine, before, batch.x, more.x_plus, more.valid, more.prob, more.cost)
+    reasons = _reasons(engine, before, batch.x, batch.x_plus, batch.prob_after, batch.status)
     return [
         {
             "status": str(batch.status[i]),
@@ -107,6 +181,7 @@ def answer(
                 else {"recourse": None, "changes": [], "cost": None, "probability_after": None}
             ),
             "alternatives": others[i],
+            "reasons": reasons[i],
         }
         for i in range(len(before))
     ]

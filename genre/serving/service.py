@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import bentoml
+import numpy as np
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from bentoml.models import BentoModel
@@ -163,6 +165,19 @@ class Recourse(BaseModel):
     probability_after: float = Field(description="The classifier's probability of the favourable decision after.")
 
 
+class Reason(BaseModel):
+    """One principal reason for the denial: a feature the decision turns on for this applicant."""
+
+    feature: str
+    label: str = Field(description="The feature as a person reads it (the schema's label).")
+    value: FeatureValue = Field(description="The applicant's value.")
+    needed: FeatureValue = Field(description="The value the recourse (or, when none was found, the best try) needs.")
+    probability_fall: float = Field(
+        description="How far the probability of approval falls when this change alone is undone: the ranking."
+    )
+    sentence: str = Field(description="The reason in one plain sentence, in the schema's labels and units.")
+
+
 class Answer(BaseModel):
     """One applicant's answer. Only ``found`` carries a recourse: ``not_needed`` means the
     classifier already decides favourably, ``not_found`` that no sampled candidate cleared the
@@ -175,6 +190,11 @@ class Answer(BaseModel):
     cost: float | None
     probability_after: float | None
     alternatives: list[Recourse]
+    reasons: list[Reason] = Field(
+        default_factory=list,
+        description="For a denied applicant (found or not_found), at most four principal reasons for the denial, "
+        "most important first: the features the decision turns on, read from the recourse. Empty when not_needed.",
+    )
     imputed: list[str] = Field(
         default_factory=list,
         description="Features the request left out (or sent as null) that the model fills with the training data's "
@@ -370,6 +390,16 @@ class RequestGate:
                 return
             kept = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
             scope = {**scope, "headers": kept + [(b"content-length", str(len(body)).encode())]}
+        if nesting_depth(body) > MAX_NESTING:
+            await refuse(
+                scope,
+                receive,
+                send,
+                400,
+                "too_deep",
+                f"the body nests arrays and objects more than {MAX_NESTING} deep; a request needs 3",
+            )
+            return
         twice = repeated_key(body)
         if twice is not None:
             await refuse(
@@ -385,6 +415,19 @@ class RequestGate:
 
 
 GZIP = (b"gzip", b"x-gzip")
+MAX_NESTING = 16  # a request nests 3 deep; JSON parsers recurse per level, so depth is refused before parsing
+_ESCAPED = re.compile(rb"\\.", re.DOTALL)  # a backslash and the character it escapes, inside a JSON string
+_QUOTE, _OPENING, _CLOSING = ord('"'), np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep ``body``'s arrays and objects nest, counted without parsing it (a hostile body
+    cannot exhaust a parser's recursion) in time linear in its length: with escapes blanked out,
+    a bracket after an odd number of quotes is inside a string and does not count."""
+    shape = np.frombuffer(_ESCAPED.sub(b"__", body), dtype=np.uint8)
+    outside = np.cumsum(shape == _QUOTE) % 2 == 0
+    steps = (np.isin(shape, _OPENING).astype(np.int32) - np.isin(shape, _CLOSING)) * outside
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def gunzip(body: bytes, limit: int) -> tuple[bytes, str | None]:
@@ -466,6 +509,16 @@ def recorded_model_tag(bento: bentoml.Bento | None) -> str | None:
             if model.tag.name == MODEL_NAME:
                 return str(model.tag)
     return None
+
+
+def rounded(one: dict[str, Any], decimals: int | None) -> None:
+    """An answer's probabilities rounded as ``serve.probability_decimals`` says, in place."""
+    if decimals is None:
+        return
+    for part in (one, *one["alternatives"], *one["reasons"]):
+        for key in ("probability_before", "probability_after", "probability_fall"):
+            if part.get(key) is not None:
+                part[key] = round(float(part[key]), decimals)
 
 
 def canary(engine: RecourseEngine) -> pd.DataFrame:
@@ -561,6 +614,7 @@ class RecourseService:
         )
         for one, filled in zip(answers, imputed, strict=True):
             one["imputed"] = filled
+            rounded(one, served.limits.probability_decimals)
         try:
             given = [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400

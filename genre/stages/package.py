@@ -48,8 +48,9 @@ REFERENCE_ROWS = 20_000  # drift tests on this many rows are as sure as on milli
 def schema_fingerprint(schema: DatasetSchema) -> str:
     """A short digest of the data schema, so a model and a bento say which input they expect
     (two models trained on the same schema share it; any change of features, kinds or bounds
-    changes it)."""
-    canonical = json.dumps(schema.model_dump(mode="json"), sort_keys=True)
+    changes it; how answers name a feature and its unit do not)."""
+    expected = schema.model_dump(mode="json", exclude={"features": {"__all__": {"label", "unit"}}})
+    canonical = json.dumps(expected, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from genre.retraining.bootstrap import (
     auc_difference,
@@ -10,6 +11,7 @@ from genre.retraining.bootstrap import (
     mean_difference,
     resamples,
     share_upper_bound,
+    weighted_auc,
 )
 
 
@@ -66,3 +68,17 @@ def test_a_share_inside_the_noise_of_its_count_may_still_pass() -> None:
     assert share_upper_bound(0.93, 100, 0.95) > 0.95  # 93 of 100 kept: 95% is within reach
     assert share_upper_bound(0.80, 400, 0.95) < 0.95  # 320 of 400: it is not
     assert share_upper_bound(0.0, 0, 0.95) == 1.0
+
+
+def test_the_resampled_auc_is_the_auc_of_each_resample() -> None:
+    """All resamples at once (weights) give what roc_auc_score gives each drawn sample, ties included."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.binomial(1, 0.4, 300)
+    scores = np.round(np.clip(labels * 0.3 + rng.normal(0.4, 0.2, 300), 0, 1), 1)  # many ties
+    weights = resamples(300, 5, 7)
+    expected = [roc_auc_score(np.repeat(labels, w.astype(int)), np.repeat(scores, w.astype(int))) for w in weights]
+    assert weighted_auc(labels, scores, weights) == pytest.approx(expected)
+    assert weighted_auc(labels, scores, np.ones((1, 300)))[0] == pytest.approx(roc_auc_score(labels, scores))
+    assert np.isnan(weighted_auc(labels, scores, (labels == 1)[None, :].astype(float)))[0]  # one class only

@@ -49,6 +49,12 @@ def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -
     assert (valid["status"] == "found").any()
     found = valid[valid["status"] == "found"]
     assert (found["probability_after"].astype(float) > 0.5).all()
+    denied = valid[valid["status"] != "not_needed"]
+    assert denied["reasons"].str.len().gt(0).all()  # the principal reasons, most important first
+    assert valid.loc[valid["status"] == "not_needed", "reasons"].eq("").all()
+    for _, row in found.iterrows():  # each reason a feature the recourse moved
+        reasons = row["reasons"].split(";")
+        assert len(reasons) <= 4 and all(row[f] != applicants.loc[row.name, f].__str__() for f in reasons)
     assert (found["race"] == applicants.loc[found.index, "race"]).all()
 
 

@@ -45,6 +45,7 @@ LIMITS = ServeSettings(
     answer_log=str(ANSWER_LOG),
     answer_log_days=7,
     coalesce_ms=20,
+    probability_decimals=None,  # as computed, so answers compare exactly with the library's
 )
 
 

@@ -42,7 +42,9 @@ def newer_model(service, trained: Path, limits) -> Iterator[str]:
 
     from genre.stages.package import save_model
 
-    other = limits.model_copy(update={"max_batch": 2, "answer_log": "answers-of-the-newer-model"})
+    other = limits.model_copy(
+        update={"max_batch": 2, "answer_log": "answers-of-the-newer-model", "probability_decimals": 2}
+    )
     tag = str(save_model(load_settings(trained / "params.yaml", serve=other.model_dump())).tag)
     yield tag
     bentoml.models.delete(tag)
@@ -69,5 +71,7 @@ def test_a_promotion_reaches_a_running_service_without_a_restart(
     answered = service.recourse_batch(BatchRequest(applicants=denied[:2]))
     assert answered.model_version == newer_model
     assert service.served.limits.max_batch == 2  # the newer model's limits came with it
+    said = [p for a in answered.answers for p in (a.probability_before, a.probability_after) if p is not None]
+    assert all(p == round(p, 2) for p in said)  # probabilities rounded as serve.probability_decimals says
     logged = (tmp_path / "answers-of-the-newer-model").glob("answers-*.jsonl")
     assert sum(len(day.read_text().splitlines()) for day in logged) == 3  # relative: in the project

@@ -71,6 +71,25 @@ def test_denied_applicant_gets_a_recourse_they_could_act_on(client, engine, mode
     check_recourse(result, good, engine.settings.threshold)
 
 
+def test_a_denial_comes_with_its_principal_reasons_ranked(client, engine, denied, accepted):
+    """At most four reasons, each a feature the recourse changes, most important first, in the
+    schema's words; the same alone as in a batch; none for an applicant who needs no recourse."""
+    answers = batch(client, denied).json()["answers"]
+    for applicant, result in zip(denied, answers, strict=True):
+        reasons = result["reasons"]
+        assert 1 <= len(reasons) <= 4, result
+        if result["status"] == "found":
+            assert {r["feature"] for r in reasons} <= {c["feature"] for c in result["changes"]}
+        falls = [r["probability_fall"] for r in reasons]
+        assert falls == sorted(falls, reverse=True)
+        for r in reasons:
+            spec = engine.pre.schema.features[r["feature"]]
+            assert r["value"] == applicant[r["feature"]] and r["label"] == (spec.label or r["feature"])
+            assert r["sentence"].startswith(f"{r['label']} is ") and "\n" not in r["sentence"]
+        assert one(client, applicant).json()["reasons"] == reasons  # alone as in the batch
+    assert one(client, accepted).json()["reasons"] == []
+
+
 def test_every_answer_issued_is_in_the_answer_log_with_the_model_that_gave_it(client, model_tag, denied, limits):
     """With serve.answer_log set: one line per answer, the applicant as sent and the answer as given;
     a request refused with a 400 issued nothing, so it logs nothing."""
@@ -394,6 +413,22 @@ def test_a_key_sent_twice_is_a_400_naming_it(client, good, path, template, key):
     response = raw_post(client, path, body)
     assert response.status_code == 400, response.text
     assert problems(response) == {("body",): f"the key '{key}' appears twice in one object; send each key once"}
+
+
+@pytest.mark.parametrize("path", ["/recourse", "/recourse_batch"])
+def test_a_body_nested_too_deep_is_a_400_before_any_parsing(client, path):
+    """A thousand nested arrays once hung a worker in the parser's recursion and then answered 500."""
+    response = raw_post(client, path, '{"applicant": ' + "[" * 1000 + "]" * 1000 + "}")
+    assert response.status_code == 400, response.text
+    assert problems(response) == {("body",): "the body nests arrays and objects more than 16 deep; a request needs 3"}
+
+
+def test_nesting_is_counted_outside_strings_only() -> None:
+    from genre.serving.service import nesting_depth
+
+    assert nesting_depth(b'{"a": [1, {"b": "[[[[ \\" {{"}]}') == 3  # brackets and an escaped quote in a string
+    assert nesting_depth(b"[" * 40 + b"]" * 40) == 40
+    assert nesting_depth(b"") == 0
 
 
 def test_a_gzip_body_is_answered_like_the_plain_one(client, good):
