@@ -14,8 +14,8 @@ every promotion the time until the service answers only from the new model is me
 request that did not get an HTTP 200 is counted. After the killed run, every process of its tree
 (the Prefect server it shares excepted: it stops itself once idle) still alive is an orphan.
 
-Usage: ``python benchmarks/retraining_year.py [--weeks 12] [--base-rows 8000]``
-Writes ``reports/retraining_year.json`` and ``reports/retraining_year.md``.
+Usage: ``python benchmarks/retraining_year.py [--weeks 12] [--base-rows 8000] [--out retraining_year]``
+Writes ``reports/<out>.json`` and ``reports/<out>.md``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import pandas as pd
 import psutil
 
 from genre.artifacts.atomic import write_json, write_text
-from research.provenance import stamped
+from research.provenance import head_commit, stamped
 from research.scratch_project import scratch_project, with_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,8 +253,9 @@ def main() -> None:
     parser.add_argument("--poisoned-rows", type=int, default=2000)
     parser.add_argument("--root", type=Path, default=REPO / "reports/tmp/retraining_year")
     parser.add_argument("--machine", default=None, help="The machine and how busy it was, for the report.")
+    parser.add_argument("--out", default="retraining_year", help="The reports' name under reports/ (.json, .md).")
     args = parser.parse_args()
-    root = args.root
+    root, commit = args.root, head_commit()  # the code the scratch copy is made of
     env = scratch_project(root)
     kinds = calendar(args.weeks)
     train = pd.read_csv(ADULT / "train.csv.gz").sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -383,14 +384,15 @@ def main() -> None:
             "base_rows": args.base_rows,
             "batch_rows": args.batch_rows,
             "poisoned_rows": args.poisoned_rows,
+            "commit": commit,
             "runs": runs,
             "summary": summary,
             "targets": targets,
             **({"machine": args.machine} if args.machine else {}),
         }
     )
-    write_json(REPO / "reports/retraining_year.json", report)
-    write_text(REPO / "reports/retraining_year.md", page(report))
+    write_json(REPO / f"reports/{args.out}.json", report)
+    write_text(REPO / f"reports/{args.out}.md", page(report))
     print(json.dumps({"summary": summary, "targets": targets}, indent=2))
 
 

@@ -27,5 +27,6 @@ def machine() -> str:
 
 
 def stamped(report: dict[str, Any]) -> dict[str, Any]:
-    """``report`` with the commit and, unless it names one already, the machine."""
-    return {**report, "commit": head_commit(), "machine": report.get("machine") or machine()}
+    """``report`` with the commit and the machine, unless it names them already (a long run names
+    the commit it started from: the checkout may move on while it runs)."""
+    return {**report, "commit": report.get("commit") or head_commit(), "machine": report.get("machine") or machine()}

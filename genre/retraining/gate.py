@@ -33,6 +33,7 @@ promoted only if every rule passes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -356,9 +357,16 @@ def _classifier_quality(
 
 
 def _issued(log_dir: Path, days: int, space: Preprocessor) -> pd.DataFrame:
-    """The recourses production issued in the last ``days`` days (the service's answer log)."""
+    """The recourses production issued in the last ``days`` days (the service's answer log), each
+    promise once: a person who asked again and was told the same is one promise, not many (counted
+    many times, a few people asking often would narrow the promises' interval to nothing)."""
     since = datetime.now(UTC) - timedelta(days=days)
-    given = [entry["recourse"] for entry in read_answers(log_dir, since) if entry.get("status") == "found"]
+    promises = {
+        json.dumps([entry["applicant"], entry["recourse"]], sort_keys=True, default=str): entry["recourse"]
+        for entry in read_answers(log_dir, since)
+        if entry.get("status") == "found"
+    }
+    given = list(promises.values())
     return pd.DataFrame(given, columns=space.schema.feature_names) if given else pd.DataFrame()
 
 

@@ -52,7 +52,7 @@ from bentoml.exceptions import BentoMLException
 from bentoml.models import BentoModel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError, ValidationError
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genre.data.schema import DatasetSchema
@@ -314,6 +314,51 @@ class OneLineRecords(logging.Filter):
         return True
 
 
+OTHER_PATHS = "other"  # the one metrics label every path the service does not serve shares
+SERVED_ELSEWHERE = frozenset({"/", "/docs", "/docs.json", "/metrics", "/healthz", "/livez", "/readyz"})
+
+
+class KnownEndpoints:
+    """A Prometheus metric whose ``endpoint`` label is a route the service serves, or ``other``:
+    BentoML labels each request by its raw path, so every random path a caller tries would be a
+    new series, and /metrics (and each scrape) would grow without bound."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+
+    def labels(self, **labels: Any) -> Any:
+        known = SERVED_ELSEWHERE | set(bentoml.server_context.service_routes)
+        if labels.get("endpoint") is not None and labels["endpoint"] not in known:
+            labels["endpoint"] = OTHER_PATHS
+        return self.metric.labels(**labels)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.metric, name)
+
+
+def install_metrics_guard() -> None:
+    """Once per worker: BentoML's request metrics labelled by known routes only (``KnownEndpoints``).
+    BentoML offers no setting for it, so its traffic middleware's set-up is wrapped; the bento pins
+    the BentoML version this was written against, and tests/service/test_serve.py checks it."""
+    from bentoml._internal.server.http import instruments
+
+    middleware = instruments.RunnerTrafficMetricsMiddleware
+    if getattr(middleware.__call__, "guarded", False):
+        return
+    original = middleware.__call__
+
+    async def call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._is_setup:  # lazily, on the first request: often a readiness probe before the model loads
+            self._setup()
+        for name in ("metrics_request_duration", "metrics_request_total", "metrics_request_in_progress"):
+            if not isinstance(getattr(self, name), KnownEndpoints):
+                setattr(self, name, KnownEndpoints(getattr(self, name)))
+        await original(self, scope, receive, send)
+
+    call.guarded = True  # type: ignore[attr-defined]
+    middleware.__call__ = call  # type: ignore[method-assign]
+
+
 def install_log_filters() -> None:
     """Once per worker: client errors as one WARNING line, every record as one line."""
     client_errors = logging.getLogger("bentoml._internal.server.http_app")
@@ -340,6 +385,9 @@ class RequestGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
+            await HTMLResponse(DOCS_PAGE)(scope, receive, send)  # BentoML's own page loads a tag manager
+            return
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -372,8 +420,8 @@ class RequestGate:
         body, more = b"", True
         while more:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away: let the app see it
-                await self.app(scope, _replay(message, receive), send)
+            if message["type"] != "http.request":  # the client went away: nobody to answer, nothing failed
+                logger.info("%s [POST]: the client left before its request was whole", one_line(scope["path"], 200))
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
@@ -415,6 +463,24 @@ class RequestGate:
 
 
 GZIP = (b"gzip", b"x-gzip")
+# The OpenAPI page at / (and /docs): BentoML's bundled Swagger UI, from this server only. BentoML's
+# own page also loads a third-party tag manager, which an offline service must not.
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<title>GenRe recourse service</title>
+<link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css">
+<link rel="stylesheet" type="text/css" href="./static_content/index.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
+<script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+<script src="./static_content/swagger-initializer.js" charset="UTF-8"></script>
+</body>
+</html>
+"""
 MAX_NESTING = 16  # a request nests 3 deep; JSON parsers recurse per level, so depth is refused before parsing
 _ESCAPED = re.compile(rb"\\.", re.DOTALL)  # a backslash and the character it escapes, inside a JSON string
 _QUOTE, _OPENING, _CLOSING = ord('"'), np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
@@ -483,7 +549,7 @@ async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: 
 
 
 def _replay(first: Message, receive: Receive) -> Receive:
-    """A receive channel that yields ``first`` once, then the real channel (for the disconnect)."""
+    """A receive channel that yields ``first`` once, then the real channel (for a later disconnect)."""
     pending = [first]
 
     async def replay() -> Message:
@@ -543,6 +609,7 @@ class RecourseService:
         if bentoml.server_context.worker_index is not None:  # a worker of `bentoml serve`, not a test's in-process app
             die_with_parent()  # so even `kill -9` of `bentoml serve` frees the port
         install_log_filters()
+        install_metrics_guard()
         # By tag, not through ``self.model``: that descriptor caches what "latest" meant the first
         # time, and a later `bentoml build` in the same process would record that stale version.
         # (@bentoml.service made the class a Service, which the type checker does not see)

@@ -104,3 +104,19 @@ def test_each_rule_is_judged_by_its_interval_against_its_limit() -> None:
         "sexfound_rate": False,
         "sexvalidity_rf": True,
     }
+
+
+def test_a_promise_repeated_to_the_same_person_counts_once(tmp_path) -> None:
+    """A person who asks ten times and is told the same thing holds one promise; ten would narrow
+    the promises' interval as if ten people were waiting on it."""
+    from types import SimpleNamespace
+
+    from genre.retraining.gate import _issued
+    from genre.serving.answer_log import AnswerLog
+
+    log = AnswerLog(tmp_path, keep_days=30)
+    same = {"applicant": {"a": 1, "b": 0}, "status": "found", "recourse": {"a": 2, "b": 0}}
+    other = {"applicant": {"a": 3, "b": 0}, "status": "found", "recourse": {"a": 2, "b": 0}}
+    log.append("m:1", [same] * 10 + [other, {**other, "status": "not_found", "recourse": None}])
+    issued = _issued(tmp_path, 30, SimpleNamespace(schema=SimpleNamespace(feature_names=["a", "b"])))
+    assert issued.to_dict("records") == [{"a": 2, "b": 0}, {"a": 2, "b": 0}]  # two people, two promises
