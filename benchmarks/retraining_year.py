@@ -39,6 +39,7 @@ import pandas as pd
 import psutil
 
 from genre.artifacts.atomic import write_json, write_text
+from research.local_server import free_port, wait_until_ready
 from research.provenance import head_commit, stamped
 from research.scratch_project import scratch_project, with_params
 
@@ -47,6 +48,7 @@ ADULT = REPO / "data/raw/adult"
 LABEL = "income"
 ORPHAN_WAIT_S = 15.0  # a stage that outlives its run by this much is an orphan
 FOLLOW_TARGET_S = 60.0
+READY_WITHIN_S = 600.0  # a first start on a busy machine
 KINDS = ("honest", "poisoned", "corrupt", "drifted", "killed")
 
 
@@ -191,28 +193,6 @@ def start_server(root: Path, env: dict[str, str], port: int) -> subprocess.Popen
     )
 
 
-def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"genre production serve exited with {server.returncode}: see serve.log")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the service was not ready in time")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def page(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [
@@ -328,7 +308,7 @@ def main() -> None:
             if week == 0:
                 port = free_port()
                 server = start_server(root, env, port)
-                wait_ready(f"http://127.0.0.1:{port}", server)
+                wait_until_ready(f"http://127.0.0.1:{port}", server, root / "serve.log", READY_WITHIN_S)
                 client = Client(f"http://127.0.0.1:{port}", applicants)
                 thread = threading.Thread(target=client.run, daemon=True)
                 thread.start()

@@ -46,7 +46,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,18 +60,13 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from research.local_server import free_port, wait_until_ready
 from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 1000
 BATCH_REPEATS = 7
 READY_WITHIN_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def build(settings: Any) -> tuple[str, str, Path]:
@@ -131,20 +125,6 @@ def serve(bento_tag: str, home: Path, port: int, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_WITHIN_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"bentoml serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"bentoml serve not ready within {READY_WITHIN_S} s:\n{log.read_text()[-3000:]}")
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -292,7 +272,7 @@ def measure(projects: dict[str, dict[str, Any]], home: Path, args: argparse.Name
                 serve(project["bento"], home, port, home / f"serve-{name}.log"),
             )
         for name, (url, server) in servers.items():
-            wait_until_ready(url, server, home / f"serve-{name}.log")
+            wait_until_ready(url, server, home / f"serve-{name}.log", READY_WITHIN_S)
         order = list(projects)
         for _ in range(args.rounds):
             for workload in WORKLOADS:

@@ -34,15 +34,20 @@ def project(tmp_path: Path) -> Path:
 def test_each_version_is_kept_and_an_earlier_one_restored(project: Path) -> None:
     settings = Settings(ingest=INGEST, root=project)
     said = back_up(settings)
-    assert said.startswith("registry and data/raw/accepted kept in the DVC cache")
+    assert said.startswith("registry (with 1 accepted batches in registry/accepted) kept in the DVC cache")
     first = (project / "registry.dvc").read_text()
-    assert (project / "data/raw/accepted.dvc").is_file()
+    assert (project / "registry/accepted/2027-w01.csv").read_text() == "age,income\n40,1\n"
+    assert not (project / "data/raw/accepted.dvc").exists()  # nothing new inside what ingest reads
     (project / "registry/production.json").write_text('{"current": "second"}')
+    (project / "data/raw/accepted/2027-w01.csv").unlink()  # withdrawn, say
+    (project / "data/raw/accepted/2027-w02.csv").write_text("age,income\n50,0\n")
     back_up(settings)
+    assert sorted(p.name for p in (project / "registry/accepted").iterdir()) == ["2027-w02.csv"]
     assert (project / "registry.dvc").read_text() != first
     (project / "registry.dvc").write_text(first)  # as `git checkout <earlier> -- registry.dvc` would
     sh(project, "dvc", "checkout", "--force", "registry.dvc")
     assert (project / "registry/production.json").read_text() == '{"current": "first"}'
+    assert sorted(p.name for p in (project / "registry/accepted").iterdir()) == ["2027-w01.csv"]
 
 
 def test_a_named_remote_gets_every_version(project: Path, tmp_path: Path) -> None:
@@ -50,7 +55,7 @@ def test_a_named_remote_gets_every_version(project: Path, tmp_path: Path) -> Non
     sh(project, "dvc", "remote", "add", "offsite", str(remote))
     said = back_up(Settings(ingest=INGEST, root=project, retrain=RetrainSettings(backup_remote="offsite")))
     assert said.endswith("and pushed to the DVC remote offsite")
-    assert len([p for p in remote.rglob("*") if p.is_file()]) >= 4  # two folders' listings and two files
+    assert len([p for p in remote.rglob("*") if p.is_file()]) >= 3  # the listing, the pointer, the batch
 
 
 def test_a_failure_is_one_line_and_off_means_off(project: Path, tmp_path: Path) -> None:
