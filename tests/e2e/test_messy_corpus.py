@@ -117,7 +117,7 @@ def unmark(root: Path, feature: str) -> None:
     """A GUESS the user disagrees with, taken out: the feature's ``immutable: true`` removed."""
     path = root / "data/schema.yaml"
     text, count = re.subn(
-        rf'^(  "{re.escape(feature)}": {{.*), immutable: true}}', r"\1}", path.read_text(), flags=re.MULTILINE
+        rf'^(  "{re.escape(feature)}": {{.*?), immutable: true([,}}])', r"\1\2", path.read_text(), flags=re.MULTILINE
     )
     assert count == 1, f"{feature!r} is not marked immutable in the inferred schema"
     path.write_text(text)

@@ -524,7 +524,7 @@ def test_openapi_documents_both_endpoints_with_examples(client):
     for path in ("/recourse", "/recourse_batch"):
         body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body["example"] and {"alternatives", "frozen", "selection"} <= set(body["properties"])
-    answer = spec["components"]["schemas"]["RecourseResponse"]["properties"]
+    answer = spec["components"]["schemas"]["RecourseResponseIODescriptor"]["properties"]
     assert "reasons" in answer and "Reason" in spec["components"]["schemas"]  # the principal reasons, documented
     page = client.get("/docs")
     assert page.status_code == 200 and "swagger" in page.text.lower()
