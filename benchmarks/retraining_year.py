@@ -239,6 +239,9 @@ def main() -> None:
     env = scratch_project(root)
     kinds = calendar(args.weeks)
     train = pd.read_csv(ADULT / "train.csv.gz").sample(frac=1.0, random_state=0).reset_index(drop=True)
+    needed = args.base_rows + sum(args.poisoned_rows if k == "poisoned" else args.batch_rows for k in kinds)
+    if needed > len(train):
+        raise SystemExit(f"the weeks need {needed} rows of Adult's training data, which has {len(train)}")
     base = train.iloc[: args.base_rows]
     rest = train.iloc[args.base_rows :].reset_index(drop=True)
     (root / "data/raw/base").mkdir(parents=True)

@@ -28,7 +28,9 @@ def service(model_tag, client, tmp_path, monkeypatch) -> Iterator[Any]:
 
     monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
     point_at(tmp_path, model_tag)
-    started = RecourseService()  # in-process, it loads the newest model: the session's (``client`` saved it)
+    started = RecourseService()  # in-process it loads the store's newest model, whichever test saved it
+    assert started.follower is not None
+    started.follower.check()  # and follows production to the session's model
     yield started
     if started.follower is not None:
         started.follower.stop()
