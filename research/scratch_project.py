@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def scratch_project(root: Path) -> dict[str, str]:
     """A copy of the project at ``root`` (replacing whatever was there); -> the environment to run it in."""
+    root = root.resolve()  # the servers and stages it starts run elsewhere: BENTOML_HOME must not be relative
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
