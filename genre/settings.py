@@ -408,7 +408,13 @@ class ServeSettings(_Section):
             "docs/serving.md. null: no log."
         ),
     )
-    answer_log_days: PositiveInt = Field(30, description="Each day's answer-log file is deleted after this many days.")
+    answer_log_days: PositiveInt = Field(
+        760,
+        description=(
+            "Each day's answer-log file is deleted after this many days (760: the 25 months US Regulation B asks a "
+            "lender to keep what it told an applicant)."
+        ),
+    )
     probability_decimals: int | None = Field(
         2,
         ge=0,

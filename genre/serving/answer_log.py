@@ -44,7 +44,9 @@ class AnswerLog:
 
     def __init__(self, folder: Path, keep_days: int) -> None:
         self.folder, self.keep_days = Path(folder), keep_days
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.folder.is_dir():  # a folder the operator made keeps the access they gave it
+            self.folder.mkdir(parents=True)
+            self.folder.chmod(0o700)  # personal data: the service's user alone may list or read it
         self._lock = threading.Lock()
         self._day: str | None = None
 

@@ -70,3 +70,11 @@ def test_a_relative_folder_is_the_followed_projects(tmp_path: Path, monkeypatch)
     monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
     assert answer_log_folder("logs/answers") == tmp_path / "logs/answers"
     assert answer_log_folder("/var/answers") == Path("/var/answers")
+
+
+def test_a_folder_the_log_creates_is_its_owners_alone(tmp_path: Path) -> None:
+    AnswerLog(tmp_path / "new" / "answers", keep_days=760)
+    assert oct((tmp_path / "new" / "answers").stat().st_mode & 0o777) == "0o700"
+    (tmp_path / "given").mkdir(mode=0o750)
+    AnswerLog(tmp_path / "given", keep_days=760)  # the operator's own folder keeps its access
+    assert oct((tmp_path / "given").stat().st_mode & 0o777) == "0o750"
