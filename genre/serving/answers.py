@@ -116,17 +116,15 @@ def _reasons(
     undone = x_plus[rows].copy()
     undone[np.arange(len(rows)), features] = x[rows, features]
     falls = (prob[rows] - engine.scorer.predict_proba(undone)).tolist()
-    denied = np.unique(rows)
-    raw = engine.pre.inverse_transform(x_plus[denied])
-    where = {int(i): k for k, i in enumerate(denied.tolist())}
     names, specs = engine.pre.schema.feature_names, engine.pre.schema.features
+    denied = np.unique(rows).tolist()
+    after = dict(zip(denied, _rows(engine.pre.inverse_transform(x_plus[denied]), names), strict=True))
     ranked = sorted(zip(rows.tolist(), features.tolist(), falls, strict=True), key=lambda t: (t[0], -t[2], t[1]))
     for i, f, fall in ranked:
         if len(out[i]) == MAX_REASONS:
             continue
         name = names[f]
-        needed = raw[name].iloc[where[i]]
-        needed = needed.item() if hasattr(needed, "item") else needed
+        needed = after[i][name]
         out[i].append(
             {
                 "feature": name,

@@ -325,10 +325,10 @@ class KnownEndpoints:
 
     def __init__(self, metric: Any) -> None:
         self.metric = metric
+        self.known = SERVED_ELSEWHERE | set(bentoml.server_context.service_routes)  # set before the first request
 
     def labels(self, **labels: Any) -> Any:
-        known = SERVED_ELSEWHERE | set(bentoml.server_context.service_routes)
-        if labels.get("endpoint") is not None and labels["endpoint"] not in known:
+        if labels.get("endpoint") is not None and labels["endpoint"] not in self.known:
             labels["endpoint"] = OTHER_PATHS
         return self.metric.labels(**labels)
 
