@@ -89,12 +89,13 @@ class Client:
 
     url: str
     applicants: list[dict[str, Any]]
+    key: str  # the API key it calls with
     pause_s: float = 0.2
     answers: list[tuple[float, int, str | None]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=60) as http:
+        with httpx.Client(base_url=self.url, timeout=60, headers={"authorization": f"Bearer {self.key}"}) as http:
             while not self.stop.is_set():
                 applicant = self.applicants[len(self.answers) % len(self.applicants)]
                 try:
@@ -310,9 +311,17 @@ def main() -> None:
             print(f"week {week} ({kind}): {decision}, exit {run.returncode}, {seconds:.0f} s", flush=True)
             if week == 0:
                 port = free_port()
+                key = subprocess.run(
+                    ["genre", "keys", "add", "year-client", "--unlimited"],
+                    cwd=root,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.strip()
                 server = start_server(root, env, port)
                 wait_until_ready(f"http://127.0.0.1:{port}", server, root / "serve.log", READY_WITHIN_S)
-                client = Client(f"http://127.0.0.1:{port}", applicants)
+                client = Client(f"http://127.0.0.1:{port}", applicants, key)
                 thread = threading.Thread(target=client.run, daemon=True)
                 thread.start()
         time.sleep(FOLLOW_TARGET_S)  # the last promotion's answers, too

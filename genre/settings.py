@@ -424,6 +424,24 @@ class ServeSettings(_Section):
             "classifier's boundary from. null: as computed."
         ),
     )
+    api_keys: str | None = Field(
+        "keys/api-keys.json",
+        description=(
+            "The file of API keys (stored hashed; genre keys add|revoke) that genre production serve requires callers "
+            "to present, relative to the project; re-read when it changes. null: no keys (anyone who can reach the "
+            "port is answered)."
+        ),
+    )
+    key_per_minute: PositiveInt | None = Field(
+        1200,
+        description=(
+            "A new key's rate: applicants answered per minute (a batch counts each; at least max_batch, or a full "
+            "batch is never answered); over it, HTTP 429 with Retry-After. null: no limit."
+        ),
+    )
+    key_per_day: PositiveInt | None = Field(
+        100_000, description="A new key's daily quota of applicants answered; over it, HTTP 429. null: no quota."
+    )
     follow_seconds: float = Field(
         10.0,
         gt=0,

@@ -27,6 +27,7 @@ from genre.recourse.cost import changed
 from genre.recourse.engine import RecourseEngine
 from genre.settings import RecourseSettings
 
+SEED = 0  # the draws' seed for every answer served (each applicant's draws are seeded by its own values too)
 MAX_REASONS = 4  # principal reasons per answer (Regulation B's official commentary: more than four seldom helps)
 
 
@@ -143,7 +144,7 @@ def answer(
     applicants: pd.DataFrame,
     settings: RecourseSettings | None = None,
     frozen: list[str] | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     alternatives: int = 0,
     max_change: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:

@@ -34,8 +34,11 @@ creates the service instance, so tests and builds can point ``BENTOML_HOME`` any
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
+import os
 import re
 import zlib
 from collections.abc import Hashable, Iterable, Sequence
@@ -48,7 +51,7 @@ from typing import Annotated, Any, cast
 import bentoml
 import numpy as np
 import pandas as pd
-from bentoml.exceptions import BentoMLException
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from bentoml.models import BentoModel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError, ValidationError
@@ -60,12 +63,14 @@ from genre.messages import escaped, one_line
 from genre.offline import go_offline
 from genre.processes import die_with_parent
 from genre.recourse.engine import RecourseEngine, Rule, Status
-from genre.serving.answer_log import AnswerLog, answer_log_folder
-from genre.serving.answers import answer
+from genre.serving.answer_log import AnswerLog, LogFailed, answer_log_folder
+from genre.serving.answers import SEED, answer
 from genre.serving.applicants import FieldError, check_applicants
-from genre.serving.bundle import load_bundle, load_serve_settings
+from genre.serving.bundle import RECOURSE, load_bundle, load_serve_settings
 from genre.serving.coalesce import Coalescer
 from genre.serving.follow import Follower, followed_project
+from genre.serving.keys import KEYS_ENV, KeyRing, Quotas
+from genre.serving.records import Caller, current_caller, new_id, record, set_caller
 from genre.settings import ServeSettings
 
 MODEL_NAME = "genre-recourse"
@@ -200,6 +205,11 @@ class Answer(BaseModel):
         description="Features the request left out (or sent as null) that the model fills with the training data's "
         "value (the schema's missing: median or most_frequent); the answer is for the person with those values.",
     )
+    record_id: str | None = Field(
+        None,
+        description="This answer's record in the answer log (genre record show|replay|forget); "
+        "null when the service keeps no log.",
+    )
 
 
 class RecourseResponse(Answer):
@@ -219,6 +229,7 @@ class Served:
     engine: RecourseEngine
     limits: ServeSettings
     answer_log: AnswerLog | None
+    provenance: dict[str, Any]  # what each record names besides the model version: data version, settings hash, seed
     coalescer: Coalescer[Checked, Answer] | None = None
 
 
@@ -229,6 +240,7 @@ class Checked:
     request: RecourseRequest
     frame: pd.DataFrame
     imputed: list[list[str]]
+    caller: Caller
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -281,8 +293,9 @@ def option_problems(options: Options, schema: DatasetSchema, max_alternatives: i
 
 class QuietClientErrors(logging.Filter):
     """Turns BentoML's "Exception on /path" ERROR record with a traceback into one WARNING line when
-    the exception is the caller's fault (a validation error or a 4xx): a bad request must not look
-    like a broken server in the logs, and a flood of them must not fill the disk with tracebacks."""
+    the exception is the caller's fault (a validation error or a 4xx), or a 503 whose cause was
+    logged once already (the answer log's disk): a bad request must not look like a broken server
+    in the logs, and a flood of them must not fill the disk with tracebacks."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -291,7 +304,7 @@ class QuietClientErrors(logging.Filter):
                 400,
                 "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)),
             )
-        elif isinstance(exc, BentoMLException) and 400 <= exc.error_code < 500:
+        elif isinstance(exc, BentoMLException) and (400 <= exc.error_code < 500 or exc.error_code == 503):
             status, text = int(exc.error_code), str(exc)
         else:
             return True
@@ -392,6 +405,16 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        service = bentoml.get_current_service()
+        request_id, key = new_id(), None
+        send = _with_request_id(send, request_id)
+        if service.keys is not None:
+            checked = service.keys.check(presented_key(headers))
+            if checked.key is None or checked.verdict != "ok":
+                await refuse(scope, receive, send, *KEY_REFUSALS[checked.verdict])
+                return
+            key = checked.key
+        set_caller(Caller(key_id=key.id if key else None, request_id=request_id))
         media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media_type != b"application/json":
             given = one_line(repr(media_type.decode("latin-1")))
@@ -411,7 +434,7 @@ class RequestGate:
                 f"send the body as is or gzip-encoded, not Content-Encoding {given}",
             )
             return
-        limit = bentoml.get_current_service().served.limits.max_body_bytes
+        limit = service.served.limits.max_body_bytes
         too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
@@ -448,7 +471,7 @@ class RequestGate:
                 f"the body nests arrays and objects more than {MAX_NESTING} deep; a request needs 3",
             )
             return
-        twice = repeated_key(body)
+        parsed, twice = read_json(body)
         if twice is not None:
             await refuse(
                 scope,
@@ -458,6 +481,12 @@ class RequestGate:
                 "duplicate_key",
                 f"the key {one_line(repr(twice))} appears twice in one object; send each key once",
             )
+            return
+        over = service.quotas.charge(key, applicants_in(parsed)) if key is not None else None
+        if over is not None:
+            wait, said = over
+            retry = {} if math.isinf(wait) else {"retry-after": str(int(wait))}
+            await refuse(scope, receive, send, 429, "too_many", f"over {said}; try again later", retry)
             return
         await self.app(scope, _replay({"type": "http.request", "body": body, "more_body": False}, receive), send)
 
@@ -511,6 +540,44 @@ def gunzip(body: bytes, limit: int) -> tuple[bytes, str | None]:
     return decoded, None
 
 
+KEY_REFUSALS: dict[str, tuple[int, str, str, dict[str, str]]] = {
+    "missing": (
+        401,
+        "no_key",
+        "this service answers callers with an API key: send Authorization: Bearer <key>",
+        {"www-authenticate": "Bearer"},
+    ),
+    "unknown": (401, "unknown_key", "this API key is not one of the service's", {"www-authenticate": "Bearer"}),
+    "revoked": (403, "revoked_key", "this API key was revoked", {}),
+}
+
+
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    """The key a request carries: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+    bearer = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if bearer[:7].lower() == "bearer ":
+        return bearer[7:].strip() or None
+    return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+
+
+def applicants_in(body: Any) -> int:
+    """How many applicants a request asks about (what a key's rate and quota count)."""
+    if isinstance(body, dict) and isinstance(body.get("applicants"), list):
+        return max(len(body["applicants"]), 1)
+    return 1
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    """``send`` that names the request in its response (``X-Request-ID``, as the record does)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+        await send(message)
+
+    return sending
+
+
 class _RepeatedKey(Exception):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -525,19 +592,20 @@ def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def repeated_key(body: bytes) -> str | None:
-    """The first key named twice in one JSON object of ``body``, if any; a body that is not JSON
-    is left to the request models, which say where it breaks."""
+def read_json(body: bytes) -> tuple[Any, str | None]:
+    """-> (``body`` parsed, None), or (None, the first key named twice in one of its objects); a
+    body that is not JSON is (None, None), left to the request models, which say where it breaks."""
     try:
-        json.loads(body, object_pairs_hook=_refuse_repeats)
+        return json.loads(body, object_pairs_hook=_refuse_repeats), None
     except _RepeatedKey as repeat:
-        return repeat.key
+        return None, repeat.key
     except ValueError:  # not JSON (or not UTF-8): reported by the request models
-        return None
-    return None
+        return None, None
 
 
-async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str) -> None:
+async def refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str, headers: dict[str, str] | None = None
+) -> None:
     """The same error body as every 400 of this service, naming the body as the problem."""
     logger.warning("%s [POST] -> HTTP %d: %s", one_line(scope["path"], 200), status, msg)
     response = JSONResponse(
@@ -545,6 +613,7 @@ async def refuse(scope: Scope, receive: Receive, send: Send, status: int, kind: 
         status_code=status,
     )
     response.headers["connection"] = "close"  # the rest of an unread body is not worth reading
+    response.headers.update(headers or {})
     await response(scope, receive, send)
 
 
@@ -587,6 +656,37 @@ def rounded(one: dict[str, Any], decimals: int | None) -> None:
                 part[key] = round(float(part[key]), decimals)
 
 
+def answers_for(
+    engine: RecourseEngine, frame: pd.DataFrame, imputed: list[list[str]], options: Options, limits: ServeSettings
+) -> list[dict[str, Any]]:
+    """Checked applicants answered in one engine call, as the service gives them (probabilities
+    rounded, imputed features named), before they get their record ids: what a replay regenerates."""
+    settings = engine.settings.model_copy(update={"selection": options.selection or engine.settings.selection})
+    answers = answer(
+        engine,
+        frame,
+        settings=settings,
+        frozen=options.frozen,
+        seed=SEED,
+        alternatives=options.alternatives,
+        max_change=options.max_change,
+    )
+    for one, filled in zip(answers, imputed, strict=True):
+        one["imputed"] = filled
+        rounded(one, limits.probability_decimals)
+    return answers
+
+
+def provenance(stored: bentoml.Model) -> dict[str, Any]:
+    """What a record names about the model besides its version: enough to regenerate the answer."""
+    settings = (Path(stored.path) / RECOURSE).read_bytes()
+    return {
+        "data_version": stored.info.labels.get("data_version"),
+        "params_sha256": hashlib.sha256(settings).hexdigest(),  # the recourse settings it answers with
+        "seed": SEED,
+    }
+
+
 def canary(engine: RecourseEngine) -> pd.DataFrame:
     """One applicant valid under the schema (lowest value or first category of every feature)."""
     values = {
@@ -616,12 +716,22 @@ class RecourseService:
         service = cast("bentoml.Service[RecourseService]", RecourseService)
         self.served = self._load(recorded_model_tag(service.bento) or MODEL_TAG)
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.served.version, self.served.limits.model_dump())
+        keys = os.environ.get(KEYS_ENV)
+        self.keys, self.quotas = (KeyRing(Path(keys)) if keys else None), Quotas()
+        if self.keys is None:
+            logger.warning("no API keys (%s unset): anyone who can reach this port is answered", KEYS_ENV)
         project = followed_project()
         self.follower = (
             Follower(project, self.served.limits.follow_seconds, lambda: self.served.version, self._swap).start()
             if project is not None
             else None
         )
+
+    def __is_ready__(self) -> bool:
+        """Ready while answers can be recorded: /readyz fails with the answer log, so a load
+        balancer stops sending work that would only be refused."""
+        log = self.served.answer_log
+        return log is None or log.healthy()
 
     @property
     def model_version(self) -> str:
@@ -637,7 +747,11 @@ class RecourseService:
         answer(engine, canary(engine))  # fails here, not on a caller, if the model cannot answer; warms it up
         log_folder = answer_log_folder(limits.answer_log)
         served = Served(
-            str(stored.tag), engine, limits, AnswerLog(log_folder, limits.answer_log_days) if log_folder else None
+            str(stored.tag),
+            engine,
+            limits,
+            AnswerLog(log_folder, limits.answer_log_days) if log_folder else None,
+            provenance(stored),
         )
         if window:
             served.coalescer = Coalescer(partial(self._coalesced, served), window, limits.max_batch, longest)
@@ -665,32 +779,35 @@ class RecourseService:
 
     @staticmethod
     def _issued(
-        served: Served, rows: list[dict[str, Any]], frame: pd.DataFrame, imputed: list[list[str]], options: Options
+        served: Served,
+        rows: list[dict[str, Any]],
+        frame: pd.DataFrame,
+        imputed: list[list[str]],
+        options: Options,
+        callers: list[Caller],
     ) -> list[Answer]:
-        """Checked applicants answered in one engine call, and logged as issued."""
-        settings = served.engine.settings.model_copy(
-            update={"selection": options.selection or served.engine.settings.selection}
-        )
-        answers = answer(
-            served.engine,
-            frame,
-            settings=settings,
-            frozen=options.frozen,
-            alternatives=options.alternatives,
-            max_change=options.max_change,
-        )
-        for one, filled in zip(answers, imputed, strict=True):
-            one["imputed"] = filled
-            rounded(one, served.limits.probability_decimals)
+        """Checked applicants answered in one engine call, each recorded in the answer log: an
+        answer that cannot be recorded is not given (HTTP 503; docs/serving.md says why)."""
+        answers = answers_for(served.engine, frame, imputed, options, served.limits)
+        if served.answer_log is not None:
+            for one in answers:
+                one["record_id"] = new_id()
         try:
             given = [Answer.model_validate(a) for a in answers]
         except ValidationError as exc:  # our fault, not the caller's: a 500 with its traceback, not a quiet 400
             raise RuntimeError("an answer does not fit the response model") from exc
-        if served.answer_log is not None:  # the promises made, for the retraining gate (personal data: see the module)
-            served.answer_log.append(
-                served.version,
-                [{"applicant": row, **a.model_dump(mode="json")} for row, a in zip(rows, given, strict=True)],
-            )
+        if served.answer_log is not None:  # the record of what was said (personal data: see genre.serving.records)
+            asked = options.model_dump(mode="json", include=set(Options.model_fields))
+            try:
+                served.answer_log.append(
+                    served.version,
+                    [
+                        record(a.model_dump(mode="json"), row, asked, caller, served.provenance)
+                        for row, a, caller in zip(rows, given, callers, strict=True)
+                    ],
+                )
+            except LogFailed as exc:
+                raise ServiceUnavailable(f"{exc.strerror}; nothing was answered: try again later") from None
         return given
 
     def _coalesced(self, served: Served, _: Hashable, requests: Sequence[Checked]) -> list[Answer]:
@@ -698,18 +815,20 @@ class RecourseService:
         frame = pd.concat([checked.frame for checked in requests], ignore_index=True)
         imputed = [filled for checked in requests for filled in checked.imputed]
         applicants = [checked.request.applicant for checked in requests]
-        return self._issued(served, applicants, frame, imputed, requests[0].request)
+        callers = [checked.caller for checked in requests]
+        return self._issued(served, applicants, frame, imputed, requests[0].request, callers)
 
     @bentoml.api(route="/recourse")
     async def recourse(self, request: RecourseRequest, /) -> RecourseResponse:
         """Recourse for one applicant in raw units, or HTTP 400 naming every bad field."""
         served = self.served  # one model for the whole request, whatever production does meanwhile
         frame, imputed = self._checked(served, [request.applicant], request, ("applicant",), by_row=False)
+        caller = current_caller()
         if served.coalescer is None:
-            [result] = self._issued(served, [request.applicant], frame, imputed, request)
+            [result] = self._issued(served, [request.applicant], frame, imputed, request, [caller])
         else:
             result = await served.coalescer.submit(
-                request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed)
+                request.model_dump_json(exclude={"applicant"}), Checked(request, frame, imputed, caller)
             )
         return RecourseResponse(model_version=served.version, **dict(result))
 
@@ -725,7 +844,7 @@ class RecourseService:
                 "applicants",
             )
         checked = self._checked(served, request.applicants, request, ("applicants",), by_row=True)
-        answers = self._issued(served, request.applicants, *checked, request)
+        answers = self._issued(served, request.applicants, *checked, request, [current_caller()] * given)
         return BatchResponse(model_version=served.version, answers=answers)
 
 

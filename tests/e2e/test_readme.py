@@ -46,6 +46,8 @@ RUN_HERE = {
     "store",
     "rollback",
     "production",
+    "keys",
+    "records",
 }
 DOCUMENTED = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]  # the README and every task page
 RAW = REPO.parent / "shared/datasets/adult-raw"  # the UCI Adult data as published: the README's own-dataset example
@@ -114,7 +116,7 @@ class Background:
         self.log = log
         with log.open("w") as out:
             self.process = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"],
+                ["bash", "-c", f"exec env {command}"],  # env: as a shell runs `VAR=value command`
                 cwd=project.root,
                 env=env,
                 stdout=out,
@@ -294,14 +296,17 @@ def test_serving_the_bento_on_another_machine_then_stopping_it(project, tags, tm
     env, port = empty_store(project, tmp_path / "bentoml"), str(free_port())
     [import_bento], [serve] = block("import"), block("serve")
     shell(project, fill(import_bento), env)
-    server = Background(project, fill(serve).replace("3000", port), env, tmp_path / "serve.log")
+    key = new_key(project, "another-machine")
+    bento_version = tags["bento_tag"].split(":")[1]
+    served = fill(serve, **{"<version>": bento_version}).replace("3000", port)
+    server = Background(project, served, env, tmp_path / "serve.log")
     background.append(server)
     server.wait_for(lambda: _ready(port))
 
     [curl] = block("request")
-    answer = json.loads(shell(project, fill(curl).replace("3000", port), env).stdout)
+    answer = json.loads(shell(project, fill(curl, **{"<key>": key}).replace("3000", port), env).stdout)
     assert answer["model_version"] == tags["model_tag"] and answer["status"] in ("found", "not_found", "not_needed")
-    model_version, bento_version = tags["model_tag"].split(":")[1], tags["bento_tag"].split(":")[1]
+    model_version = tags["model_tag"].split(":")[1]
     for command in block("store"):
         version = bento_version if "genre-recourse-service:" in command else model_version
         assert (
@@ -360,17 +365,39 @@ def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_p
     )
 
     port = str(free_port())
+    refused = project.run(*serve.split())
+    assert refused.returncode == 2 and "no API key in" in refused.stderr  # keys are on by default
+    add, list_keys, revoke = block("keys")
+    key = shell(project, add).stdout.strip()
     server = Background(project, serve.replace("3000", port), project.env, tmp_path / "serve.log")
     background.append(server)
     server.wait_for(lambda: _ready(port))
     [curl] = block("request")
-    answer = json.loads(shell(project, fill(curl).replace("3000", port)).stdout)
+    curl = fill(curl, **{"<key>": key}).replace("3000", port)
+    answer = json.loads(shell(project, curl).stdout)
     assert answer["model_version"] == first["model_tag"]  # production, not the newer second
+    without_key = json.loads(shell(project, curl.replace(f"-H 'Authorization: Bearer {key}' ", "")).stdout)
+    assert without_key["detail"][0]["type"] == "no_key"
     shell(project, fill(promote, **{"<version>": second["model_tag"].split(":")[1]}))
     promoted_at, answered_by = time.monotonic(), first["model_tag"]
     while answered_by != second["model_tag"] and time.monotonic() < promoted_at + FOLLOW_WITHIN_S:
-        answered_by = json.loads(shell(project, fill(curl).replace("3000", port)).stdout)["model_version"]
+        answer = json.loads(shell(project, curl).stdout)
+        answered_by = answer["model_version"]
     assert answered_by == second["model_tag"], "the running service follows a promotion, without a restart"
+
+    show_record, replay, forget = block("records")
+    record = json.loads(shell(project, fill(show_record, **{"<record-id>": answer["record_id"]})).stdout)
+    assert record["model_version"] == second["model_tag"] and record["key_id"] == key.split("_")[1]
+    replayed = shell(project, fill(replay, **{"<record-id>": answer["record_id"]})).stdout
+    assert replayed.startswith(f"{answer['record_id']}: identical ({second['model_tag']}")
+    erased = shell(project, fill(forget, **{"<input-hash>": record["input_hash"]})).stdout
+    assert re.match(r"erased [1-9]\d* records? with input_hash", erased)  # every curl above asked for this person
+    gone = project.run(*fill(show_record, **{"<record-id>": answer["record_id"]}).split())
+    assert gone.returncode == 2 and "no record" in gone.stderr
+
+    assert "loan-frontend" in shell(project, list_keys).stdout
+    shell(project, revoke)
+    assert json.loads(shell(project, curl).stdout)["detail"][0]["type"] == "revoked_key"  # no restart needed
     assert server.stop_with(signal.SIGTERM) == []
     assert not listening(int(port))
 
@@ -380,7 +407,8 @@ def test_kill_9_of_bentoml_serve_takes_its_worker_along(project, tags, tmp_path,
     the worker kept running and listening, and a restart on the same port failed."""
     port = str(free_port())
     [serve] = block("serve")
-    server = Background(project, fill(serve).replace("3000", port), project.env, tmp_path / "serve.log")
+    served = fill(serve, **{"<version>": tags["bento_tag"].split(":")[1]}).replace("3000", port)
+    server = Background(project, served, project.env, tmp_path / "serve.log")
     background.append(server)
     server.wait_for(lambda: _ready(port))
     assert server.stop_with(signal.SIGKILL) == []
@@ -406,6 +434,12 @@ def test_scheduled_retraining_serves_and_stops_cleanly(project, tmp_path, backgr
     text = log.read_text()
     assert "stopped serving genre-retrain/genre-retrain" in text
     assert "Traceback" not in text and "Exception ignored" not in text, text[-3000:]
+
+
+def new_key(project, name: str) -> str:
+    """A key made as docs/serving.md says (its first ``keys`` command), for ``name``."""
+    add = block("keys")[0]
+    return shell(project, add.replace("loan-frontend", name)).stdout.strip()
 
 
 def _ready(port: str) -> bool:
