@@ -45,10 +45,8 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -60,25 +58,13 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from research.local_server import free_port, wait_until_ready
+from research.local_server import build, free_port, serve, stop, wait_until_ready
 from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 1000
 BATCH_REPEATS = 7
 READY_WITHIN_S = 180
-
-
-def build(settings: Any) -> tuple[str, str, Path]:
-    """Model and bento from a project's trained artifacts into the BentoML home this process uses
-    -> (bento tag, model tag, model folder). Each bento records its own model version."""
-    import bentoml
-
-    from genre.stages.package import build_bento, save_model
-
-    model = save_model(settings)
-    bento = build_bento(settings, model)
-    return str(bento.tag), str(model.tag), Path(bentoml.models.get(model.tag).path)
 
 
 def own_model_project(root: Path) -> Any:
@@ -111,30 +97,6 @@ def own_model_project(root: Path) -> Any:
     for stage in (train_classifier, synthesize_pairs, train_generator, evaluate):
         stage.run(settings)
     return settings
-
-
-def serve(bento_tag: str, home: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    bentoml = Path(sys.executable).parent / "bentoml"
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [str(bentoml), "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 async def single_requests(

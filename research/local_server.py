@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,3 +34,44 @@ def wait_until_ready(url: str, server: subprocess.Popen, log: Path, within_s: fl
             pass
         time.sleep(0.5)
     raise SystemExit(f"the server was not ready within {within_s:g} s:\n{log.read_text()[-3000:]}")
+
+
+def build(settings: Any) -> tuple[str, str, Path]:
+    """Model and bento from a project's trained artifacts into the BentoML home this process uses
+    -> (bento tag, model tag, model folder). Each bento records its own model version."""
+    import bentoml
+
+    from genre.stages.package import build_bento, save_model
+
+    model = save_model(settings)
+    bento = build_bento(settings, model)
+    return str(bento.tag), str(model.tag), Path(bentoml.models.get(model.tag).path)
+
+
+def serve(
+    bento_tag: str, home: Path, port: int, log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``bentoml serve`` of a bento in the BentoML home ``home``, on 127.0.0.1 (from ``cwd``, by
+    default ``home``, with ``env`` added to this process's environment)."""
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
+    bentoml = Path(sys.executable).parent / "bentoml"
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(bentoml), "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=cwd or home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(server: subprocess.Popen) -> None:
+    """The server and its workers stopped (SIGTERM, then SIGKILL after 30 s)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -6,7 +6,7 @@ actually issued. Unless ``serve.answer_log`` is null, the service appends one JS
 (the time, the model version, the applicant and the answer) to a file per UTC day in that folder:
 on by default, since a gate that only sees a simulated set of promises cannot hold a challenger to
 the real ones. A relative folder is taken from the project a service follows (``genre production
-serve``), where the gate reads it, else from the server's working directory. These are personal
+serve``), where the gate reads it, else from the folder the server was started in. These are personal
 data: files older than ``serve.answer_log_days`` are deleted when a new day's file is started,
 and nothing reads them but the gate and ``genre record`` (show, replay, forget). Each line is a
 record (``genre.serving.records``): an answer that cannot be recorded is not given (the service
@@ -29,6 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from genre.serving.follow import followed_project
 
 _PREFIX, _SUFFIX = "answers-", ".jsonl"
@@ -39,11 +41,27 @@ served_logger = logging.getLogger(f"bentoml.{__name__}")  # in a service, only B
 
 
 def answer_log_folder(setting: str | None) -> Path | None:
-    """Where a service keeps its answer log under ``serve.answer_log`` (None: it keeps none)."""
+    """Where a service keeps its answer log under ``serve.answer_log`` (None: it keeps none); a
+    relative folder is taken from where the service was started (``started_in``)."""
     if setting is None:
         return None
-    folder, project = Path(setting), followed_project()
-    return project / folder if project is not None and not folder.is_absolute() else folder
+    folder = Path(setting)
+    return folder if folder.is_absolute() else started_in() / folder
+
+
+def started_in() -> Path:
+    """The project a service follows, else the folder the server was started in. Not the working
+    directory of a ``bentoml serve`` worker: BentoML runs it inside the bento's own folder in the
+    store, where personal data must not end up (``bentoml export`` would ship it); its parent,
+    ``bentoml serve``, stays where it was started."""
+    project = followed_project()
+    if project is not None:
+        return project
+    import bentoml  # here: the gate's reader needs no BentoML
+
+    if bentoml.server_context.worker_index is not None:
+        return Path(psutil.Process(os.getppid()).cwd())
+    return Path.cwd()
 
 
 class LogFailed(OSError):

@@ -716,6 +716,10 @@ class RecourseService:
         service = cast("bentoml.Service[RecourseService]", RecourseService)
         self.served = self._load(recorded_model_tag(service.bento) or MODEL_TAG)
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.served.version, self.served.limits.model_dump())
+        log = self.served.answer_log
+        logger.info(
+            "answers are recorded in %s", log.folder.resolve() if log else "no answer log (serve.answer_log: null)"
+        )
         keys = os.environ.get(KEYS_ENV)
         self.keys, self.quotas = (KeyRing(Path(keys)) if keys else None), Quotas()
         if self.keys is None:

@@ -68,7 +68,7 @@ def test_a_relative_folder_is_the_followed_projects(tmp_path: Path, monkeypatch)
     from genre.serving.follow import PROJECT_ENV
 
     monkeypatch.delenv(PROJECT_ENV, raising=False)
-    assert answer_log_folder("logs/answers") == Path("logs/answers")
+    assert answer_log_folder("logs/answers") == Path.cwd() / "logs/answers"
     assert answer_log_folder(None) is None
     monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
     assert answer_log_folder("logs/answers") == tmp_path / "logs/answers"

@@ -306,6 +306,9 @@ def test_serving_the_bento_on_another_machine_then_stopping_it(project, tags, tm
     [curl] = block("request")
     answer = json.loads(shell(project, fill(curl, **{"<key>": key}).replace("3000", port), env).stdout)
     assert answer["model_version"] == tags["model_tag"] and answer["status"] in ("found", "not_found", "not_needed")
+    recorded = [day.read_text() for day in (project.root / "logs/answers").glob("answers-*.jsonl")]
+    assert any(answer["record_id"] in text for text in recorded)  # where the server was started
+    assert not list((tmp_path / "bentoml").rglob("answers-*.jsonl"))  # never inside the bento in the store
     model_version = tags["model_tag"].split(":")[1]
     for command in block("store"):
         version = bento_version if "genre-recourse-service:" in command else model_version
