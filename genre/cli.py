@@ -486,7 +486,14 @@ def production_rollback(
 
 
 @production_app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yaml")) -> None:
+def production_serve(
+    ctx: typer.Context,
+    params: ParamsOption = Path("params.yaml"),
+    ops_port: int | None = typer.Option(
+        None, help="Serve /healthz, /livez, /readyz and /metrics on this port only, not on the answering port."
+    ),
+    ops_host: str = typer.Option("127.0.0.1", help="The address the ops port listens on."),
+) -> None:
     """Serve the production bento with ``bentoml serve`` (further options, e.g. --port 3000, are passed on);
     the service follows production: a promotion or rollback is answering within serve.follow_seconds."""
     from genre.serving.follow import PROJECT_ENV
@@ -494,7 +501,6 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
     go_offline()
     settings = _settings(params)
     release = _production(settings)
-    err.print(f"serving {escape(_said(release))}", highlight=False)
     os.environ[PROJECT_ENV] = str(settings.root.resolve())
     if settings.serve.api_keys is None:
         err.print("warning: serve.api_keys is null: anyone who can reach the port is answered", highlight=False)
@@ -508,7 +514,40 @@ def production_serve(ctx: typer.Context, params: ParamsOption = Path("params.yam
                 "Authorization: Bearer <key>), or set serve.api_keys: null to serve without keys"
             )
         os.environ[KEYS_ENV] = str(keys.resolve())
-    os.execvp("bentoml", ["bentoml", "serve", release.bento, *ctx.args])
+    err.print(f"serving {escape(_said(release))}", highlight=False)
+    command = ["bentoml", "serve", release.bento, *ctx.args]
+    if ops_port is None:
+        os.execvp(command[0], command)
+    raise typer.Exit(_served_with_ops_port(command, ops_host, ops_port))
+
+
+def _served_with_ops_port(command: list[str], host: str, port: int) -> int:
+    """``command`` run beside the ops port's forwarder until it exits; -> its exit code. SIGTERM and
+    SIGINT are passed on to it, and it dies with this process however this process dies."""
+    import secrets
+    import signal
+    import subprocess
+
+    from genre.processes import die_with_parent
+    from genre.serving.ops_port import OPS_TOKEN_ENV, ops_server, service_port
+
+    token = secrets.token_urlsafe(32)
+    answering = service_port(command, int(os.environ.get("BENTOML_PORT", "3000")))
+    # started before the forwarder's thread: a child is only forked safely while this process has one thread
+    server = subprocess.Popen(command, env={**os.environ, OPS_TOKEN_ENV: token}, preexec_fn=die_with_parent)  # noqa: PLW1509
+    try:
+        forwarder = ops_server(host, port, answering, token)
+    except OSError as exc:
+        server.terminate()
+        server.wait()
+        raise _refuse(f"the ops port {host}:{port} cannot be opened: {exc.strerror or exc}") from None
+    err.print(f"health, readiness and metrics on http://{host}:{port} only", highlight=False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda received, _: server.send_signal(received))
+    try:
+        return server.wait()
+    finally:
+        forwarder.shutdown()
 
 
 @data_app.command("release")

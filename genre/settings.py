@@ -442,6 +442,15 @@ class ServeSettings(_Section):
     key_per_day: PositiveInt | None = Field(
         100_000, description="A new key's daily quota of applicants answered; over it, HTTP 429. null: no quota."
     )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description=(
+            "A connection that has sent no whole request (line and headers) this long after it was made, or after "
+            "its last answer, is closed (genre.serving.slow_clients). Read when a worker starts."
+        ),
+    )
     follow_seconds: float = Field(
         10.0,
         gt=0,

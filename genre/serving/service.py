@@ -35,6 +35,7 @@ creates the service instance, so tests and builds can point ``BENTOML_HOME`` any
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -55,7 +56,7 @@ from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from bentoml.models import BentoModel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError, ValidationError
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genre.data.schema import DatasetSchema
@@ -70,7 +71,9 @@ from genre.serving.bundle import RECOURSE, load_bundle, load_serve_settings
 from genre.serving.coalesce import Coalescer
 from genre.serving.follow import Follower, followed_project
 from genre.serving.keys import KEYS_ENV, KeyRing, Quotas
+from genre.serving.ops_port import OPS_HEADER, OPS_PATHS, OPS_TOKEN_ENV
 from genre.serving.records import Caller, current_caller, new_id, record, set_caller
+from genre.serving.slow_clients import install_header_timeout
 from genre.settings import ServeSettings
 
 MODEL_NAME = "genre-recourse"
@@ -396,8 +399,15 @@ class RequestGate:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        token = os.environ.get(OPS_TOKEN_ENV)  # health and metrics only through the ops port (genre.serving.ops_port)
+        self.ops_token = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ops_token is not None and scope["type"] == "http" and scope["path"] in OPS_PATHS:
+            given = dict(scope["headers"]).get(OPS_HEADER.encode(), b"")
+            if not hmac.compare_digest(given, self.ops_token):
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
             await HTMLResponse(DOCS_PAGE)(scope, receive, send)  # BentoML's own page loads a tag manager
             return
@@ -715,6 +725,7 @@ class RecourseService:
         # (@bentoml.service made the class a Service, which the type checker does not see)
         service = cast("bentoml.Service[RecourseService]", RecourseService)
         self.served = self._load(recorded_model_tag(service.bento) or MODEL_TAG)
+        install_header_timeout(self.served.limits.header_timeout_s)
         logger.info("GenRe recourse model %s loaded (limits: %s)", self.served.version, self.served.limits.model_dump())
         log = self.served.answer_log
         logger.info(

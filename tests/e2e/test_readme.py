@@ -367,18 +367,21 @@ def test_production_is_promoted_rolled_back_and_served_as_the_readme_says(fast_p
         and refused.stderr.strip() == f"nothing to roll back to: {first['model_tag']} was the first in production"
     )
 
-    port = str(free_port())
+    port, ops_port = str(free_port()), str(free_port())
     refused = project.run(*serve.split())
     assert refused.returncode == 2 and "no API key in" in refused.stderr  # keys are on by default
     add, list_keys, revoke = block("keys")
     key = shell(project, add).stdout.strip()
-    server = Background(project, serve.replace("3000", port), project.env, tmp_path / "serve.log")
+    served = serve.replace("3000", port).replace("3001", ops_port)
+    server = Background(project, served, project.env, tmp_path / "serve.log")
     background.append(server)
-    server.wait_for(lambda: _ready(port))
+    server.wait_for(lambda: _ready(ops_port))
+    assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 404  # only on the ops port
     [curl] = block("request")
     curl = fill(curl, **{"<key>": key}).replace("3000", port)
     answer = json.loads(shell(project, curl).stdout)
     assert answer["model_version"] == first["model_tag"]  # production, not the newer second
+    assert 'endpoint="/recourse"' in httpx.get(f"http://127.0.0.1:{ops_port}/metrics").text
     without_key = json.loads(shell(project, curl.replace(f"-H 'Authorization: Bearer {key}' ", "")).stdout)
     assert without_key["detail"][0]["type"] == "no_key"
     shell(project, fill(promote, **{"<version>": second["model_tag"].split(":")[1]}))

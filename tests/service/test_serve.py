@@ -212,3 +212,19 @@ def test_the_docs_page_loads_nothing_from_outside(served):
     assert page.status_code == 200 and "swagger-ui" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no tag manager, no third-party asset
     assert served.http.get("/static_content/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_client_that_never_finishes_its_headers_is_disconnected(served, applicants):
+    """Slow headers: half a request line held open is closed after serve.header_timeout_s, and
+    the worker answers others meanwhile; without the timer uvicorn held such connections for ever."""
+    from genre.settings import ServeSettings
+
+    timeout = ServeSettings().header_timeout_s
+    port = served.http.base_url.port
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout + 30) as slow:
+        slow.sendall(b"POST /recourse HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        started = time.monotonic()
+        assert served.http.post("/recourse", json={"applicant": applicants[0]}).status_code == 200
+        assert slow.recv(1) == b""  # closed by the server
+        waited = time.monotonic() - started
+    assert timeout - 1 <= waited <= timeout + 10
