@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 
 from genre.artifacts.atomic import write_json
-from research.local_server import build, free_port, serve, stop, wait_until_ready
+from research.local_server import build, held_out_applicants, serve_with_keys, stop
 from research.provenance import stamped
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,7 +156,6 @@ def main() -> None:
     mounted = False
     server = None
     try:
-        from genre.data.schema import load_schema
         from genre.offline import go_offline
         from genre.serving.keys import add_key, revoke_key
         from genre.settings import load_settings
@@ -178,14 +176,9 @@ def main() -> None:
         limited = add_key(keys, "limited", per_minute=30, per_day=None)
         revoked = add_key(keys, "former", None, None)
         revoke_key(keys, "former")
-        port = free_port()
-        server = serve(bento, home, port, scratch / "serve.log", cwd=workdir, env={"GENRE_API_KEYS": str(keys)})
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(url, server, scratch / "serve.log", READY_WITHIN_S)
-
-        target = load_schema(REPO / "data/prepared/schema.yaml").target.name
-        test = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
-        applicant = json.loads(test.head(1).to_json(orient="records"))[0]
+        server, url = serve_with_keys(bento, home, workdir, keys, scratch / "serve.log", READY_WITHIN_S)
+        port = int(url.rsplit(":", 1)[1])
+        [applicant] = held_out_applicants(1)
         body = {"applicant": applicant}
         statuses: Counter[int] = Counter()
         report: dict[str, Any] = {}

@@ -30,7 +30,7 @@ import httpx
 import pandas as pd
 
 from genre.artifacts.atomic import write_json
-from research.local_server import free_port, wait_until_ready
+from research.local_server import free_port, serve_production, wait_until_ready
 from research.provenance import head_commit, stamped
 from research.scratch_project import REPO, scratch_project, with_params
 
@@ -104,15 +104,8 @@ def main() -> None:
     applicants = json.loads(
         pd.read_csv(ADULT / "test.csv.gz").drop(columns=[LABEL]).head(200).to_json(orient="records")
     )
-    port, log = free_port(), (root / "serve.log").open("ab")
-    server = subprocess.Popen(
-        ["genre", "production", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
+    port = free_port()
+    server = serve_production(root, env, port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, server, root / "serve.log", READY_WITHIN_S)

@@ -39,7 +39,7 @@ import pandas as pd
 import psutil
 
 from genre.artifacts.atomic import write_json, write_text
-from research.local_server import free_port, wait_until_ready
+from research.local_server import free_port, serve_production, wait_until_ready
 from research.provenance import head_commit, stamped
 from research.scratch_project import scratch_project, with_params
 
@@ -182,18 +182,6 @@ def production_changes(root: Path) -> list[tuple[float, str]]:
     return [(datetime.fromisoformat(r["at"]).timestamp(), r["model"]) for r in registry["history"]]
 
 
-def start_server(root: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log = (root / "serve.log").open("ab")
-    return subprocess.Popen(
-        ["genre", "production", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-
-
 def page(report: dict[str, Any]) -> str:
     s = report["summary"]
     lines = [
@@ -319,7 +307,7 @@ def main() -> None:
                     capture_output=True,
                     text=True,
                 ).stdout.strip()
-                server = start_server(root, env, port)
+                server = serve_production(root, env, port)
                 wait_until_ready(f"http://127.0.0.1:{port}", server, root / "serve.log", READY_WITHIN_S)
                 client = Client(f"http://127.0.0.1:{port}", applicants, key)
                 thread = threading.Thread(target=client.run, daemon=True)

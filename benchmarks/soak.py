@@ -28,12 +28,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 import psutil
 
 from genre.artifacts.atomic import write_json
-from research.local_server import build, free_port, serve, stop, wait_until_ready
-from research.provenance import stamped
+from research.local_server import build, held_out_applicants, serve_with_keys, stop
+from research.provenance import head_commit, stamped
 
 REPO = Path(__file__).resolve().parents[1]
 READY_WITHIN_S = 300
@@ -75,13 +74,13 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--machine", default=None, help="The machine and how busy it was, for the report.")
     args = parser.parse_args()
+    commit = head_commit()  # the code the bento is built from: the checkout may move on during the hour
     scratch = Path(tempfile.mkdtemp(prefix="genre-soak-"))
     home, workdir = scratch / "bentoml", scratch / "served"
     workdir.mkdir(parents=True)
     os.environ["BENTOML_HOME"] = str(home)  # before BentoML first reads it, in this process
     server = None
     try:
-        from genre.data.schema import load_schema
         from genre.offline import go_offline
         from genre.serving.keys import add_key
         from genre.settings import load_settings
@@ -90,13 +89,8 @@ def main() -> None:
         bento, _, _ = build(load_settings(REPO / "params.yaml"))
         keys = scratch / "api-keys.json"
         key = add_key(keys, "soak", None, None)
-        port = free_port()
-        server = serve(bento, home, port, scratch / "serve.log", cwd=workdir, env={"GENRE_API_KEYS": str(keys)})
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(url, server, scratch / "serve.log", READY_WITHIN_S)
-        target = load_schema(REPO / "data/prepared/schema.yaml").target.name
-        test = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
-        applicants = json.loads(test.head(500).to_json(orient="records"))
+        server, url = serve_with_keys(bento, home, workdir, keys, scratch / "serve.log", READY_WITHIN_S)
+        applicants = held_out_applicants(500)
 
         started = time.monotonic()
         stop_at = started + args.minutes * 60
@@ -144,6 +138,7 @@ def main() -> None:
     slope = float(np.polyfit(minutes, rss, 1)[0] * 60) if len(warm) >= 2 else None
     report = stamped(
         {
+            "commit": commit,
             "minutes": args.minutes,
             "clients": args.clients,
             "requests": sum(statuses.values()),

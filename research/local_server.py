@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -75,3 +79,37 @@ def stop(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def serve_production(root: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``genre production serve`` of the project at ``root`` on 127.0.0.1 (its output in ``serve.log`` there)."""
+    log = (root / "serve.log").open("ab")
+    return subprocess.Popen(
+        ["genre", "production", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def serve_with_keys(
+    bento_tag: str, home: Path, workdir: Path, keys: Path, log: Path, within_s: float
+) -> tuple[subprocess.Popen, str]:
+    """``bentoml serve`` of a bento from ``workdir`` with the API keys of ``keys``, until ready;
+    -> (the server, its URL)."""
+    port = free_port()
+    server = serve(bento_tag, home, port, log, cwd=workdir, env={"GENRE_API_KEYS": str(keys)})
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, server, log, within_s)
+    return server, url
+
+
+def held_out_applicants(n: int) -> list[dict[str, Any]]:
+    """The first ``n`` held-out applicants of this checkout's prepared data, without their label."""
+    from genre.data.schema import load_schema
+
+    target = load_schema(REPO / "data/prepared/schema.yaml").target.name
+    test = pd.read_csv(REPO / "data/prepared/test.csv").drop(columns=[target])
+    return list(json.loads(test.head(n).to_json(orient="records")))
