@@ -13,12 +13,13 @@ Why the pieces look the way they do:
 * Every input problem becomes a pydantic ``ValidationError``, so BentoML answers it exactly like a
   malformed request: HTTP 400 with ``{"error": ..., "detail": [{"type", "loc", "msg"}]}``, where
   ``loc`` is e.g. ``["applicants", 3, "age"]``. One error shape for every 4xx: a body over the
-  size limit gets it with 413, a body that is not JSON with 415 (``RequestGate``). A caller's
+  size limit gets it with 413, a body that is not JSON with 415, all before BentoML parses
+  anything (``genre.serving.front_door``, which also checks API keys and rates). A caller's
   mistake is logged as one WARNING line, not as a server error with a traceback
-  (``QuietClientErrors``).
-* ``/recourse`` is a coroutine, answered on the event loop: one applicant is about two
-  milliseconds of CPU, less than handing the request to a worker thread and back costs, and the
-  GIL lets one request compute at a time anyway (measured: docs/decisions.md).
+  (``genre.serving.worker_guards``).
+* ``/recourse`` is a coroutine, answered on the event loop: one applicant costs less CPU than
+  handing the request to a worker thread and back, and the GIL lets one request compute at a time
+  anyway (measured: docs/decisions.md).
   Requests with the same options that arrive within ``serve.coalesce_ms`` of each other are
   answered in one engine call (``genre.serving.coalesce``): a lender's own model costs per call
   more than per row, so for it a group keeps waiting while requests keep arriving, up to
@@ -35,32 +36,25 @@ creates the service instance, so tests and builds can point ``BENTOML_HOME`` any
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import logging
-import math
 import os
-import re
-import zlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import bentoml
-import numpy as np
 import pandas as pd
-from bentoml.exceptions import BentoMLException, ServiceUnavailable
+from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError, ValidationError
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import RedirectResponse
+from starlette.types import Receive, Scope, Send
 
 from genre.data.schema import DatasetSchema
-from genre.messages import escaped, one_line
+from genre.messages import one_line
 from genre.offline import go_offline
 from genre.processes import die_with_parent
 from genre.recourse.engine import RecourseEngine, Rule, Status
@@ -70,10 +64,11 @@ from genre.serving.applicants import FieldError, check_applicants
 from genre.serving.bundle import RECOURSE, load_bundle, load_serve_settings
 from genre.serving.coalesce import Coalescer
 from genre.serving.follow import Follower, followed_project
+from genre.serving.front_door import RequestGate
 from genre.serving.keys import KEYS_ENV, KeyRing, Quotas
-from genre.serving.ops_port import OPS_HEADER, OPS_PATHS, OPS_TOKEN_ENV
-from genre.serving.records import Caller, current_caller, new_id, record, set_caller
+from genre.serving.records import Caller, current_caller, new_id, record
 from genre.serving.slow_clients import install_header_timeout
+from genre.serving.worker_guards import install_log_filters, install_metrics_guard
 from genre.settings import ServeSettings
 
 MODEL_NAME = "genre-recourse"
@@ -292,349 +287,6 @@ def option_problems(options: Options, schema: DatasetSchema, max_alternatives: i
         )
         problems.append((("alternatives",), too_many))
     return problems
-
-
-class QuietClientErrors(logging.Filter):
-    """Turns BentoML's "Exception on /path" ERROR record with a traceback into one WARNING line when
-    the exception is the caller's fault (a validation error or a 4xx), or a 503 whose cause was
-    logged once already (the answer log's disk): a bad request must not look like a broken server
-    in the logs, and a flood of them must not fill the disk with tracebacks."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ValidationError):
-            status, text = (
-                400,
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)),
-            )
-        elif isinstance(exc, BentoMLException) and (400 <= exc.error_code < 500 or exc.error_code == 503):
-            status, text = int(exc.error_code), str(exc)
-        else:
-            return True
-        where = one_line(record.getMessage().removeprefix("Exception on "), 200)
-        record.msg, record.args = "%s -> HTTP %d: %s", (where, status, one_line(text, 500))
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.exc_info = record.exc_text = None
-        return True
-
-
-class OneLineRecords(logging.Filter):
-    """On the log handlers: a record's message is written as one line whatever a caller put in it
-    (a path, a header, a key reaching a library's log line), so no request can forge a line. A
-    traceback, ours, is still printed whole: it comes from ``exc_info``, not the message."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if not message.isprintable():
-            record.msg, record.args = escaped(message), ()
-        return True
-
-
-OTHER_PATHS = "other"  # the one metrics label every path the service does not serve shares
-SERVED_ELSEWHERE = frozenset({"/", "/docs", "/docs.json", "/metrics", "/healthz", "/livez", "/readyz"})
-
-
-class KnownEndpoints:
-    """A Prometheus metric whose ``endpoint`` label is a route the service serves, or ``other``:
-    BentoML labels each request by its raw path, so every random path a caller tries would be a
-    new series, and /metrics (and each scrape) would grow without bound."""
-
-    def __init__(self, metric: Any) -> None:
-        self.metric = metric
-        self.known = SERVED_ELSEWHERE | set(bentoml.server_context.service_routes)  # set before the first request
-
-    def labels(self, **labels: Any) -> Any:
-        if labels.get("endpoint") is not None and labels["endpoint"] not in self.known:
-            labels["endpoint"] = OTHER_PATHS
-        return self.metric.labels(**labels)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.metric, name)
-
-
-def install_metrics_guard() -> None:
-    """Once per worker: BentoML's request metrics labelled by known routes only (``KnownEndpoints``).
-    BentoML offers no setting for it, so its traffic middleware's set-up is wrapped; the bento pins
-    the BentoML version this was written against, and tests/service/test_serve.py checks it."""
-    from bentoml._internal.server.http import instruments
-
-    middleware = instruments.RunnerTrafficMetricsMiddleware
-    if getattr(middleware.__call__, "guarded", False):
-        return
-    original = middleware.__call__
-
-    async def call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._is_setup:  # lazily, on the first request: often a readiness probe before the model loads
-            self._setup()
-        for name in ("metrics_request_duration", "metrics_request_total", "metrics_request_in_progress"):
-            if not isinstance(getattr(self, name), KnownEndpoints):
-                setattr(self, name, KnownEndpoints(getattr(self, name)))
-        await original(self, scope, receive, send)
-
-    call.guarded = True  # type: ignore[attr-defined]
-    middleware.__call__ = call  # type: ignore[method-assign]
-
-
-def install_log_filters() -> None:
-    """Once per worker: client errors as one WARNING line, every record as one line."""
-    client_errors = logging.getLogger("bentoml._internal.server.http_app")
-    if not any(isinstance(f, QuietClientErrors) for f in client_errors.filters):
-        client_errors.addFilter(QuietClientErrors())
-    for handler in {*logging.getLogger("bentoml").handlers, *logging.getLogger().handlers}:
-        if not any(isinstance(f, OneLineRecords) for f in handler.filters):
-            handler.addFilter(OneLineRecords())
-
-
-# -- what gets through the door ----------------------------------------------------------------------
-
-
-class RequestGate:
-    """Refuses a POST before anything parses it when its body is not JSON (HTTP 415: BentoML would
-    otherwise try a multipart or other decoder on it), is encoded other than gzip (415), is over
-    the served model's ``serve.max_body_bytes`` (413), or names a key twice in one object (400:
-    JSON parsers silently keep the last, so ``{"age": 300, "age": 40}`` would be answered as 40).
-    The declared length is checked first, then the body is read up to the limit, so a client that
-    declares no length cannot slip past; a gzip body is decoded only up to the limit too, so a
-    small body cannot expand into a large one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        token = os.environ.get(OPS_TOKEN_ENV)  # health and metrics only through the ops port (genre.serving.ops_port)
-        self.ops_token = token.encode() if token else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.ops_token is not None and scope["type"] == "http" and scope["path"] in OPS_PATHS:
-            given = dict(scope["headers"]).get(OPS_HEADER.encode(), b"")
-            if not hmac.compare_digest(given, self.ops_token):
-                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
-                return
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
-            await HTMLResponse(DOCS_PAGE)(scope, receive, send)  # BentoML's own page loads a tag manager
-            return
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        service = bentoml.get_current_service()
-        request_id, key = new_id(), None
-        send = _with_request_id(send, request_id)
-        if service.keys is not None:
-            checked = service.keys.check(presented_key(headers))
-            if checked.key is None or checked.verdict != "ok":
-                await refuse(scope, receive, send, *KEY_REFUSALS[checked.verdict])
-                return
-            key = checked.key
-        set_caller(Caller(key_id=key.id if key else None, request_id=request_id))
-        media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-        if media_type != b"application/json":
-            given = one_line(repr(media_type.decode("latin-1")))
-            await refuse(
-                scope, receive, send, 415, "unsupported_media_type", f"send the body as application/json, not {given}"
-            )
-            return
-        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
-        if encoding not in (b"identity", *GZIP):
-            given = one_line(repr(encoding.decode("latin-1")))
-            await refuse(
-                scope,
-                receive,
-                send,
-                415,
-                "unsupported_encoding",
-                f"send the body as is or gzip-encoded, not Content-Encoding {given}",
-            )
-            return
-        limit = service.served.limits.max_body_bytes
-        too_large = f"the request body is over {limit} bytes (serve.max_body_bytes); send fewer applicants per request"
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            await refuse(scope, receive, send, 413, "too_large", too_large)
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: nobody to answer, nothing failed
-                logger.info("%s [POST]: the client left before its request was whole", one_line(scope["path"], 200))
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > limit:
-                await refuse(scope, receive, send, 413, "too_large", too_large)
-                return
-        if encoding in GZIP:
-            body, problem = gunzip(body, limit)
-            if problem == "too_large":
-                await refuse(scope, receive, send, 413, "too_large", too_large + " (after gzip decoding)")
-                return
-            if problem:
-                await refuse(scope, receive, send, 400, "invalid_encoding", problem)
-                return
-            kept = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
-            scope = {**scope, "headers": kept + [(b"content-length", str(len(body)).encode())]}
-        if nesting_depth(body) > MAX_NESTING:
-            await refuse(
-                scope,
-                receive,
-                send,
-                400,
-                "too_deep",
-                f"the body nests arrays and objects more than {MAX_NESTING} deep; a request needs 3",
-            )
-            return
-        parsed, twice = read_json(body)
-        if twice is not None:
-            await refuse(
-                scope,
-                receive,
-                send,
-                400,
-                "duplicate_key",
-                f"the key {one_line(repr(twice))} appears twice in one object; send each key once",
-            )
-            return
-        over = service.quotas.charge(key, applicants_in(parsed)) if key is not None else None
-        if over is not None:
-            wait, said = over
-            retry = {} if math.isinf(wait) else {"retry-after": str(int(wait))}
-            await refuse(scope, receive, send, 429, "too_many", f"over {said}; try again later", retry)
-            return
-        await self.app(scope, _replay({"type": "http.request", "body": body, "more_body": False}, receive), send)
-
-
-GZIP = (b"gzip", b"x-gzip")
-# The OpenAPI page at / (and /docs): BentoML's bundled Swagger UI, from this server only. BentoML's
-# own page also loads a third-party tag manager, which an offline service must not.
-DOCS_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<title>GenRe recourse service</title>
-<link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css">
-<link rel="stylesheet" type="text/css" href="./static_content/index.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
-<script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
-<script src="./static_content/swagger-initializer.js" charset="UTF-8"></script>
-</body>
-</html>
-"""
-MAX_NESTING = 16  # a request nests 3 deep; JSON parsers recurse per level, so depth is refused before parsing
-_ESCAPED = re.compile(rb"\\.", re.DOTALL)  # a backslash and the character it escapes, inside a JSON string
-_QUOTE, _OPENING, _CLOSING = ord('"'), np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
-
-
-def nesting_depth(body: bytes) -> int:
-    """How deep ``body``'s arrays and objects nest, counted without parsing it (a hostile body
-    cannot exhaust a parser's recursion) in time linear in its length: with escapes blanked out,
-    a bracket after an odd number of quotes is inside a string and does not count."""
-    shape = np.frombuffer(_ESCAPED.sub(b"__", body), dtype=np.uint8)
-    outside = np.cumsum(shape == _QUOTE) % 2 == 0
-    steps = (np.isin(shape, _OPENING).astype(np.int32) - np.isin(shape, _CLOSING)) * outside
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def gunzip(body: bytes, limit: int) -> tuple[bytes, str | None]:
-    """-> (decoded body, problem): ``"too_large"`` once the decoded body passes ``limit``, which is
-    all that gets decoded, or what is wrong with the encoding."""
-    decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        decoded = decoder.decompress(body, limit + 1)
-    except zlib.error:
-        return b"", "the body is declared gzip-encoded (Content-Encoding: gzip) but is not valid gzip"
-    if len(decoded) > limit:
-        return b"", "too_large"
-    if not decoder.eof:
-        return b"", "the gzip-encoded body is cut short"
-    return decoded, None
-
-
-KEY_REFUSALS: dict[str, tuple[int, str, str, dict[str, str]]] = {
-    "missing": (
-        401,
-        "no_key",
-        "this service answers callers with an API key: send Authorization: Bearer <key>",
-        {"www-authenticate": "Bearer"},
-    ),
-    "unknown": (401, "unknown_key", "this API key is not one of the service's", {"www-authenticate": "Bearer"}),
-    "revoked": (403, "revoked_key", "this API key was revoked", {}),
-}
-
-
-def presented_key(headers: dict[bytes, bytes]) -> str | None:
-    """The key a request carries: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    bearer = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if bearer[:7].lower() == "bearer ":
-        return bearer[7:].strip() or None
-    return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
-
-
-def applicants_in(body: Any) -> int:
-    """How many applicants a request asks about (what a key's rate and quota count)."""
-    if isinstance(body, dict) and isinstance(body.get("applicants"), list):
-        return max(len(body["applicants"]), 1)
-    return 1
-
-
-def _with_request_id(send: Send, request_id: str) -> Send:
-    """``send`` that names the request in its response (``X-Request-ID``, as the record does)."""
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
-        await send(message)
-
-    return sending
-
-
-class _RepeatedKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _RepeatedKey(key)
-        found[key] = value
-    return found
-
-
-def read_json(body: bytes) -> tuple[Any, str | None]:
-    """-> (``body`` parsed, None), or (None, the first key named twice in one of its objects); a
-    body that is not JSON is (None, None), left to the request models, which say where it breaks."""
-    try:
-        return json.loads(body, object_pairs_hook=_refuse_repeats), None
-    except _RepeatedKey as repeat:
-        return None, repeat.key
-    except ValueError:  # not JSON (or not UTF-8): reported by the request models
-        return None, None
-
-
-async def refuse(
-    scope: Scope, receive: Receive, send: Send, status: int, kind: str, msg: str, headers: dict[str, str] | None = None
-) -> None:
-    """The same error body as every 400 of this service, naming the body as the problem."""
-    logger.warning("%s [POST] -> HTTP %d: %s", one_line(scope["path"], 200), status, msg)
-    response = JSONResponse(
-        {"error": HTTPStatus(status).phrase, "detail": [{"type": kind, "loc": ["body"], "msg": msg}]},
-        status_code=status,
-    )
-    response.headers["connection"] = "close"  # the rest of an unread body is not worth reading
-    response.headers.update(headers or {})
-    await response(scope, receive, send)
-
-
-def _replay(first: Message, receive: Receive) -> Receive:
-    """A receive channel that yields ``first`` once, then the real channel (for a later disconnect)."""
-    pending = [first]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
 
 
 # -- the service ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from genre.serving.ops_port import OPS_HEADER, OPS_TOKEN_ENV, ops_server, servic
 
 
 def test_the_service_answers_ops_paths_only_with_the_token(monkeypatch) -> None:
-    from genre.serving.service import RequestGate
+    from genre.serving.front_door import RequestGate
 
     async def app(scope, receive, send) -> None:
         await PlainTextResponse("ok")(scope, receive, send)

@@ -427,7 +427,7 @@ def test_a_body_nested_too_deep_is_a_400_before_any_parsing(client, path):
 
 
 def test_nesting_is_counted_outside_strings_only() -> None:
-    from genre.serving.service import nesting_depth
+    from genre.serving.front_door import nesting_depth
 
     assert nesting_depth(b'{"a": [1, {"b": "[[[[ \\" {{"}]}') == 3  # brackets and an escaped quote in a string
     assert nesting_depth(b"[" * 40 + b"]" * 40) == 40
