@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.atomic import write_json
-from genre.cli import app
+from genre.cli.main import app
 from genre.messages import InputError
 from genre.retraining import ledger, run
 from genre.retraining.intake import release_held, take_batches

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt
 from typer.testing import CliRunner
 
-from genre.cli import app
+from genre.cli.main import app
 from genre.config_reference import allowed, reference, undescribed
 
 PAGE = Path(__file__).resolve().parents[2] / "docs/configuration.md"

@@ -127,7 +127,7 @@ def test_production_does_not_change_under_a_run(tmp_path: Path, command: list[st
     """Promote and rollback take the run lock: a retraining run reads production and may promote."""
     from typer.testing import CliRunner
 
-    from genre.cli import app
+    from genre.cli.main import app
 
     (tmp_path / "params.yaml").write_text("ingest:\n  train_csv: train.csv\n  schema_path: schema.yaml\n")
     holder = _holder(tmp_path)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from genre.cli import app
+from genre.cli.main import app
 from genre.data.datasets import read_raw
 from genre.data.inference import InferenceError, infer_schema, schema_yaml
 from genre.data.schema import DatasetSchema, SchemaError, load_schema

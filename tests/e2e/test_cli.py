@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
-from genre.cli import app
+from genre.cli.main import app
 
 
 def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -> None:

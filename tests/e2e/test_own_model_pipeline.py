@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
-from genre.cli import app
+from genre.cli.main import app
 from genre.data.datasets import load_prepared
 from genre.data.schema import load_schema
 from genre.serving.bundle import engine_from_artifacts

@@ -1,7 +1,7 @@
 """``genre``: the command line. ``genre recourse`` answers a CSV of applicants in raw units;
 ``genre schema infer`` writes a first schema for a CSV of one's own; ``genre production`` shows,
-promotes, rolls back and serves the production model; ``genre data drift`` checks a batch of new
-data against the training data.
+promotes, rolls back and serves the production model; ``genre data`` checks, releases and
+withdraws batches of new data; ``genre keys`` and ``genre record`` are in ``genre.cli.access``.
 
 Rows that do not match the schema are reported by line and field and come back marked invalid;
 the valid rows are still answered, and the exit code says whether every row was valid.
@@ -23,26 +23,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from genre.artifacts.atomic import atomic_path, write_json, write_text, write_with
 from genre.artifacts.paths import Artifacts
+from genre.cli.access import key_file, keys_app, loaded_keys, record_app
+from genre.cli.common import ParamsOption, err, project_settings, refuse
 from genre.data.schema import MAX_CATEGORIES
 from genre.messages import InputError, one_line
 from genre.offline import go_offline
 from genre.parallel import chunk_runner
 from genre.serving import production
-from genre.settings import RunnerSettings, Settings, SettingsError, load_settings
+from genre.settings import RunnerSettings, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from genre.recourse.engine import RecourseEngine
-    from genre.serving.keys import StoredKey
 
 app = typer.Typer(add_completion=False, help="GenRe generative recourse.")
-err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
 
 schema_app = typer.Typer(add_completion=False, help="The dataset schema: what each column is and what may change.")
@@ -53,7 +52,6 @@ production_app = typer.Typer(
 app.add_typer(production_app, name="production")
 data_app = typer.Typer(add_completion=False, help="New data: is a batch fit to train on?")
 app.add_typer(data_app, name="data")
-ParamsOption = Annotated[Path, typer.Option(help="params.yaml of the project.")]
 
 
 @app.callback()
@@ -61,32 +59,14 @@ def _root() -> None:
     """Keeps ``recourse`` a named subcommand, so more can join it."""
 
 
-def _refuse(message: str) -> typer.Exit:
-    """A problem the user must fix: its lines on stderr as they are (no markup), exit code 2."""
-    err.print(message, highlight=False, markup=False)
-    return typer.Exit(code=2)
-
-
-def _settings(params: Path) -> Settings:
-    if not params.is_file():
-        raise _refuse(
-            f"no params file at {one_line(str(params.resolve()), 500)}: run this in the pipeline's project folder, "
-            "or pass --params path/to/params.yaml (or, for recourse, --model-dir with a model bundle)"
-        )
-    try:
-        return load_settings(params)
-    except SettingsError as exc:
-        raise _refuse(str(exc)) from None
-
-
 def _production(settings: Settings, hint: str = "") -> production.Release:
     """The production release, or exit 2 with one line: none yet, or a record that cannot be read."""
     try:
         release = production.production(settings.root)
     except InputError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
     if release is None:
-        raise _refuse(
+        raise refuse(
             "no model is in production yet: run dvc repro (its first model is promoted), "
             f"or genre production promote <model>{hint}"
         )
@@ -106,7 +86,7 @@ def _engine(settings: Settings, workspace: bool) -> tuple[RecourseEngine, str]:
     try:
         return load_bundle(production.model_path(release.model)), f"{release.model} (production)"
     except InputError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
 
 
 def missing_columns(engine: RecourseEngine, columns: list[str]) -> list[str]:
@@ -197,7 +177,7 @@ def _answer_file(
     if first is None:
         first = pd.read_csv(input, dtype=str, keep_default_na=False)  # a header alone: no rows to answer
     if missing := missing_columns(engine, list(first.columns)):
-        raise _refuse("\n".join(missing))
+        raise refuse("\n".join(missing))
     calls = (
         {"engine": engine, "raw": chunk, "seed": seed, "first_line": 2 + i * runner.chunk_rows}
         for i, chunk in enumerate(itertools.chain([first], chunks))
@@ -250,10 +230,10 @@ def recourse(
     if model_dir is not None:
         engine, source = load_bundle(model_dir), f"the bundle in {one_line(str(model_dir), 200)}"
         runner = (
-            _settings(params).runner if params.is_file() else RunnerSettings()
+            project_settings(params).runner if params.is_file() else RunnerSettings()
         )  # where the chunks run, if a project says
     else:
-        settings = _settings(params)
+        settings = project_settings(params)
         (engine, source), runner = _engine(settings, workspace), settings.runner
     if chunk_rows is not None:
         runner = runner.model_copy(update={"chunk_rows": chunk_rows})
@@ -265,7 +245,7 @@ def recourse(
         pd.errors.ParserError,
         UnicodeDecodeError,
     ) as exc:  # the file, not our code: one line
-        raise _refuse(f"{one_line(str(input), 300)} cannot be read as CSV: {one_line(str(exc), 300)}") from None
+        raise refuse(f"{one_line(str(input), 300)} cannot be read as CSV: {one_line(str(exc), 300)}") from None
     err.print(
         f"wrote {counts.total()} rows to {escape(one_line(str(output), 500))}, answered by {escape(source)}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -309,16 +289,16 @@ def infer(
     from genre.data.inference import InferenceError, infer_schema, schema_yaml
 
     if output.exists() and not force:
-        raise _refuse(f"{one_line(str(output), 500)} exists; pass --force to overwrite it, or choose another --output")
+        raise refuse(f"{one_line(str(output), 500)} exists; pass --force to overwrite it, or choose another --output")
     frames = []
     for path in data:
         try:
             # Every cell as text and only empty cells as missing: "NA", "None" or "no" are values here.
             frames.append(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
         except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser and codec errors are ValueErrors
-            raise _refuse(f"{one_line(str(path), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
+            raise refuse(f"{one_line(str(path), 500)}: cannot be read as CSV: {one_line(str(exc), 300)}") from None
         if list(frames[-1].columns) != list(frames[0].columns):
-            raise _refuse(
+            raise refuse(
                 f"{one_line(str(path), 500)}: its columns differ from {one_line(str(data[0]), 500)}'s; "
                 "the files must share one header"
             )
@@ -338,7 +318,7 @@ def infer(
             min_rows=min(len(frame) for frame in frames),
         )
     except InferenceError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
     write_with(output, lambda tmp: tmp.write_text(schema_yaml(inferred)))
     kinds = pd.Series([f.kind for f in inferred.schema.features.values()]).value_counts().to_dict()
     filled = [n for n, f in inferred.schema.features.items() if f.missing != "reject"]
@@ -374,7 +354,7 @@ def _locked(settings: Settings) -> Iterator[None]:
         try:
             held.enter_context(run_lock(settings.root))
         except InputError as exc:
-            raise _refuse(str(exc)) from None
+            raise refuse(str(exc)) from None
         yield
         _back_up(settings)
 
@@ -394,7 +374,7 @@ def _registry_call(call: Callable[[], production.Release], done: str) -> None:
     try:
         release = call()
     except InputError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
     err.print(f"{done} {escape(_said(release))}", highlight=False)
 
 
@@ -403,7 +383,7 @@ def production_show(
     params: ParamsOption = Path("params.yaml"), history: bool = typer.Option(False, help="Every change, oldest first.")
 ) -> None:
     """The production model and bento, and how they got there."""
-    settings = _settings(params)
+    settings = project_settings(params)
     _production(settings)  # or one line saying why there is none
     registry = production.load_registry(settings.root)
     assert registry.current is not None  # _production above exits when there is none
@@ -424,12 +404,12 @@ def production_promote(
     ),
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
-    settings = _settings(params)
+    settings = project_settings(params)
     with _locked(settings):
         if gate:
             record, passed = _gated(settings, model, promote=True)
             if not passed:
-                raise _refuse(f"refused by the gate: {model} stays out of production (record: {record})")
+                raise refuse(f"refused by the gate: {model} stays out of production (record: {record})")
             _registry_call(lambda: _production(settings), "production is now")
             return
         _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
@@ -441,7 +421,7 @@ def production_compare(
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Judge MODEL against production on the gate set, rule by rule, and record it; production is not changed."""
-    _, passed = _gated(_settings(params), model, promote=False)
+    _, passed = _gated(project_settings(params), model, promote=False)
     if not passed:
         raise typer.Exit(code=1)
 
@@ -457,7 +437,7 @@ def _gated(settings: Settings, challenger_tag: str, promote: bool) -> tuple[Path
     try:
         record = gate_by_hand(settings, challenger_tag, promote)
     except InputError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
     comparison = record["comparison"]
     for rule in comparison["rules"]:
         typer.echo(GateRule(**rule).said())
@@ -480,7 +460,7 @@ def production_rollback(
     reason: str = typer.Option("rolled back by hand", help="Why, for the record."),
 ) -> None:
     """Make production the model the current one replaced."""
-    settings = _settings(params)
+    settings = project_settings(params)
     with _locked(settings):
         _registry_call(lambda: production.rollback(settings.root, reason), "production is now")
 
@@ -499,7 +479,7 @@ def production_serve(
     from genre.serving.follow import PROJECT_ENV
 
     go_offline()
-    settings = _settings(params)
+    settings = project_settings(params)
     release = _production(settings)
     os.environ[PROJECT_ENV] = str(settings.root.resolve())
     if settings.serve.api_keys is None:
@@ -507,9 +487,9 @@ def production_serve(
     else:
         from genre.serving.keys import KEYS_ENV
 
-        keys = _key_file(settings)
-        if not [k for k in _loaded_keys(keys) if k.revoked is None]:
-            raise _refuse(
+        keys = key_file(settings)
+        if not [k for k in loaded_keys(keys) if k.revoked is None]:
+            raise refuse(
                 f"no API key in {keys}: add one with `genre keys add NAME` (callers send it as "
                 "Authorization: Bearer <key>), or set serve.api_keys: null to serve without keys"
             )
@@ -540,7 +520,7 @@ def _served_with_ops_port(command: list[str], host: str, port: int) -> int:
     except OSError as exc:
         server.terminate()
         server.wait()
-        raise _refuse(f"the ops port {host}:{port} cannot be opened: {exc.strerror or exc}") from None
+        raise refuse(f"the ops port {host}:{port} cannot be opened: {exc.strerror or exc}") from None
     err.print(f"health, readiness and metrics on http://{host}:{port} only", highlight=False)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda received, _: server.send_signal(received))
@@ -566,12 +546,12 @@ def data_release(
     its earlier verdict (for exactly these bytes; recorded in registry/released/)."""
     from genre.retraining.intake import release_held
 
-    settings = _settings(params)
+    settings = project_settings(params)
     with _locked(settings):  # not while a run is taking batches
         try:
             waiting = release_held(settings, batch, reason)
         except InputError as exc:
-            raise _refuse(str(exc)) from None
+            raise refuse(str(exc)) from None
     err.print(
         f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} "
         "for the next retraining run, its drift check and any earlier verdict waived",
@@ -592,12 +572,12 @@ def data_withdraw(
     retrain.withdrawn and in registry/batches.json)."""
     from genre.retraining.withdrawal import withdraw_batch
 
-    settings = _settings(params)
+    settings = project_settings(params)
     with _locked(settings):
         try:
             where = withdraw_batch(settings, batch, reason)
         except InputError as exc:
-            raise _refuse(str(exc)) from None
+            raise refuse(str(exc)) from None
     err.print(
         f"withdrawn: {escape(where.name)} is in {escape(str(settings.retrain.withdrawn))}; the next retraining run "
         "trains without it (production keeps the model trained with it until a challenger without it is promoted)",
@@ -628,7 +608,7 @@ def data_drift(
     from genre.retraining.intake import batch_drift, reference_rows
 
     go_offline()
-    settings = _settings(params)
+    settings = project_settings(params)
     engine, source = _engine(settings, workspace)
     schema = engine.pre.schema
     reference: pd.DataFrame | None
@@ -643,7 +623,7 @@ def data_drift(
         else:
             reference, compared_with = reference_rows(settings, production.production(settings.root), schema)
     except InputError as exc:
-        raise _refuse(str(exc)) from None
+        raise refuse(str(exc)) from None
     # production's model folder keeps its training sample (the package stage), so rows are found
     assert reference is not None
     result, frame = batch_drift(engine, reference, frame, settings.drift)
@@ -671,154 +651,8 @@ def data_drift(
         raise typer.Exit(code=1)
 
 
-keys_app = typer.Typer(add_completion=False, help="API keys: who may ask the service (serve.api_keys).")
 app.add_typer(keys_app, name="keys")
-
-
-def _key_file(settings: Settings) -> Path:
-    if settings.serve.api_keys is None:
-        raise _refuse("serve.api_keys is null in params.yaml: this project serves without keys")
-    return settings.resolve(Path(settings.serve.api_keys))
-
-
-def _loaded_keys(path: Path) -> list[StoredKey]:
-    from genre.serving.keys import load_keys
-
-    try:
-        return load_keys(path).keys
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
-
-
-@keys_app.command("add")
-def keys_add(
-    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. the calling system's name.")],
-    params: ParamsOption = Path("params.yaml"),
-    per_minute: int | None = typer.Option(None, min=1, help="Applicants a minute (default: serve.key_per_minute)."),
-    per_day: int | None = typer.Option(None, min=1, help="Applicants a day (default: serve.key_per_day)."),
-    unlimited: bool = typer.Option(False, help="No rate and no quota for this key."),
-) -> None:
-    """A new API key for NAME, printed once (only its hash is kept); a running service takes it at once."""
-    from genre.serving.keys import add_key
-
-    settings = _settings(params)
-    path = _key_file(settings)
-    minute = None if unlimited else per_minute or settings.serve.key_per_minute
-    day = None if unlimited else per_day or settings.serve.key_per_day
-    try:
-        key = add_key(path, name, minute, day)
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
-    typer.echo(key)
-    err.print(
-        f"key for {escape(name)} added to {escape(str(path))} ({minute or 'no limit'} a minute, {day or 'no quota'} "
-        "a day); it is shown this once",
-        highlight=False,
-    )
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    name: Annotated[str, typer.Argument(help="The key's name or id (genre keys list).")],
-    params: ParamsOption = Path("params.yaml"),
-) -> None:
-    """Revoke a key: its callers get HTTP 403 from their next request on, without a restart."""
-    from genre.serving.keys import revoke_key
-
-    path = _key_file(_settings(params))
-    try:
-        key = revoke_key(path, name)
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
-    err.print(f"revoked: {escape(key.name)} (id {key.id}) at {key.revoked}", highlight=False)
-
-
-@keys_app.command("list")
-def keys_list(params: ParamsOption = Path("params.yaml")) -> None:
-    """Every key: id, name, limits, and when it was created or revoked (never the key)."""
-    for key in _loaded_keys(_key_file(_settings(params))):
-        state = f"revoked {key.revoked}" if key.revoked else "live"
-        typer.echo(
-            f"{key.id}\t{key.name}\t{key.per_minute or '-'}/min\t{key.per_day or '-'}/day\t"
-            f"created {key.created}\t{state}"
-        )
-
-
-record_app = typer.Typer(
-    add_completion=False, help="The answers the service gave (serve.answer_log): show, replay, forget."
-)
 app.add_typer(record_app, name="record")
-
-
-def _log_folder(settings: Settings) -> Path:
-    if settings.serve.answer_log is None:
-        raise _refuse("serve.answer_log is null in params.yaml: this project keeps no records")
-    return settings.resolve(Path(settings.serve.answer_log))
-
-
-def _record(settings: Settings, record_id: str) -> dict[str, Any]:
-    from genre.serving.answer_log import find
-
-    entry = find(_log_folder(settings), record_id)
-    if entry is None:
-        raise _refuse(
-            f"no record {one_line(record_id)!r} in {_log_folder(settings)} (erased, past serve.answer_log_days, "
-            "or answered by a service keeping its log elsewhere)"
-        )
-    return entry
-
-
-RecordId = Annotated[str, typer.Argument(help="The answer's record_id (in the answer, and in the answer log).")]
-
-
-@record_app.command("show")
-def record_show(record_id: RecordId, params: ParamsOption = Path("params.yaml")) -> None:
-    """One record as JSON: who asked, the applicant, the model and data versions, the answer and its reasons."""
-    import json
-
-    typer.echo(json.dumps(_record(_settings(params), record_id), indent=2, ensure_ascii=False))
-
-
-@record_app.command("replay")
-def record_replay(record_id: RecordId, params: ParamsOption = Path("params.yaml")) -> None:
-    """Answer the recorded applicant again with the recorded model version and options, and say
-    whether the answer is byte-identical to the record (exit 1 when it is not)."""
-    from genre.serving.replay import replayed
-
-    go_offline()
-    entry = _record(_settings(params), record_id)
-    try:
-        recorded, again = replayed(entry)
-    except InputError as exc:
-        raise _refuse(str(exc)) from None
-    if recorded == again:
-        typer.echo(f"{record_id}: identical ({entry['model_version']}, {len(again.encode())} bytes)")
-        return
-    typer.echo(f"{record_id}: DIFFERENT from the record ({entry['model_version']})")
-    typer.echo(f"recorded: {recorded}")
-    typer.echo(f"replayed: {again}")
-    raise typer.Exit(code=1)
-
-
-@record_app.command("forget")
-def record_forget(
-    params: ParamsOption = Path("params.yaml"),
-    applicant_hash: str | None = typer.Option(
-        None, help="Every record of this applicant: the SHA-256 of their JSON, keys sorted, no spaces (input_hash)."
-    ),
-    record: str | None = typer.Option(None, help="One record, by its record_id."),
-) -> None:
-    """Erase one person's records (or one record) from the answer log, and say how many were erased."""
-    from genre.serving.answer_log import forget
-
-    if (applicant_hash is None) == (record is None):
-        raise _refuse("name exactly one of --applicant-hash H or --record ID")
-    folder = _log_folder(_settings(params))
-    field, value = ("input_hash", applicant_hash) if applicant_hash is not None else ("record_id", record)
-    erased = forget(folder, lambda entry: entry.get(field) == value)
-    typer.echo(f"erased {erased} record{'s' if erased != 1 else ''} with {field} {value} from {folder}")
-
-
 params_app = typer.Typer(add_completion=False, help="params.yaml: what each key means.")
 app.add_typer(params_app, name="params")
 
