@@ -405,14 +405,18 @@ def production_promote(
 ) -> None:
     """Make MODEL (and the newest bento built for it) production."""
     settings = project_settings(params)
-    with _locked(settings):
-        if gate:
-            record, passed = _gated(settings, model, promote=True)
-            if not passed:
-                raise refuse(f"refused by the gate: {model} stays out of production (record: {record})")
+    if not gate:
+        with _locked(settings):
+            _registry_call(
+                lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now"
+            )
+        return
+    with _locked(settings):  # backed up on the way out, a refusal's decision record too
+        record, passed = _gated(settings, model, promote=True)
+        if passed:
             _registry_call(lambda: _production(settings), "production is now")
-            return
-        _registry_call(lambda: production.promote(settings.root, model, by="hand", reason=reason), "production is now")
+    if not passed:
+        raise refuse(f"refused by the gate: {model} stays out of production (record: {record})")
 
 
 @production_app.command("compare")

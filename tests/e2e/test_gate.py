@@ -41,6 +41,7 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
         .splitlines()[-1]
         .startswith(f"refused by the gate: {worse['model_tag']} stays out of production (record: ")
     )
+    assert "kept in the DVC cache (registry.dvc)" in refused.stderr  # the refusal's record is backed up too
     failed = [line for line in refused.stdout.splitlines() if line.startswith("FAIL ")]
     assert any(line.startswith(("FAIL score not below", "FAIL found rate not below")) for line in failed), (
         refused.stdout
