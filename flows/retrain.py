@@ -27,6 +27,7 @@ from prefect.states import Completed, Failed, State
 from flows.stage import ended, main, refused
 from genre.messages import InputError
 from genre.retraining import run
+from genre.retraining.backup import FAILED as BACKUP_FAILED
 from genre.retraining.backup import BackupFailed, back_up
 from genre.retraining.lock import OWNER_ENV, run_lock
 from genre.retraining.notify import announce, summary
@@ -94,7 +95,7 @@ def kept(params: str) -> str:
     try:
         return back_up(load_settings(params))
     except BackupFailed as exc:
-        return f"backup failed: {exc}"
+        return f"{BACKUP_FAILED}: {exc}"
 
 
 def decided(params: str) -> dict[str, Any]:

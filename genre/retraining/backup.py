@@ -28,6 +28,9 @@ REGISTRY = POINTER.parent
 BATCHES = REGISTRY / "accepted"  # the copy of the accepted batches that is backed up with the registry
 
 
+FAILED = "backup failed"  # how a failed backup is said in a run's decision record (and picked out by the notifier)
+
+
 class BackupFailed(InputError):
     """The folders could not be added to DVC (or pushed): one line saying why."""
 

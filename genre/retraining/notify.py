@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from genre.messages import one_line
+from genre.retraining.backup import FAILED as BACKUP_FAILED
 
 TIMEOUT_S = 10.0
 
@@ -24,7 +25,7 @@ def summary(project: str, decision: dict[str, Any]) -> str:
     model = decision.get("challenger") or ""
     quarantined = [b["file"] for b in decision.get("batches", []) if b.get("verdict") == "quarantined"]
     extra = f"; quarantined: {', '.join(quarantined)}" if quarantined else ""
-    if str(decision.get("backup", "")).startswith("backup failed"):
+    if str(decision.get("backup", "")).startswith(BACKUP_FAILED):
         extra += f"; {decision['backup']}"
     return one_line(f"genre retraining in {project}: {decision['decision']} {model}: {decision['reason']}{extra}", 500)
 
