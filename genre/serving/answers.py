@@ -45,8 +45,10 @@ def _recourses(
     valid: np.ndarray,
     prob: np.ndarray,
     cost: np.ndarray,
+    raw: pd.DataFrame | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """Per factual, its valid [m] points (scaled) as raw-unit recourses.
+    """Per factual, its valid [m] points (scaled) as raw-unit recourses (``raw``: the points in raw
+    units already, row by row, where the caller has them).
 
     Only the features a recourse moves are taken from the model's output; the others keep the
     applicant's own values, so "unchanged" means identical, not merely close.
@@ -55,7 +57,7 @@ def _recourses(
     if not valid.any():
         return [[] for _ in range(n_rows)]
     names = engine.pre.schema.feature_names
-    raw = engine.pre.inverse_transform(points.reshape(-1, d))
+    raw = engine.pre.inverse_transform(points.reshape(-1, d)) if raw is None else raw
     columns = [raw[name].tolist() for name in names]
     moved = changed(x[:, None, :], points).tolist()  # plain lists: walked once per answer, in Python
     out: list[list[dict[str, Any]]] = []
@@ -103,29 +105,29 @@ def _reasons(
     before: list[dict[str, Any]],
     x: np.ndarray,
     x_plus: np.ndarray,
+    raw_plus: pd.DataFrame | None,
     prob: np.ndarray,
     status: np.ndarray,
 ) -> list[list[dict[str, Any]]]:
-    """Per applicant, the features its recourse (or most confident candidate) changes, ranked by how
-    far the probability falls when that change alone is undone (ties: schema order); none for an
-    applicant already approved."""
+    """Per applicant, the features its recourse (or most confident candidate, ``x_plus``; in raw
+    units ``raw_plus``) changes, ranked by how far the probability falls when that change alone is
+    undone (ties: schema order); none for an applicant already approved."""
     out: list[list[dict[str, Any]]] = [[] for _ in before]
     moved = changed(x, x_plus) & (status != "not_needed")[:, None]
     rows, features = np.nonzero(moved)
-    if not len(rows):
+    if not len(rows) or raw_plus is None:
         return out
     undone = x_plus[rows].copy()
     undone[np.arange(len(rows)), features] = x[rows, features]
     falls = (prob[rows] - engine.scorer.predict_proba(undone)).tolist()
     names, specs = engine.pre.schema.feature_names, engine.pre.schema.features
-    denied = np.unique(rows).tolist()
-    after = dict(zip(denied, _rows(engine.pre.inverse_transform(x_plus[denied]), names), strict=True))
+    after = {name: raw_plus[name].tolist() for name in names}
     ranked = sorted(zip(rows.tolist(), features.tolist(), falls, strict=True), key=lambda t: (t[0], -t[2], t[1]))
     for i, f, fall in ranked:
         if len(out[i]) == MAX_REASONS:
             continue
         name = names[f]
-        needed = after[i][name]
+        needed = after[name][i]
         out[i].append(
             {
                 "feature": name,
@@ -165,11 +167,13 @@ def answer(
         pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives, max_step=steps
     )
     before = _rows(applicants, names)
+    denied = (batch.status != "not_needed").any()
+    raw_plus = pre.inverse_transform(batch.x_plus) if denied else None  # one inverse transform for both below
     one = (batch.x_plus[:, None], batch.found[:, None], batch.prob_after[:, None], batch.cost[:, None])
-    chosen = _recourses(engine, before, batch.x, *one)
+    chosen = _recourses(engine, before, batch.x, *one, raw=raw_plus)
     more = batch.alternatives
     others = _recourses(engine, before, batch.x, more.x_plus, more.valid, more.prob, more.cost)
-    reasons = _reasons(engine, before, batch.x, batch.x_plus, batch.prob_after, batch.status)
+    reasons = _reasons(engine, before, batch.x, batch.x_plus, raw_plus, batch.prob_after, batch.status)
     return [
         {
             "status": str(batch.status[i]),
