@@ -529,6 +529,7 @@ def test_openapi_documents_both_endpoints_with_examples(client):
         assert body["example"] and {"alternatives", "frozen", "selection"} <= set(body["properties"])
     answer = spec["components"]["schemas"]["RecourseResponseIODescriptor"]["properties"]
     assert "reasons" in answer and "Reason" in spec["components"]["schemas"]  # the principal reasons, documented
+    assert "genre record" in answer["record_id"]["description"]  # and the record each answer is
     page = client.get("/docs")
     assert page.status_code == 200 and "swagger" in page.text.lower()
     assert "googletagmanager" not in page.text
