@@ -105,10 +105,11 @@ def _log_folder(settings: Settings) -> Path:
 def _record(settings: Settings, record_id: str) -> dict[str, Any]:
     from genre.serving.answer_log import find
 
-    entry = find(_log_folder(settings), record_id)
+    folder = _log_folder(settings)
+    entry = find(folder, record_id)
     if entry is None:
         raise refuse(
-            f"no record {one_line(record_id)!r} in {_log_folder(settings)} (erased, past serve.answer_log_days, "
+            f"no record {one_line(record_id)!r} in {folder} (erased, past serve.answer_log_days, "
             "or answered by a service keeping its log elsewhere)"
         )
     return entry

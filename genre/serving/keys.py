@@ -165,17 +165,19 @@ class Quotas:
     def charge(self, key: StoredKey, applicants: int) -> tuple[float, str] | None:
         """``applicants`` more answered for ``key``, or (seconds to wait, which limit) when over one."""
         limits = [
-            (RateLimitItemPerMinute(key.per_minute), f"{key.per_minute} applicants a minute")
-            if key.per_minute
-            else None,
-            (RateLimitItemPerDay(key.per_day), f"{key.per_day} applicants a day") if key.per_day else None,
+            (kind(amount), f"{amount} applicants a {unit}")
+            for kind, amount, unit in (
+                (RateLimitItemPerMinute, key.per_minute, "minute"),
+                (RateLimitItemPerDay, key.per_day, "day"),
+            )
+            if amount
         ]
-        for item, said in (pair for pair in limits if pair is not None):
+        for item, said in limits:
             if applicants > item.amount:
                 return math.inf, f"{applicants} applicants in one request are more than this key's {said}"
             if not self._limiter.test(item, key.id, cost=applicants):
                 reset = self._limiter.get_window_stats(item, key.id).reset_time
                 return max(1.0, math.ceil(reset - time.time())), f"this key's {said}"
-        for item, _ in (pair for pair in limits if pair is not None):
+        for item, _ in limits:
             self._limiter.hit(item, key.id, cost=applicants)
         return None

@@ -67,7 +67,7 @@ def production(root: Path) -> Release | None:
 
 
 def model_path(model_tag: str) -> Path:
-    """Where the store keeps this model version's bundle (what the CLI answers from)."""
+    """Where the store keeps this model version's bundle (what the CLI answers from, and a record replays with)."""
     import bentoml  # here, not above: reading the pointer file (genre production show) needs no store
     from bentoml.exceptions import NotFound
 
@@ -75,8 +75,8 @@ def model_path(model_tag: str) -> Path:
         return Path(bentoml.models.get(model_tag).path)
     except (NotFound, ValueError):
         raise InputError(
-            f"the production model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); "
-            "import its bento, or promote one that is"
+            f"the model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); "
+            "import its bento, or, for production, promote one that is"
         ) from None
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genre.messages import InputError, one_line
+from genre.messages import InputError
 
 if TYPE_CHECKING:
     from genre.recourse.engine import RecourseEngine
@@ -28,18 +27,11 @@ def canonical(answer: dict[str, Any]) -> str:
 @lru_cache(maxsize=4)
 def _model(version: str) -> tuple[RecourseEngine, ServeSettings]:
     """A model version from the store, as the service loads it (kept: records come in runs of one version)."""
-    import bentoml
-    from bentoml.exceptions import NotFound
-
     from genre.serving.bundle import load_bundle, load_serve_settings
+    from genre.serving.production import model_path
 
-    try:
-        stored = bentoml.models.get(version)
-    except (NotFound, ValueError):
-        raise InputError(
-            f"the model {one_line(version)} is not in this BentoML store (BENTOML_HOME): import its bento first"
-        ) from None
-    return load_bundle(Path(stored.path)), load_serve_settings(Path(stored.path))
+    folder = model_path(version)
+    return load_bundle(folder), load_serve_settings(folder)
 
 
 def replayed(entry: dict[str, Any]) -> tuple[str, str]:
