@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import psutil
 
@@ -42,10 +41,9 @@ from genre.artifacts.atomic import write_json, write_text
 from research.local_server import free_port, serve_production, wait_until_ready
 from research.provenance import head_commit, stamped
 from research.scratch_project import scratch_project, with_params
+from research.weekly_batches import ADULT, LABEL, adult_rows, drifted, poisoned
 
 REPO = Path(__file__).resolve().parents[1]
-ADULT = REPO / "data/raw/adult"
-LABEL = "income"
 ORPHAN_WAIT_S = 15.0  # a stage that outlives its run by this much is an orphan
 FOLLOW_TARGET_S = 60.0
 READY_WITHIN_S = 600.0  # a first start on a busy machine
@@ -60,26 +58,6 @@ def calendar(weeks: int) -> list[str]:
         if week <= weeks:
             plan[week - 1] = kind
     return plan
-
-
-def poisoned(batch: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
-    """Labels swapped between approved and denied rows, ``share`` of the batch in all: the label
-    rate, and every feature, stay as they were, so no drift check can see it."""
-    bad = batch.copy()
-    rng = np.random.default_rng(seed)
-    labels = bad[LABEL].to_numpy(copy=True)
-    pairs = min(int(share * len(bad) / 2), int((labels == 1).sum()), int((labels == 0).sum()))
-    ones = rng.choice(np.flatnonzero(labels == 1), pairs, replace=False)
-    zeros = rng.choice(np.flatnonzero(labels == 0), pairs, replace=False)
-    labels[ones], labels[zeros] = 0, 1
-    bad[LABEL] = labels
-    return bad
-
-
-def drifted(batch: pd.DataFrame) -> pd.DataFrame:
-    moved = batch.copy()
-    moved["age"] = (moved["age"] + 20).clip(upper=90)
-    return moved
 
 
 @dataclass
@@ -227,7 +205,7 @@ def main() -> None:
     root, commit = args.root, head_commit()  # the code the scratch copy is made of
     env = scratch_project(root)
     kinds = calendar(args.weeks)
-    train = pd.read_csv(ADULT / "train.csv.gz").sample(frac=1.0, random_state=0).reset_index(drop=True)
+    train = adult_rows()
     needed = args.base_rows + sum(args.poisoned_rows if k == "poisoned" else args.batch_rows for k in kinds)
     if needed > len(train):
         raise SystemExit(f"the weeks need {needed} rows of Adult's training data, which has {len(train)}")

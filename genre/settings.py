@@ -529,6 +529,16 @@ class DriftSettings(_Section):
     max_approval_shift: float = Field(
         0.1, gt=0, le=1, description="The production classifier's approval rate on the batch may move this much."
     )
+    max_label_auc_drop: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description=(
+            "The production classifier's AUC on the batch's own labels may fall this far below its AUC on its "
+            "held-out rows, beyond the noise (the top of a gate.confidence bootstrap interval over the batch's "
+            "rows): labels swapped or changed in meaning are held for a person, like drift."
+        ),
+    )
 
 
 class GateSettings(_Section):

@@ -606,6 +606,8 @@ def data_drift(
     """Validate BATCH against the schema, then compare it with the rows the production model was
     trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
     the batch cannot be used."""
+    import json
+
     from genre.data.batches import BATCH_MIN_ROWS
     from genre.data.datasets import read_raw
     from genre.data.validation import validate_frame
@@ -620,17 +622,19 @@ def data_drift(
         frame = read_raw(batch, schema)
         validate_frame(frame, schema, min_rows=BATCH_MIN_ROWS).raise_for_failures(one_line(str(batch), 300))
         if workspace:
-            reference, compared_with = (
-                read_raw(Artifacts(settings.root).train_csv, schema),
-                "the workspace's training data",
-            )
+            paths = Artifacts(settings.root)
+            reference, compared_with = read_raw(paths.train_csv, schema), "the workspace's training data"
+            held_out = json.loads(paths.metrics("train_classifier").read_text()).get("classifier_observed_labels")
+            expected = None if held_out is None else held_out["auc"]
         else:
-            reference, compared_with = reference_rows(settings, production.production(settings.root), schema)
+            release = production.production(settings.root)
+            reference, compared_with = reference_rows(settings, release, schema)
+            expected = None if release is None else production.held_out_auc(release.model)
     except InputError as exc:
         raise refuse(str(exc)) from None
     # production's model folder keeps its training sample (the package stage), so rows are found
     assert reference is not None
-    result, frame = batch_drift(engine, reference, frame, settings.drift)
+    result, frame = batch_drift(engine, reference, frame, settings, expected)
     if report is not None:
         write_json(
             report,

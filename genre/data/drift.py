@@ -7,7 +7,11 @@ feature has drifted only where both say so: the test's p-value, corrected for te
 feature at once (Benjamini-Hochberg), is below ``alpha``, and the PSI reaches ``max_psi``; with
 thousands of rows a test alone flags shifts too small to matter, and a PSI alone flags noise in a
 small batch. Beside the features: the favourable-label rate (a batch with its labels inverted
-passes every check of its columns) and the classifier's approval rate on the batch.
+passes every check of its columns), the classifier's approval rate on the batch, and whether the
+batch's labels agree with the classifier as well as its held-out rows' did (a batch with labels
+swapped both ways keeps every rate, but the classifier that ranked held-out rows well ranks these
+badly: the labels were changed, or what they mean did; either way a person looks before a model
+learns them).
 
 Both tests and the correction are scipy's; a drift library (Evidently, NannyML) would bring a web
 stack and dozens of packages for the same three formulas.
@@ -51,10 +55,28 @@ class RateShift:
 
 
 @dataclass(frozen=True)
+class LabelAgreement:
+    """The classifier's AUC on the batch's labels, with its bootstrap interval, against its AUC on
+    the held-out rows it was judged on when trained (``expected``)."""
+
+    expected: float
+    batch: float
+    low: float
+    high: float
+    limit: float  # how far below ``expected`` even the interval's top may fall
+    expected_on: str = "its held-out rows"
+
+    @property
+    def drifted(self) -> bool:
+        return self.high < self.expected - self.limit
+
+
+@dataclass(frozen=True)
 class DriftReport:
     features: list[FeatureDrift]
     label_rate: RateShift
     approval_rate: RateShift
+    labels: LabelAgreement | None = None  # None where the batch, or the held-out rows, hold one class
 
     @property
     def drifted(self) -> list[str]:
@@ -63,6 +85,12 @@ class DriftReport:
         for name, shift in (("favourable-label rate", self.label_rate), ("approval rate", self.approval_rate)):
             if shift.drifted:
                 out.append(f"{name} {shift.reference:.3f} -> {shift.batch:.3f} (limit ±{shift.limit})")
+        if self.labels is not None and self.labels.drifted:
+            agree = self.labels
+            out.append(
+                f"labels: the classifier's AUC on the batch's labels {agree.batch:.3f} (interval {agree.low:.3f} to "
+                f"{agree.high:.3f}) against {agree.expected:.3f} on {agree.expected_on} (may fall {agree.limit})"
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +101,7 @@ class DriftReport:
                 name: {**asdict(shift), "drifted": shift.drifted}
                 for name, shift in (("label_rate", self.label_rate), ("approval_rate", self.approval_rate))
             },
+            "labels": None if self.labels is None else {**asdict(self.labels), "drifted": self.labels.drifted},
         }
 
 
@@ -125,14 +154,16 @@ def drift_report(
     schema: DatasetSchema,
     approval: tuple[float, float],
     cfg: DriftSettings,
+    labels: LabelAgreement | None = None,
 ) -> DriftReport:
     """``reference`` and ``batch``: raw labelled frames with missing values handled as the
-    preprocessor handles them; ``approval``: the classifier's approval rate on each (the caller
-    holds the classifier)."""
+    preprocessor handles them; ``approval``: the classifier's approval rate on each, and
+    ``labels`` how well it agrees with the batch's labels (the caller holds the classifier)."""
     target = schema.target
     label = [float(np.mean(frame[target.name] == target.favourable)) for frame in (reference, batch)]
     return DriftReport(
         feature_drift(reference, batch, schema, cfg.alpha, cfg.max_psi),
         RateShift(label[0], label[1], cfg.max_label_shift),
         RateShift(*approval, cfg.max_approval_shift),
+        labels,
     )

@@ -88,6 +88,17 @@ def auc_difference(
     return float(auc_before), float(auc_after), float(auc_after - auc_before), low, high
 
 
+def auc_interval(
+    labels: np.ndarray, scores: np.ndarray, draws: int, seed: int, confidence: float
+) -> tuple[float, float, float] | None:
+    """One classifier's probabilities for labelled rows -> (its AUC, and its interval over
+    ``draws`` resamples of the rows); None where the rows hold one class only."""
+    if np.unique(labels).size < 2:
+        return None
+    low, high = interval(weighted_auc(labels, scores, resamples(len(labels), draws, seed)), confidence)
+    return float(roc_auc_score(labels, scores)), low, high
+
+
 def share_upper_bound(share: float, n: int, confidence: float) -> float:
     """Wilson's upper bound on a proportion seen as ``share`` of ``n``: how high it may truly be."""
     if n == 0:

@@ -32,7 +32,7 @@ from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
 from genre.data.batches import BATCH_MIN_ROWS, BATCH_SUFFIXES, move_whole, waiting_files
 from genre.data.datasets import read_raw
-from genre.data.drift import DriftReport, drift_report
+from genre.data.drift import DriftReport, LabelAgreement, drift_report
 from genre.data.missing import apply_missing
 from genre.data.schema import DatasetSchema, load_schema
 from genre.data.validation import DataValidationError, validate_frame
@@ -40,9 +40,10 @@ from genre.messages import InputError, one_line
 from genre.models.classifiers import DECISION_THRESHOLD
 from genre.recourse.engine import RecourseEngine
 from genre.retraining import ledger
+from genre.retraining.bootstrap import auc_interval
 from genre.retraining.pictures import feature_picture
 from genre.serving.production import REFERENCE, Release, model_path
-from genre.settings import DriftSettings, Settings
+from genre.settings import Settings
 
 # accepted: now training data; quarantined: failed validation; drifted: held for a person, the run
 # stopped; waiting: left in incoming (checked or not) because a batch of the run drifted
@@ -78,14 +79,46 @@ def approval_rate(engine: RecourseEngine, frame: pd.DataFrame) -> float:
     return float(np.mean(engine.scorer.predict_proba(engine.pre.transform(frame)) > DECISION_THRESHOLD))
 
 
+def label_agreement(
+    engine: RecourseEngine,
+    batch: pd.DataFrame,
+    reference: pd.DataFrame,
+    held_out_auc: float | None,
+    settings: Settings,
+) -> LabelAgreement | None:
+    """How well the batch's labels agree with ``engine``'s classifier, against its AUC on its
+    held-out rows (``held_out_auc``; for a model packaged without it, its AUC on ``reference``,
+    its own training rows, which flatters it: a stricter bar for the batch)."""
+    target, gate = engine.pre.schema.target, settings.gate
+
+    def auc_of(frame: pd.DataFrame) -> tuple[float, float, float] | None:
+        labels = (frame[target.name] == target.favourable).to_numpy(np.int64)
+        scores = engine.scorer.predict_proba(engine.pre.transform(frame))
+        return auc_interval(labels, scores, gate.draws, gate.seed, gate.confidence)
+
+    expected, on = (held_out_auc, "its held-out rows") if held_out_auc is not None else (None, "its training rows")
+    if expected is None:
+        whole = auc_of(reference)
+        expected = None if whole is None else whole[0]
+    seen = auc_of(batch)
+    if expected is None or seen is None:
+        return None
+    return LabelAgreement(expected, *seen, settings.drift.max_label_auc_drop, on)
+
+
 def batch_drift(
-    engine: RecourseEngine, reference: pd.DataFrame, batch: pd.DataFrame, cfg: DriftSettings
+    engine: RecourseEngine,
+    reference: pd.DataFrame,
+    batch: pd.DataFrame,
+    settings: Settings,
+    held_out_auc: float | None,
 ) -> tuple[DriftReport, pd.DataFrame]:
-    """A validated batch (raw) against the reference rows, its approvals by ``engine``; -> the
-    report, and the batch with its gaps handled as the engine handles them (what was compared)."""
+    """A validated batch (raw) against the reference rows, its approvals and labels by ``engine``;
+    -> the report, and the batch with its gaps handled as the engine handles them (what was compared)."""
     batch, _ = apply_missing(engine.pre.schema, batch, engine.pre.fills)
     rates = approval_rate(engine, reference), approval_rate(engine, batch)
-    return drift_report(reference, batch, engine.pre.schema, rates, cfg), batch
+    labels = label_agreement(engine, batch, reference, held_out_auc, settings)
+    return drift_report(reference, batch, engine.pre.schema, rates, settings.drift, labels), batch
 
 
 def reference_rows(
@@ -104,7 +137,11 @@ def reference_rows(
 
 
 def take_batches(
-    settings: Settings, production: RecourseEngine | None, reference: pd.DataFrame | None, source: str
+    settings: Settings,
+    production: RecourseEngine | None,
+    reference: pd.DataFrame | None,
+    source: str,
+    held_out_auc: float | None = None,
 ) -> Intake:
     """Validate, check and move every waiting batch (the module's docstring); -> each one's verdict."""
     cfg = settings.retrain
@@ -155,7 +192,7 @@ def take_batches(
             )
             passed.append((path, len(frame), "passed validation" + checked, digest))
             continue
-        drift, compared = batch_drift(production, reference, frame, settings.drift)
+        drift, compared = batch_drift(production, reference, frame, settings, held_out_auc)
         if drift.drifted:
             verdicts.append(
                 _hold(

@@ -38,6 +38,7 @@ from genre.data.missing import apply_missing
 from genre.data.schema import load_schema
 from genre.messages import InputError, one_line
 from genre.processes import die_with_parent
+from genre.recourse.incumbent import INCUMBENT_ENV
 from genre.retraining import ledger
 from genre.retraining.gate import compare
 from genre.retraining.intake import reference_rows, take_batches
@@ -68,7 +69,8 @@ def take_new_data(settings: Settings) -> dict[str, Any]:
     engine = load_bundle(production.model_path(release.model)) if release is not None else None
     schema = load_schema(settings.resolve(settings.ingest.schema_path))
     reference, source = reference_rows(settings, release, schema)
-    intake = take_batches(settings, engine, reference, source)
+    expected = production.held_out_auc(release.model) if release is not None else None
+    intake = take_batches(settings, engine, reference, source, expected)
     pending = _pending(settings.root) + intake.to_json()
     write_json(settings.root / PENDING, pending)
     decision = (
@@ -86,7 +88,13 @@ def take_new_data(settings: Settings) -> dict[str, Any]:
 
 def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) -> str:
     """Step 2: ``dvc repro`` (its output in ``registry/logs/``); -> the newest packaged model.
-    ``env`` is laid over this process's environment (the run lock handed down, the Prefect API)."""
+    ``env`` is laid over this process's environment (the run lock handed down, the Prefect API),
+    with production's choices for evaluate (``genre.recourse.incumbent``): the challenger keeps
+    production's threshold, rule and plausible-first preference unless another is clearly better,
+    so an honest retrain does not move what people are told on a near tie."""
+    release = production.production(settings.root)
+    if release is not None:
+        env = {**env, INCUMBENT_ENV: json.dumps(production.choices(release.model))}
     log = settings.root / LOGS / f"{log_name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:

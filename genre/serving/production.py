@@ -15,18 +15,21 @@ production rollback`` change it.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel
 
 from genre.artifacts.atomic import write_json
 from genre.messages import InputError, one_line
+from genre.recourse.incumbent import CHOSEN
 from genre.who import who
 
 POINTER = Path("registry/production.json")  # under the project's root
 REFERENCE = "reference.csv.gz"  # in a model's folder: a sample of the rows it was trained on (genre.stages.package)
+HELD_OUT_AUC = "held_out_auc"  # in a model's metadata: its classifier's AUC on the held-out rows' own labels
 By = Literal["first model", "hand", "gate", "rollback"]
 
 
@@ -78,6 +81,27 @@ def model_path(model_tag: str) -> Path:
             f"the model {one_line(model_tag)} is not in this BentoML store (BENTOML_HOME); "
             "import its bento, or, for production, promote one that is"
         ) from None
+
+
+def held_out_auc(model_tag: str) -> float | None:
+    """The model's classifier AUC on the held-out rows' own labels, as packaged; None for a model
+    packaged before it was kept, or whose held-out rows held one class."""
+    import bentoml
+
+    value = bentoml.models.get(model_tag).info.metadata.get(HELD_OUT_AUC)
+    if not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def choices(model_tag: str) -> dict[str, Any]:
+    """What ``model_tag`` answers by where evaluate chose under ``auto`` (its threshold, selection
+    rule and plausible-first preference, as packaged): what a retraining run hands to the
+    challenger's evaluate (``genre.recourse.incumbent``)."""
+    import bentoml
+
+    recourse = cast("dict[str, Any]", bentoml.models.get(model_tag).info.metadata["recourse"])
+    return {"model": model_tag, **{name: recourse[name] for name in CHOSEN}}
 
 
 def served_by(model_tag: str) -> tuple[str, str]:

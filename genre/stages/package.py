@@ -38,7 +38,7 @@ from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
 from genre.serving.bundle import chosen_rule, load_bundle, write_bundle
-from genre.serving.production import REFERENCE, production, promote
+from genre.serving.production import HELD_OUT_AUC, REFERENCE, production, promote
 from genre.settings import Settings
 
 BENTOFILE = "bentofile.yaml"
@@ -91,6 +91,7 @@ def save_model(settings: Settings) -> bentoml.Model:
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
+    held_out = json.loads(paths.metrics("train_classifier").read_text())["classifier_observed_labels"]
     own = isinstance(classifier, OwnModel)
     with bentoml.models.create(
         name=settings.package.model_name,
@@ -99,7 +100,11 @@ def save_model(settings: Settings) -> bentoml.Model:
         | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
         metadata=model_metadata(schema, settings, data)
-        | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}},
+        | {
+            "packages": classifier.distributions() if isinstance(classifier, OwnModel) else {},
+            # h's AUC on the held-out rows' labels, what a new batch's labels are held to (genre.retraining.intake)
+            HELD_OUT_AUC: held_out["auc"],
+        },
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)

@@ -73,6 +73,9 @@ def run(settings: Settings) -> dict[str, Any]:
         AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
     metrics = {
         "classifier": _scores(judged_by["test"], h_test),
+        # h against the held-out rows' own labels: what retraining's intake expects of a batch's
+        # labels (genre.retraining.intake), whatever labels h was trained to answer
+        "classifier_observed_labels": _scores(y_test_obs, h_test),
         "ground_truth": _scores(y_test_obs, p_test),
         # What 90% of the sampled denied training rows can reach (threshold auto: at most this less
         # recourse.margin, and at most 0.9; metrics/evaluate.json has the value used); null: h

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genre.data.drift import drift_report, feature_drift, psi
+from genre.data.drift import LabelAgreement, drift_report, feature_drift, psi
 from genre.data.schema import DatasetSchema
 from genre.settings import DriftSettings
 
@@ -79,3 +79,19 @@ def test_inverted_labels_and_a_moved_approval_rate_are_drift_and_said() -> None:
     moved = drift_report(reference, reference.sample(1000, random_state=0), SCHEMA, (0.40, 0.55), DriftSettings())
     assert moved.drifted == ["approval rate 0.400 -> 0.550 (limit ±0.1)"]
     assert moved.to_json()["approval_rate"] == {"reference": 0.40, "batch": 0.55, "limit": 0.1, "drifted": True}
+
+
+def test_labels_the_classifier_ranks_far_worse_than_its_held_out_rows_are_drift_beyond_the_noise() -> None:
+    rng = np.random.default_rng(3)
+    reference, batch = _frame(rng, 2000), _frame(rng, 1000)
+    noisy = LabelAgreement(expected=0.88, batch=0.85, low=0.82, high=0.86, limit=0.05)  # the top is within 0.05
+    swapped = LabelAgreement(expected=0.88, batch=0.61, low=0.58, high=0.64, limit=0.05)
+    assert not drift_report(reference, batch, SCHEMA, (0.4, 0.4), DriftSettings(), noisy).drifted
+    report = drift_report(reference, batch, SCHEMA, (0.4, 0.4), DriftSettings(), swapped)
+    assert report.drifted == [
+        (
+            "labels: the classifier's AUC on the batch's labels 0.610 (interval 0.580 to 0.640) against 0.880 on "
+            "its held-out rows (may fall 0.05)"
+        )
+    ]
+    assert report.to_json()["labels"]["drifted"] is True

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from genre.retraining.bootstrap import (
     auc_difference,
+    auc_interval,
     gap_change,
     mean_difference,
     resamples,
@@ -82,3 +84,12 @@ def test_the_resampled_auc_is_the_auc_of_each_resample() -> None:
     assert weighted_auc(labels, scores, weights) == pytest.approx(expected)
     assert weighted_auc(labels, scores, np.ones((1, 300)))[0] == pytest.approx(roc_auc_score(labels, scores))
     assert np.isnan(weighted_auc(labels, scores, (labels == 1)[None, :].astype(float)))[0]  # one class only
+
+
+def test_one_classifiers_auc_interval_holds_its_auc_and_says_none_for_one_class() -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 500)
+    scores = labels * 0.3 + rng.random(500)
+    auc, low, high = auc_interval(labels, scores, 500, 0, 0.95)
+    assert auc == pytest.approx(roc_auc_score(labels, scores)) and low < auc < high and high - low < 0.1
+    assert auc_interval(np.ones(50, int), rng.random(50), 100, 0, 0.95) is None

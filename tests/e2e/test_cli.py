@@ -6,11 +6,13 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from genre.artifacts.paths import Artifacts
 from genre.cli.main import app
+from research.weekly_batches import poisoned
 
 
 def test_batch_answers_valid_rows_and_reports_bad_ones(fast_project, tmp_path) -> None:
@@ -154,18 +156,30 @@ def test_by_default_it_answers_with_the_production_model_and_says_so(fast_projec
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_data_drift_passes_a_sample_of_the_data_and_stops_inverted_labels(fast_project, tmp_path) -> None:
-    """``genre data drift`` as an operator runs it before retraining on a new batch."""
+def test_data_drift_passes_a_sample_of_the_data_and_stops_inverted_or_swapped_labels(fast_project, tmp_path) -> None:
+    """``genre data drift`` as an operator runs it before retraining on a new batch: labels
+    inverted move the label rate; labels swapped both ways keep every rate, and are caught by the
+    production classifier ranking them far worse than its held-out rows (its AUC, kept in its metadata)."""
     test = pd.read_csv(Artifacts(fast_project.root).test_csv)
-    same, inverted = tmp_path / "same.csv", tmp_path / "inverted.csv"
+    same, inverted, swapped = tmp_path / "same.csv", tmp_path / "inverted.csv", tmp_path / "swapped.csv"
     test.to_csv(same, index=False)
     test.assign(income=1 - test["income"]).to_csv(inverted, index=False)
+    poisoned(test, 0.4, seed=0).to_csv(swapped, index=False)
     kept = fast_project.run("genre", "data", "drift", str(same), "--report", str(tmp_path / "same.json"))
     assert kept.returncode == 0 and kept.stderr.strip().endswith("(production): no drift"), kept.stderr[-2000:]
-    assert json.loads((tmp_path / "same.json").read_text())["drifted"] == []
+    report = json.loads((tmp_path / "same.json").read_text())
+    assert report["drifted"] == [] and report["labels"]["expected_on"] == "its held-out rows"
+    held_out = json.loads(Artifacts(fast_project.root).metrics("train_classifier").read_text())
+    assert report["labels"]["expected"] == pytest.approx(held_out["classifier_observed_labels"]["auc"])
+    assert report["labels"]["batch"] == pytest.approx(report["labels"]["expected"])  # the held-out rows themselves
     stopped = fast_project.run("genre", "data", "drift", str(inverted))
     assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
     assert stopped.stderr.splitlines()[1].startswith("drifted: favourable-label rate 0.")
+    caught = fast_project.run("genre", "data", "drift", str(swapped))
+    assert caught.returncode == 1 and "Traceback" not in caught.stderr
+    assert [line for line in caught.stderr.splitlines() if line.startswith("drifted:")] == [
+        caught.stderr.splitlines()[1]
+    ] and caught.stderr.splitlines()[1].startswith("drifted: labels: the classifier's AUC on the batch's labels 0.")
 
 
 def test_a_file_larger_than_a_chunk_gives_the_rows_of_one_chunk(fast_project, tmp_path) -> None:

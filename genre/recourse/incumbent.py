@@ -1,0 +1,25 @@
+"""What production answers by, handed to a retraining run's evaluate.
+
+Under ``auto``, evaluate chooses the threshold, the selection rule and the plausible-first
+preference on a few hundred applicants, and on a near tie the choice flips from one retrain to the
+next: the bar a denied person must clear moved between 0.6 and 0.9 on honest weekly retrains, and
+the gate saw the change as a worse model. So a retraining run hands evaluate production's choices
+(``genre.retraining.run.train_challenger``), and evaluate keeps each unless another is clearly
+better. Outside a retraining run nothing is handed down and evaluate chooses afresh, so a ``dvc
+repro`` by hand gives the same on any machine, whatever its registry holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+INCUMBENT_ENV = "GENRE_INCUMBENT"  # production's choices as JSON: model, threshold, selection, plausible_first
+CHOSEN = ("threshold", "selection", "plausible_first")  # what evaluate chooses under auto, and production keeps
+
+
+def incumbent() -> dict[str, Any] | None:
+    """Production's choices as a retraining run handed them down, or None."""
+    said = os.environ.get(INCUMBENT_ENV)
+    return json.loads(said) if said else None
