@@ -94,6 +94,8 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     )
 
     assert (record["decision"], record["champion"]) == ("refused", champion)
+    kept = json.loads(Artifacts(root).selection.read_text())["incumbent"]  # what evaluate was handed
+    assert kept["model"] == champion and set(kept) == {"model", "threshold", "selection", "plausible_first"}
     assert record["comparison"]["gate_set_new"] > 0  # denied applicants of the new batch are in the gate set
     assert (
         record["comparison"]["figures"]["challenger"]["score"]
@@ -138,6 +140,9 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     [held] = (root / "data/held").glob("*-2026-01-19.csv")
     report = json.loads(Path(f"{held}.drift.json").read_text())
     assert report["label_rate"]["drifted"] and [Path(p).name for p in report["pictures"]] == [f"{held.name}.age.png"]
+    # inverted labels are ranked upside down by production's classifier, against its held-out AUC as packaged
+    assert report["labels"]["drifted"] and report["labels"]["expected_on"] == "its held-out rows"
+    assert report["labels"]["high"] < 0.5 < report["labels"]["expected"]
     assert (root / report["pictures"][0]).stat().st_size > 1000
     assert (incoming / "2026-01-26.csv").is_file()  # waits for the next run
     assert (root / "dvc.lock").read_text() == lock_before
