@@ -4,8 +4,8 @@ poisoned challengers, each judged against the same production model.
 A sample-sized Adult project is trained on a base of rows and its first model promoted. Then, one
 at a time, a batch joins the training data (honest: rows like the base; poisoned: 40% of its labels
 swapped), ``dvc repro`` trains a challenger on base + batch, handed production's threshold, rule
-and plausible-first preference to keep unless another is clearly better, as a retraining run hands
-them (``--fresh-choices``: chosen afresh, as before), ``genre production compare`` judges it against
+and plausible-first preference to answer by, as a retraining run hands them (``--fresh-choices``:
+chosen afresh, as by hand), ``genre production compare`` judges it against
 production (recorded, production unchanged) and the batch is taken out again. The honest
 challengers differ from production only by the noise of retraining on a little more data of the
 same kind: every one the gate refuses is a false refusal.

@@ -1,12 +1,14 @@
 """What production answers by, handed to a retraining run's evaluate.
 
-Under ``auto``, evaluate chooses the threshold, the selection rule and the plausible-first
-preference on a few hundred applicants, and on a near tie the choice flips from one retrain to the
+Under ``auto``, evaluate chooses the recourse threshold, the selection rule and the plausible-first
+preference on a few hundred applicants, and on near ties the choice flipped from one retrain to the
 next: the bar a denied person must clear moved between 0.6 and 0.9 on honest weekly retrains, and
-the gate saw the change as a worse model. So a retraining run hands evaluate production's choices
-(``genre.retraining.run.train_challenger``), and evaluate keeps each unless another is clearly
-better. Outside a retraining run nothing is handed down and evaluate chooses afresh, so a ``dvc
-repro`` by hand gives the same on any machine, whatever its registry holds.
+the gate refused what the moves did to groups' costs. What people are told to clear is a decision
+for a person, not a scheduled run: a retraining run hands evaluate production's choices
+(``genre.retraining.run.train_challenger``), and the challenger answers by them (where its
+classifier can: a bar it cannot reach is chosen afresh), with what it would have chosen afresh
+recorded beside them. Outside a retraining run nothing is handed down and evaluate chooses afresh,
+so a ``dvc repro`` by hand gives the same on any machine, whatever its registry holds.
 """
 
 from __future__ import annotations

@@ -89,9 +89,9 @@ def take_new_data(settings: Settings) -> dict[str, Any]:
 def train_challenger(settings: Settings, env: Mapping[str, str], log_name: str) -> str:
     """Step 2: ``dvc repro`` (its output in ``registry/logs/``); -> the newest packaged model.
     ``env`` is laid over this process's environment (the run lock handed down, the Prefect API),
-    with production's choices for evaluate (``genre.recourse.incumbent``): the challenger keeps
-    production's threshold, rule and plausible-first preference unless another is clearly better,
-    so an honest retrain does not move what people are told on a near tie."""
+    with production's choices for evaluate (``genre.recourse.incumbent``): the challenger answers
+    by production's threshold, rule and plausible-first preference, so a scheduled retrain changes
+    the models, not what people are told to clear."""
     release = production.production(settings.root)
     if release is not None:
         env = {**env, INCUMBENT_ENV: json.dumps(production.choices(release.model))}

@@ -158,17 +158,23 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     selection: dict[str, Any] = {"incumbent": held}
     if wanted.threshold == "auto":  # package carries the chosen threshold as it does the rule
         bars = threshold_bars(engine, wanted.margin, cfg.min_rows_above_bar)
-        selection |= choose_threshold(ev, applicants, bars if held is None else kept_first(bars, held["threshold"]))
+        if held is not None:
+            bars = kept_first(bars, held["threshold"])
+        selection |= choose_threshold(ev, applicants, bars)
+        if held is not None and bars[0] == held["threshold"]:
+            selection = kept(selection, "threshold", held["threshold"])
         engine = engine.with_settings(engine.settings.model_copy(update={"threshold": selection["threshold"]}))
     assert engine.accepted is not None  # the workspace's bundle holds the accepted rows (train_classifier)
     ev = replace(
         ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings))
     )  # NNR answers from the rows GenRe could issue
-    selection = choose_rule(ev, applicants, PAPER_RULE if held is None else held["selection"]) | selection
+    selection = choose_rule(ev, applicants) | selection
+    if held is not None and wanted.selection == "auto":
+        selection = kept(selection, "rule", held["selection"])
     ev = replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})))
-    selection |= choose_plausible_first(
-        ev, applicants, wanted.plausible_first, None if held is None else held["plausible_first"]
-    )
+    selection |= choose_plausible_first(ev, applicants, wanted.plausible_first)
+    if held is not None and wanted.plausible_first == "auto":
+        selection = kept(selection, "plausible_first", held["plausible_first"])
     return replace(
         ev,
         engine=ev.engine.with_settings(
@@ -228,16 +234,15 @@ def clearly_best(per_row: dict[Any, np.ndarray], baseline: Any) -> Any:
     )
 
 
-def choose_rule(ev: Evaluation, x: np.ndarray, default: Rule = PAPER_RULE) -> dict[str, Any]:
+def choose_rule(ev: Evaluation, x: np.ndarray) -> dict[str, Any]:
     """Each selection rule's score (the protocol's) for ``x``, the selection applicants, and the rule to
-    answer by: under ``recourse.selection: auto`` the best of them where it beats ``default`` (the
-    paper's rule, the cheapest; in a retraining run, production's) by ``CLEARLY_BETTER`` standard
-    errors on the same applicants, else ``default``; a rule that is set is kept. Which rule scores
-    best depends on the data: the cheapest answer sits just past the threshold, where a classifier
-    that cannot be very sure is most often wrong about the world, and on such data a surer one is
-    worth its cost (own_model's heloc_imbalanced; on Adult it is not). So it is measured for each
-    model rather than fixed for all; where the classifier denies no training row to measure it on,
-    auto takes ``default``."""
+    answer by: under ``recourse.selection: auto`` the best of them where it beats the paper's rule,
+    the cheapest, by ``CLEARLY_BETTER`` standard errors on the same applicants, else the cheapest;
+    a rule that is set is kept. Which rule scores best depends on the data: the cheapest answer
+    sits just past the threshold, where a classifier that cannot be very sure is most often wrong
+    about the world, and on such data a surer one is worth its cost (own_model's
+    heloc_imbalanced; on Adult it is not). So it is measured for each model rather than fixed for
+    all; where the classifier denies no training row to measure it on, auto takes the cheapest."""
     per_row = {rule: row_scores(ev, batch) for rule, batch in by_rule(ev, x).items()} if len(x) else {}
     scores = {rule: float(values.mean()) for rule, values in per_row.items()}
     ahead = {
@@ -245,7 +250,7 @@ def choose_rule(ev: Evaluation, x: np.ndarray, default: Rule = PAPER_RULE) -> di
         for rule, values in per_row.items()
         if rule != PAPER_RULE
     }
-    best = clearly_best(per_row, default)
+    best = clearly_best(per_row, PAPER_RULE)
     wanted = ev.settings.recourse.selection
     return {
         "rule": best if wanted == "auto" else wanted,
@@ -276,13 +281,21 @@ def threshold_bars(engine: RecourseEngine, margin: float, min_rows: int | str) -
 
 
 def kept_first(bars: list[float], production: float) -> list[float]:
-    """``bars`` with production's threshold first, where it lies among them (so a retraining run's
-    challenger keeps production's bar unless another is clearly better: a bar that moved on a near
-    tie would change what every denied person is told, and the gate would see the noise as a
-    change); ``bars`` as they are where this classifier cannot use it."""
+    """``bars`` with production's threshold first, where it lies among them (so it is scored beside
+    the others, and kept: ``kept``); ``bars`` as they are where this classifier cannot use it."""
     if not min(bars) <= production <= max(bars):
         return bars
     return [production, *(t for t in bars if t != production)]
+
+
+def kept(chosen: dict[str, Any], name: str, production: Any) -> dict[str, Any]:
+    """``chosen`` with production's ``name`` in force, and what evaluate would have chosen afresh
+    beside it (``<name>_afresh``). A retraining run keeps what production answers by: a bar, a rule
+    or a preference that moved would change what every denied person is told, a decision for a
+    person (``dvc repro`` by hand chooses afresh, and ``genre production promote --gate`` judges the
+    result), not for a scheduled run; on honest retrains the choices flipped on near ties and the
+    gate refused the changes they made to groups' costs."""
+    return chosen | {name: production, f"{name}_afresh": chosen[name]}
 
 
 def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[str, Any]:
@@ -313,29 +326,20 @@ def choose_threshold(ev: Evaluation, x: np.ndarray, bars: list[float]) -> dict[s
     }
 
 
-def choose_plausible_first(
-    ev: Evaluation, x: np.ndarray, wanted: bool | str, production: bool | None = None
-) -> dict[str, Any]:
+def choose_plausible_first(ev: Evaluation, x: np.ndarray, wanted: bool | str) -> dict[str, Any]:
     """Whether plausible candidates are chosen first (``genre.recourse.plausibility``), by the rule
     in use, and the mean score of ``x``, the selection applicants, each way: under ``auto`` the
-    preference is kept where it scores higher (in a retraining run, production's is kept unless the
-    other is ``CLEARLY_BETTER``). It trades cost (and at times validity) for plausibility, and which
-    way it falls depends on the data: where the classifier approves too few training rows to tell
-    plausible from not, it can lower validity and the score."""
+    preference is kept where it scores higher. It trades cost (and at times validity) for
+    plausibility, and which way it falls depends on the data: where the classifier approves too few
+    training rows to tell plausible from not, it can lower validity and the score."""
     engine = ev.engine
-    per_row = {}
+    scores = {}
     for first in (False, True):
         answers = engine.with_settings(engine.settings.model_copy(update={"plausible_first": first})).recourse(
             x, seed=ev.settings.evaluate.seed
         )
-        per_row[first] = row_scores(ev, answers) if len(x) else np.zeros(0)
-    scores = {first: float(values.mean()) if len(values) else 0.0 for first, values in per_row.items()}
-    if wanted != "auto":
-        chosen = bool(wanted)
-    elif production is None:
-        chosen = scores[True] > scores[False]
-    else:
-        chosen = bool(clearly_best(per_row, production))
+        scores[first] = float(row_scores(ev, answers).mean()) if len(x) else 0.0
+    chosen = scores[True] > scores[False] if wanted == "auto" else bool(wanted)
     return {"plausible_first": chosen, "plausible_first_scores": {"on": scores[True], "off": scores[False]}}
 
 

@@ -276,44 +276,16 @@ def test_a_move_smaller_than_min_change_is_no_move(pre: Preprocessor) -> None:
     assert least.trivial(x, np.array([[0.6, 0.5, 1.0, 0.0]])).tolist() == [[True, False, False, False]]
 
 
-@pytest.mark.parametrize(
-    ("lead", "production", "chosen"), [(0.005, True, True), (0.005, False, False), (0.05, False, True)]
-)
-def test_a_retrain_keeps_productions_plausibility_preference_unless_the_other_is_clearly_better(
-    monkeypatch, lead: float, production: bool, chosen: bool
-) -> None:
-    """Handed production's preference (a retraining run), a near tie keeps it either way; a lead
-    of two standard errors changes it."""
-    rng = np.random.default_rng(1)
-    off = rng.choice([1.0, 2.0], size=200)
-    noise = rng.normal(0, 0.1, 200)
-    rows = {False: off, True: off + lead + noise - noise.mean()}
-    monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
-    ev = SimpleNamespace(
-        engine=PreferenceEngine(RecourseSettings(threshold=0.8, selection="cheapest", plausible_first=False)),
-        settings=SimpleNamespace(evaluate=SimpleNamespace(seed=0)),
-    )
-    result = evaluate.choose_plausible_first(ev, np.zeros((200, 4), dtype=np.float32), "auto", production)
-    assert result["plausible_first"] is chosen
-
-
-def test_productions_threshold_is_the_default_bar_where_this_classifier_can_use_it() -> None:
+def test_productions_threshold_is_scored_first_where_this_classifier_can_use_it() -> None:
     bars = [0.62, 0.5, 0.56, 0.74, 0.82, 0.9]
     assert evaluate.kept_first(bars, 0.81) == [0.81, *bars]
     assert evaluate.kept_first(bars, 0.74) == [0.74, 0.62, 0.5, 0.56, 0.82, 0.9]
     assert evaluate.kept_first(bars, 0.95) == bars  # above what this classifier's bars allow: chosen afresh
 
 
-def test_a_retrain_keeps_productions_rule_on_a_near_tie(monkeypatch) -> None:
-    rng = np.random.default_rng(2)
-    cheapest = rng.choice([1.0, 2.0], size=200)
-    noise = rng.normal(0, 0.1, 200)
-    rows = {"cheapest": cheapest + 0.005 + noise - noise.mean(), "balanced": cheapest, "most_confident": cheapest - 0.1}
-    monkeypatch.setattr(evaluate, "by_rule", lambda ev, x: {rule: rule for rule in rows})
-    monkeypatch.setattr(evaluate, "row_scores", lambda ev, batch: rows[batch])
-    ev = SimpleNamespace(settings=SimpleNamespace(recourse=RecourseSettings(threshold=0.8)))
-    assert evaluate.choose_rule(ev, np.zeros((200, 4), dtype=np.float32), "balanced")["rule"] == "balanced"
-    assert evaluate.choose_rule(ev, np.zeros((200, 4), dtype=np.float32))["rule"] == "cheapest"
+def test_a_retrain_answers_by_productions_choice_and_says_what_it_would_have_chosen() -> None:
+    chosen = {"rule": "balanced", "auto": True, "scores": {"cheapest": 1.7, "balanced": 1.8}}
+    assert evaluate.kept(chosen, "rule", "cheapest") == chosen | {"rule": "cheapest", "rule_afresh": "balanced"}
 
 
 def test_evaluate_is_handed_productions_choices_only_through_a_retraining_runs_environment(monkeypatch) -> None:
