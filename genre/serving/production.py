@@ -101,7 +101,7 @@ def choices(model_tag: str) -> dict[str, Any]:
     import bentoml
 
     recourse = cast("dict[str, Any]", bentoml.models.get(model_tag).info.metadata["recourse"])
-    return {"model": model_tag, **{name: recourse[name] for name in CHOSEN}}
+    return {"model": model_tag, **{name: recourse[name] for name in CHOSEN if name in recourse}}
 
 
 def served_by(model_tag: str) -> tuple[str, str]:

@@ -158,10 +158,10 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     selection: dict[str, Any] = {"incumbent": held}
     if wanted.threshold == "auto":  # package carries the chosen threshold as it does the rule
         bars = threshold_bars(engine, wanted.margin, cfg.min_rows_above_bar)
-        if held is not None:
+        if held is not None and "threshold" in held:
             bars = kept_first(bars, held["threshold"])
         selection |= choose_threshold(ev, applicants, bars)
-        if held is not None and bars[0] == held["threshold"]:
+        if held is not None and bars[0] == held.get("threshold"):
             selection = kept(selection, "threshold", held["threshold"])
         engine = engine.with_settings(engine.settings.model_copy(update={"threshold": selection["threshold"]}))
     assert engine.accepted is not None  # the workspace's bundle holds the accepted rows (train_classifier)
@@ -169,11 +169,11 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
         ev, engine=engine, x_accepted=engine.accepted.above(issue_bar(engine.settings))
     )  # NNR answers from the rows GenRe could issue
     selection = choose_rule(ev, applicants) | selection
-    if held is not None and wanted.selection == "auto":
+    if held is not None and "selection" in held and wanted.selection == "auto":
         selection = kept(selection, "rule", held["selection"])
     ev = replace(ev, engine=engine.with_settings(engine.settings.model_copy(update={"selection": selection["rule"]})))
     selection |= choose_plausible_first(ev, applicants, wanted.plausible_first)
-    if held is not None and wanted.plausible_first == "auto":
+    if held is not None and "plausible_first" in held and wanted.plausible_first == "auto":
         selection = kept(selection, "plausible_first", held["plausible_first"])
     return replace(
         ev,
