@@ -7,12 +7,13 @@ by honest weeks, a corrupt week (an unreadable ``.gz`` beside an honest batch), 
 (every applicant 20 years older) and a week whose run is killed with ``kill -9`` while a stage
 trains. Each week is one ``python -m flows.retrain`` in its own process, as the schedule runs it.
 
-Per run: the batches' kind, the decision and its reason, the batch files the challenger was
-trained on (from the model's own metadata), the exit code and the seconds. Throughout, a client
-sends ``/recourse`` requests to the served bento and records each answer's ``model_version``; after
-every promotion the time until the service answers only from the new model is measured, and every
-request that did not get an HTTP 200 is counted. After the killed run, every process of its tree
-(the Prefect server it shares excepted: it stops itself once idle) still alive is an orphan.
+Per run: the batches' kind, the decision and its reason, both models' figures and the rules that
+failed (where the gate judged), the batch files the challenger was trained on (from the model's own
+metadata), the exit code and the seconds. Throughout, a client sends ``/recourse`` requests to the
+served bento and records each answer's ``model_version``; after every promotion the time until the
+service answers only from the new model is measured, and every request that did not get an HTTP 200
+is counted. After the killed run, every process of its tree (the Prefect server it shares excepted:
+it stops itself once idle) still alive is an orphan.
 
 Usage: ``python benchmarks/retraining_year.py [--weeks 12] [--base-rows 8000] [--out retraining_year]``
 Writes ``reports/<out>.json`` and ``reports/<out>.md``.
@@ -154,6 +155,17 @@ def newest_record(root: Path, since: float) -> dict[str, Any]:
     return json.loads(max(records, key=lambda p: p.stat().st_mtime).read_text()) if records else {}
 
 
+FIGURES = ("score", "validity_rf", "lof", "cost", "found_rate")  # the gate's figures a run's entry keeps
+
+
+def figures(record: dict[str, Any]) -> dict[str, dict[str, float]] | None:
+    """Both models' figures on the gate set, where the run was judged."""
+    compared = record.get("comparison")
+    if not compared:
+        return None
+    return {who: {k: compared["figures"][who][k] for k in FIGURES} for who in ("champion", "challenger")}
+
+
 def production_changes(root: Path) -> list[tuple[float, str]]:
     """(when, model) of every production change the pointer records."""
     registry = json.loads((root / "registry/production.json").read_text())
@@ -269,6 +281,12 @@ def main() -> None:
                     "reason": record.get("reason") or reason or (text.strip().splitlines() or [""])[-1],
                     "trained_on": trained_on(root, env, record.get("challenger")),
                     "challenger": record.get("challenger"),
+                    "figures": figures(record),
+                    "failed_rules": [
+                        {k: rule.get(k) for k in ("name", "value", "limit", "interval")}
+                        for rule in (record.get("comparison") or {}).get("rules", [])
+                        if not rule["passed"]
+                    ],
                     "exit": run.returncode,
                     "crashed": "Traceback" in text and kind != "killed",
                     "seconds": round(seconds, 1),

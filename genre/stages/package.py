@@ -91,7 +91,10 @@ def save_model(settings: Settings) -> bentoml.Model:
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
-    held_out = json.loads(paths.metrics("train_classifier").read_text())["classifier_observed_labels"]
+    trained = paths.metrics("train_classifier")
+    # h's AUC on the held-out rows' labels, what a new batch's labels are held to (genre.retraining.intake);
+    # left out for artifacts trained before it was measured (intake then compares with the training rows)
+    held_out = json.loads(trained.read_text()).get("classifier_observed_labels", {}) if trained.is_file() else {}
     own = isinstance(classifier, OwnModel)
     with bentoml.models.create(
         name=settings.package.model_name,
@@ -100,11 +103,8 @@ def save_model(settings: Settings) -> bentoml.Model:
         | {"classifier": "own" if own else "mlp", "data_version": data["version"]},
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
         metadata=model_metadata(schema, settings, data)
-        | {
-            "packages": classifier.distributions() if isinstance(classifier, OwnModel) else {},
-            # h's AUC on the held-out rows' labels, what a new batch's labels are held to (genre.retraining.intake)
-            HELD_OUT_AUC: held_out["auc"],
-        },
+        | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}}
+        | ({HELD_OUT_AUC: held_out["auc"]} if "auc" in held_out else {}),
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)

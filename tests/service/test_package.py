@@ -17,7 +17,7 @@ import pytest
 from genre.artifacts.paths import Artifacts
 from genre.data.schema import load_schema
 from genre.recourse.threshold import auto_threshold
-from genre.serving.production import REFERENCE
+from genre.serving.production import HELD_OUT_AUC, REFERENCE
 from genre.settings import Settings, load_settings
 from genre.stages import package
 
@@ -30,6 +30,7 @@ ARTIFACTS = [
     "data/models/accepted.npz",
     "data/models/generator.pt",
     "data/evaluation/selection.json",
+    "metrics/train_classifier.json",
 ]
 
 
@@ -88,6 +89,8 @@ def test_model_in_store_carries_labels_and_metadata(project, packaged):
     expected = {"threshold": used, "selection": chosen["rule"], "plausible_first": chosen["plausible_first"]}
     assert model.info.metadata["recourse"] == {**project.recourse.model_dump(), **expected}
     assert model.info.metadata["serve"] == project.serve.model_dump(exclude_none=True)
+    held_out = json.loads(Artifacts(project.root).metrics("train_classifier").read_text())
+    assert model.info.metadata[HELD_OUT_AUC] == held_out["classifier_observed_labels"]["auc"]  # what intake holds to
     assert model.info.metadata["schema"] == schema.model_dump(mode="json", exclude_defaults=True)
     assert model.info.labels["schema"] == package.schema_fingerprint(schema)
     assert packaged["model_tag"] in {str(m.tag) for m in bentoml.models.list(project.package.model_name)}
