@@ -347,15 +347,16 @@ def _said(release: production.Release) -> str:
 @contextmanager
 def _locked(settings: Settings) -> Iterator[None]:
     """The project's run lock, or one line saying which run holds it: production does not change
-    under a retraining run, which reads it and may promote."""
+    under a retraining run, which reads it and may promote. A change under it that cannot be made
+    (an ``InputError``) is one line too, and nothing is backed up."""
     from genre.retraining.lock import run_lock
 
     with ExitStack() as held:
         try:
             held.enter_context(run_lock(settings.root))
+            yield
         except InputError as exc:
             raise refuse(str(exc)) from None
-        yield
         _back_up(settings)
 
 
@@ -552,10 +553,7 @@ def data_release(
 
     settings = project_settings(params)
     with _locked(settings):  # not while a run is taking batches
-        try:
-            waiting = release_held(settings, batch, reason)
-        except InputError as exc:
-            raise refuse(str(exc)) from None
+        waiting = release_held(settings, batch, reason)
     err.print(
         f"released: {escape(waiting.name)} waits in {escape(str(settings.retrain.incoming))} "
         "for the next retraining run, its drift check and any earlier verdict waived",
@@ -578,10 +576,7 @@ def data_withdraw(
 
     settings = project_settings(params)
     with _locked(settings):
-        try:
-            where = withdraw_batch(settings, batch, reason)
-        except InputError as exc:
-            raise refuse(str(exc)) from None
+        where = withdraw_batch(settings, batch, reason)
     err.print(
         f"withdrawn: {escape(where.name)} is in {escape(str(settings.retrain.withdrawn))}; the next retraining run "
         "trains without it (production keeps the model trained with it until a challenger without it is promoted)",
@@ -606,8 +601,7 @@ def data_drift(
     """Validate BATCH against the schema, then compare it with the rows the production model was
     trained on (drift section of params.yaml): exit 0 if nothing drifted, 1 if something did, 2 if
     the batch cannot be used."""
-    import json
-
+    from genre.artifacts.metrics_file import held_out_auc
     from genre.data.batches import BATCH_MIN_ROWS
     from genre.data.datasets import read_raw
     from genre.data.validation import validate_frame
@@ -624,8 +618,7 @@ def data_drift(
         if workspace:
             paths = Artifacts(settings.root)
             reference, compared_with = read_raw(paths.train_csv, schema), "the workspace's training data"
-            held_out = json.loads(paths.metrics("train_classifier").read_text()).get("classifier_observed_labels")
-            expected = None if held_out is None else held_out["auc"]
+            expected = held_out_auc(paths)
         else:
             release = production.production(settings.root)
             reference, compared_with = reference_rows(settings, release, schema)

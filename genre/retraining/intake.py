@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from genre.artifacts.atomic import write_json, write_text
 from genre.artifacts.paths import Artifacts
@@ -74,36 +75,31 @@ class Intake:
         return [asdict(b) for b in self.batches]
 
 
-def approval_rate(engine: RecourseEngine, frame: pd.DataFrame) -> float:
-    """Share of ``frame``'s rows (raw, gaps filled) the engine's classifier approves."""
-    return float(np.mean(engine.scorer.predict_proba(engine.pre.transform(frame)) > DECISION_THRESHOLD))
+def _scored(engine: RecourseEngine, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``frame``'s labels (1: favourable) and ``engine``'s classifier's probabilities for its rows."""
+    target = engine.pre.schema.target
+    labels = (frame[target.name] == target.favourable).to_numpy(np.int64)
+    return labels, engine.scorer.predict_proba(engine.pre.transform(frame))
 
 
 def label_agreement(
-    engine: RecourseEngine,
-    batch: pd.DataFrame,
-    reference: pd.DataFrame,
+    reference: tuple[np.ndarray, np.ndarray],
+    batch: tuple[np.ndarray, np.ndarray],
     held_out_auc: float | None,
     settings: Settings,
 ) -> LabelAgreement | None:
-    """How well the batch's labels agree with ``engine``'s classifier, against its AUC on its
-    held-out rows (``held_out_auc``; for a model packaged without it, its AUC on ``reference``,
-    its own training rows, which flatters it: a stricter bar for the batch)."""
-    target, gate = engine.pre.schema.target, settings.gate
-
-    def auc_of(frame: pd.DataFrame) -> tuple[float, float, float] | None:
-        labels = (frame[target.name] == target.favourable).to_numpy(np.int64)
-        scores = engine.scorer.predict_proba(engine.pre.transform(frame))
-        return auc_interval(labels, scores, gate.draws, gate.seed, gate.confidence)
-
-    expected, on = (held_out_auc, "its held-out rows") if held_out_auc is not None else (None, "its training rows")
-    if expected is None:
-        whole = auc_of(reference)
-        expected = None if whole is None else whole[0]
-    seen = auc_of(batch)
-    if expected is None or seen is None:
+    """How well the batch's labels agree with the classifier (each frame ``_scored``), against its
+    AUC on its held-out rows (``held_out_auc``; for a model packaged without it, its AUC on the
+    reference, its own training rows, which flatters it: a stricter bar for the batch)."""
+    gate = settings.gate
+    seen = auc_interval(*batch, gate.draws, gate.seed, gate.confidence)
+    if held_out_auc is not None:
+        expected, on = held_out_auc, "its held-out rows"
+    elif np.unique(reference[0]).size == 2:
+        expected, on = float(roc_auc_score(*reference)), "its training rows"
+    else:
         return None
-    return LabelAgreement(expected, *seen, settings.drift.max_label_auc_drop, on)
+    return None if seen is None else LabelAgreement(expected, *seen, settings.drift.max_label_auc_drop, on)
 
 
 def batch_drift(
@@ -116,8 +112,9 @@ def batch_drift(
     """A validated batch (raw) against the reference rows, its approvals and labels by ``engine``;
     -> the report, and the batch with its gaps handled as the engine handles them (what was compared)."""
     batch, _ = apply_missing(engine.pre.schema, batch, engine.pre.fills)
-    rates = approval_rate(engine, reference), approval_rate(engine, batch)
-    labels = label_agreement(engine, batch, reference, held_out_auc, settings)
+    old, new = _scored(engine, reference), _scored(engine, batch)
+    rates = float(np.mean(old[1] > DECISION_THRESHOLD)), float(np.mean(new[1] > DECISION_THRESHOLD))
+    labels = label_agreement(old, new, held_out_auc, settings)
     return drift_report(reference, batch, engine.pre.schema, rates, settings.drift, labels), batch
 
 

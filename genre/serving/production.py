@@ -15,7 +15,6 @@ production rollback`` change it.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -85,13 +84,11 @@ def model_path(model_tag: str) -> Path:
 
 def held_out_auc(model_tag: str) -> float | None:
     """The model's classifier AUC on the held-out rows' own labels, as packaged; None for a model
-    packaged before it was kept, or whose held-out rows held one class."""
+    packaged without it (before it was kept, or whose held-out rows held one class)."""
     import bentoml
 
     value = bentoml.models.get(model_tag).info.metadata.get(HELD_OUT_AUC)
-    if not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def choices(model_tag: str) -> dict[str, Any]:

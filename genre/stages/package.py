@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from genre.artifacts.atomic import write_json
+from genre.artifacts.metrics_file import held_out_auc
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import read_raw
 from genre.data.preprocessing import Preprocessor
@@ -91,10 +92,7 @@ def save_model(settings: Settings) -> bentoml.Model:
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
-    trained = paths.metrics("train_classifier")
-    # h's AUC on the held-out rows' labels, what a new batch's labels are held to (genre.retraining.intake);
-    # left out for artifacts trained before it was measured (intake then compares with the training rows)
-    held_out = json.loads(trained.read_text()).get("classifier_observed_labels", {}) if trained.is_file() else {}
+    held_out = held_out_auc(paths)  # left out where unmeasured: intake then compares with the training rows
     own = isinstance(classifier, OwnModel)
     with bentoml.models.create(
         name=settings.package.model_name,
@@ -104,7 +102,7 @@ def save_model(settings: Settings) -> bentoml.Model:
         # what serving it needs installed beyond the service's own packages: a lender's model's libraries
         metadata=model_metadata(schema, settings, data)
         | {"packages": classifier.distributions() if isinstance(classifier, OwnModel) else {}}
-        | ({HELD_OUT_AUC: held_out["auc"]} if "auc" in held_out else {}),
+        | ({} if held_out is None else {HELD_OUT_AUC: held_out}),
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from genre.artifacts.atomic import atomic_path, write_npz
-from genre.artifacts.metrics_file import write_metrics
+from genre.artifacts.metrics_file import HELD_OUT, write_metrics
 from genre.artifacts.paths import Artifacts
 from genre.data.datasets import PreparedData, load_prepared
 from genre.models.accepted import AcceptedRows
@@ -75,7 +75,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "classifier": _scores(judged_by["test"], h_test),
         # h against the held-out rows' own labels: what retraining's intake expects of a batch's
         # labels (genre.retraining.intake), whatever labels h was trained to answer
-        "classifier_observed_labels": _scores(y_test_obs, h_test),
+        HELD_OUT: _scores(y_test_obs, h_test),
         "ground_truth": _scores(y_test_obs, p_test),
         # What 90% of the sampled denied training rows can reach (threshold auto: at most this less
         # recourse.margin, and at most 0.9; metrics/evaluate.json has the value used); null: h
