@@ -548,6 +548,14 @@ class GateSettings(_Section):
         200, description="The gate set: held-out applicants the champion denies, a fixed seeded subset."
     )
     seed: int = Field(0, description="Seeds the gate set.")
+    sibling: bool = Field(
+        True,
+        description=(
+            "Where a challenger falls short of production, judge it also against production's own retrain (its rows, "
+            "params and choices, other seeds; trained once per production model, genre.retraining.sibling): a "
+            "comparison passes if it passes against either."
+        ),
+    )
     score_tolerance: float = Field(
         0.02, ge=0, description="The challenger's score may be this much below the champion's."
     )

@@ -127,6 +127,8 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
     comparison = record.get("comparison")
     if comparison:
         figures, kept = comparison["figures"], comparison["promises_kept"]
+        models = [name for name in ("champion", "challenger", "sibling") if name in figures]
+        twin = comparison.get("sibling")
         lines += [
             "## Champion and challenger",
             "",
@@ -137,9 +139,23 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
                 f"judged by {comparison.get('judges', 'the workspace forest and plausibility model')}."
             ),
             "",
-            "| figure | champion | challenger |",
-            "|---|---|---|",
-            *(f"| {name} | {figures['champion'][name]:.4g} | {figures['challenger'][name]:.4g} |" for name in SHOWN),
+            *(
+                [
+                    (
+                        "The challenger fell short of the champion, so it was judged also against what production "
+                        "is expected to give, luck aside: each applicant's figures averaged over production and its "
+                        f"sibling (production retrained on its own rows with other seeds: {twin})."
+                    ),
+                    "",
+                ]
+                if twin
+                else [f"No sibling to judge it against: {comparison['sibling_missing']}.", ""]
+                if comparison.get("sibling_missing")
+                else []
+            ),
+            f"| figure | {' | '.join(models)} |",
+            "|---" * (len(models) + 1) + "|",
+            *(f"| {name} | {' | '.join(f'{figures[m][name]:.4g}' for m in models)} |" for name in SHOWN),
             f"| promises kept (gate set) | | {shown(kept['gate_set'])} |",
             f"| promises kept (issued, {kept['issued_count']} in the answer log) | | {shown(kept['issued'])} |",
             "",

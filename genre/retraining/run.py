@@ -43,6 +43,7 @@ from genre.retraining import ledger
 from genre.retraining.gate import compare
 from genre.retraining.intake import reference_rows, take_batches
 from genre.retraining.record import new_stamp, provenance, read_records, record_path, write_record
+from genre.retraining.sibling import kept_path, sibling
 from genre.serving import production
 from genre.serving.bundle import load_bundle
 from genre.settings import Settings
@@ -172,9 +173,18 @@ def _gated(
 ) -> dict[str, Any]:
     champion, contender = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger))
     log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
-    comparison = compare(
-        settings, champion, contender, log, None if by_hand else _new_rows(settings, contender), release.model
-    )
+    newcomers = None if by_hand else _new_rows(settings, contender)
+    comparison = compare(settings, champion, contender, log, newcomers, release.model)
+    if not comparison["passed"] and settings.gate.sibling:  # luck, or worse than luck? Production's own retrain says
+        stamp = new_stamp()
+        twin = sibling(settings, release.model, settings.root / LOGS / f"{stamp}-sibling.log")
+        if twin is not None:
+            comparison = compare(settings, champion, contender, log, newcomers, release.model, twin)
+        comparison["sibling"] = str(kept_path(release.model)) if twin is not None else None
+        if twin is None:
+            comparison["sibling_missing"] = (
+                f"production's bundle carries no params to retrain by, or its retrain failed ({stamp}-sibling.log)"
+            )
     how = "by hand: " if by_hand else ""
     if not promote:
         return _decide(

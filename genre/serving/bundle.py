@@ -30,6 +30,7 @@ PREPROCESSOR, CLASSIFIER, ACCEPTED, GENERATOR, RECOURSE, SCHEMA, SERVE = (
     "schema.yaml",
     "serve.json",
 )
+PARAMS = "params.yaml"  # the params the model was trained with (package): production's sibling retrains by them
 
 
 def _load_engine(

@@ -38,7 +38,7 @@ from genre.models.classifier_file import load_classifier
 from genre.models.own_model import OwnModel
 from genre.offline import go_offline
 from genre.recourse.engine import resolved
-from genre.serving.bundle import chosen_rule, load_bundle, write_bundle
+from genre.serving.bundle import PARAMS, chosen_rule, load_bundle, write_bundle
 from genre.serving.production import HELD_OUT_AUC, REFERENCE, production, promote
 from genre.settings import Settings
 
@@ -90,10 +90,12 @@ def save_model(settings: Settings) -> bentoml.Model:
     # rule evaluate chose, in the labels, the metadata and the bundle: what the served model applies
     # is read without loading it.
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
+    trained = settings
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
     held_out = held_out_auc(paths)  # left out where unmeasured: intake then compares with the training rows
     own = isinstance(classifier, OwnModel)
+    params = trained.model_dump(mode="json", exclude={"root"})  # as trained: a sibling retrains by them
     with bentoml.models.create(
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model
@@ -106,6 +108,7 @@ def save_model(settings: Settings) -> bentoml.Model:
     ) as model:
         folder = Path(model.path)
         write_bundle(paths, settings.recourse, folder, settings.serve)
+        (folder / PARAMS).write_text(yaml.safe_dump(params, sort_keys=False))
         train = read_raw(paths.train_csv, schema)
         train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).to_csv(folder / REFERENCE, index=False)
         load_bundle(folder)  # raises inside the context, so a broken bundle is never saved

@@ -53,7 +53,31 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
     figures = decided["comparison"]["figures"]
     assert figures["challenger"]["found_rate"] < figures["champion"]["found_rate"] - 0.02  # fewer people answered
     assert decided["comparison"]["judges"] == f"judges fitted on the training rows of {first} (production)"
-    assert (project.root / "registry/judges" / f"{first.replace(':', '-')}.joblib").is_file()
+    # Falling short of production, it was judged against production's own retrain too, and fell short of that
+    sibling = project.root / "registry/siblings" / first.replace(":", "-")
+    assert decided["comparison"]["sibling"] == str(sibling.relative_to(project.root))
+    assert (sibling / "recourse.json").is_file()
+    assert {"champion", "challenger", "sibling"} <= set(figures)
+    assert all(rule["against"] == "champion" for rule in decided["comparison"]["rules"] if not rule["passed"])
+    # The sibling itself as a challenger: what it falls short of production by, luck alone, is judged
+    # against production and its sibling averaged, which it is half as far from
+    luck = project.run(
+        "python",
+        "-c",
+        "import json; from genre.retraining.gate import compare; from genre.serving.bundle import load_bundle;"
+        "from genre.serving.production import model_path; from genre.settings import load_settings;"
+        f"s = load_settings('params.yaml'); twin = load_bundle({str(sibling)!r});"
+        f"print(json.dumps(compare(s, load_bundle(model_path({first!r})), twin, None, None, {first!r}, twin)))",
+    )
+    assert luck.returncode == 0, luck.stderr[-2000:]
+    judged = json.loads(luck.stdout.splitlines()[-1])
+    scores = {name: judged["figures"][name]["score"] for name in ("champion", "challenger", "sibling")}
+    assert scores["challenger"] == scores["sibling"]
+    [score_rule] = [rule for rule in judged["rules"] if rule["name"].startswith("score not below")]
+    averaged = score_rule["against"] == "expected"
+    expected = (scores["champion"] + scores["sibling"]) / 2 if averaged else scores["champion"]
+    assert abs(score_rule["limit"] - (expected - 0.02)) < 1e-9
+    assert score_rule["passed"] == (score_rule["interval"][1] >= -0.02)
     assert (
         (project.root / "registry/decisions" / f"{record.stem}.md")
         .read_text()
