@@ -7,13 +7,14 @@ by honest weeks, a corrupt week (an unreadable ``.gz`` beside an honest batch), 
 (every applicant 20 years older) and a week whose run is killed with ``kill -9`` while a stage
 trains. Each week is one ``python -m flows.retrain`` in its own process, as the schedule runs it.
 
-Per run: the batches' kind, the decision and its reason, both models' figures and the rules that
-failed (where the gate judged), the batch files the challenger was trained on (from the model's own
-metadata), the exit code and the seconds. Throughout, a client sends ``/recourse`` requests to the
-served bento and records each answer's ``model_version``; after every promotion the time until the
-service answers only from the new model is measured, and every request that did not get an HTTP 200
-is counted. After the killed run, every process of its tree (the Prefect server it shares excepted:
-it stops itself once idle) still alive is an orphan.
+Per run: the batches' kind, the decision and its reason, both models' figures (and production's
+sibling's, where the gate trained one), the rules that failed and those passed only against
+production and its sibling averaged (where the gate judged), the batch files the challenger was
+trained on (from the model's own metadata), the exit code and the seconds. Throughout, a client
+sends ``/recourse`` requests to the served bento and records each answer's ``model_version``; after
+every promotion the time until the service answers only from the new model is measured, and every
+request that did not get an HTTP 200 is counted. After the killed run, every process of its tree
+(the Prefect server it shares excepted: it stops itself once idle) still alive is an orphan.
 
 Usage: ``python benchmarks/retraining_year.py [--weeks 12] [--base-rows 8000] [--out retraining_year]``
 Writes ``reports/<out>.json`` and ``reports/<out>.md``.
@@ -159,11 +160,12 @@ FIGURES = ("score", "validity_rf", "lof", "cost", "found_rate")  # the gate's fi
 
 
 def figures(record: dict[str, Any]) -> dict[str, dict[str, float]] | None:
-    """Both models' figures on the gate set, where the run was judged."""
+    """Both models' figures on the gate set, where the run was judged (and production's sibling's,
+    where the gate trained one)."""
     compared = record.get("comparison")
     if not compared:
         return None
-    return {who: {k: compared["figures"][who][k] for k in FIGURES} for who in ("champion", "challenger")}
+    return {who: {k: judged[k] for k in FIGURES} for who, judged in compared["figures"].items()}
 
 
 def production_changes(root: Path) -> list[tuple[float, str]]:
@@ -286,6 +288,11 @@ def main() -> None:
                         {k: rule.get(k) for k in ("name", "value", "limit", "interval")}
                         for rule in (record.get("comparison") or {}).get("rules", [])
                         if not rule["passed"]
+                    ],
+                    "passed_against_expected": [  # rules failed against production, passed against it and its sibling
+                        rule["name"]
+                        for rule in (record.get("comparison") or {}).get("rules", [])
+                        if rule["passed"] and rule.get("against") == "expected"
                     ],
                     "exit": run.returncode,
                     "crashed": "Traceback" in text and kind != "killed",

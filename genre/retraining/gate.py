@@ -26,8 +26,11 @@ wrecks the classifier before it shows in recourse).
 
 The rules and their tolerances are the ``gate`` section of ``params.yaml``. Each comparison with
 the champion is judged with a paired bootstrap interval (``genre.retraining.bootstrap``): a rule
-fails only where the challenger is worse beyond the noise of a few hundred applicants. Each rule
-is reported with its value, its limit, its interval and its verdict, and the challenger is
+fails only where the challenger is worse beyond the noise of a few hundred applicants. The champion
+is one draw of its training, and after a few promotions a lucky one: where the challenger falls
+short of it, the run judges it also against the champion and its sibling averaged
+(``genre.retraining.sibling``), what the champion gives luck aside. Each rule is reported with its
+value, its limit, its interval, what it was compared with and its verdict, and the challenger is
 promoted only if every rule passes.
 """
 
@@ -271,6 +274,8 @@ def compare(
         "issued": promises_kept(issued, challenger),
         "issued_count": len(issued),
     }
+    if sibling is not None:  # what production's own retrain keeps of them: what luck alone breaks
+        kept["sibling_gate_set"] = promises_kept(champion_given, sibling)
     promises = {
         where: None if share is None else share_upper_bound(share, count, cfg.confidence)
         for where, share, count in (

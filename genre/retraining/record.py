@@ -156,7 +156,8 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
             f"| figure | {' | '.join(models)} |",
             "|---" * (len(models) + 1) + "|",
             *(f"| {name} | {' | '.join(f'{figures[m][name]:.4g}' for m in models)} |" for name in SHOWN),
-            f"| promises kept (gate set) | | {shown(kept['gate_set'])} |",
+            f"| promises kept (gate set) | | {shown(kept['gate_set'])} |"
+            + (f" {shown(kept['sibling_gate_set'])} |" if "sibling_gate_set" in kept else ""),
             f"| promises kept (issued, {kept['issued_count']} in the answer log) | | {shown(kept['issued'])} |",
             "",
             "## Promises kept by margin",
