@@ -247,23 +247,29 @@ def compare(
 
     engines = {"champion": champion, "challenger": challenger} | ({} if sibling is None else {"sibling": sibling})
     answers = {name: _answered(engine, gate_rows, cfg.seed) for name, engine in engines.items()}
-    # Recourse is compared where every model denies: an applicant the challenger approves outright
+    denies = {name: batch.status != "not_needed" for name, (batch, _) in answers.items()}
+
+    def judged_where(mask: np.ndarray, names: tuple[str, ...]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """Each of ``names``' answers judged on the gate rows ``mask`` keeps."""
+        out = {}
+        for name in names:
+            batch, answered = answers[name]
+            kept_answered, kept_rows = (frame[mask].reset_index(drop=True) for frame in (answered, gate_rows))
+            out[name] = _judged(
+                engines[name],
+                batch.found[mask],
+                batch.seconds,
+                kept_answered,
+                kept_rows,
+                judges,
+                settings.evaluate.min_group_factuals,
+            )
+        return out
+
+    # Recourse is compared where both models deny: an applicant the challenger approves outright
     # needs none from it (counted apart), and would enter its figures at cost 0, judged as denied.
-    both = np.logical_and.reduce([batch.status != "not_needed" for batch, _ in answers.values()])
-    judged = {}
-    for name, engine in engines.items():
-        batch, answered = answers[name]
-        kept_answered, kept_rows = (frame[both].reset_index(drop=True) for frame in (answered, gate_rows))
-        judged[name] = _judged(
-            engine,
-            batch.found[both],
-            batch.seconds,
-            kept_answered,
-            kept_rows,
-            judges,
-            settings.evaluate.min_group_factuals,
-        )
-    challenger_figures, challenger_rows = judged["challenger"]
+    both = denies["champion"] & denies["challenger"]
+    judged = judged_where(both, ("champion", "challenger"))
     champion_batch, champion_answers = answers["champion"]
     champion_given = champion_answers[champion_batch.found].reset_index(
         drop=True
@@ -283,22 +289,25 @@ def compare(
             ("issued", kept["issued"], len(issued)),
         )
     }
-    rows = gate_rows[both].reset_index(drop=True)
     quality = _classifier_quality(settings, data, champion, challenger)
-    references = {"champion": judged["champion"]}
-    if sibling is not None:
-        x = space.transform(rows)
-        references["expected"] = _expected(judged["champion"], judged["sibling"], x, space, settings)
+    references = {"champion": (judged["champion"], judged["challenger"], gate_rows[both].reset_index(drop=True))}
+    if sibling is not None:  # where all three deny: the champion's verdicts above are as without a sibling
+        every = both & denies["sibling"]
+        three = judged_where(every, ("champion", "challenger", "sibling"))
+        rows = gate_rows[every].reset_index(drop=True)
+        expected = _expected(three["champion"], three["sibling"], space.transform(rows), space, settings)
+        references["expected"] = (expected, three["challenger"], rows)
+        judged["sibling"] = three["sibling"]
     verdicts = {
         name: _rules(
             figures,
-            challenger_figures,
+            contender[0],
             kept,
-            _intervals(settings, per_row, challenger_rows, figures, rows) | {"promises_kept": promises},
+            _intervals(settings, per_row, contender[1], figures, rows) | {"promises_kept": promises},
             quality,
             settings,
         )
-        for name, (figures, per_row) in references.items()
+        for name, ((figures, per_row), contender, rows) in references.items()
     }
     rules = verdicts["champion"]
     if "expected" in verdicts:  # a comparison production's luck alone could fail passes against what it expects
@@ -327,7 +336,7 @@ def compare(
         ),
         "rules": [rule.__dict__ for rule in rules],
         "passed": all(rule.passed for rule in rules),
-    }
+    } | ({} if sibling is None else {"judged_with_sibling": int(every.sum())})
 
 
 def _expected(

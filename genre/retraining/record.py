@@ -144,7 +144,8 @@ def _page(record: dict[str, Any], pictures: list[str]) -> str:
                     (
                         "The challenger fell short of the champion, so it was judged also against what production "
                         "is expected to give, luck aside: each applicant's figures averaged over production and its "
-                        f"sibling (production retrained on its own rows with other seeds: {twin})."
+                        f"sibling (production retrained on its own rows with other seeds: {twin}), on the "
+                        f"{comparison.get('judged_with_sibling')} applicants all three deny (the sibling's column)."
                     ),
                     "",
                 ]
