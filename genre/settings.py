@@ -553,7 +553,7 @@ class GateSettings(_Section):
         description=(
             "Where a challenger falls short of production, judge it also against production's own retrain (its rows, "
             "params and choices, other seeds; trained once per production model, genre.retraining.sibling): a "
-            "comparison passes if it passes against either."
+            "comparison it fails against production passes if it passes against the two averaged."
         ),
     )
     score_tolerance: float = Field(
@@ -739,6 +739,11 @@ class Settings(_Section):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path
+
+    def written_out(self) -> dict[str, Any]:
+        """These settings as ``params.yaml`` holds them, every default written out (``root`` is the
+        file's own folder, so not in it): what a packaged model was trained with."""
+        return self.model_dump(mode="json", exclude={"root"})
 
 
 class SettingsError(InputError):

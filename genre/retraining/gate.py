@@ -37,6 +37,7 @@ promoted only if every rule passes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,7 @@ from genre.serving.answer_log import read_answers
 from genre.serving.production import REFERENCE, model_path
 from genre.settings import Settings
 
+Judged = tuple[dict[str, Any], dict[str, np.ndarray]]  # a model's figures on some applicants, and each one's
 JUDGES = Path("registry/judges")  # under the project's root: each champion's judges, fitted once
 
 
@@ -158,7 +160,7 @@ def _judged(
     gate_rows: pd.DataFrame,
     judges: Judges,
     min_group: int,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> Judged:
     """The answers to ``gate_rows`` judged in the workspace's feature space (the engine's own
     classifier for validity under h); -> the figures, and each applicant's (``score`` and
     ``found_rate`` among them, for the bootstrap)."""
@@ -206,15 +208,16 @@ def compare(
     log_dir: Path | None,
     newcomers: pd.DataFrame | None = None,
     champion_tag: str | None = None,
-    sibling: RecourseEngine | None = None,
+    sibling: Callable[[], RecourseEngine | None] | None = None,
 ) -> dict[str, Any]:
     """Both models on the gate set (held-out applicants the champion denies, and up to as many
     from ``newcomers``, the new batches' rows), the promises kept, and every rule with its verdict.
     Judged by ``trusted_judges`` of ``champion_tag`` where its bundle carries its training rows;
     otherwise (a model packaged without them) by the workspace's forest and plausibility model.
-    ``sibling``: production's own retrain (``genre.retraining.sibling``), answering the same set; a
-    comparison the challenger fails against the champion passes if it passes against what production
-    is expected to give, luck aside (``_expected``: each applicant's figures averaged over the two);
+    ``sibling``: gets production's own retrain (``genre.retraining.sibling``), called only where a
+    rule fails against the champion (it may train one); a comparison the challenger fails against
+    the champion passes if it passes against what production is expected to give, luck aside
+    (``_expected``: each applicant's figures averaged over the two, where all three models deny);
     the classifier's AUC is compared with the champion's alone."""
     cfg = settings.gate
     paths = Artifacts(settings.root)
@@ -245,11 +248,10 @@ def compare(
     )
     gate_rows = pd.concat([held_out, new], ignore_index=True)
 
-    engines = {"champion": champion, "challenger": challenger} | ({} if sibling is None else {"sibling": sibling})
+    engines = {"champion": champion, "challenger": challenger}
     answers = {name: _answered(engine, gate_rows, cfg.seed) for name, engine in engines.items()}
-    denies = {name: batch.status != "not_needed" for name, (batch, _) in answers.items()}
 
-    def judged_where(mask: np.ndarray, names: tuple[str, ...]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    def judged_where(mask: np.ndarray, names: tuple[str, ...]) -> dict[str, Judged]:
         """Each of ``names``' answers judged on the gate rows ``mask`` keeps."""
         out = {}
         for name in names:
@@ -266,9 +268,12 @@ def compare(
             )
         return out
 
+    def denies(name: str) -> np.ndarray:
+        return answers[name][0].status != "not_needed"
+
     # Recourse is compared where both models deny: an applicant the challenger approves outright
     # needs none from it (counted apart), and would enter its figures at cost 0, judged as denied.
-    both = denies["champion"] & denies["challenger"]
+    both = denies("champion") & denies("challenger")
     judged = judged_where(both, ("champion", "challenger"))
     champion_batch, champion_answers = answers["champion"]
     champion_given = champion_answers[champion_batch.found].reset_index(
@@ -280,8 +285,6 @@ def compare(
         "issued": promises_kept(issued, challenger),
         "issued_count": len(issued),
     }
-    if sibling is not None:  # what production's own retrain keeps of them: what luck alone breaks
-        kept["sibling_gate_set"] = promises_kept(champion_given, sibling)
     promises = {
         where: None if share is None else share_upper_bound(share, count, cfg.confidence)
         for where, share, count in (
@@ -290,34 +293,32 @@ def compare(
         )
     }
     quality = _classifier_quality(settings, data, champion, challenger)
-    references = {"champion": (judged["champion"], judged["challenger"], gate_rows[both].reset_index(drop=True))}
-    if sibling is not None:  # where all three deny: the champion's verdicts above are as without a sibling
-        every = both & denies["sibling"]
+
+    def rules_against(reference: Judged, contender: Judged, rows: pd.DataFrame) -> list[GateRule]:
+        """Every rule, the ``contender`` judged against ``reference`` on the applicants ``rows``."""
+        (figures, per_row), (contender_figures, contender_rows) = reference, contender
+        sure = _intervals(settings, per_row, contender_rows, figures, rows) | {"promises_kept": promises}
+        return _rules(figures, contender_figures, kept, sure, quality, settings)
+
+    rules = rules_against(judged["champion"], judged["challenger"], gate_rows[both].reset_index(drop=True))
+    twin = sibling() if sibling is not None and not all(rule.passed for rule in rules) else None
+    extra: dict[str, Any] = {}
+    if twin is not None:  # where all three deny: the champion's verdicts above stand as they were
+        engines["sibling"], answers["sibling"] = twin, _answered(twin, gate_rows, cfg.seed)
+        kept["sibling_gate_set"] = promises_kept(champion_given, twin)  # what production's own retrain keeps
+        every = both & denies("sibling")
         three = judged_where(every, ("champion", "challenger", "sibling"))
         rows = gate_rows[every].reset_index(drop=True)
         expected = _expected(three["champion"], three["sibling"], space.transform(rows), space, settings)
-        references["expected"] = (expected, three["challenger"], rows)
-        judged["sibling"] = three["sibling"]
-    verdicts = {
-        name: _rules(
-            figures,
-            contender[0],
-            kept,
-            _intervals(settings, per_row, contender[1], figures, rows) | {"promises_kept": promises},
-            quality,
-            settings,
-        )
-        for name, ((figures, per_row), contender, rows) in references.items()
-    }
-    rules = verdicts["champion"]
-    if "expected" in verdicts:  # a comparison production's luck alone could fail passes against what it expects
-        also = {rule.name: rule for rule in verdicts["expected"]}
-        rules = [
+        also = {rule.name: rule for rule in rules_against(expected, three["challenger"], rows)}
+        rules = [  # a comparison production's luck alone could fail passes against what it expects
             replace(also[rule.name], against="expected")
             if not rule.passed and rule.name in also and also[rule.name].passed
             else rule
             for rule in rules
         ]
+        judged["sibling"] = three["sibling"]
+        extra["judged_with_sibling"] = int(every.sum())
     found = {name: judged[name][1]["found_rate"].astype(bool) for name in ("champion", "challenger")}
     return {
         "gate_set": len(gate_rows),
@@ -336,16 +337,10 @@ def compare(
         ),
         "rules": [rule.__dict__ for rule in rules],
         "passed": all(rule.passed for rule in rules),
-    } | ({} if sibling is None else {"judged_with_sibling": int(every.sum())})
+    } | extra
 
 
-def _expected(
-    champion: tuple[dict[str, Any], dict[str, np.ndarray]],
-    sibling: tuple[dict[str, Any], dict[str, np.ndarray]],
-    x: np.ndarray,
-    space: Preprocessor,
-    settings: Settings,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _expected(champion: Judged, sibling: Judged, x: np.ndarray, space: Preprocessor, settings: Settings) -> Judged:
     """What production is expected to do, luck aside: each applicant's figures averaged over
     production and its sibling (two draws of the same training), and the figures the rules read
     (score, found rate, group gaps) taken from those averages."""

@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,17 +175,16 @@ def _gated(
     champion, contender = (load_bundle(production.model_path(tag)) for tag in (release.model, challenger))
     log = settings.resolve(Path(settings.serve.answer_log)) if settings.serve.answer_log else None
     newcomers = None if by_hand else _new_rows(settings, contender)
-    comparison = compare(settings, champion, contender, log, newcomers, release.model)
-    if not comparison["passed"] and settings.gate.sibling:  # luck, or worse than luck? Production's own retrain says
-        stamp = new_stamp()
-        twin = sibling(settings, release.model, settings.root / LOGS / f"{stamp}-sibling.log")
-        if twin is not None:
-            comparison = compare(settings, champion, contender, log, newcomers, release.model, twin)
-        comparison["sibling"] = str(kept_path(release.model)) if twin is not None else None
-        if twin is None:
-            comparison["sibling_missing"] = (
-                f"production's bundle carries no params to retrain by, or its retrain failed ({stamp}-sibling.log)"
-            )
+    # luck, or worse than luck? Where a rule fails, production's own retrain says (trained on first need)
+    sibling_log = settings.root / LOGS / f"{new_stamp()}-sibling.log"
+    twin = partial(sibling, settings, release.model, sibling_log) if settings.gate.sibling else None
+    comparison = compare(settings, champion, contender, log, newcomers, release.model, twin)
+    if "judged_with_sibling" in comparison:
+        comparison["sibling"] = str(kept_path(release.model))
+    elif twin is not None and not comparison["passed"]:
+        comparison["sibling_missing"] = (
+            f"production's bundle carries no params to retrain by, or its retrain failed ({sibling_log.name})"
+        )
     how = "by hand: " if by_hand else ""
     if not promote:
         return _decide(

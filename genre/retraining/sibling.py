@@ -6,17 +6,18 @@ small group's costs compare) is larger than the noise of the gate's applicants. 
 that was a lucky draw is then beaten by almost no honest challenger, and every week's data is set
 aside. The sibling is that luck measured: production's pipeline run again on the rows production
 was trained on (the sample its bundle carries), with production's params (its bundle carries
-them) and other seeds, answering by production's choices. The gate refuses a comparison only
-where the challenger is further from production than this sibling is
-(``genre.retraining.gate.compare``).
+them) and other seeds, answering by production's choices. Averaged with production applicant by
+applicant, it is what production gives luck aside, and a comparison a challenger fails against
+production passes if it passes against that (``genre.retraining.gate.compare``).
 
-It is trained once per production model, only when a challenger first fails a comparison, in a
+It is trained once per production model, only when a challenger first fails a rule, in a
 temporary copy of the project (``dvc repro evaluate`` there: the workspace, its ``dvc.lock`` and
 the BentoML store are untouched), and kept under ``registry/siblings/``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -55,7 +56,7 @@ def kept_path(champion_tag: str) -> Path:
 def sibling_params(params: dict[str, Any], schema_path: str) -> dict[str, Any]:
     """Production's params for a retrain on its own rows: each training seed moved on by one, and
     ingest reading the rows copied beside them (no batches, no cap)."""
-    params = json.loads(json.dumps(params))
+    params = copy.deepcopy(params)
     for *sections, key in SEEDS:
         section = params
         for name in sections:

@@ -90,12 +90,11 @@ def save_model(settings: Settings) -> bentoml.Model:
     # rule evaluate chose, in the labels, the metadata and the bundle: what the served model applies
     # is read without loading it.
     classifier = load_classifier(paths.classifier, Preprocessor.load(paths.preprocessor))
-    trained = settings
+    params = settings.written_out()  # as trained, before the choices are resolved: a sibling retrains by them
     settings = settings.model_copy(update={"recourse": resolved(chosen_rule(paths, settings.recourse), classifier)})
     data = json.loads(paths.data_version.read_text())
     held_out = held_out_auc(paths)  # left out where unmeasured: intake then compares with the training rows
     own = isinstance(classifier, OwnModel)
-    params = trained.model_dump(mode="json", exclude={"root"})  # as trained: a sibling retrains by them
     with bentoml.models.create(
         name=settings.package.model_name,
         # which h the recourse flips: the protocol's MLP, or the lender's own model

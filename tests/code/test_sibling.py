@@ -15,15 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_params_a_model_is_packaged_with_read_back_as_the_same_settings(tmp_path) -> None:
     settings = load_settings(REPO / "params.yaml")
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump(settings.model_dump(mode="json", exclude={"root"}), sort_keys=False)
-    )
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings.written_out(), sort_keys=False))
     again = load_settings(tmp_path / "params.yaml")
     assert again.model_dump(exclude={"root"}) == settings.model_dump(exclude={"root"})
 
 
 def test_a_sibling_moves_only_the_training_seeds_and_reads_productions_rows() -> None:
-    params = load_settings(REPO / "params.yaml").model_dump(mode="json", exclude={"root"})
+    params = load_settings(REPO / "params.yaml").written_out()
     params["ingest"]["sample_rows"] = 500
     twin = sibling_params(params, "data/raw/sibling/schema.yaml")
     for *sections, key in SEEDS:
