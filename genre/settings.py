@@ -245,11 +245,18 @@ class RecourseSettings(_Section):
             "one wherever nearest-neighbour recourse does; 0: sampled only."
         ),
     )
+    reachable: NonNegativeInt = Field(
+        100,
+        description=(
+            "Accepted training rows moved within the applicant's reach (immutable values kept, moves capped) added "
+            "after the retrieved ones, those moved least first (genre.recourse.retrieval); 0: none."
+        ),
+    )
     retrieval: Literal["fallback", "compete"] = Field(
         "fallback",
         description=(
-            "fallback: retrieved rows answer only where no sampled candidate is accepted (and plausible); "
-            "compete: they are chosen by the same rule as sampled ones."
+            "fallback: retrieved and reachable rows answer only where no sampled candidate is accepted (and "
+            "plausible); compete: they are chosen by the same rule as sampled ones."
         ),
     )
     plausible_first: bool | Literal["auto"] = Field(
@@ -260,10 +267,10 @@ class RecourseSettings(_Section):
         ),
     )
     max_outlier_factor: float = Field(
-        1.4,
+        1.3,
         gt=0,
         description=(
-            "Plausible: a local outlier factor below this among the training rows the classifier approves "
+            "Plausible: a local outlier factor below this among the training rows labelled favourable "
             "(the protocol's 1.5, less a margin; genre.recourse.plausibility)."
         ),
     )

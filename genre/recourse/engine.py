@@ -33,13 +33,13 @@ from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.minimal import Judge, Key, minimal
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible, plausible_variety
-from genre.recourse.retrieval import nearest_accepted
+from genre.recourse.retrieval import nearest_accepted, nearest_reachable
 from genre.recourse.threshold import auto_threshold
 from genre.settings import RecourseSettings, Rule
 
 Status = Literal["found", "not_found", "not_needed"]
 FEWEST_POOL = (
-    5  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
+    40  # with minimal answers, the best-ranked accepted candidates the one needing fewest changes is chosen from
 )
 ALTERNATIVES_POOL = 4  # with minimal answers, this many times the alternatives asked are minimised to find them
 FIRST_SCORED = (
@@ -352,7 +352,7 @@ class RecourseEngine:
         accepted: AcceptedRows | None = None,
     ) -> None:
         self.pre, self.classifier, self.generator, self.accepted = pre, classifier, generator, accepted
-        self.plausibility = Plausibility.of(None if accepted is None else accepted.x)
+        self.plausibility = Plausibility.of(None if accepted is None else accepted.people_like)
         self.settings = resolved(settings, classifier)
         self.scorer = classifier.scorer()  # one whose answers do not depend on the rest of the batch
 
@@ -385,16 +385,26 @@ class RecourseEngine:
         max_step: np.ndarray | None,
     ) -> Ranking:
         """The nearest accepted training rows as a block of ``cfg.retrieved`` more candidates per
-        factual, searched only for the factuals that need them (with ``fallback``: those no sampled
-        candidate is accepted for, or none plausible where plausibility is judged; the other rows'
-        slots hold the factual and are never accepted)."""
+        factual, then ``cfg.reachable`` more moved within the factual's reach
+        (``genre.recourse.retrieval``), searched only for the factuals that need them (with
+        ``fallback``: those no sampled candidate is accepted for, or none plausible where
+        plausibility is judged; the other rows' slots hold the factual and are never accepted)."""
         need = ~sampled.settled if cfg.retrieval == "fallback" else np.ones(len(x), dtype=bool)
-        block, valid = np.repeat(x[:, None, :], cfg.retrieved, axis=1), np.zeros((len(x), cfg.retrieved), dtype=bool)
+        width = cfg.retrieved + cfg.reachable
+        block, valid = np.repeat(x[:, None, :], width, axis=1), np.zeros((len(x), width), dtype=bool)
         if not need.any():  # nothing to score: the block is the factuals themselves, never accepted
             return self._judged(ranked(self.pre, x, block, np.zeros(valid.shape), issue_bar(cfg), _rule(cfg)), cfg)
         assert self.accepted is not None  # _by_rules asks for retrieved rows only where the engine has some
-        near, valid[need] = nearest_accepted(x[need], self.accepted.above(issue_bar(cfg)), self.pre, cfg.retrieved)
-        block[need] = make_actionable(self.pre, x[need], near, frozen, max_step)
+        pool, rows = self.accepted.above(issue_bar(cfg)), np.flatnonzero(need)
+        near, valid[rows, : cfg.retrieved] = nearest_accepted(x[need], pool, self.pre, cfg.retrieved)
+        block[rows, : cfg.retrieved] = make_actionable(self.pre, x[need], near, frozen, max_step)
+        block[rows, cfg.retrieved :], valid[rows, cfg.retrieved :] = nearest_reachable(
+            x[need],
+            pool,
+            self.pre,
+            cfg.reachable,
+            lambda factuals, moved: make_actionable(self.pre, factuals, moved, frozen, max_step),
+        )
         prob = np.zeros(valid.shape)
         prob[need] = self.scorer.predict_proba(block[need])
         more = ranked(self.pre, x, block, prob, issue_bar(cfg), _rule(cfg))
@@ -523,7 +533,7 @@ class RecourseEngine:
         started = time.perf_counter()
         cheapest_first = self.scorer.score_in_one_call and tuple(rules) == ("cheapest",) and not alternatives
         prob_before, denied, ranking = self._sampled(x, cfg, frozen, seed, max_step, cheapest_first)
-        if cfg.retrieved and self.accepted is not None:
+        if (cfg.retrieved or cfg.reachable) and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
         drawn = time.perf_counter() - started
         return {

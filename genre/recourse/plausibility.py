@@ -1,10 +1,13 @@
-"""Plausible candidates: ones that look like the people the classifier approves.
+"""Plausible candidates: ones that look like the people who had the favourable outcome.
 
 The cheapest accepted candidate is sometimes one no real applicant resembles (a combination of
 values in a sparse corner of the data), and a person shown it is shown something odd. So with
 ``recourse.plausible_first`` the engine prefers, among the accepted candidates, the plausible ones:
 those whose local outlier factor (LOF, the protocol's plausibility measure with its 5 neighbours)
-among the training rows the classifier approves stays below ``recourse.max_outlier_factor``. It
+among the training rows labelled favourable stays below ``recourse.max_outlier_factor``. Those
+rows, not the ones the classifier approves: the protocol's judge is fitted on the people the world
+calls favourable, and a minimal answer (few changes, the rest the person's own) sits where the
+two references disagree most (docs/decisions.md). It
 only reorders accepted candidates: where none is plausible the rule's first accepted one still
 answers, so the found rate never changes. Whether it pays depends on the data (evaluate measures
 it: ``genre.stages.evaluate.choose_plausible_first``).
@@ -25,7 +28,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 NEIGHBORS = 5  # the protocol's LOF (genre.evaluation.metrics)
-# approved rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
+# reference rows the density is estimated from (a seeded sample past it): a search per candidate grows with them
 MAX_ROWS = 20_000
 LEAF_ROWS = 32  # the k-d tree's leaf size: smaller leaves searched Adult's candidates more slowly
 FIRST_WIDTH, GROWTH = (
@@ -36,7 +39,7 @@ FIRST_WIDTH, GROWTH = (
 
 class Plausibility:
     """Local outlier factor (Breunig et al., 2000) of candidates against (a seeded sample of) the
-    training rows the classifier approves: the same figure as scikit-learn's
+    reference rows (``AcceptedRows.people_like``): the same figure as scikit-learn's
     ``LocalOutlierFactor(n_neighbors=5, novelty=True)`` (a test holds them to it), from an exact
     search of a k-d tree (scipy's, on the calling thread). scikit-learn's own pays a fixed cost on
     every call and runs its search on OpenMP threads, which a small served request cannot repay; a
@@ -45,12 +48,12 @@ class Plausibility:
     (docs/decisions.md).
     """
 
-    def __init__(self, approved: np.ndarray, seed: int = 0) -> None:
-        if len(approved) > MAX_ROWS:
-            approved = approved[
-                np.sort(np.random.default_rng(seed).choice(len(approved), size=MAX_ROWS, replace=False))
+    def __init__(self, reference: np.ndarray, seed: int = 0) -> None:
+        if len(reference) > MAX_ROWS:
+            reference = reference[
+                np.sort(np.random.default_rng(seed).choice(len(reference), size=MAX_ROWS, replace=False))
             ]
-        self.rows = np.asarray(approved, dtype=np.float32).astype(
+        self.rows = np.asarray(reference, dtype=np.float32).astype(
             np.float64
         )  # float32, as scikit-learn's LOF in evaluation sees them
         self.k = min(NEIGHBORS, len(self.rows) - 1)
@@ -64,9 +67,9 @@ class Plausibility:
         self.density = self._density(distance, near)
 
     @classmethod
-    def of(cls, approved: np.ndarray | None) -> Plausibility | None:
-        """None where there are too few approved rows to have neighbours."""
-        return None if approved is None or len(approved) <= NEIGHBORS else cls(approved)
+    def of(cls, reference: np.ndarray | None) -> Plausibility | None:
+        """None where there are too few reference rows to have neighbours."""
+        return None if reference is None or len(reference) <= NEIGHBORS else cls(reference)
 
     @cached_property
     def tree(self) -> cKDTree:
@@ -87,7 +90,7 @@ class Plausibility:
         return 1.0 / (np.maximum(distance, self.k_distance[near]).mean(axis=1) + 1e-10)
 
     def outlier_factor(self, points: np.ndarray) -> np.ndarray:
-        """[m, d] -> [m] LOF (about 1 inside the approved rows' density, larger outside it)."""
+        """[m, d] -> [m] LOF (about 1 inside the reference rows' density, larger outside it)."""
         distance, near = self._search(points, self.k)
         return (self.density[near] / self._density(distance, near)[:, None]).mean(axis=1)
 

@@ -41,7 +41,7 @@ POOL_PER_APPLICANT = 10  # training rows scored per selection applicant wanted: 
 CLEARLY_BETTER = 2.0
 PAPER_RULE: Rule = "cheapest"
 THRESHOLD_STEPS = (
-    4  # thresholds auto tries on each side of the reachable one: down to the decision, up to the paper's 0.9
+    7  # thresholds auto tries on each side of the reachable one: down to the decision, up to the paper's 0.9
 )
 PLOTTED = ("share_changed", "median_change")  # per feature, in plots/evaluate_actionability.csv
 SWEPT = (
@@ -139,7 +139,7 @@ def prepare_evaluation(settings: Settings) -> Evaluation:
     provisional = wanted.model_copy(
         update={
             "selection": PAPER_RULE if wanted.selection == "auto" else wanted.selection,
-            "plausible_first": wanted.plausible_first is True,
+            "plausible_first": wanted.plausible_first is not False,  # auto: bar and rule chosen as it would answer
         }
     )
     engine = engine_from_artifacts(paths, provisional)

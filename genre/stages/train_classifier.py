@@ -70,7 +70,7 @@ def run(settings: Settings) -> dict[str, Any]:
         dumping.result()
         write_npz(paths.labels, **labels)
         save_classifier(classifier, paths.classifier)
-        AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD).save(paths.accepted)
+        AcceptedRows.of(data.x_train, h_train, DECISION_THRESHOLD, y_train_obs).save(paths.accepted)
     metrics = {
         "classifier": _scores(judged_by["test"], h_test),
         # h against the held-out rows' own labels: what retraining's intake expects of a batch's

@@ -26,7 +26,7 @@ def test_a_worse_challenger_is_refused_and_one_that_keeps_up_is_promoted(fast_pr
     # A worse model: one candidate per applicant and no retrieval (evaluate's floor lowered so it gets packaged).
     params = yaml.safe_load((project.root / "params.yaml").read_text())
     good = yaml.safe_dump(params, sort_keys=False)
-    params["recourse"].update(n_candidates=1, retrieved=0)
+    params["recourse"].update(n_candidates=1, retrieved=0, reachable=0)
     params["evaluate"]["min_found_rate"] = 0.0
     (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     repro = project.run("dvc", "repro")

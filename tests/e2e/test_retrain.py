@@ -76,7 +76,11 @@ def test_retraining_takes_good_batches_quarantines_a_corrupt_one_and_refuses_a_w
     corrupt.to_csv(incoming / "2026-01-12.csv", index=False)
     # A worse challenger: one candidate per applicant and no retrieval (evaluate's floor lowered so it is packaged).
     _params(
-        root, lambda p: (p["recourse"].update(n_candidates=1, retrieved=0), p["evaluate"].update(min_found_rate=0.0))
+        root,
+        lambda p: (
+            p["recourse"].update(n_candidates=1, retrieved=0, reachable=0),
+            p["evaluate"].update(min_found_rate=0.0),
+        ),
     )
 
     done = project.run("python", "-m", "flows.retrain")

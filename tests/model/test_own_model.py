@@ -335,6 +335,7 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
         temperature=temperature,
         n_candidates=40,
         retrieved=3,
+        reachable=5,
         selection="cheapest",
         plausible_first=plausible_first,
         sparsify=False,
@@ -355,9 +356,9 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
         scored, accepted = cheapest(recourse_cost(pre, x[:, None, :], cands), first), model.predict_proba(cands) > 0.7
         denied = every.status != "not_needed"
         rest = int((~scored[denied & ~(scored & accepted).any(axis=1)]).sum())
-        retrieved = 3 * int(
+        retrieved = (3 + 5) * int(
             (denied & ~accepted.any(axis=1)).sum()
-        )  # the nearest accepted rows, for those none is found for
+        )  # the nearest accepted rows and the reachable ones, for those none is found for
         assert lazy_calls == [60 + scored.sum()] + [n for n in (rest, retrieved) if n]
 
 
