@@ -274,6 +274,13 @@ class RecourseSettings(_Section):
             "(the protocol's 1.5, less a margin; genre.recourse.plausibility)."
         ),
     )
+    preferred_outlier_factor: Annotated[float, Field(gt=0)] | None = Field(
+        1.2,
+        description=(
+            "Where plausible candidates come first: an answer chosen and made minimal with plausibility judged at "
+            "this stricter factor replaces the first one wherever it asks for no more changes; null: never."
+        ),
+    )
     selection: Rule | Literal["auto"] = Field(
         "auto",
         description=(

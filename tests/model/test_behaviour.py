@@ -12,7 +12,7 @@ from genre.artifacts.paths import Artifacts
 from genre.data.datasets import load_prepared
 from genre.data.preprocessing import Preprocessor
 from genre.evaluation.baselines import nearest_neighbour_recourse
-from genre.recourse.cost import recourse_cost
+from genre.recourse.cost import changed, recourse_cost
 from genre.recourse.engine import DECISION_THRESHOLD, RecourseEngine, issue_bar
 from genre.serving.answers import answer
 from genre.serving.bundle import engine_from_artifacts
@@ -124,7 +124,8 @@ def test_never_worse_than_the_nearest_accepted_neighbour(
 ) -> None:
     """Wherever NNR answers (an admissible training row above the same threshold), the engine
     answers too; with ``compete`` at no higher cost, since NNR's row is among its candidates, unless
-    plausible candidates come first and NNR's row is not one (then a plausible one may cost more)."""
+    plausible candidates come first and NNR's row is not one (then a plausible one may cost more),
+    at the stricter factor where a surer answer is preferred."""
     settings = engine.settings.model_copy(update={"plausible_first": plausible_first})
     pool = engine.accepted.above(issue_bar(settings))  # NNR at the bar the engine issues at, as evaluate judges it
     nnr_plus, nnr_found, _ = nearest_neighbour_recourse(denied, pool, engine.pre, chunk_size=2048)
@@ -137,12 +138,11 @@ def test_never_worse_than_the_nearest_accepted_neighbour(
     assert not batch.retrieved[~batch.found].any() and not sampled_only.retrieved.any()
     assert engine.plausibility is not None
 
+    # the surer answer (``preferred_outlier_factor``) may cost more than a row plausible only at the looser factor
+    bound = min(settings.max_outlier_factor, settings.preferred_outlier_factor or np.inf)
+
     def plausible(x_plus: np.ndarray) -> np.ndarray:
-        return (
-            engine.plausibility.outlier_factor(x_plus) < settings.max_outlier_factor
-            if plausible_first
-            else np.ones(len(x_plus), bool)
-        )
+        return engine.plausibility.outlier_factor(x_plus) < bound if plausible_first else np.ones(len(x_plus), bool)
 
     if (
         retrieval == "compete"
@@ -256,3 +256,23 @@ def test_alternatives_are_those_of_judging_every_candidate(
         lazy.alternatives.x_plus[lazy.alternatives.valid], full.alternatives.x_plus[full.alternatives.valid]
     )
     assert lazy.alternatives.valid.any()
+
+
+def test_a_surer_answer_replaces_the_first_only_where_it_asks_no_more(
+    engine: RecourseEngine, denied: np.ndarray
+) -> None:
+    """``preferred_outlier_factor``: an answer plausible at the stricter factor replaces the first
+    only where it asks for no more changes; nobody loses an answer or gains a change."""
+    settings = engine.settings.model_copy(update={"plausible_first": True, "preferred_outlier_factor": 1.1})
+    first = engine.recourse(denied, settings=settings.model_copy(update={"preferred_outlier_factor": None}))
+    surer = engine.recourse(denied, settings=settings)
+    np.testing.assert_array_equal(surer.status, first.status)
+    found = surer.found
+    assert (changed(denied, surer.x_plus).sum(1) <= changed(denied, first.x_plus).sum(1))[found].all()
+    replaced = found & (surer.x_plus != first.x_plus).any(axis=1)
+    assert replaced.any()
+    assert engine.plausibility is not None
+    assert (engine.plausibility.outlier_factor(surer.x_plus[replaced]) < 1.1).all()
+    assert (surer.prob_after[found] > issue_bar(settings)).all()
+    alone = [engine.recourse(denied[i : i + 1], settings=settings) for i in np.flatnonzero(replaced)[:5]]
+    np.testing.assert_array_equal(np.concatenate([a.x_plus for a in alone]), surer.x_plus[np.flatnonzero(replaced)[:5]])
