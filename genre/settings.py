@@ -277,8 +277,9 @@ class RecourseSettings(_Section):
     preferred_outlier_factor: Annotated[float, Field(gt=0)] | None = Field(
         1.2,
         description=(
-            "Where plausible candidates come first: an answer chosen and made minimal with plausibility judged at "
-            "this stricter factor replaces the first one wherever it asks for no more changes; null: never."
+            "Where plausible candidates come first and an answer is not plausible at this stricter factor: the "
+            "answer the same candidates give judged at it replaces it where that one is and asks for no more "
+            "changes; null: never."
         ),
     )
     selection: Rule | Literal["auto"] = Field(

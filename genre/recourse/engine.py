@@ -81,28 +81,30 @@ class RecourseBatch:
     def found(self) -> np.ndarray:
         return self.status == "found"
 
-    def where(self, take: np.ndarray, other: RecourseBatch, seconds: float) -> RecourseBatch:
-        """Applicant by applicant (the same ones): ``other``'s answer where ``take``, this one's elsewhere."""
+    def replaced(self, rows: np.ndarray, other: RecourseBatch, pick: np.ndarray, seconds: float) -> RecourseBatch:
+        """This batch with applicant ``rows[i]`` answered as ``other``'s applicant ``pick[i]``."""
 
-        def pick(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-            return np.where(take.reshape(-1, *([1] * (mine.ndim - 1))), theirs, mine)
+        def put(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+            out = mine.copy()
+            out[rows] = theirs[pick]
+            return out
 
         more = Alternatives(
             *(
-                pick(getattr(self.alternatives, name), getattr(other.alternatives, name))
+                put(getattr(self.alternatives, name), getattr(other.alternatives, name))
                 for name in ("x_plus", "valid", "prob", "cost")
             )
         )
         return RecourseBatch(
             self.x,
-            pick(self.x_plus, other.x_plus),
-            pick(self.status, other.status),
+            put(self.x_plus, other.x_plus),
+            put(self.status, other.status),
             self.prob_before,
-            pick(self.prob_after, other.prob_after),
-            pick(self.cost, other.cost),
+            put(self.prob_after, other.prob_after),
+            put(self.cost, other.cost),
             seconds,
             more,
-            pick(self.retrieved, other.retrieved),
+            put(self.retrieved, other.retrieved),
         )
 
     @classmethod
@@ -567,33 +569,51 @@ class RecourseEngine:
         surer = cfg.preferred_outlier_factor
         if surer is None or surer >= cfg.max_outlier_factor or ranking.verdicts is None:
             return answers
-        surer_cfg = cfg.model_copy(update={"max_outlier_factor": surer})
-        judged = replace(ranking, verdicts=Verdicts.unjudged(ranking.verdicts.judge, surer, ranking.candidates))
         return {
             rule: self._surer_where_no_dearer(
-                answers[rule],
-                self._answered(x, prob_before, denied, replace(judged, rule=rule), surer_cfg, alternatives, drawn),
-                surer,
-                drawn,
+                x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn, answers[rule], surer
             )
             for rule in rules
         }
 
     def _surer_where_no_dearer(
-        self, first: RecourseBatch, surer: RecourseBatch, factor: float, drawn: float
+        self,
+        x: np.ndarray,
+        prob_before: np.ndarray,
+        denied: np.ndarray,
+        ranking: Ranking,
+        cfg: RecourseSettings,
+        alternatives: int,
+        drawn: float,
+        first: RecourseBatch,
+        factor: float,
     ) -> RecourseBatch:
-        """``first``, but ``surer``'s answer (chosen and made minimal with plausibility judged at
-        ``factor``, stricter than ``max_outlier_factor``) for each applicant where it is plausible
-        at that factor and asks for no more changes: an answer close to the line of plausibility
-        is often one the world's judge calls an outlier, and a person loses nothing by the surer
-        one (docs/decisions.md)."""
+        """``first``, but for each applicant whose answer is not plausible at ``factor`` (stricter
+        than ``max_outlier_factor``), the answer the same candidates give with plausibility judged at
+        ``factor``, where that one is plausible at it and asks for no more changes: an answer close
+        to the line of plausibility is often one the world's judge calls an outlier, and a person
+        loses nothing by the surer one (docs/decisions.md). Each applicant's answer is its own:
+        the same alone or in any batch."""
         assert self.plausibility is not None  # verdicts were given: there is a judge
-        take = (
-            surer.found & first.found & (changed(first.x, surer.x_plus).sum(1) <= changed(first.x, first.x_plus).sum(1))
+        found = np.flatnonzero(first.found[denied])  # positions among the denied
+        near_line = found[self.plausibility.outlier_factor(first.x_plus[denied[found]]) >= factor]
+        if not len(near_line):
+            return first
+        own = denied[near_line]  # the applicants, in the batch
+        again = Ranking(
+            ranking.candidates[near_line],
+            ranking.prob[near_line],
+            ranking.costs[near_line],
+            ranking.accepted[near_line],
+            ranking.rule,
+            Verdicts.unjudged(self.plausibility, factor, ranking.candidates[near_line]),
         )
-        rows = np.flatnonzero(take)
-        take[rows] = self.plausibility.outlier_factor(surer.x_plus[rows]) < factor
-        return first.where(take, surer, first.seconds + surer.seconds - drawn)
+        stricter = cfg.model_copy(update={"max_outlier_factor": factor})
+        other = self._answered(x[own], prob_before[own], np.arange(len(own)), again, stricter, alternatives, drawn)
+        fewer = changed(other.x, other.x_plus).sum(1) <= changed(other.x, first.x_plus[own]).sum(1)
+        pick = np.flatnonzero(other.found & fewer)
+        pick = pick[self.plausibility.outlier_factor(other.x_plus[pick]) < factor]
+        return first.replaced(own[pick], other, pick, first.seconds + other.seconds - drawn)
 
     def _answered(
         self,
