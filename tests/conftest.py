@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -243,3 +244,22 @@ def pre() -> Preprocessor:
         }
     )
     return Preprocessor(schema, np.zeros(4), np.array([10.0, 1.0, 1.0, 2.0]))
+
+
+@pytest.fixture
+def tiny_rows() -> Callable[..., pd.DataFrame]:
+    """``tiny_rows(n, seed=0)``: n seeded raw applicants of ``pre``'s space, every feature drawn
+    over its whole range."""
+
+    def rows(n: int, seed: int = 0) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame(
+            {
+                "age": rng.integers(0, 11, n),
+                "debt": rng.random(n),
+                "sex": rng.choice(["f", "m"], n),
+                "job": rng.choice(["a", "b", "c"], n),
+            }
+        )
+
+    return rows

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from genre.data.preprocessing import Preprocessor
@@ -13,25 +12,12 @@ from genre.recourse.engine import make_actionable
 from genre.recourse.retrieval import MOVED_WEIGHT, nearest_reachable
 
 
-def rows(pre: Preprocessor, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "age": rng.integers(0, 11, n),
-            "debt": rng.random(n).round(2),
-            "sex": rng.choice(["f", "m"], n),
-            "job": rng.choice(["a", "b", "c"], n),
-        }
-    )
-    return pre.transform(frame).astype(np.float32)
-
-
 def reachable(pre: Preprocessor, x: np.ndarray, pool: np.ndarray, k: int, cells: int = 4_000_000):
     return nearest_reachable(x, pool, pre, k, lambda f, moved: make_actionable(pre, f, moved), cells)
 
 
-def test_reachable_rows_keep_every_constraint_and_come_least_moved_first(pre: Preprocessor) -> None:
-    x, pool = rows(pre, 20, seed=0), rows(pre, 200, seed=1)
+def test_reachable_rows_keep_every_constraint_and_come_least_moved_first(pre: Preprocessor, tiny_rows) -> None:
+    x, pool = pre.transform(tiny_rows(20, 0)), pre.transform(tiny_rows(200, 1))
     out, valid = reachable(pre, x, pool, 15)
     assert valid.any(axis=1).all()
     np.testing.assert_array_equal(out, make_actionable(pre, x, out))  # already within reach: nothing to clamp
@@ -51,8 +37,8 @@ def test_reachable_rows_keep_every_constraint_and_come_least_moved_first(pre: Pr
         assert np.all(got > 0)
 
 
-def test_an_applicants_rows_do_not_depend_on_the_batch(pre: Preprocessor) -> None:
-    x, pool = rows(pre, 30, seed=2), rows(pre, 150, seed=3)
+def test_an_applicants_rows_do_not_depend_on_the_batch(pre: Preprocessor, tiny_rows) -> None:
+    x, pool = pre.transform(tiny_rows(30, 2)), pre.transform(tiny_rows(150, 3))
     together = reachable(pre, x, pool, 10)
     in_small_blocks = reachable(pre, x, pool, 10, cells=150 * 4 * 4)  # four applicants a block
     alone = [reachable(pre, x[i : i + 1], pool, 10) for i in range(len(x))]
@@ -61,16 +47,18 @@ def test_an_applicants_rows_do_not_depend_on_the_batch(pre: Preprocessor) -> Non
         np.testing.assert_array_equal(got[1], together[1])
 
 
-def test_no_pool_or_no_room_leaves_slots_empty(pre: Preprocessor) -> None:
-    x = rows(pre, 3, seed=4)
+def test_no_pool_or_no_room_leaves_slots_empty(pre: Preprocessor, tiny_rows) -> None:
+    x = pre.transform(tiny_rows(3, 4))
     out, valid = reachable(pre, x, np.zeros((0, 4), np.float32), 5)
     assert not valid.any() and (out == x[:, None, :]).all()
     out, valid = reachable(pre, x, x[:1], 5)  # one row: at most one slot per applicant
     assert valid.sum(axis=1).max() <= 1
 
 
-def test_favourable_rows_travel_with_the_accepted_ones_and_old_files_still_load(tmp_path, pre: Preprocessor) -> None:
-    x = rows(pre, 40, seed=5)
+def test_favourable_rows_travel_with_the_accepted_ones_and_old_files_still_load(
+    tmp_path, pre: Preprocessor, tiny_rows
+) -> None:
+    x = pre.transform(tiny_rows(40, 5))
     h = np.linspace(0, 1, 40)
     labels = (np.arange(40) % 3 == 0).astype(int)
     saved = AcceptedRows.of(x, h, 0.5, labels)

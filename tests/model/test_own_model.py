@@ -32,18 +32,6 @@ CLOSE = {"atol": 1e-6}  # a continuous value passes through float32 scaling and 
 TREE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
 
-def raw_rows(pre: Preprocessor, n: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.integers(0, 11, n),
-            "debt": rng.random(n),
-            "sex": rng.choice(["f", "m"], n),
-            "job": rng.choice(["a", "b", "c"], n),
-        }
-    )
-
-
 def labels(frame: pd.DataFrame) -> np.ndarray:
     return ((frame["age"] / 10 - frame["debt"] + (frame["job"] == "c")) > 0.2).astype(int).to_numpy()
 
@@ -59,8 +47,8 @@ def boosted(frame: pd.DataFrame, y: np.ndarray):
     return make_pipeline(encode, model).fit(frame, y)
 
 
-def test_a_pipeline_scores_scaled_rows_as_it_scores_the_raw_ones(pre) -> None:
-    frame = raw_rows(pre, 300)
+def test_a_pipeline_scores_scaled_rows_as_it_scores_the_raw_ones(tiny_rows, pre) -> None:
+    frame = tiny_rows(300)
     estimator = one_hot_pipeline(frame, labels(frame))
     model = OwnModel(skops.io.dumps(estimator), pre, [])
     x = pre.transform(frame)
@@ -70,8 +58,8 @@ def test_a_pipeline_scores_scaled_rows_as_it_scores_the_raw_ones(pre) -> None:
     assert model.predict_proba(x[:0]).shape == (0,)
 
 
-def test_columns_are_matched_by_name_whatever_their_order(pre) -> None:
-    frame = raw_rows(pre, 300)
+def test_columns_are_matched_by_name_whatever_their_order(tiny_rows, pre) -> None:
+    frame = tiny_rows(300)
     shuffled = frame[["job", "debt", "sex", "age"]]
     estimator = one_hot_pipeline(shuffled, labels(frame))
     model = OwnModel(skops.io.dumps(estimator), pre, [])
@@ -80,13 +68,13 @@ def test_columns_are_matched_by_name_whatever_their_order(pre) -> None:
     )
 
 
-def test_the_favourable_label_picks_the_column_whatever_the_labels(pre) -> None:
+def test_the_favourable_label_picks_the_column_whatever_the_labels(tiny_rows, pre) -> None:
     """Text labels, and a favourable label listed first: h is P(favourable), not column 1."""
     schema = pre.schema.model_copy(
         update={"target": pre.schema.target.model_copy(update={"values": ["yes", "no"], "favourable": "no"})}
     )
     text_pre = Preprocessor(schema, pre.mins, pre.ranges)
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     y = np.where(labels(frame) == 1, "no", "yes")
     estimator = one_hot_pipeline(frame, y)
     model = OwnModel(skops.io.dumps(estimator), text_pre, [])
@@ -94,8 +82,8 @@ def test_the_favourable_label_picks_the_column_whatever_the_labels(pre) -> None:
     np.testing.assert_allclose(model.predict_proba(pre.transform(frame)), estimator.predict_proba(frame)[:, 0], **CLOSE)
 
 
-def test_types_skops_does_not_trust_load_only_once_vouched_for(pre) -> None:
-    frame = raw_rows(pre, 300)
+def test_types_skops_does_not_trust_load_only_once_vouched_for(tiny_rows, pre) -> None:
+    frame = tiny_rows(300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     with pytest.raises(InputError) as refused:
         OwnModel(payload, pre, [])
@@ -107,13 +95,13 @@ def test_types_skops_does_not_trust_load_only_once_vouched_for(pre) -> None:
     assert ((model.predict_proba(pre.transform(frame)) > 0.5) == labels(frame)).mean() > 0.9
 
 
-def test_a_lender_model_travels_to_another_process_and_scores_the_same_there(pre) -> None:
+def test_a_lender_model_travels_to_another_process_and_scores_the_same_there(tiny_rows, pre) -> None:
     """``runner: dask`` pickles the engine, and with it the model, to the workers: the thread
     controller (ctypes handles of loaded libraries) stays behind and is built again there."""
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
-    x = pre.transform(raw_rows(pre, 50, seed=2))
+    x = pre.transform(tiny_rows(50, seed=2))
     here = model.predict_proba(x)  # the controller has been built here
     there = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(there.predict_proba(x), here)
@@ -143,18 +131,18 @@ def test_a_lender_model_travels_to_another_process_and_scores_the_same_there(pre
         (lambda frame, y: skops.io.dumps(OneHotEncoder().fit(frame[["job"]])), "a fitted estimator with predict_proba"),
     ],
 )
-def test_a_model_that_cannot_be_used_is_one_line(pre, make, expected: str) -> None:
-    frame = raw_rows(pre, 100)
+def test_a_model_that_cannot_be_used_is_one_line(tiny_rows, pre, make, expected: str) -> None:
+    frame = tiny_rows(100)
     with pytest.raises(InputError) as refused:
         OwnModel(make(frame, labels(frame)), pre, [])
     assert expected in str(refused.value) and "\n" not in str(refused.value)
 
 
-def test_a_model_that_cannot_score_a_category_the_schema_allows_is_refused_when_read(pre) -> None:
+def test_a_model_that_cannot_score_a_category_the_schema_allows_is_refused_when_read(tiny_rows, pre) -> None:
     """A lender's encoder that never saw a category raises on it by default: that is said in one
     line when train_classifier reads the model, not as a failure on the first applicant or
     candidate holding it; a model that handles unknown categories passes."""
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     unseen = frame[frame["job"] != "c"]
     payload = skops.io.dumps(boosted(unseen, labels(unseen)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
@@ -172,9 +160,9 @@ def test_a_model_that_cannot_score_a_category_the_schema_allows_is_refused_when_
     check_every_category(ignoring, base)
 
 
-def test_a_model_that_leaves_out_features_is_asked_only_for_its_own(pre) -> None:
+def test_a_model_that_leaves_out_features_is_asked_only_for_its_own(tiny_rows, pre) -> None:
     """A lender's model may not use every column (a protected attribute, say)."""
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     estimator = LogisticRegression().fit(frame[["age", "debt"]], labels(frame))
     model = OwnModel(skops.io.dumps(estimator), pre, [])
     np.testing.assert_allclose(
@@ -196,8 +184,8 @@ def test_the_model_file_must_lie_in_models(tmp_path) -> None:
             read_model_file(tmp_path, relative)
 
 
-def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path) -> None:
-    frame = raw_rows(pre, 300)
+def test_the_classifier_file_keeps_either_kind_with_its_threshold(tiny_rows, pre, tmp_path) -> None:
+    frame = tiny_rows(300)
     x = pre.transform(frame)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     own = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload), reachable=0.81)
@@ -209,12 +197,12 @@ def test_the_classifier_file_keeps_either_kind_with_its_threshold(pre, tmp_path)
         np.testing.assert_allclose(loaded.predict_proba(x), classifier.predict_proba(x))
 
 
-def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(pre, tmp_path) -> None:
+def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(tiny_rows, pre, tmp_path) -> None:
     """LightGBM fitted on category columns refuses strings: ``check_scores`` finds the form the
     model takes, and the saved classifier (the bundle, the CLI, the service) keeps asking in it."""
     import lightgbm
 
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     as_categories = frame.astype(
         {name: pd.CategoricalDtype(pre.schema.features[name].categories) for name in CATEGORICAL}
     )
@@ -233,12 +221,12 @@ def test_a_model_fitted_on_pandas_categoricals_is_asked_in_them_from_then_on(pre
     np.testing.assert_allclose(load_classifier(tmp_path / "classifier.pt", pre).predict_proba(x), expected, **CLOSE)
 
 
-def test_a_model_names_the_libraries_serving_it_must_install(pre) -> None:
+def test_a_model_names_the_libraries_serving_it_must_install(tiny_rows, pre) -> None:
     """The distributions behind the types the user vouched for: what the bento must install."""
     import lightgbm
     import sklearn
 
-    frame = raw_rows(pre, 200)
+    frame = tiny_rows(200)
     for estimator, expected in (
         (
             lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(
@@ -256,8 +244,8 @@ def test_a_model_names_the_libraries_serving_it_must_install(pre) -> None:
         assert OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload)).distributions() == expected
 
 
-def test_a_model_that_scores_neither_form_is_one_line_naming_both(pre) -> None:
-    frame = raw_rows(pre, 100)
+def test_a_model_that_scores_neither_form_is_one_line_naming_both(tiny_rows, pre) -> None:
+    frame = tiny_rows(100)
     model = OwnModel(skops.io.dumps(one_hot_pipeline(frame, labels(frame))), pre, [])
     model.estimator.predict_proba = lambda rows: 1 / 0  # a model broken whatever it is given
     with pytest.raises(InputError) as refused:
@@ -278,17 +266,17 @@ class _Jitter:
         )
 
 
-def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(pre) -> None:
+def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(tiny_rows, pre) -> None:
     """A pipeline's calls cost more than their rows: factuals and candidates go in one call, and
     the answers are those of scoring the factuals first and sampling only for the denied."""
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
     settings = RecourseSettings(
         threshold=0.6, n_candidates=40, retrieved=0, selection="cheapest", plausible_first=False, sparsify=False
     )
     engine = RecourseEngine(pre, model, _Jitter(), settings)
-    x = pre.transform(raw_rows(pre, 25, seed=1))
+    x = pre.transform(tiny_rows(25, seed=1))
     calls: list[int] = []
     score = model.estimator.predict_proba
     model.estimator.predict_proba = lambda rows: calls.append(len(rows)) or score(rows)
@@ -318,13 +306,13 @@ SCENARIOS = {"spread": (1.0, []), "ties": (0.3, ["debt"])}
 @pytest.mark.parametrize("first", [1, 5, 40])
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scoring_all(
-    pre, monkeypatch, scenario: str, first: int, plausible_first: bool
+    tiny_rows, pre, monkeypatch, scenario: str, first: int, plausible_first: bool
 ) -> None:
     """Under ``cheapest`` with no alternatives asked, each factual's ``first`` cheapest candidates
     are scored with the factuals, and the rest only for the denied factuals none of those settles:
     the answers are those of scoring every candidate (plausibility, retrieved rows, ties in cost)."""
     monkeypatch.setattr("genre.recourse.engine.FIRST_SCORED", first)
-    frame = raw_rows(pre, 300)
+    frame = tiny_rows(300)
     payload = skops.io.dumps(boosted(frame, labels(frame)))
     model = OwnModel(payload, pre, skops.io.get_untrusted_types(data=payload))
     accepted = AcceptedRows.of(pre.transform(frame), model.predict_proba(pre.transform(frame)), 0.5)
@@ -341,7 +329,7 @@ def test_a_lender_model_scores_the_cheapest_candidates_first_and_answers_as_scor
         sparsify=False,
     )
     engine = RecourseEngine(pre, model, _Jitter(), settings, accepted)
-    x, frozen = pre.transform(raw_rows(pre, 60, seed=1)), np.isin(pre.schema.feature_names, names)
+    x, frozen = pre.transform(tiny_rows(60, seed=1)), np.isin(pre.schema.feature_names, names)
     calls: list[int] = []
     score = model.estimator.predict_proba
     model.estimator.predict_proba = lambda rows: calls.append(len(rows)) or score(rows)
