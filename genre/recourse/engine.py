@@ -705,6 +705,7 @@ class RecourseEngine:
             issue_bar(cfg),
             None,
             rule_key,
+            self.scorer.score_in_one_call,
         )
         needed = np.where(ok, changed(x_rep, walked).sum(axis=1).reshape(n, k), np.iinfo(np.int64).max)
         chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[
@@ -745,7 +746,15 @@ class RecourseEngine:
         x_rep = np.repeat(x, k + 1, axis=0)
         key = _kept_by(rule)
         both_x, both_prob = minimal(
-            x_rep, both_x, both_prob, active, self.scorer.predict_proba, issue_bar(cfg), judge, key
+            x_rep,
+            both_x,
+            both_prob,
+            active,
+            self.scorer.predict_proba,
+            issue_bar(cfg),
+            judge,
+            key,
+            self.scorer.score_in_one_call,
         )
         costs = recourse_cost(self.pre, x_rep, both_x).reshape(n, k + 1)
         both_x, both_prob = both_x.reshape(n, k + 1, d), both_prob.reshape(n, k + 1)

@@ -12,16 +12,25 @@ other rows of the batch), so an answer is the same alone or in any batch.
 Plausibility is judged where it matters rather than at every step: the walk first ignores it,
 and only the applicants whose walk ended implausible are walked again with every step judged.
 Most walks end plausible, and judging is a neighbour search per point.
+
+A round is one call of the classifier. For a lender's pipeline a call costs far more than its rows
+(``Classifier.score_in_one_call``), and a served request's walk of a few rounds would be a few
+calls: there the walk scores, in one call, every trial of its next rounds that fits in
+``AHEAD_ROWS`` (every way of undoing up to that many more changes), and reads the rounds' trials
+from those. The probabilities are the same, so the answers are too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import combinations
+from math import comb
 
 import numpy as np
 
 from genre.recourse.cost import changed
 
+AHEAD_ROWS = 2048  # trials one call may score ahead of the walk, where a call costs more than its rows
 Scorer = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] probabilities
 Judge = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] plausible
 Key = Callable[
@@ -38,17 +47,19 @@ def minimal(
     bar: float,
     judge: Judge | None = None,
     key: Key | None = None,
+    ahead: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """[M, d] applicants, [M, d] their answers, [M] the answers' probabilities, [M] which to make
     minimal -> (answers, probabilities) with every change they do not need undone (see the module).
     ``judge`` None: plausibility is not asked; ``key`` None: the bar alone decides (undoing a change
-    never makes an answer costlier, so the cheapest rule needs no key)."""
+    never makes an answer costlier, so the cheapest rule needs no key); ``ahead``: ``score`` costs
+    more per call than per row, so later rounds' trials are scored with the first's."""
     x_plus, prob = np.array(x_plus, np.float32), np.array(prob, np.float64)
     rows = np.flatnonzero(active)
     if not len(rows):
         return x_plus, prob
     start, start_prob = x_plus[rows].copy(), prob[rows].copy()
-    x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key)
+    x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key, ahead)
     moved = np.flatnonzero(
         changed(start, x_plus[rows]).any(axis=1)
     )  # an answer the walk left as it was is as plausible as it was
@@ -59,24 +70,32 @@ def minimal(
     ]  # walked out of plausibility: walk again, judging each step
     if len(lost):
         again = rows[lost]
-        x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key)
+        x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key, ahead)
     return x_plus, prob
 
 
 def _walk(
-    x: np.ndarray, x_plus: np.ndarray, prob: np.ndarray, score: Scorer, bar: float, judge: Judge | None, key: Key | None
+    x: np.ndarray,
+    x_plus: np.ndarray,
+    prob: np.ndarray,
+    score: Scorer,
+    bar: float,
+    judge: Judge | None,
+    key: Key | None,
+    ahead: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The greedy undoing of every row's changes, all rows at once (a round undoes one change of
     each row that can still lose one)."""
     x_plus, prob = x_plus.copy(), prob.copy()
     rows = np.arange(len(x))
+    scored = _Ahead(x, score) if ahead else None
     while len(rows):
         owner, feature = np.nonzero(changed(x[rows], x_plus[rows]))
         if not len(owner):
             break
         trial = x_plus[rows][owner]
         trial[np.arange(len(owner)), feature] = x[rows][owner, feature]
-        p = np.asarray(score(trial), np.float64)
+        p = np.asarray(score(trial) if scored is None else scored.probabilities(rows, owner, trial, x_plus), np.float64)
         ok = p > bar
         if key is not None:
             ok &= key(x[rows][owner], trial, p) <= key(x[rows], x_plus[rows], prob[rows])[owner] + 1e-12
@@ -111,3 +130,77 @@ def _best_trials(
         pick[owner[first[passed]]] = first[passed]
         pending[owner[first[passed]]] = False
         open_[first[~passed]] = False
+
+
+class _Ahead:
+    """A walk's trials scored ahead: where the rows still walking are few enough, every way of
+    undoing up to ``depth`` more of each one's changes (the largest depth whose trials fit in
+    ``AHEAD_ROWS``) is scored in one call and kept, and each round reads its trials from those;
+    where even two rounds' trials do not fit, a round's are scored as they come."""
+
+    def __init__(self, x: np.ndarray, score: Scorer) -> None:
+        self.x, self.score = x, score
+        self.known: dict[tuple[int, bytes], float] = {}
+
+    def probabilities(self, rows: np.ndarray, owner: np.ndarray, trial: np.ndarray, x_plus: np.ndarray) -> np.ndarray:
+        """[T] the probabilities of a round's trials (``trial``, each of walking row ``rows[owner]``,
+        whose answer is now ``x_plus[rows[owner]]``)."""
+        keys = [(int(r), t.tobytes()) for r, t in zip(rows[owner], trial)] if self.known else []
+        missing = np.array([k not in self.known for k in keys], bool) if keys else np.ones(len(trial), bool)
+        if missing.any():
+            walking = np.unique(rows[owner[missing]])
+            changes = changed(self.x[walking], x_plus[walking])
+            depth = _depth(changes.sum(axis=1))
+            if depth < 2:  # nothing to keep: this round's trials are all a call can hold
+                if not self.known:
+                    return np.asarray(self.score(trial), np.float64)
+                p = np.zeros(len(trial))
+                p[missing] = self.score(trial[missing])
+                p[~missing] = [self.known[k] for k, m in zip(keys, missing) if not m]
+                return p
+            self._score_ahead(walking, changes, x_plus[walking], depth)
+            keys = [(int(r), t.tobytes()) for r, t in zip(rows[owner], trial)]
+        return np.array([self.known[k] for k in keys], np.float64)
+
+    def _score_ahead(self, walking: np.ndarray, changes: np.ndarray, answers: np.ndarray, depth: int) -> None:
+        """Score and keep every answer ``walking``'s rows reach by undoing 1 to ``depth`` of their
+        ``changes`` ([R, d]) to ``answers`` ([R, d])."""
+        points: list[np.ndarray] = []
+        owners: list[np.ndarray] = []
+        counts = changes.sum(axis=1)
+        for count in np.unique(counts):
+            group = np.flatnonzero(counts == count)
+            undo = _subsets(int(count), depth)  # [S, count]
+            where = np.nonzero(changes[group])[1].reshape(len(group), int(count))  # the changed features, in order
+            restore = np.zeros((len(group), len(undo), changes.shape[1]), bool)
+            np.put_along_axis(
+                restore, np.broadcast_to(where[:, None, :], (len(group), len(undo), int(count))), undo[None], axis=2
+            )
+            points.append(
+                np.where(restore, self.x[walking[group]][:, None, :], answers[group][:, None, :]).reshape(
+                    -1, changes.shape[1]
+                )
+            )
+            owners.append(np.repeat(walking[group], len(undo)))
+        flat, who = np.concatenate(points).astype(answers.dtype), np.concatenate(owners)
+        for r, point, p in zip(who, flat, np.asarray(self.score(flat), np.float64)):
+            self.known[(int(r), point.tobytes())] = float(p)
+
+
+def _depth(counts: np.ndarray) -> int:
+    """The most rounds whose every trial, for rows with ``counts`` changes, fits in ``AHEAD_ROWS``."""
+    depth, total = 0, 0
+    while depth < counts.max():
+        more = int(sum(comb(int(c), depth + 1) for c in counts))
+        if total + more > AHEAD_ROWS and depth:
+            break
+        depth, total = depth + 1, total + more
+    return depth
+
+
+def _subsets(count: int, depth: int) -> np.ndarray:
+    """[S, count] every set of 1 to ``depth`` of ``count`` positions, as masks."""
+    masks = [
+        np.isin(np.arange(count), chosen) for size in range(1, depth + 1) for chosen in combinations(range(count), size)
+    ]
+    return np.array(masks, bool).reshape(-1, count)

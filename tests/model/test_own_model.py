@@ -266,7 +266,9 @@ class _Jitter:
         )
 
 
-def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(tiny_rows, pre) -> None:
+def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_row(
+    tiny_rows, pre, monkeypatch
+) -> None:
     """A pipeline's calls cost more than their rows: factuals and candidates go in one call, and
     the answers are those of scoring the factuals first and sampling only for the denied."""
     frame = tiny_rows(300)
@@ -295,6 +297,17 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
     row_by_row = minimal.recourse(x, seed=3, alternatives=2)
     for field in ("x_plus", "status", "prob_before", "prob_after", "cost"):
         np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
+    # one served request: the rounds of undoing are scored ahead, in fewer calls than a round each
+    model.score_in_one_call = True
+    one = x[one_call.status == "found"][:1]
+    calls.clear()
+    ahead = minimal.recourse(one, seed=3, alternatives=2)
+    ahead_calls = len(calls)
+    monkeypatch.setattr("genre.recourse.minimal.AHEAD_ROWS", 0)
+    calls.clear()
+    a_round_a_call = minimal.recourse(one, seed=3, alternatives=2)
+    np.testing.assert_array_equal(ahead.x_plus, a_round_a_call.x_plus)
+    assert ahead_calls < len(calls)
 
 
 # (temperature, frozen): candidates spread wide, and candidates close by with debt frozen, where
