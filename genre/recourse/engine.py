@@ -31,7 +31,7 @@ from genre.models.classifiers import DECISION_THRESHOLD, Classifier
 from genre.models.generators import Generator
 from genre.parallel import Mapper
 from genre.recourse.cost import changed, recourse_cost
-from genre.recourse.minimal import Judge, Key, minimal
+from genre.recourse.minimal import Judge, Key, Known, minimal
 from genre.recourse.plausibility import Plausibility, Verdicts, best_plausible, plausible_variety
 from genre.recourse.retrieval import nearest_accepted, nearest_reachable
 from genre.recourse.threshold import auto_threshold
@@ -562,8 +562,9 @@ class RecourseEngine:
         if (cfg.retrieved or cfg.reachable) and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
         drawn = time.perf_counter() - started
+        known: Known | None = {} if self.scorer.score_in_one_call else None  # minimal answers' probabilities
         answers = {
-            rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn)
+            rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn, known)
             for rule in rules
         }
         surer = cfg.preferred_outlier_factor
@@ -571,7 +572,16 @@ class RecourseEngine:
             return answers
         return {
             rule: self._surer_where_no_dearer(
-                x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn, answers[rule], surer
+                x,
+                prob_before,
+                denied,
+                replace(ranking, rule=rule),
+                cfg,
+                alternatives,
+                drawn,
+                answers[rule],
+                surer,
+                known,
             )
             for rule in rules
         }
@@ -587,6 +597,7 @@ class RecourseEngine:
         drawn: float,
         first: RecourseBatch,
         factor: float,
+        known: Known | None,
     ) -> RecourseBatch:
         """``first``, but for each applicant whose answer is not plausible at ``factor`` (stricter
         than ``max_outlier_factor``), the answer the same candidates give with plausibility judged at
@@ -609,7 +620,9 @@ class RecourseEngine:
             Verdicts.unjudged(self.plausibility, factor, ranking.candidates[near_line]),
         )
         stricter = cfg.model_copy(update={"max_outlier_factor": factor})
-        other = self._answered(x[own], prob_before[own], np.arange(len(own)), again, stricter, alternatives, drawn)
+        other = self._answered(
+            x[own], prob_before[own], np.arange(len(own)), again, stricter, alternatives, drawn, known
+        )
         fewer = changed(other.x, other.x_plus).sum(1) <= changed(other.x, first.x_plus[own]).sum(1)
         pick = np.flatnonzero(other.found & fewer)
         pick = pick[self.plausibility.outlier_factor(other.x_plus[pick]) < factor]
@@ -624,17 +637,19 @@ class RecourseEngine:
         cfg: RecourseSettings,
         alternatives: int,
         drawn: float,
+        known: Known | None,
     ) -> RecourseBatch:
         """The batch one ranking of the denied factuals' candidates gives (candidates past
         ``cfg.n_candidates`` are retrieved rows), minimal where ``cfg.sparsify``; ``drawn`` is
-        what drawing and scoring them took."""
+        what drawing and scoring them took; ``known``: the probabilities minimal answers have
+        scored for this request, where the scorer's calls cost more than their rows."""
         started = time.perf_counter()
         x_denied, cands, n_rows = x[denied], ranking.candidates, len(x)
         pick = ranking.pick
         # made minimal, alternatives can come to move what the pick or one another moves: a wider pool is minimised
         pool = min(ALTERNATIVES_POOL * alternatives, cands.shape[1] - 1) if cfg.sparsify else alternatives
         if cfg.sparsify:
-            pick = self._fewest_changes(x_denied, ranking, cfg)
+            pick = self._fewest_changes(x_denied, ranking, cfg, known)
         best_x, best_found, best_prob, best_cost = (values[:, 0] for values in ranking.take(pick[:, None]))
         if alternatives:
             moves = changed(
@@ -646,7 +661,13 @@ class RecourseEngine:
         alt_x, _, alt_prob, alt_cost = ranking.take(others)
         if cfg.sparsify:
             best_x, best_prob, best_cost, alt_x, alt_prob, alt_cost, valid = self._minimal(
-                x_denied, (best_x, best_found, best_prob), (alt_x, valid, alt_prob), cfg, ranking.rule, alternatives
+                x_denied,
+                (best_x, best_found, best_prob),
+                (alt_x, valid, alt_prob),
+                cfg,
+                ranking.rule,
+                alternatives,
+                known,
             )
         x_plus, found, prob_after, cost_after = (
             _scatter(values, denied, base)
@@ -673,7 +694,9 @@ class RecourseEngine:
             retrieved,
         )
 
-    def _fewest_changes(self, x: np.ndarray, ranking: Ranking, cfg: RecourseSettings) -> np.ndarray:
+    def _fewest_changes(
+        self, x: np.ndarray, ranking: Ranking, cfg: RecourseSettings, known: Known | None
+    ) -> np.ndarray:
         """[N] the candidate to answer with: of the rule's pick and the ``FEWEST_POOL`` - 1 accepted
         candidates its key ranks next, the one that needs the fewest changes once made minimal by
         the bar and the rule, the best-ranked of equals. Two candidates a little apart in cost can
@@ -705,7 +728,7 @@ class RecourseEngine:
             issue_bar(cfg),
             None,
             rule_key,
-            self.scorer.score_in_one_call,
+            known,
         )
         needed = np.where(ok, changed(x_rep, walked).sum(axis=1).reshape(n, k), np.iinfo(np.int64).max)
         chosen = np.take_along_axis(pool, np.where(ok.any(axis=1), needed.argmin(axis=1), 0)[:, None], axis=1)[
@@ -730,6 +753,7 @@ class RecourseEngine:
         cfg: RecourseSettings,
         rule: Rule,
         alternatives: int,
+        known: Known | None,
     ) -> tuple[np.ndarray, ...]:
         """The picks (x_plus, found, prob) and a pool of alternatives (x_plus, valid, prob) made
         minimal (``genre.recourse.minimal``) -> the picks (x_plus, prob, cost) and up to
@@ -754,7 +778,7 @@ class RecourseEngine:
             issue_bar(cfg),
             judge,
             key,
-            self.scorer.score_in_one_call,
+            known,
         )
         costs = recourse_cost(self.pre, x_rep, both_x).reshape(n, k + 1)
         both_x, both_prob = both_x.reshape(n, k + 1, d), both_prob.reshape(n, k + 1)

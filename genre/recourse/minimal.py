@@ -17,7 +17,8 @@ A round is one call of the classifier. For a lender's pipeline a call costs far 
 (``Classifier.score_in_one_call``), and a served request's walk of a few rounds would be a few
 calls: there the walk scores, in one call, every trial of its next rounds that fits in
 ``AHEAD_ROWS`` (every way of undoing up to that many more changes), and reads the rounds' trials
-from those. The probabilities are the same, so the answers are too.
+from those; a request's later walks (the chosen answer's, the surer answer's) read what its
+earlier ones scored. The probabilities are the same, so the answers are too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from genre.recourse.cost import changed
 AHEAD_ROWS = 2048  # trials one call may score ahead of the walk, where a call costs more than its rows
 Scorer = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] probabilities
 Judge = Callable[[np.ndarray], np.ndarray]  # [m, d] scaled points -> [m] plausible
+Known = dict[bytes, float]  # a point's bytes (float32) -> its probability
 Key = Callable[
     [np.ndarray, np.ndarray, np.ndarray], np.ndarray
 ]  # (applicants, answers, probabilities) -> [m] the rule's key
@@ -47,19 +49,20 @@ def minimal(
     bar: float,
     judge: Judge | None = None,
     key: Key | None = None,
-    ahead: bool = False,
+    known: Known | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """[M, d] applicants, [M, d] their answers, [M] the answers' probabilities, [M] which to make
     minimal -> (answers, probabilities) with every change they do not need undone (see the module).
     ``judge`` None: plausibility is not asked; ``key`` None: the bar alone decides (undoing a change
-    never makes an answer costlier, so the cheapest rule needs no key); ``ahead``: ``score`` costs
-    more per call than per row, so later rounds' trials are scored with the first's."""
+    never makes an answer costlier, so the cheapest rule needs no key); ``known``: where ``score``
+    costs more per call than per row, the probabilities of points scored so far (shared by a
+    request's walks, filled by this one), and later rounds' trials are scored with the first's."""
     x_plus, prob = np.array(x_plus, np.float32), np.array(prob, np.float64)
     rows = np.flatnonzero(active)
     if not len(rows):
         return x_plus, prob
     start, start_prob = x_plus[rows].copy(), prob[rows].copy()
-    x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key, ahead)
+    x_plus[rows], prob[rows] = _walk(x[rows], start, start_prob, score, bar, None, key, known)
     moved = np.flatnonzero(
         changed(start, x_plus[rows]).any(axis=1)
     )  # an answer the walk left as it was is as plausible as it was
@@ -70,7 +73,7 @@ def minimal(
     ]  # walked out of plausibility: walk again, judging each step
     if len(lost):
         again = rows[lost]
-        x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key, ahead)
+        x_plus[again], prob[again] = _walk(x[again], start[lost], start_prob[lost], score, bar, judge, key, known)
     return x_plus, prob
 
 
@@ -82,13 +85,13 @@ def _walk(
     bar: float,
     judge: Judge | None,
     key: Key | None,
-    ahead: bool = False,
+    known: Known | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The greedy undoing of every row's changes, all rows at once (a round undoes one change of
     each row that can still lose one)."""
     x_plus, prob = x_plus.copy(), prob.copy()
     rows = np.arange(len(x))
-    scored = _Ahead(x, score) if ahead else None
+    scored = None if known is None else _Ahead(x, score, known)
     while len(rows):
         owner, feature = np.nonzero(changed(x[rows], x_plus[rows]))
         if not len(owner):
@@ -135,56 +138,52 @@ def _best_trials(
 class _Ahead:
     """A walk's trials scored ahead: where the rows still walking are few enough, every way of
     undoing up to ``depth`` more of each one's changes (the largest depth whose trials fit in
-    ``AHEAD_ROWS``) is scored in one call and kept, and each round reads its trials from those;
-    where even two rounds' trials do not fit, a round's are scored as they come."""
+    ``AHEAD_ROWS``) is scored in one call and kept in ``known``, and each round reads its trials
+    from there; where even two rounds' trials do not fit, a round's are scored as they come. A
+    point's probability is its own (the scorer's answers do not depend on the batch), so ``known``
+    serves every walk of the same request."""
 
-    def __init__(self, x: np.ndarray, score: Scorer) -> None:
-        self.x, self.score = x, score
-        self.known: dict[tuple[int, bytes], float] = {}
+    def __init__(self, x: np.ndarray, score: Scorer, known: Known) -> None:
+        self.x, self.score, self.known = x, score, known
 
     def probabilities(self, rows: np.ndarray, owner: np.ndarray, trial: np.ndarray, x_plus: np.ndarray) -> np.ndarray:
         """[T] the probabilities of a round's trials (``trial``, each of walking row ``rows[owner]``,
         whose answer is now ``x_plus[rows[owner]]``)."""
-        keys = [(int(r), t.tobytes()) for r, t in zip(rows[owner], trial)] if self.known else []
+        trial = np.asarray(trial, np.float32)
+        keys = [t.tobytes() for t in trial] if self.known else []
         missing = np.array([k not in self.known for k in keys], bool) if keys else np.ones(len(trial), bool)
         if missing.any():
             walking = np.unique(rows[owner[missing]])
             changes = changed(self.x[walking], x_plus[walking])
             depth = _depth(changes.sum(axis=1))
-            if depth < 2:  # nothing to keep: this round's trials are all a call can hold
-                if not self.known:
-                    return np.asarray(self.score(trial), np.float64)
+            if depth < 2:  # nothing worth keeping: this round's trials are all a call can hold
                 p = np.zeros(len(trial))
                 p[missing] = self.score(trial[missing])
                 p[~missing] = [self.known[k] for k, m in zip(keys, missing) if not m]
                 return p
             self._score_ahead(walking, changes, x_plus[walking], depth)
-            keys = [(int(r), t.tobytes()) for r, t in zip(rows[owner], trial)]
+            keys = [t.tobytes() for t in trial]
         return np.array([self.known[k] for k in keys], np.float64)
 
     def _score_ahead(self, walking: np.ndarray, changes: np.ndarray, answers: np.ndarray, depth: int) -> None:
         """Score and keep every answer ``walking``'s rows reach by undoing 1 to ``depth`` of their
         ``changes`` ([R, d]) to ``answers`` ([R, d])."""
         points: list[np.ndarray] = []
-        owners: list[np.ndarray] = []
         counts = changes.sum(axis=1)
+        d = changes.shape[1]
         for count in np.unique(counts):
             group = np.flatnonzero(counts == count)
             undo = _subsets(int(count), depth)  # [S, count]
             where = np.nonzero(changes[group])[1].reshape(len(group), int(count))  # the changed features, in order
-            restore = np.zeros((len(group), len(undo), changes.shape[1]), bool)
+            restore = np.zeros((len(group), len(undo), d), bool)
             np.put_along_axis(
                 restore, np.broadcast_to(where[:, None, :], (len(group), len(undo), int(count))), undo[None], axis=2
             )
             points.append(
-                np.where(restore, self.x[walking[group]][:, None, :], answers[group][:, None, :]).reshape(
-                    -1, changes.shape[1]
-                )
+                np.where(restore, self.x[walking[group]][:, None, :], answers[group][:, None, :]).reshape(-1, d)
             )
-            owners.append(np.repeat(walking[group], len(undo)))
-        flat, who = np.concatenate(points).astype(answers.dtype), np.concatenate(owners)
-        for r, point, p in zip(who, flat, np.asarray(self.score(flat), np.float64)):
-            self.known[(int(r), point.tobytes())] = float(p)
+        flat = np.concatenate(points).astype(np.float32)
+        self.known.update(zip((point.tobytes() for point in flat), np.asarray(self.score(flat), np.float64).tolist()))
 
 
 def _depth(counts: np.ndarray) -> int:

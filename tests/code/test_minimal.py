@@ -100,12 +100,17 @@ def test_scoring_ahead_gives_the_same_answers_in_fewer_calls(monkeypatch, ahead_
     round_by_round = len(calls)
     monkeypatch.setattr(minimal_module, "AHEAD_ROWS", ahead_rows)
     calls.clear()
-    ahead, p_ahead = minimal(x, x_plus, prob, active, score, 0.7, **asked, ahead=True)
+    known: dict[bytes, float] = {}
+    ahead, p_ahead = minimal(x, x_plus, prob, active, score, 0.7, **asked, known=known)
     np.testing.assert_array_equal(ahead, walked)
     np.testing.assert_array_equal(p_ahead, p_walked)
     assert changed(x, walked).sum() < changed(x, x_plus).sum()  # the walk undid something
     assert len(calls) < round_by_round
     assert max(calls) <= max(ahead_rows, 6 * 8)  # never more than the budget, or one round's trials
+    calls.clear()  # a later walk of the same request reads what this one scored
+    again, _ = minimal(x, x_plus, prob, active, score, 0.7, **asked, known=known)
+    np.testing.assert_array_equal(again, walked)
+    assert len(calls) < round_by_round if ahead_rows < 2048 else not calls
 
 
 def test_the_same_answer_alone_or_in_any_batch() -> None:
