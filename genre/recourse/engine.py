@@ -513,13 +513,16 @@ class RecourseEngine:
         seed: int = 0,
         alternatives: int = 0,
         max_step: np.ndarray | None = None,
+        known: Known | None = None,
     ) -> RecourseBatch:
         """``frozen`` marks features this request will not change and ``max_step`` how far it may
         move each (``Preprocessor.steps``; both only tighten the schema's); ``alternatives`` asks
-        for up to that many further recourses for each factual that is found one."""
+        for up to that many further recourses for each factual that is found one; ``known``, a
+        dict, is filled with the probabilities minimal answers scored where the scorer's calls cost
+        more than their rows (``genre.recourse.minimal.scored`` reads them)."""
         cfg = self.settings if settings is None else resolved(settings, self.classifier)
         rule = _rule(cfg)
-        return self._by_rules(x, (rule,), cfg, frozen, seed, alternatives, max_step)[rule]
+        return self._by_rules(x, (rule,), cfg, frozen, seed, alternatives, max_step, known)[rule]
 
     def by_rules(
         self,
@@ -553,6 +556,7 @@ class RecourseEngine:
         seed: int,
         alternatives: int,
         max_step: np.ndarray | None,
+        known: Known | None = None,
     ) -> dict[Rule, RecourseBatch]:
         """``by_rules`` with ``cfg`` resolved already."""
         x = np.asarray(x, dtype=np.float32)
@@ -562,7 +566,10 @@ class RecourseEngine:
         if (cfg.retrieved or cfg.reachable) and self.accepted is not None:
             ranking = ranking.extended(self._retrieved(x[denied], ranking, cfg, frozen, max_step))
         drawn = time.perf_counter() - started
-        known: Known | None = {} if self.scorer.score_in_one_call else None  # minimal answers' probabilities
+        if self.scorer.score_in_one_call:  # minimal answers' probabilities, kept for the request
+            known = {} if known is None else known
+        else:
+            known = None
         answers = {
             rule: self._answered(x, prob_before, denied, replace(ranking, rule=rule), cfg, alternatives, drawn, known)
             for rule in rules

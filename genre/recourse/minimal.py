@@ -135,6 +135,20 @@ def _best_trials(
         open_[first[~passed]] = False
 
 
+def scored(score: Scorer, points: np.ndarray, known: Known) -> np.ndarray:
+    """[m] the probabilities of ``points`` ([m, d] float32): those ``known`` already read from it,
+    the rest scored in one call (the principal reasons of an answer whose walk scored them)."""
+    if not known:
+        return np.asarray(score(points), np.float64)
+    keys = [point.tobytes() for point in np.asarray(points, np.float32)]
+    missing = np.array([key not in known for key in keys], bool)
+    p = np.zeros(len(points))
+    if missing.any():
+        p[missing] = score(points[missing])
+    p[~missing] = [known[key] for key, gone in zip(keys, missing) if not gone]
+    return p
+
+
 class _Ahead:
     """A walk's trials scored ahead: where the rows still walking are few enough, every way of
     undoing up to ``depth`` more of each one's changes (the largest depth whose trials fit in

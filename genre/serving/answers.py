@@ -25,6 +25,7 @@ import pandas as pd
 from genre.data.schema import FeatureSpec
 from genre.recourse.cost import changed
 from genre.recourse.engine import RecourseEngine
+from genre.recourse.minimal import Known, scored
 from genre.settings import RecourseSettings
 
 SEED = 0  # the draws' seed for every answer served (each applicant's draws are seeded by its own values too)
@@ -108,10 +109,12 @@ def _reasons(
     raw_plus: pd.DataFrame | None,
     prob: np.ndarray,
     status: np.ndarray,
+    known: Known,
 ) -> list[list[dict[str, Any]]]:
     """Per applicant, the features its recourse (or most confident candidate, ``x_plus``; in raw
     units ``raw_plus``) changes, ranked by how far the probability falls when that change alone is
-    undone (ties: schema order); none for an applicant already approved."""
+    undone (ties: schema order); none for an applicant already approved. Those points are the last
+    round of the answer's minimal walk, which scored them already where ``known`` kept them."""
     out: list[list[dict[str, Any]]] = [[] for _ in before]
     moved = changed(x, x_plus) & (status != "not_needed")[:, None]
     rows, features = np.nonzero(moved)
@@ -119,7 +122,7 @@ def _reasons(
         return out
     undone = x_plus[rows].copy()
     undone[np.arange(len(rows)), features] = x[rows, features]
-    falls = (prob[rows] - engine.scorer.predict_proba(undone)).tolist()
+    falls = (prob[rows] - scored(engine.scorer.predict_proba, undone, known)).tolist()
     names, specs = engine.pre.schema.feature_names, engine.pre.schema.features
     after = {name: raw_plus[name].tolist() for name in names}
     ranked = sorted(zip(rows.tolist(), features.tolist(), falls, strict=True), key=lambda t: (t[0], -t[2], t[1]))
@@ -163,8 +166,15 @@ def answer(
     names = pre.schema.feature_names
     mask = np.isin(names, frozen or [])
     steps = pre.steps(max_change) if max_change else None
+    known: Known = {}  # what minimal answers scored: the reasons' points are among them
     batch = engine.recourse(
-        pre.transform(applicants), settings=settings, frozen=mask, seed=seed, alternatives=alternatives, max_step=steps
+        pre.transform(applicants),
+        settings=settings,
+        frozen=mask,
+        seed=seed,
+        alternatives=alternatives,
+        max_step=steps,
+        known=known,
     )
     before = _rows(applicants, names)
     denied = (batch.status != "not_needed").any()
@@ -173,7 +183,7 @@ def answer(
     chosen = _recourses(engine, before, batch.x, *one, raw=raw_plus)
     more = batch.alternatives
     others = _recourses(engine, before, batch.x, more.x_plus, more.valid, more.prob, more.cost)
-    reasons = _reasons(engine, before, batch.x, batch.x_plus, raw_plus, batch.prob_after, batch.status)
+    reasons = _reasons(engine, before, batch.x, batch.x_plus, raw_plus, batch.prob_after, batch.status, known)
     return [
         {
             "status": str(batch.status[i]),

@@ -12,7 +12,7 @@ from genre.models.classifiers import MLPClassifier
 from genre.recourse import minimal as minimal_module
 from genre.recourse.cost import changed
 from genre.recourse.engine import RecourseEngine
-from genre.recourse.minimal import minimal
+from genre.recourse.minimal import minimal, scored
 from genre.settings import RecourseSettings
 
 
@@ -111,6 +111,20 @@ def test_scoring_ahead_gives_the_same_answers_in_fewer_calls(monkeypatch, ahead_
     again, _ = minimal(x, x_plus, prob, active, score, 0.7, **asked, known=known)
     np.testing.assert_array_equal(again, walked)
     assert len(calls) < round_by_round if ahead_rows < 2048 else not calls
+
+
+def test_known_points_are_read_and_only_the_others_scored() -> None:
+    calls: list[int] = []
+
+    def score(points: np.ndarray) -> np.ndarray:
+        calls.append(len(points))
+        return mean_of_first_two(points)
+
+    points = np.array([[0.2, 0.4], [0.6, 0.8], [1.0, 0.0]], np.float32)
+    known = {points[1].tobytes(): 0.7}
+    np.testing.assert_allclose(scored(score, points, known), [0.3, 0.7, 0.5])
+    assert calls == [2]  # the two it did not know, in one call
+    np.testing.assert_allclose(scored(score, points, {}), [0.3, 0.7, 0.5])
 
 
 def test_the_same_answer_alone_or_in_any_batch() -> None:

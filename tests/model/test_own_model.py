@@ -25,6 +25,7 @@ from genre.models.generators import row_draws
 from genre.models.own_model import OwnModel, check_every_category, check_scores, read_model_file
 from genre.recourse.cost import recourse_cost
 from genre.recourse.engine import RecourseEngine, cheapest
+from genre.serving.answers import answer
 from genre.settings import RecourseSettings
 
 CATEGORICAL = ["sex", "job"]
@@ -299,10 +300,14 @@ def test_a_lender_model_is_called_once_per_request_and_answers_as_scored_row_by_
         np.testing.assert_array_equal(getattr(one_call, field), getattr(row_by_row, field), err_msg=field)
     # one served request: the rounds of undoing are scored ahead, in fewer calls than a round each
     model.score_in_one_call = True
-    one = x[one_call.status == "found"][:1]
+    first = int(np.flatnonzero(one_call.status == "found")[0])
+    one = x[first : first + 1]
     calls.clear()
     ahead = minimal.recourse(one, seed=3, alternatives=2)
     ahead_calls = len(calls)
+    calls.clear()  # and its principal reasons read the last round of the answer's walk: no call of their own
+    served = answer(minimal, tiny_rows(25, seed=1).iloc[first : first + 1], seed=3, alternatives=2)
+    assert served[0]["status"] == "found" and served[0]["reasons"] and len(calls) == ahead_calls
     monkeypatch.setattr("genre.recourse.minimal.AHEAD_ROWS", 0)
     calls.clear()
     a_round_a_call = minimal.recourse(one, seed=3, alternatives=2)
