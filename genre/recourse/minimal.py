@@ -137,7 +137,8 @@ def _best_trials(
 
 def scored(score: Scorer, points: np.ndarray, known: Known) -> np.ndarray:
     """[m] the probabilities of ``points`` ([m, d] float32): those ``known`` already read from it,
-    the rest scored in one call (the principal reasons of an answer whose walk scored them)."""
+    the rest scored in one call (a round of a walk; the principal reasons of an answer, whose
+    walk scored them)."""
     if not known:
         return np.asarray(score(points), np.float64)
     keys = [point.tobytes() for point in np.asarray(points, np.float32)]
@@ -164,20 +165,15 @@ class _Ahead:
         """[T] the probabilities of a round's trials (``trial``, each of walking row ``rows[owner]``,
         whose answer is now ``x_plus[rows[owner]]``)."""
         trial = np.asarray(trial, np.float32)
-        keys = [t.tobytes() for t in trial] if self.known else []
-        missing = np.array([k not in self.known for k in keys], bool) if keys else np.ones(len(trial), bool)
+        known = self.known
+        missing = np.array([t.tobytes() not in known for t in trial], bool) if known else np.ones(len(trial), bool)
         if missing.any():
             walking = np.unique(rows[owner[missing]])
             changes = changed(self.x[walking], x_plus[walking])
             depth = _depth(changes.sum(axis=1))
-            if depth < 2:  # nothing worth keeping: this round's trials are all a call can hold
-                p = np.zeros(len(trial))
-                p[missing] = self.score(trial[missing])
-                p[~missing] = [self.known[k] for k, m in zip(keys, missing) if not m]
-                return p
-            self._score_ahead(walking, changes, x_plus[walking], depth)
-            keys = [t.tobytes() for t in trial]
-        return np.array([self.known[k] for k in keys], np.float64)
+            if depth > 1:  # else this round's trials are all a call can hold: nothing worth keeping
+                self._score_ahead(walking, changes, x_plus[walking], depth)
+        return scored(self.score, trial, known)
 
     def _score_ahead(self, walking: np.ndarray, changes: np.ndarray, answers: np.ndarray, depth: int) -> None:
         """Score and keep every answer ``walking``'s rows reach by undoing 1 to ``depth`` of their
