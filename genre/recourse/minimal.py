@@ -168,11 +168,11 @@ class _Ahead:
         known = self.known
         missing = np.array([t.tobytes() not in known for t in trial], bool) if known else np.ones(len(trial), bool)
         if missing.any():
-            walking = np.unique(rows[owner[missing]])
-            changes = changed(self.x[walking], x_plus[walking])
-            depth = _depth(changes.sum(axis=1))
+            walking = np.unique(owner[missing])
+            depth = _depth(np.bincount(owner)[walking])  # a row's trials: one per change it still has
             if depth > 1:  # else this round's trials are all a call can hold: nothing worth keeping
-                self._score_ahead(walking, changes, x_plus[walking], depth)
+                at = rows[walking]
+                self._score_ahead(at, changed(self.x[at], x_plus[at]), x_plus[at], depth)
         return scored(self.score, trial, known)
 
     def _score_ahead(self, walking: np.ndarray, changes: np.ndarray, answers: np.ndarray, depth: int) -> None:
@@ -198,9 +198,10 @@ class _Ahead:
 
 def _depth(counts: np.ndarray) -> int:
     """The most rounds whose every trial, for rows with ``counts`` changes, fits in ``AHEAD_ROWS``."""
+    sizes, rows = np.unique(counts, return_counts=True)
     depth, total = 0, 0
-    while depth < counts.max():
-        more = int(sum(comb(int(c), depth + 1) for c in counts))
+    while depth < sizes.max():
+        more = int(sum(n * comb(int(c), depth + 1) for c, n in zip(sizes, rows)))
         if total + more > AHEAD_ROWS and depth:
             break
         depth, total = depth + 1, total + more
